@@ -105,7 +105,7 @@ pub struct StatementRef<'a> {
 /// Why a statement whose action matched did not apply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Miss {
+pub enum Miss<'a> {
     /// The resource did not match.
     Resource,
     /// The principal did not match.
@@ -113,9 +113,9 @@ pub enum Miss {
     /// A condition did not hold.
     Condition {
         /// Operator as written.
-        operator: String,
+        operator: &'a str,
         /// Key as written.
-        key: String,
+        key: &'a str,
         /// Whether the key was absent from the request context.
         key_absent: bool,
     },
@@ -128,7 +128,7 @@ pub struct NearMiss<'a> {
     #[serde(flatten)]
     pub statement: StatementRef<'a>,
     /// Why it did not apply.
-    pub miss: Miss,
+    pub miss: Miss<'a>,
 }
 
 /// Something the caller should know about the answer: an undocumented rule it depends on, or
@@ -265,7 +265,7 @@ impl<'r, 'a> Evaluator<'r, 'a> {
         if action_hit == st.action.not {
             return None;
         }
-        let miss = |miss: Miss| NearMiss {
+        let miss = |miss: Miss<'a>| NearMiss {
             statement: StatementRef {
                 layer,
                 policy: named.name,
@@ -344,8 +344,8 @@ impl<'r, 'a> Evaluator<'r, 'a> {
             let out = c.evaluate(&req.context, &mut self.unknown);
             if !out.holds && first_failure.is_none() {
                 first_failure = Some(Miss::Condition {
-                    operator: c.operator_text.clone(),
-                    key: c.key.clone(),
+                    operator: &c.operator_text,
+                    key: &c.key,
                     key_absent: out.key_absent,
                 });
             }

@@ -136,6 +136,8 @@ impl Operator {
 enum Value {
     /// Text for String*/Bool (maybe with variables).
     Text(Template),
+    /// A literal `StringLike` pattern, compiled once.
+    Glob(Pattern),
     Number(f64),
     /// Milliseconds since the epoch.
     Date(i64),
@@ -333,12 +335,17 @@ fn parse_value(op: Operator, text: &str, variables: bool) -> Option<Value> {
     use Operator::*;
     let vars = variables && op.allows_variables();
     Some(match op {
+        StringLike | StringNotLike => {
+            let t = Template::parse(text, vars);
+            match t.as_literal() {
+                Some(lit) => Value::Glob(Pattern::glob(lit)),
+                None => Value::Text(t),
+            }
+        }
         StringEquals
         | StringNotEquals
         | StringEqualsIgnoreCase
         | StringNotEqualsIgnoreCase
-        | StringLike
-        | StringNotLike
         | Bool => Value::Text(Template::parse(text, vars)),
         NumericEquals
         | NumericNotEquals
@@ -518,12 +525,10 @@ impl Condition {
                 };
                 v.is_some_and(|v| v.to_lowercase() == r.to_lowercase())
             }
-            (StringLike | StringNotLike, Value::Text(t)) => match t.as_literal() {
-                Some(lit) => Pattern::glob(lit).is_match(r),
-                None => t
-                    .resolve_glob(ctx, unknown)
-                    .is_some_and(|e| Pattern::from_elems(e).is_match(r)),
-            },
+            (StringLike | StringNotLike, Value::Glob(p)) => p.is_match(r),
+            (StringLike | StringNotLike, Value::Text(t)) => t
+                .resolve_glob(ctx, unknown)
+                .is_some_and(|e| Pattern::from_elems(e).is_match(r)),
             (Bool, Value::Text(t)) => {
                 let v = match t.as_literal() {
                     Some(lit) => Some(lit.to_owned()),
