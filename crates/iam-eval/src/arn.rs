@@ -1,0 +1,170 @@
+//! ARNs and ARN patterns.
+//!
+//! An ARN is `arn:partition:service:region:account:resource`; it is split on the first five
+//! colons only, because the resource part may itself contain `:` and `/`. Patterns are
+//! matched segment by segment, so a wildcard never absorbs one of those five colons
+//! (the `ArnLike` rule, which the `Resource` element follows too); inside the resource part
+//! `*` crosses `/` freely.
+
+use crate::pattern::{Elem, Pattern};
+
+/// The six parts of an ARN, borrowed from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arn<'a> {
+    /// `aws`, `aws-cn`, `aws-us-gov`, ...
+    pub partition: &'a str,
+    /// `s3`, `kms`, `iam`, `sts`, ...
+    pub service: &'a str,
+    /// Empty for global services and S3.
+    pub region: &'a str,
+    /// Empty for S3.
+    pub account: &'a str,
+    /// Everything after the fifth colon.
+    pub resource: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    /// Splits `text` into its parts; `None` when it is not an ARN.
+    pub fn parse(text: &'a str) -> Option<Arn<'a>> {
+        let mut it = text.splitn(6, ':');
+        let (arn, partition, service, region, account, resource) = (
+            it.next()?,
+            it.next()?,
+            it.next()?,
+            it.next()?,
+            it.next()?,
+            it.next()?,
+        );
+        (arn == "arn").then_some(Arn {
+            partition,
+            service,
+            region,
+            account,
+            resource,
+        })
+    }
+}
+
+/// A compiled ARN pattern: one glob per segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArnPattern {
+    // INVARIANT: exactly six patterns: "arn", partition, service, region, account, resource.
+    segments: Vec<Pattern>,
+}
+
+impl ArnPattern {
+    /// Compiles pattern text; `None` when it does not have the six ARN segments.
+    pub fn parse(text: &str) -> Option<ArnPattern> {
+        let parts: Vec<&str> = text.splitn(6, ':').collect();
+        if parts.len() != 6 {
+            return None;
+        }
+        Some(ArnPattern {
+            segments: parts.iter().map(|p| Pattern::glob(p)).collect(),
+        })
+    }
+
+    /// Builds a pattern from already-compiled elements (a policy variable's value arrives as a
+    /// literal element), splitting literals on the first five colons.
+    pub fn from_elems(elems: Vec<Elem>) -> Option<ArnPattern> {
+        let mut segments: Vec<Vec<Elem>> = vec![Vec::new()];
+        for e in elems {
+            match e {
+                Elem::Lit(s) => {
+                    let mut rest: &str = &s;
+                    while segments.len() < 6 {
+                        let Some(i) = rest.find(':') else { break };
+                        let (head, tail) = rest.split_at(i);
+                        if let Some(cur) = segments.last_mut() {
+                            cur.push(Elem::Lit(head.into()));
+                        }
+                        segments.push(Vec::new());
+                        rest = tail.get(1..).unwrap_or("");
+                    }
+                    if let Some(cur) = segments.last_mut() {
+                        cur.push(Elem::Lit(rest.into()));
+                    }
+                }
+                other => {
+                    if let Some(cur) = segments.last_mut() {
+                        cur.push(other);
+                    }
+                }
+            }
+        }
+        if segments.len() != 6 {
+            return None;
+        }
+        Some(ArnPattern {
+            segments: segments.into_iter().map(Pattern::from_elems).collect(),
+        })
+    }
+
+    /// Whether `input` (an ARN) matches, segment by segment.
+    pub fn is_match(&self, input: &str) -> bool {
+        let mut parts = input.splitn(6, ':');
+        for seg in &self.segments {
+            match parts.next() {
+                Some(p) if seg.is_match(p) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// The service segment, when it is literal.
+    pub fn service(&self) -> Option<&str> {
+        match self.segments.get(2).map(Pattern::elems) {
+            Some([Elem::Lit(s)]) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! arns {
+        ($($name:ident: $pat:expr, $input:expr => $expected:expr;)*) => {
+            $(
+                #[test]
+                fn $name() {
+                    let p = ArnPattern::parse($pat).expect("pattern");
+                    assert_eq!(p.is_match($input), $expected, "{} vs {}", $pat, $input);
+                }
+            )*
+        };
+    }
+
+    arns! {
+        object_wildcard: "arn:aws:s3:::doc-example-bucket/*", "arn:aws:s3:::doc-example-bucket/reports/q1.csv" => true;
+        bucket_arn_is_not_object: "arn:aws:s3:::doc-example-bucket", "arn:aws:s3:::doc-example-bucket/reports/q1.csv" => false;
+        object_pattern_is_not_bucket: "arn:aws:s3:::doc-example-bucket/*", "arn:aws:s3:::doc-example-bucket" => false;
+        case_sensitive_key: "arn:aws:s3:::b/Reports/*", "arn:aws:s3:::b/reports/x" => false;
+        region_wildcard: "arn:aws:kms:*:111122223333:key/*", "arn:aws:kms:us-west-2:111122223333:key/abc" => true;
+        account_wildcard_question: "arn:aws:kms:us-west-2:11112222333?:key/*", "arn:aws:kms:us-west-2:111122223333:key/abc" => true;
+        wildcard_does_not_cross_colon: "arn:aws:someservice:*:111122223333:finance/*", "arn:aws:someservice:us-east-2:999999999999:store/abc:111122223333:finance/document.txt" => false;
+        resource_part_may_hold_colons: "arn:aws:logs:us-east-1:1:log-group:g:*", "arn:aws:logs:us-east-1:1:log-group:g:log-stream:s" => true;
+        alias_is_not_key: "arn:aws:kms:us-west-2:111122223333:alias/reports", "arn:aws:kms:us-west-2:111122223333:key/1234" => false;
+        service_mismatch: "arn:aws:s3:::*", "arn:aws:kms:us-west-2:111122223333:key/1" => false;
+    }
+
+    #[test]
+    fn parse_rejects_short() {
+        assert!(ArnPattern::parse("arn:aws:s3").is_none());
+        assert!(Arn::parse("bucket/key").is_none());
+    }
+
+    #[test]
+    fn from_elems_splits_literals() {
+        let p = ArnPattern::from_elems(vec![
+            Elem::Lit("arn:aws:s3:::b/home/".into()),
+            Elem::Lit("al*ce".into()),
+            Elem::Star,
+        ])
+        .unwrap();
+        assert!(p.is_match("arn:aws:s3:::b/home/al*ce/x"));
+        assert!(!p.is_match("arn:aws:s3:::b/home/alxce/x"));
+    }
+}

@@ -1,0 +1,139 @@
+//! Human-readable explanations of an [`Evaluation`]: what decided, what blocks, what to look at.
+
+use std::fmt::Write as _;
+
+use crate::authorize::{Decision, Evaluation, GrantPath, Layer, Miss, Note};
+use crate::request::Request;
+
+/// What each layer is called in prose.
+pub fn layer_name(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Rcp => "resource control policies (RCPs)",
+        Layer::Scp => "service control policies (SCPs)",
+        Layer::Resource => "the resource-based policy",
+        Layer::Identity => "the identity-based policies",
+        Layer::PermissionsBoundary => "the permissions boundary",
+        Layer::Session => "the session policy",
+    }
+}
+
+/// Renders the evaluation as text a person can act on.
+pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
+    let mut out = String::new();
+    let verdict = match ev.decision {
+        Decision::Allowed => "ALLOWED",
+        Decision::ImplicitlyDenied => "DENIED (implicitly: no policy allows it)",
+        Decision::ExplicitlyDenied => "DENIED (explicitly: a Deny statement applies)",
+    };
+    let _ = writeln!(out, "{verdict}");
+    let _ = writeln!(out, "  principal: {}", req.caller.arn);
+    let _ = writeln!(out, "  action:    {}", req.action);
+    let _ = writeln!(out, "  resource:  {}", req.resource);
+    let cross = match (&req.resource_account, &req.caller.account) {
+        (Some(r), Some(c)) if r != c => format!("cross-account ({c} → {r})"),
+        (Some(r), Some(_)) => format!("same account ({r})"),
+        _ => "account relationship unknown".to_owned(),
+    };
+    let _ = writeln!(out, "  accounts:  {cross}");
+
+    if ev.decision == Decision::Allowed {
+        let how = match ev.granted_by {
+            Some(GrantPath::ResourcePolicyDirect) => "the resource-based policy grants this principal directly",
+            Some(GrantPath::ResourcePolicyRole) => "the resource-based policy grants the role (boundary and session policy still apply)",
+            Some(GrantPath::IdentityPolicy) => "identity-based policies allow it (and the resource side allows or does not need to)",
+            Some(GrantPath::Grant) => "a KMS grant allows it",
+            Some(GrantPath::RootUser) => "the root user has full access to its own account's resources",
+            None => "every required layer allows it",
+        };
+        let _ = writeln!(out, "\nWhy: {how}.");
+    } else {
+        let _ = writeln!(out, "\nBlocked by:");
+        for layer in &ev.denied_by {
+            let explicit = ev.explicit_denies.contains(layer);
+            let _ = writeln!(
+                out,
+                "  - {}: {}",
+                layer.as_str(),
+                if explicit {
+                    format!("an explicit Deny in {}", layer_name(*layer))
+                } else {
+                    format!(
+                        "no statement in {} allows {} for this principal",
+                        layer_name(*layer),
+                        req.action
+                    )
+                }
+            );
+            if !explicit {
+                for nm in ev
+                    .near_misses
+                    .iter()
+                    .filter(|n| n.statement.layer == *layer)
+                {
+                    let sid = nm
+                        .statement
+                        .sid
+                        .map(|s| format!(" (Sid `{s}`)"))
+                        .unwrap_or_default();
+                    let why = match &nm.miss {
+                        Miss::Resource => "its Resource does not match".to_owned(),
+                        Miss::Principal => "its Principal does not match this caller".to_owned(),
+                        Miss::Condition {
+                            operator,
+                            key,
+                            key_absent,
+                        } => {
+                            if *key_absent {
+                                format!("condition `{operator}` on `{key}` fails because the key is absent from the request")
+                            } else {
+                                format!("condition `{operator}` on `{key}` is false")
+                            }
+                        }
+                    };
+                    let _ = writeln!(
+                        out,
+                        "      {} statement {}{sid} ({:?}) matches the action but not the request: {why}",
+                        nm.statement.policy, nm.statement.index, nm.statement.effect
+                    );
+                }
+            }
+        }
+    }
+    if !ev.statements.is_empty() {
+        let _ = writeln!(out, "\nStatements that decided:");
+        for s in &ev.statements {
+            let sid = s.sid.map(|x| format!(" Sid `{x}`")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  - {:?} in {} ({}), statement {}{sid}",
+                s.effect,
+                s.policy,
+                s.layer.as_str(),
+                s.index
+            );
+        }
+    }
+    if !ev.unknown_context_keys.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nContext keys the request did not supply (evaluated as absent; supply them for a firmer answer):\n  {}",
+            ev.unknown_context_keys.join(", ")
+        );
+    }
+    for note in &ev.notes {
+        let text = match note {
+            Note::OrphanedPrincipalId { policy, index, id } => format!(
+                "{policy} statement {index} names `{id}`, the unique id of a deleted principal; it matches nobody. Re-save the policy with the principal's ARN."
+            ),
+            Note::NotPrincipalIncomplete { policy, index } => format!(
+                "{policy} statement {index} is a NotPrincipal deny that lists only part of the caller's identity chain (account, role, session); AWS may deny in that case."
+            ),
+            Note::ResourceAccountAssumed => {
+                "the resource account is unknown; the request was evaluated as same-account.".to_owned()
+            }
+            Note::EveryoneGrantSkipsCeiling => "access rests on a same-account `Principal: \"*\"` grant bypassing a boundary or session policy, which AWS documents only for the aws:PrincipalArn form.".to_owned(),
+        };
+        let _ = writeln!(out, "\nNote: {text}");
+    }
+    out
+}
