@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use iam_eval::PolicyKind;
+
 use super::policy::{parse_policy, NamedPolicy};
 use super::reader::Node;
 use super::SnapshotError;
@@ -314,7 +316,11 @@ impl ManagedPolicy {
             match chosen {
                 Some((version, version_id)) => {
                     default_version_id = default_version_id.or(version_id);
-                    document = Some(parse_policy(&version.req("Document")?, arn.clone())?);
+                    document = Some(parse_policy(
+                        &version.req("Document")?,
+                        PolicyKind::Identity,
+                        arn.clone(),
+                    )?);
                 }
                 None if versions.is_empty() => {}
                 None => {
@@ -391,6 +397,7 @@ impl Role {
         let trust_policy = match node.get("AssumeRolePolicyDocument")? {
             Some(doc) => Some(parse_policy(
                 &doc,
+                PolicyKind::Resource,
                 format!("trust policy of role {}", c.name),
             )?),
             None => None,
@@ -462,6 +469,7 @@ fn parse_inline(
             let name = item.req_str("PolicyName")?;
             parse_policy(
                 &item.req("PolicyDocument")?,
+                PolicyKind::Identity,
                 format!("inline policy {name} of {kind} {owner}"),
             )
         })

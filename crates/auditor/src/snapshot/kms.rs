@@ -1,6 +1,6 @@
 //! KMS keys: `DescribeKey` metadata, the key policy, `ListGrants` entries and aliases.
 
-use iam_eval::Grant;
+use iam_eval::{Grant, PolicyKind};
 use serde_json::Value;
 
 use super::policy::{parse_policy, NamedPolicy};
@@ -147,7 +147,11 @@ impl Key {
         }
         let metadata = parse_metadata(&node.req("metadata")?, map_key, region, account, key_id)?;
         let policy = match node.get("policy")? {
-            Some(p) => Some(parse_policy(&p, format!("key policy of {map_key}"))?),
+            Some(p) => Some(parse_policy(
+                &p,
+                PolicyKind::Resource,
+                format!("key policy of {map_key}"),
+            )?),
             None => None,
         };
         let grants = match node.get("grants")? {

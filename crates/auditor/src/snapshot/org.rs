@@ -1,5 +1,7 @@
 //! AWS Organizations: the organization id and the SCPs and RCPs that apply to an account.
 
+use iam_eval::PolicyKind;
+
 use super::policy::{parse_policy, NamedPolicy};
 use super::reader::Node;
 use super::SnapshotError;
@@ -85,6 +87,12 @@ fn parse_org_policy(
     depth: usize,
     position: usize,
 ) -> Result<NamedPolicy, SnapshotError> {
+    // SCPs follow identity-policy rules (no `Principal`); RCPs are resource policies.
+    let policy_kind = if kind == "SCP" {
+        PolicyKind::Identity
+    } else {
+        PolicyKind::Resource
+    };
     let described = if node.v.is_object() && node.get("Statement")?.is_none() {
         Some(node.get("Policy")?.unwrap_or_else(|| node.clone()))
     } else {
@@ -92,7 +100,7 @@ fn parse_org_policy(
     };
     let Some(described) = described else {
         let name = format!("{kind} #{position} at level {depth} above account {account}");
-        return parse_policy(node, name);
+        return parse_policy(node, policy_kind, name);
     };
     let summary = described.get("PolicySummary")?;
     let summary_name = summary
@@ -111,5 +119,5 @@ fn parse_org_policy(
         (None, Some(i)) => format!("{kind} {i}"),
         (None, None) => format!("{kind} #{position} at level {depth} above account {account}"),
     };
-    parse_policy(&described.req("Content")?, name)
+    parse_policy(&described.req("Content")?, policy_kind, name)
 }

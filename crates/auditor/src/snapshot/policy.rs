@@ -1,6 +1,6 @@
 //! Policy documents inside the snapshot: parsing through the engine, human names, pointers.
 
-use iam_eval::Policy;
+use iam_eval::{Json, Policy, PolicyKind};
 use serde_json::Value;
 
 use super::reader::Node;
@@ -24,10 +24,15 @@ pub struct NamedPolicy {
 
 /// Parses a policy value in any of the forms AWS output uses: a JSON object, a JSON string,
 /// a URL-encoded JSON string, or the `{"Policy": ...}` wrapper printed by `get-bucket-policy`
-/// and `get-key-policy`.
-pub(crate) fn parse_policy(node: &Node<'_>, name: String) -> Result<NamedPolicy, SnapshotError> {
+/// and `get-key-policy`. `kind` applies the element rules of the place the document was found
+/// (a bucket or key policy needs `Principal`, an identity policy must not have one).
+pub(crate) fn parse_policy(
+    node: &Node<'_>,
+    kind: PolicyKind,
+    name: String,
+) -> Result<NamedPolicy, SnapshotError> {
     let node = unwrap_get_policy_output(node)?;
-    let policy = Policy::from_value(node.v).map_err(|e| {
+    let policy = Policy::parse(&Json::from_value(node.v), kind).map_err(|e| {
         let message = e.to_string();
         // The engine's Display already starts with its path; keep only the message so the
         // path is not printed twice once it is qualified with ours.

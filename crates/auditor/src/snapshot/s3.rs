@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use iam_eval::PolicyKind;
+
 use super::policy::{parse_policy, NamedPolicy};
 use super::reader::Node;
 use super::SnapshotError;
@@ -181,7 +183,11 @@ impl Bucket {
             )));
         }
         let policy = match node.get("policy")? {
-            Some(p) => Some(parse_policy(&p, format!("bucket policy of {name}"))?),
+            Some(p) => Some(parse_policy(
+                &p,
+                PolicyKind::Resource,
+                format!("bucket policy of {name}"),
+            )?),
             None => None,
         };
         let encryption = node

@@ -33,6 +33,11 @@ fn allow_all() -> Value {
     json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 }
 
+fn rcp_full_access() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
+}
+
 /// URL-encodes a document the way IAM returns it (RFC 3986, every reserved byte escaped).
 fn url_encoded(doc: &Value) -> String {
     percent_encoding::utf8_percent_encode(&doc.to_string(), percent_encoding::NON_ALPHANUMERIC)
@@ -51,7 +56,7 @@ fn kc() -> Value {
             "scp": [[{"Policy": {"PolicySummary": {"Id": "p-FullAWSAccess", "Name": "FullAWSAccess"},
                                  "Content": allow_all().to_string()}}],
                     [allow_all()]],
-            "rcp": [[allow_all().to_string()]]
+            "rcp": [[rcp_full_access().to_string()]]
           },
           "s3": {
             "doc-example-bucket": {
@@ -171,7 +176,7 @@ fn kc_snapshot_parses_every_section() {
         org.scp[1][0].name,
         "SCP #0 at level 1 above account 111122223333"
     );
-    assert_eq!(org.rcp[0][0].document, allow_all());
+    assert_eq!(org.rcp[0][0].document, rcp_full_access());
     assert!(!org.is_management_account);
 
     let (owner, bucket) = s.bucket("doc-example-bucket").unwrap();
@@ -564,12 +569,26 @@ fn error_bad_policy_inside_bucket_names_the_statement() {
         .starts_with("accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect: "));
     // The engine's own path is not repeated in the message.
     assert!(!err.message().contains("Statement[0].Effect"), "{err}");
+    assert!(err.message().contains("`Permit`"), "{err}");
+
+    // A bucket policy is a resource policy: it must name a principal.
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["policy"]["Statement"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("Principal");
+    assert_eq!(
+        error(&v).path(),
+        "accounts.111122223333.s3.doc-example-bucket.policy.Statement[0]"
+    );
 }
 
 #[test]
 fn error_bad_policy_in_iam_and_wrapped_forms() {
     let mut v = kc();
-    let bad = json!({"Statement": [{"Effect": "Allow"}, {"Effect": "Maybe"}]});
+    let bad = json!({"Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+        {"Effect": "Maybe", "Action": "s3:GetObject", "Resource": "*"}]});
     v["accounts"][B]["iam"]["RoleDetailList"][0]["RolePolicyList"][0]["PolicyDocument"] =
         Value::String(url_encoded(&bad));
     assert_eq!(
@@ -577,7 +596,9 @@ fn error_bad_policy_in_iam_and_wrapped_forms() {
         "accounts.444455556666.iam.RoleDetailList[0].RolePolicyList[0].PolicyDocument.Statement[1].Effect"
     );
     let mut v = kc();
-    v["accounts"][A]["kms"][KEY_ARN]["policy"] = json!({"Policy": bad.to_string()});
+    let mut bad_key_policy = key_policy();
+    bad_key_policy["Statement"][1]["Effect"] = json!("Maybe");
+    v["accounts"][A]["kms"][KEY_ARN]["policy"] = json!({"Policy": bad_key_policy.to_string()});
     assert_eq!(
         error(&v).path(),
         format!("accounts.111122223333.kms.{KEY_ARN}.policy.Policy.Statement[1].Effect")
