@@ -1,1 +1,15 @@
-//! placeholder
+//! Pure diagnosis of denied S3 reads and writes of SSE-KMS objects.
+//!
+//! The crate never touches the network or the file system: callers hand it
+//! `serde_json::Value`s (an account snapshot, CloudTrail records) and strings, and get typed
+//! models and findings back.
+//!
+//! * [`snapshot`]: the offline picture of one or more accounts (IAM, Organizations, S3, KMS),
+//!   parsed and validated with path-qualified errors.
+//! * [`json_patch`]: RFC 6902 patches over the snapshot document, used to apply and verify
+//!   fixes.
+#![warn(missing_docs)]
+
+mod arn;
+pub mod json_patch;
+pub mod snapshot;

@@ -1,0 +1,77 @@
+//! Just enough ARN handling for locating principals, buckets and keys.
+
+/// The six colon-separated parts of an ARN; the resource part keeps its own colons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Arn<'a> {
+    pub(crate) partition: &'a str,
+    pub(crate) service: &'a str,
+    pub(crate) region: &'a str,
+    pub(crate) account: &'a str,
+    pub(crate) resource: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    /// Splits `arn:partition:service:region:account:resource`; `None` if it is not an ARN.
+    pub(crate) fn parse(text: &'a str) -> Option<Arn<'a>> {
+        let mut parts = text.splitn(6, ':');
+        if parts.next()? != "arn" {
+            return None;
+        }
+        let arn = Arn {
+            partition: parts.next()?,
+            service: parts.next()?,
+            region: parts.next()?,
+            account: parts.next()?,
+            resource: parts.next()?,
+        };
+        (!arn.partition.is_empty() && !arn.service.is_empty()).then_some(arn)
+    }
+}
+
+/// Whether `text` is a 12-digit AWS account id.
+pub(crate) fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A KMS key ARN split into Region, account and key id; `None` for anything else (alias
+/// ARNs included).
+pub(crate) fn kms_key_arn(text: &str) -> Option<(&str, &str, &str)> {
+    let arn = Arn::parse(text)?;
+    let key_id = arn.resource.strip_prefix("key/")?;
+    (arn.service == "kms"
+        && !arn.region.is_empty()
+        && is_account_id(arn.account)
+        && !key_id.is_empty())
+    .then_some((arn.region, arn.account, key_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_six_parts() {
+        let arn = Arn::parse("arn:aws:sts::444455556666:assumed-role/reader/s:1").unwrap();
+        assert_eq!(arn.partition, "aws");
+        assert_eq!(arn.service, "sts");
+        assert_eq!(arn.region, "");
+        assert_eq!(arn.account, "444455556666");
+        assert_eq!(arn.resource, "assumed-role/reader/s:1");
+        assert_eq!(Arn::parse("arn:aws:s3"), None);
+        assert_eq!(Arn::parse("not:an:arn:x:y:z"), None);
+    }
+
+    #[test]
+    fn key_and_s3_arns() {
+        assert_eq!(
+            kms_key_arn("arn:aws:kms:us-west-2:111122223333:key/abc"),
+            Some(("us-west-2", "111122223333", "abc"))
+        );
+        assert_eq!(
+            kms_key_arn("arn:aws:kms:us-west-2:111122223333:alias/abc"),
+            None
+        );
+        assert!(is_account_id("111122223333"));
+        assert!(!is_account_id("11112222333"));
+    }
+}

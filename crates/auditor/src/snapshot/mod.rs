@@ -1,0 +1,260 @@
+//! The account snapshot: the complete offline picture the diagnosis reads.
+//!
+//! The wrapper keys (`accounts`, `organization`, `iam`, `s3`, `kms`, and the per-bucket and
+//! per-key keys) are ours and are checked strictly: an unknown key is an error, because a
+//! typo such as `polcy` would otherwise silently drop a policy and change the verdict. Every
+//! value under them keeps the shape an AWS read API returns (PascalCase), so CLI output can be
+//! pasted in; unknown keys inside those payloads are ignored, because AWS adds fields.
+//!
+//! ```json
+//! { "accounts": { "111122223333": {
+//!     "canonical_id": "…", "organization": {…}, "public_access_block": {…},
+//!     "iam": <get-account-authorization-details>,
+//!     "s3":  { "<bucket>": { "region": "us-west-2", "policy": …, "encryption": …,
+//!                            "ownership_controls": …, "public_access_block": …, "acl": …,
+//!                            "objects": { "<key>": <head-object + get-object-acl> },
+//!                            "request_payment": … } },
+//!     "kms": { "<key ARN>": { "metadata": …, "policy": …, "grants": […], "aliases": […] } } } } }
+//! ```
+//!
+//! Everything may be absent: the other account is often not ours to read. The model keeps
+//! "absent" distinct from "empty" wherever the diagnosis must lower its confidence.
+
+mod iam;
+mod kms;
+mod org;
+mod policy;
+pub(crate) mod reader;
+mod s3;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use thiserror::Error;
+
+pub use self::iam::{Group, Iam, IdentityKind, ManagedPolicy, PrincipalPolicies, Role, User};
+pub use self::kms::{Key, KeyGrant, KeyManager, KeyMetadata, KeyState};
+pub use self::org::Organization;
+pub use self::policy::NamedPolicy;
+pub use self::s3::{
+    AclGrant, AclPermission, Bucket, DefaultEncryption, Grantee, Object, ObjectOwnership,
+    PublicAccessBlock,
+};
+
+use self::kms::KeyRef;
+use self::reader::Node;
+use crate::arn::{is_account_id, Arn};
+
+/// A snapshot that cannot be used, with the JSON path of the offending value
+/// (`accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{path}: {message}")]
+pub struct SnapshotError {
+    path: String,
+    message: String,
+}
+
+impl SnapshotError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> SnapshotError {
+        SnapshotError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The JSON path of the offending value; `$` for the document itself.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What is wrong with it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The parsed snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Accounts by 12-digit id.
+    pub accounts: BTreeMap<String, Account>,
+}
+
+/// What the snapshot knows about one account.
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    /// The organization the account belongs to, when known.
+    pub organization: Option<Organization>,
+    /// IAM (`get-account-authorization-details`), when readable.
+    pub iam: Option<Iam>,
+    /// Buckets owned by the account, by name.
+    pub s3: BTreeMap<String, Bucket>,
+    /// KMS keys owned by the account, by key ARN.
+    pub kms: BTreeMap<String, Key>,
+    /// The account's canonical user id, which ACLs and `Owner.ID` use.
+    pub canonical_id: Option<String>,
+    /// Account-level Block Public Access (`s3control get-public-access-block`), combined
+    /// with each bucket's own setting (the stricter wins).
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+const TOP_KEYS: &[&str] = &["accounts", "description"];
+const ACCOUNT_KEYS: &[&str] = &[
+    "organization",
+    "iam",
+    "s3",
+    "kms",
+    "canonical_id",
+    "public_access_block",
+];
+
+impl Snapshot {
+    /// Parses and validates a snapshot document.
+    pub fn from_value(v: &Value) -> Result<Snapshot, SnapshotError> {
+        let root = Node::root(v);
+        root.only_keys(TOP_KEYS)?;
+        if let Some(d) = root.get("description")? {
+            d.str()?;
+        }
+        let mut snapshot = Snapshot::default();
+        for (id, node) in root.req("accounts")?.members()? {
+            if !is_account_id(id) {
+                return Err(node.err(format!("`{id}` is not an account id (12 digits)")));
+            }
+            snapshot
+                .accounts
+                .insert(id.to_owned(), Account::parse(&node, id)?);
+        }
+        snapshot.check_unique_buckets(v)?;
+        Ok(snapshot)
+    }
+
+    /// Bucket names are global, so two accounts cannot both own one.
+    fn check_unique_buckets(&self, v: &Value) -> Result<(), SnapshotError> {
+        let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+        for (account, data) in &self.accounts {
+            for bucket in data.s3.keys() {
+                if let Some(first) = owners.insert(bucket, account) {
+                    let loc = Node::root(v)
+                        .loc
+                        .key("accounts")
+                        .key(account)
+                        .key("s3")
+                        .key(bucket);
+                    return Err(loc.err(format!(
+                        "bucket `{bucket}` is also listed under account {first}; bucket names are global"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An account by id.
+    pub fn account(&self, id: &str) -> Option<&Account> {
+        self.accounts.get(id)
+    }
+
+    /// A bucket by name, with the id of the account that owns it.
+    pub fn bucket(&self, name: &str) -> Option<(&str, &Bucket)> {
+        self.accounts
+            .iter()
+            .find_map(|(id, a)| a.s3.get(name).map(|b| (id.as_str(), b)))
+    }
+
+    /// A key by key ARN, alias ARN, `alias/name` or bare key id, with its account id. Alias
+    /// names and bare ids are resolved in `default_region` of `default_account`, the way KMS
+    /// resolves them in the caller's account.
+    pub fn key(
+        &self,
+        reference: &str,
+        default_region: &str,
+        default_account: &str,
+    ) -> Option<(&str, &Key)> {
+        // Key ids are matched within a Region because multi-Region keys share their id.
+        let (region, account, by_alias, name) = match KeyRef::parse(reference)? {
+            KeyRef::KeyArn {
+                region,
+                account,
+                key_id,
+            } => (region, account, false, key_id),
+            KeyRef::AliasArn {
+                region,
+                account,
+                alias,
+            } => (region, account, true, alias),
+            KeyRef::Alias(alias) => (default_region, default_account, true, alias),
+            KeyRef::KeyId(key_id) => (default_region, default_account, false, key_id),
+        };
+        let (id, data) = self.accounts.get_key_value(account)?;
+        data.kms
+            .values()
+            .filter(|k| k.metadata.region == region)
+            .find(|k| {
+                if by_alias {
+                    k.aliases.iter().any(|a| a == name)
+                } else {
+                    k.metadata.key_id == name
+                }
+            })
+            .map(|k| (id.as_str(), k))
+    }
+
+    /// The account whose canonical id is `canonical_id`.
+    pub fn account_by_canonical_id(&self, canonical_id: &str) -> Option<&str> {
+        self.accounts
+            .iter()
+            .find(|(_, a)| a.canonical_id.as_deref() == Some(canonical_id))
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// The IAM policies of a role session, role or user, looked up in the account of its
+    /// ARN (see [`Iam::principal_policies`]).
+    pub fn principal_policies(&self, principal_arn: &str) -> Option<PrincipalPolicies<'_>> {
+        let account = Arn::parse(principal_arn)?.account;
+        self.accounts
+            .get(account)?
+            .iam
+            .as_ref()?
+            .principal_policies(principal_arn)
+    }
+}
+
+impl Account {
+    fn parse(node: &Node<'_>, id: &str) -> Result<Account, SnapshotError> {
+        node.only_keys(ACCOUNT_KEYS)?;
+        let organization = node
+            .get("organization")?
+            .map(|n| Organization::parse(&n, id))
+            .transpose()?;
+        let iam = node.get("iam")?.map(|n| Iam::parse(&n, id)).transpose()?;
+        let mut s3 = BTreeMap::new();
+        if let Some(buckets) = node.get("s3")? {
+            for (name, bucket) in buckets.members()? {
+                s3.insert(name.to_owned(), Bucket::parse(&bucket, name)?);
+            }
+        }
+        let mut kms = BTreeMap::new();
+        if let Some(keys) = node.get("kms")? {
+            for (arn, key) in keys.members()? {
+                kms.insert(arn.to_owned(), Key::parse(&key, arn, id)?);
+            }
+        }
+        let canonical_id = node.opt_str("canonical_id")?;
+        let public_access_block = node
+            .get("public_access_block")?
+            .map(|n| s3::parse_public_access_block(&n))
+            .transpose()?;
+        Ok(Account {
+            organization,
+            iam,
+            s3,
+            kms,
+            canonical_id,
+            public_access_block,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

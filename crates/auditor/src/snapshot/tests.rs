@@ -1,0 +1,780 @@
+use serde_json::{json, Value};
+
+use super::*;
+
+const A: &str = "111122223333";
+const B: &str = "444455556666";
+const KEY_ARN: &str = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn bucket_policy() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "CrossAccountRead", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::444455556666:role/team/reader"},
+        "Action": "s3:GetObject", "Resource": "arn:aws:s3:::doc-example-bucket/*"}]})
+}
+
+fn key_policy() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "EnableIAM", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "AllowReaderDecrypt", "Effect": "Allow",
+         "Principal": {"AWS": "arn:aws:iam::444455556666:role/team/reader"},
+         "Action": "kms:Decrypt", "Resource": "*"}]})
+}
+
+fn reader_policy() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::doc-example-bucket/*"},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN}]})
+}
+
+fn allow_all() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+}
+
+fn rcp_full_access() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
+}
+
+/// URL-encodes a document the way IAM returns it (RFC 3986, every reserved byte escaped).
+fn url_encoded(doc: &Value) -> String {
+    percent_encoding::utf8_percent_encode(&doc.to_string(), percent_encoding::NON_ALPHANUMERIC)
+        .to_string()
+}
+
+/// The knowledge-center scenario, with a role path in B and a few extra IAM shapes.
+fn kc() -> Value {
+    json!({
+      "description": "knowledge-center scenario",
+      "accounts": {
+        A: {
+          "canonical_id": "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be",
+          "organization": {
+            "id": "o-a1b2c3d4e5",
+            "scp": [[{"Policy": {"PolicySummary": {"Id": "p-FullAWSAccess", "Name": "FullAWSAccess"},
+                                 "Content": allow_all().to_string()}}],
+                    [allow_all()]],
+            "rcp": [[rcp_full_access().to_string()]]
+          },
+          "s3": {
+            "doc-example-bucket": {
+              "region": "us-west-2",
+              "policy": bucket_policy(),
+              "encryption": {"ServerSideEncryptionConfiguration": {"Rules": [
+                  {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KEY_ARN},
+                   "BucketKeyEnabled": false}]}},
+              "ownership_controls": {"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}},
+              "public_access_block": {"PublicAccessBlockConfiguration": {"RestrictPublicBuckets": true, "BlockPublicPolicy": true}},
+              "acl": {"Owner": {"ID": "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"},
+                      "Grants": [{"Grantee": {"Type": "CanonicalUser", "ID": "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"},
+                                  "Permission": "FULL_CONTROL"}]},
+              "objects": {
+                "reports/q1.csv": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KEY_ARN,
+                                   "BucketKeyEnabled": false, "ContentLength": 1024,
+                                   "Owner": {"ID": "other-canonical"},
+                                   "Grants": [{"Grantee": {"URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+                                               "Permission": "READ"}],
+                                   "TagSet": [{"Key": "class", "Value": "internal"}]}
+              },
+              "request_payment": {"Payer": "BucketOwner"}
+            }
+          },
+          "kms": {
+            KEY_ARN: {
+              "metadata": {"KeyMetadata": {"KeyId": KEY_ID, "Arn": KEY_ARN, "KeyManager": "CUSTOMER",
+                                           "KeyState": "Enabled", "MultiRegion": false, "KeySpec": "SYMMETRIC_DEFAULT"}},
+              "policy": {"Policy": key_policy().to_string(), "PolicyName": "default"},
+              "grants": [],
+              "aliases": ["alias/reports"]
+            },
+            "arn:aws:kms:us-west-2:111122223333:key/aaaa0000-0000-0000-0000-000000000000": {
+              "metadata": {"KeyManager": "AWS", "KeyState": "Disabled"},
+              "aliases": {"Aliases": [{"AliasName": "alias/aws/s3", "TargetKeyId": "aaaa0000-0000-0000-0000-000000000000"}]}
+            },
+            "arn:aws:kms:eu-west-1:111122223333:key/mrk-1": {
+              "metadata": {"KeyManager": "CUSTOMER", "KeyState": "Frozen", "MultiRegion": true},
+              "aliases": ["alias/reports"]
+            }
+          }
+        },
+        B: {
+          "iam": {
+            "RoleDetailList": [{
+              "Path": "/team/", "RoleName": "reader", "RoleId": "AROAEXAMPLEREADER0001",
+              "Arn": "arn:aws:iam::444455556666:role/team/reader",
+              "AssumeRolePolicyDocument": url_encoded(&json!({"Version": "2012-10-17", "Statement": [
+                  {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})),
+              "RolePolicyList": [{"PolicyName": "ReadReports", "PolicyDocument": url_encoded(&reader_policy())}],
+              "AttachedManagedPolicies": [
+                  {"PolicyName": "ReadOnlyAccess", "PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"},
+                  {"PolicyName": "team-common", "PolicyArn": "arn:aws:iam::444455556666:policy/team-common"}],
+              "PermissionsBoundary": {"PermissionsBoundaryType": "Policy",
+                                      "PermissionsBoundaryArn": "arn:aws:iam::444455556666:policy/boundary"},
+              "Tags": [{"Key": "team", "Value": "analytics"}],
+              "RoleLastUsed": {}
+            }, {
+              "Path": "/", "RoleName": "orphan-boundary", "Arn": "arn:aws:iam::444455556666:role/orphan-boundary",
+              "PermissionsBoundary": {"PermissionsBoundaryArn": "arn:aws:iam::444455556666:policy/not-listed"}
+            }],
+            "UserDetailList": [{
+              "Path": "/", "UserName": "alice", "UserId": "AIDAEXAMPLEALICE0001",
+              "Arn": "arn:aws:iam::444455556666:user/alice",
+              "UserPolicyList": [{"PolicyName": "own", "PolicyDocument": reader_policy().to_string()}],
+              "GroupList": ["analysts", "ghosts"],
+              "AttachedManagedPolicies": [{"PolicyName": "team-common", "PolicyArn": "arn:aws:iam::444455556666:policy/team-common"}]
+            }],
+            "GroupDetailList": [{
+              "Path": "/", "GroupName": "analysts", "GroupId": "AGPAEXAMPLE", "Arn": "arn:aws:iam::444455556666:group/analysts",
+              "GroupPolicyList": [{"PolicyName": "group-inline", "PolicyDocument": reader_policy()}],
+              "AttachedManagedPolicies": [{"PolicyName": "team-common", "PolicyArn": "arn:aws:iam::444455556666:policy/team-common"}]
+            }],
+            "Policies": [{
+              "PolicyName": "team-common", "Arn": "arn:aws:iam::444455556666:policy/team-common",
+              "DefaultVersionId": "v2", "IsAttachable": true,
+              "PolicyVersionList": [
+                  {"Document": url_encoded(&allow_all()), "VersionId": "v2", "IsDefaultVersion": true},
+                  {"Document": reader_policy(), "VersionId": "v1", "IsDefaultVersion": false}]
+            }, {
+              "PolicyName": "boundary", "Arn": "arn:aws:iam::444455556666:policy/boundary",
+              "DefaultVersionId": "v3",
+              "PolicyVersionList": [
+                  {"Document": reader_policy(), "VersionId": "v1"},
+                  {"Document": allow_all(), "VersionId": "v3"}]
+            }],
+            "IsTruncated": false
+          }
+        }
+      }
+    })
+}
+
+fn parse(v: &Value) -> Snapshot {
+    Snapshot::from_value(v).unwrap()
+}
+
+fn error(v: &Value) -> SnapshotError {
+    Snapshot::from_value(v).unwrap_err()
+}
+
+#[test]
+fn kc_snapshot_parses_every_section() {
+    let s = parse(&kc());
+    assert_eq!(s.accounts.keys().collect::<Vec<_>>(), vec![A, B]);
+    let a = s.account(A).unwrap();
+    assert!(a.iam.is_none());
+    let org = a.organization.as_ref().unwrap();
+    assert_eq!(org.id.as_deref(), Some("o-a1b2c3d4e5"));
+    assert_eq!(org.scp.len(), 2);
+    assert_eq!(org.scp[0][0].name, "SCP FullAWSAccess (p-FullAWSAccess)");
+    assert_eq!(
+        org.scp[0][0].pointer,
+        "/accounts/111122223333/organization/scp/0/0/Policy/Content"
+    );
+    assert_eq!(
+        org.scp[1][0].name,
+        "SCP #0 at level 1 above account 111122223333"
+    );
+    assert_eq!(org.rcp[0][0].document, rcp_full_access());
+    assert!(!org.is_management_account);
+
+    let (owner, bucket) = s.bucket("doc-example-bucket").unwrap();
+    assert_eq!(owner, A);
+    assert_eq!(bucket.region, "us-west-2");
+    let policy = bucket.policy.as_ref().unwrap();
+    assert_eq!(policy.name, "bucket policy of doc-example-bucket");
+    assert_eq!(
+        policy.pointer,
+        "/accounts/111122223333/s3/doc-example-bucket/policy"
+    );
+    assert_eq!(policy.document, bucket_policy());
+    assert_eq!(
+        bucket.encryption,
+        Some(DefaultEncryption {
+            algorithm: "aws:kms".into(),
+            kms_key_id: Some(KEY_ARN.into()),
+            bucket_key_enabled: false
+        })
+    );
+    assert_eq!(bucket.ownership, Some(ObjectOwnership::BucketOwnerEnforced));
+    assert!(bucket.acls_disabled());
+    assert_eq!(
+        bucket.public_access_block,
+        Some(PublicAccessBlock {
+            block_public_acls: false,
+            ignore_public_acls: false,
+            block_public_policy: true,
+            restrict_public_buckets: true
+        })
+    );
+    assert_eq!(
+        bucket.acl_owner_id.as_deref(),
+        Some("79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be")
+    );
+    assert_eq!(bucket.acl_grants.len(), 1);
+    assert_eq!(bucket.acl_grants[0].permission, AclPermission::FullControl);
+    assert_eq!(bucket.request_payment.as_deref(), Some("BucketOwner"));
+    assert_eq!(
+        s.account_by_canonical_id(
+            "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
+        ),
+        Some(A)
+    );
+
+    let object = &bucket.objects["reports/q1.csv"];
+    assert_eq!(object.sse.as_deref(), Some("aws:kms"));
+    assert_eq!(object.kms_key_id.as_deref(), Some(KEY_ARN));
+    assert!(!object.bucket_key_enabled);
+    assert_eq!(object.owner_id.as_deref(), Some("other-canonical"));
+    assert_eq!(object.grants.len(), 1);
+    assert!(object.grants[0].grantee.is_public());
+    assert!(object.grants[0].permission.allows_read());
+    assert_eq!(
+        object.tags.get("class").map(String::as_str),
+        Some("internal")
+    );
+
+    let key = &a.kms[KEY_ARN];
+    assert_eq!(key.metadata.key_id, KEY_ID);
+    assert_eq!(key.metadata.region, "us-west-2");
+    assert_eq!(key.metadata.account, A);
+    assert_eq!(key.metadata.key_manager, KeyManager::Customer);
+    assert!(key.is_usable());
+    assert!(!key.is_aws_managed());
+    let key_policy_doc = key.policy.as_ref().unwrap();
+    assert_eq!(key_policy_doc.name, format!("key policy of {KEY_ARN}"));
+    assert_eq!(
+        key_policy_doc.pointer,
+        "/accounts/111122223333/kms/arn:aws:kms:us-west-2:111122223333:key~11234abcd-12ab-34cd-56ef-1234567890ab/policy/Policy"
+    );
+    assert_eq!(key_policy_doc.document, key_policy());
+}
+
+#[test]
+fn aws_managed_keys_and_states() {
+    let s = parse(&kc());
+    let a = s.account(A).unwrap();
+    let managed =
+        &a.kms["arn:aws:kms:us-west-2:111122223333:key/aaaa0000-0000-0000-0000-000000000000"];
+    assert!(managed.is_aws_managed());
+    assert_eq!(managed.metadata.key_state, KeyState::Disabled);
+    assert!(!managed.is_usable());
+    assert!(managed.policy.is_none());
+    assert_eq!(managed.aliases, vec!["alias/aws/s3"]);
+    let replica = &a.kms["arn:aws:kms:eu-west-1:111122223333:key/mrk-1"];
+    assert!(replica.metadata.multi_region);
+    assert_eq!(replica.metadata.key_state, KeyState::Other("Frozen".into()));
+    assert_eq!(replica.metadata.key_state.as_str(), "Frozen");
+
+    // A key marked CUSTOMER but carrying an `aws/` alias still counts as AWS managed.
+    let mut v = kc();
+    v["accounts"][A]["kms"][KEY_ARN]["aliases"] = json!(["alias/aws/s3"]);
+    assert!(parse(&v).account(A).unwrap().kms[KEY_ARN].is_aws_managed());
+}
+
+#[test]
+fn key_lookup_by_arn_id_alias_and_alias_arn() {
+    let s = parse(&kc());
+    let by = |r: &str, region: &str, account: &str| {
+        s.key(r, region, account)
+            .map(|(acct, k)| (acct.to_owned(), k.metadata.arn.clone()))
+    };
+    let expected = Some((A.to_owned(), KEY_ARN.to_owned()));
+    assert_eq!(by(KEY_ARN, "eu-west-1", B), expected);
+    assert_eq!(by(KEY_ID, "us-west-2", A), expected);
+    assert_eq!(by("alias/reports", "us-west-2", A), expected);
+    assert_eq!(
+        by(
+            "arn:aws:kms:us-west-2:111122223333:alias/reports",
+            "eu-west-1",
+            B
+        ),
+        expected
+    );
+    // The same alias in another Region names another key.
+    assert_eq!(
+        by("alias/reports", "eu-west-1", A),
+        Some((
+            A.to_owned(),
+            "arn:aws:kms:eu-west-1:111122223333:key/mrk-1".to_owned()
+        ))
+    );
+    // Alias names and ids resolve in the caller's account, where this key is not.
+    assert_eq!(by("alias/reports", "us-west-2", B), None);
+    assert_eq!(by(KEY_ID, "us-west-2", B), None);
+    assert_eq!(by("alias/missing", "us-west-2", A), None);
+    assert_eq!(by("arn:aws:s3:::doc-example-bucket", "us-west-2", A), None);
+}
+
+#[test]
+fn session_resolves_to_role_with_path() {
+    let s = parse(&kc());
+    let iam = s.account(B).unwrap().iam.as_ref().unwrap();
+    let session = "arn:aws:sts::444455556666:assumed-role/reader/etl-run-1";
+    let role = iam.role_for(session).unwrap();
+    assert_eq!(role.path, "/team/");
+    assert_eq!(role.id.as_deref(), Some("AROAEXAMPLEREADER0001"));
+    let trust = role.trust_policy.as_ref().unwrap();
+    assert_eq!(trust.name, "trust policy of role reader");
+    assert_eq!(
+        trust.pointer,
+        "/accounts/444455556666/iam/RoleDetailList/0/AssumeRolePolicyDocument"
+    );
+
+    let p = s.principal_policies(session).unwrap();
+    assert_eq!(p.kind, IdentityKind::Role);
+    assert_eq!(p.arn, "arn:aws:iam::444455556666:role/team/reader");
+    assert_eq!(p.unique_id, Some("AROAEXAMPLEREADER0001"));
+    let names: Vec<&str> = p.identity.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "inline policy ReadReports of role reader",
+            "arn:aws:iam::444455556666:policy/team-common"
+        ]
+    );
+    // URL-encoded inline document decoded for fixes.
+    assert_eq!(p.identity[0].document, reader_policy());
+    assert_eq!(
+        p.identity[0].pointer,
+        "/accounts/444455556666/iam/RoleDetailList/0/RolePolicyList/0/PolicyDocument"
+    );
+    // The default version (v2, flagged) is used, not v1.
+    assert_eq!(p.identity[1].document, allow_all());
+    assert_eq!(
+        p.identity[1].pointer,
+        "/accounts/444455556666/iam/Policies/0/PolicyVersionList/0/Document"
+    );
+    assert_eq!(p.missing, vec!["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
+    assert_eq!(
+        p.boundary_arn,
+        Some("arn:aws:iam::444455556666:policy/boundary")
+    );
+    assert_eq!(p.tags.get("team").map(String::as_str), Some("analytics"));
+
+    // The bare role ARN (with its path) resolves to the same role.
+    let by_role = s
+        .principal_policies("arn:aws:iam::444455556666:role/team/reader")
+        .unwrap();
+    assert_eq!(by_role.arn, p.arn);
+    // A role of the same name in another account does not match.
+    assert!(s
+        .principal_policies("arn:aws:sts::111122223333:assumed-role/reader/x")
+        .is_none());
+    assert!(s
+        .principal_policies("arn:aws:iam::444455556666:root")
+        .is_none());
+}
+
+#[test]
+fn managed_policy_default_version_by_id() {
+    let s = parse(&kc());
+    let iam = s.account(B).unwrap().iam.as_ref().unwrap();
+    let boundary = &iam.managed_policies["arn:aws:iam::444455556666:policy/boundary"];
+    assert_eq!(boundary.default_version_id.as_deref(), Some("v3"));
+    assert_eq!(boundary.document.as_ref().unwrap().document, allow_all());
+    let p = s
+        .principal_policies("arn:aws:sts::444455556666:assumed-role/reader/s")
+        .unwrap();
+    assert_eq!(p.boundary.unwrap().document, allow_all());
+}
+
+#[test]
+fn managed_policy_single_unflagged_version_and_ambiguity() {
+    let mut v = kc();
+    v["accounts"][B]["iam"]["Policies"][1] = json!({
+        "Arn": "arn:aws:iam::444455556666:policy/boundary",
+        "PolicyVersionList": [{"Document": reader_policy()}]});
+    let s = parse(&v);
+    let iam = s.account(B).unwrap().iam.as_ref().unwrap();
+    let doc = iam.managed_policies["arn:aws:iam::444455556666:policy/boundary"]
+        .document
+        .as_ref()
+        .unwrap();
+    assert_eq!(doc.document, reader_policy());
+
+    v["accounts"][B]["iam"]["Policies"][1]["PolicyVersionList"] = json!([{"Document": reader_policy(), "VersionId": "v1"}, {"Document": allow_all(), "VersionId": "v2"}]);
+    let err = error(&v);
+    assert_eq!(
+        err.path(),
+        "accounts.444455556666.iam.Policies[1].PolicyVersionList"
+    );
+    assert!(
+        err.message().starts_with("no version is the default"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_boundary_document_is_not_no_boundary() {
+    let s = parse(&kc());
+    let p = s
+        .principal_policies("arn:aws:iam::444455556666:role/orphan-boundary")
+        .unwrap();
+    assert!(p.boundary.is_none());
+    assert_eq!(
+        p.boundary_arn,
+        Some("arn:aws:iam::444455556666:policy/not-listed")
+    );
+    assert_eq!(
+        p.missing,
+        vec!["arn:aws:iam::444455556666:policy/not-listed"]
+    );
+    assert!(p.identity.is_empty());
+}
+
+#[test]
+fn user_gets_group_policies_once() {
+    let s = parse(&kc());
+    let p = s
+        .principal_policies("arn:aws:iam::444455556666:user/alice")
+        .unwrap();
+    assert_eq!(p.kind, IdentityKind::User);
+    assert_eq!(p.unique_id, Some("AIDAEXAMPLEALICE0001"));
+    let names: Vec<&str> = p.identity.iter().map(|n| n.name.as_str()).collect();
+    // team-common is attached to the user and to the group: listed once.
+    assert_eq!(
+        names,
+        vec![
+            "inline policy own of user alice",
+            "arn:aws:iam::444455556666:policy/team-common",
+            "inline policy group-inline of group analysts",
+        ]
+    );
+    assert_eq!(p.identity[0].document, reader_policy());
+    assert_eq!(p.missing, vec!["group ghosts"]);
+    assert!(p.boundary_arn.is_none());
+}
+
+#[test]
+fn policy_forms_all_parse_to_the_same_document() {
+    for form in [
+        bucket_policy(),
+        Value::String(bucket_policy().to_string()),
+        Value::String(url_encoded(&bucket_policy())),
+        json!({"Policy": bucket_policy().to_string()}),
+    ] {
+        let mut v = kc();
+        v["accounts"][A]["s3"]["doc-example-bucket"]["policy"] = form.clone();
+        let s = parse(&v);
+        let policy = s
+            .bucket("doc-example-bucket")
+            .unwrap()
+            .1
+            .policy
+            .as_ref()
+            .unwrap();
+        assert_eq!(policy.document, bucket_policy(), "form {form}");
+    }
+    // `null` means no policy.
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["policy"] = Value::Null;
+    assert!(parse(&v)
+        .bucket("doc-example-bucket")
+        .unwrap()
+        .1
+        .policy
+        .is_none());
+}
+
+#[test]
+fn minimal_snapshot_and_bare_payload_shapes() {
+    let v = json!({"accounts": {A: {"s3": {"b": {
+        "region": "eu-west-1",
+        "encryption": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/reports"}, "BucketKeyEnabled": true}]},
+        "ownership_controls": {"Rules": [{"ObjectOwnership": "ObjectWriter"}]},
+        "public_access_block": {"IgnorePublicAcls": true},
+        "request_payment": "Requester"
+    }}}}});
+    let s = parse(&v);
+    let (_, b) = s.bucket("b").unwrap();
+    assert_eq!(
+        b.encryption.as_ref().unwrap().kms_key_id.as_deref(),
+        Some("alias/reports")
+    );
+    assert!(b.encryption.as_ref().unwrap().bucket_key_enabled);
+    assert_eq!(b.ownership, Some(ObjectOwnership::ObjectWriter));
+    assert!(b.public_access_block.unwrap().ignore_public_acls);
+    assert_eq!(b.request_payment.as_deref(), Some("Requester"));
+    assert!(b.objects.is_empty());
+    assert!(s.account(A).unwrap().organization.is_none());
+    assert!(s.bucket("other").is_none());
+    assert!(s.account(B).is_none());
+
+    let empty = parse(&json!({"accounts": {}}));
+    assert!(empty.accounts.is_empty());
+}
+
+#[test]
+fn error_non_12_digit_account_id() {
+    let err = error(&json!({"accounts": {"12345": {}}}));
+    assert_eq!(err.path(), "accounts.12345");
+    assert_eq!(
+        err.to_string(),
+        "accounts.12345: `12345` is not an account id (12 digits)"
+    );
+}
+
+#[test]
+fn error_unknown_wrapper_keys() {
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["polcy"] = json!({});
+    let err = error(&v);
+    assert_eq!(
+        err.path(),
+        "accounts.111122223333.s3.doc-example-bucket.polcy"
+    );
+    assert_eq!(err.message(), "unknown key `polcy`; did you mean `policy`?");
+
+    let mut v = kc();
+    v["accounts"][A]["buckets"] = json!({});
+    assert_eq!(error(&v).path(), "accounts.111122223333.buckets");
+
+    let mut v = kc();
+    v["accounts"][A]["kms"][KEY_ARN]["grant"] = json!([]);
+    let err = error(&v);
+    assert_eq!(
+        err.path(),
+        format!("accounts.111122223333.kms.{KEY_ARN}.grant")
+    );
+    assert_eq!(err.message(), "unknown key `grant`; did you mean `grants`?");
+
+    let err = error(&json!({"acounts": {}}));
+    assert_eq!(
+        err.to_string(),
+        "acounts: unknown key `acounts`; did you mean `accounts`?"
+    );
+
+    // Unknown keys inside AWS payloads are fine.
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["objects"]["reports/q1.csv"]["NewAwsField"] =
+        json!(1);
+    v["accounts"][A]["kms"][KEY_ARN]["metadata"]["KeyMetadata"]["NewAwsField"] = json!(1);
+    assert!(Snapshot::from_value(&v).is_ok());
+}
+
+#[test]
+fn error_bad_policy_inside_bucket_names_the_statement() {
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["policy"]["Statement"][0]["Effect"] =
+        json!("Permit");
+    let err = error(&v);
+    assert_eq!(
+        err.path(),
+        "accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect"
+    );
+    assert!(err
+        .to_string()
+        .starts_with("accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect: "));
+    // The engine's own path is not repeated in the message.
+    assert!(!err.message().contains("Statement[0].Effect"), "{err}");
+    assert!(err.message().contains("`Permit`"), "{err}");
+
+    // A bucket policy is a resource policy: it must name a principal.
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["policy"]["Statement"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("Principal");
+    assert_eq!(
+        error(&v).path(),
+        "accounts.111122223333.s3.doc-example-bucket.policy.Statement[0]"
+    );
+}
+
+#[test]
+fn error_bad_policy_in_iam_and_wrapped_forms() {
+    let mut v = kc();
+    let bad = json!({"Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+        {"Effect": "Maybe", "Action": "s3:GetObject", "Resource": "*"}]});
+    v["accounts"][B]["iam"]["RoleDetailList"][0]["RolePolicyList"][0]["PolicyDocument"] =
+        Value::String(url_encoded(&bad));
+    assert_eq!(
+        error(&v).path(),
+        "accounts.444455556666.iam.RoleDetailList[0].RolePolicyList[0].PolicyDocument.Statement[1].Effect"
+    );
+    let mut v = kc();
+    let mut bad_key_policy = key_policy();
+    bad_key_policy["Statement"][1]["Effect"] = json!("Maybe");
+    v["accounts"][A]["kms"][KEY_ARN]["policy"] = json!({"Policy": bad_key_policy.to_string()});
+    assert_eq!(
+        error(&v).path(),
+        format!("accounts.111122223333.kms.{KEY_ARN}.policy.Policy.Statement[1].Effect")
+    );
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["policy"] = json!(42);
+    assert_eq!(
+        error(&v).path(),
+        "accounts.111122223333.s3.doc-example-bucket.policy"
+    );
+}
+
+#[test]
+fn error_key_listed_under_the_wrong_account_or_not_by_arn() {
+    let mut v = kc();
+    let entry = v["accounts"][A]["kms"][KEY_ARN].clone();
+    v["accounts"][B]["kms"] = json!({KEY_ARN: entry.clone()});
+    let err = error(&v);
+    assert_eq!(err.path(), format!("accounts.444455556666.kms.{KEY_ARN}"));
+    assert!(
+        err.message().contains("belongs to account 111122223333"),
+        "{err}"
+    );
+
+    let mut v = kc();
+    v["accounts"][A]["kms"] = json!({"alias/reports": entry});
+    assert!(error(&v).message().contains("is not a key ARN"));
+
+    let mut v = kc();
+    v["accounts"][A]["kms"][KEY_ARN]["metadata"]["KeyMetadata"]["KeyId"] = json!("other");
+    assert_eq!(
+        error(&v).path(),
+        format!("accounts.111122223333.kms.{KEY_ARN}.metadata.KeyMetadata.KeyId")
+    );
+
+    let mut v = kc();
+    v["accounts"][A]["kms"][KEY_ARN]["metadata"] = json!({"KeyState": "Enabled"});
+    let err = error(&v);
+    assert_eq!(
+        err.path(),
+        format!("accounts.111122223333.kms.{KEY_ARN}.metadata.KeyManager")
+    );
+    assert_eq!(err.message(), "missing required field");
+}
+
+#[test]
+fn error_bucket_in_two_accounts_and_bad_values() {
+    let mut v = kc();
+    v["accounts"][B]["s3"] = json!({"doc-example-bucket": {"region": "us-west-2"}});
+    let err = error(&v);
+    assert_eq!(err.path(), "accounts.444455556666.s3.doc-example-bucket");
+    assert!(
+        err.message()
+            .contains("also listed under account 111122223333"),
+        "{err}"
+    );
+
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["region"] = json!("Oregon");
+    assert_eq!(
+        error(&v).path(),
+        "accounts.111122223333.s3.doc-example-bucket.region"
+    );
+
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]
+        .as_object_mut()
+        .unwrap()
+        .remove("region");
+    assert_eq!(
+        error(&v).to_string(),
+        "accounts.111122223333.s3.doc-example-bucket.region: missing required field"
+    );
+
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["objects"]["reports/q1.csv"]["BucketKeyEnabled"] =
+        json!("no");
+    let err = error(&v);
+    assert_eq!(
+        err.path(),
+        r#"accounts.111122223333.s3.doc-example-bucket.objects["reports/q1.csv"].BucketKeyEnabled"#
+    );
+    assert_eq!(err.message(), "expected a boolean, found a string");
+
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["ownership_controls"]["OwnershipControls"]
+        ["Rules"][0]["ObjectOwnership"] = json!("Mine");
+    assert!(error(&v)
+        .message()
+        .starts_with("`Mine` is not an Object Ownership setting"));
+
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["acl"]["Grants"][0]["Permission"] = json!("ALL");
+    assert_eq!(
+        error(&v).path(),
+        "accounts.111122223333.s3.doc-example-bucket.acl.Grants[0].Permission"
+    );
+}
+
+#[test]
+fn error_organization_shapes() {
+    let mut v = kc();
+    v["accounts"][A]["organization"]["scp"] = json!([[]]);
+    let err = error(&v);
+    assert_eq!(err.path(), "accounts.111122223333.organization.scp[0]");
+    assert!(err.message().contains("FullAWSAccess"), "{err}");
+
+    let mut v = kc();
+    v["accounts"][A]["organization"]["id"] = json!("org-1");
+    assert_eq!(error(&v).path(), "accounts.111122223333.organization.id");
+
+    let mut v = kc();
+    v["accounts"][A]["organization"]["scps"] = json!([]);
+    assert_eq!(
+        error(&v).message(),
+        "unknown key `scps`; did you mean `scp`?"
+    );
+}
+
+#[test]
+fn error_role_arn_of_another_account() {
+    let mut v = kc();
+    v["accounts"][B]["iam"]["RoleDetailList"][0]["Arn"] =
+        json!("arn:aws:iam::111122223333:role/team/reader");
+    let err = error(&v);
+    assert_eq!(
+        err.path(),
+        "accounts.444455556666.iam.RoleDetailList[0].Arn"
+    );
+    assert!(err
+        .message()
+        .contains("is not an ARN of account 444455556666"));
+}
+
+#[test]
+fn pointers_let_a_patch_replace_the_document() {
+    let mut v = kc();
+    let s = parse(&v);
+    let key = &s.account(A).unwrap().kms[KEY_ARN];
+    let pointer = key.policy.as_ref().unwrap().pointer.clone();
+    let mut patched = key.policy.as_ref().unwrap().document.clone();
+    patched["Statement"].as_array_mut().unwrap().pop();
+    crate::json_patch::apply(
+        &mut v,
+        &[crate::json_patch::PatchOp::Replace {
+            path: pointer,
+            value: patched.clone(),
+        }],
+    )
+    .unwrap();
+    let s = parse(&v);
+    assert_eq!(
+        s.account(A).unwrap().kms[KEY_ARN]
+            .policy
+            .as_ref()
+            .unwrap()
+            .document,
+        patched
+    );
+
+    // The same works for an URL-encoded inline IAM document.
+    let p = s
+        .principal_policies("arn:aws:sts::444455556666:assumed-role/reader/s")
+        .unwrap();
+    let pointer = p.identity[0].pointer.clone();
+    crate::json_patch::apply(
+        &mut v,
+        &[crate::json_patch::PatchOp::Replace {
+            path: pointer,
+            value: allow_all(),
+        }],
+    )
+    .unwrap();
+    let s = parse(&v);
+    let p = s
+        .principal_policies("arn:aws:sts::444455556666:assumed-role/reader/s")
+        .unwrap();
+    assert_eq!(p.identity[0].document, allow_all());
+}
