@@ -19,6 +19,27 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Diagnoses a denied request against an account snapshot (docs/snapshot-format.md).
+    Diagnose {
+        /// The account snapshot.
+        #[arg(long)]
+        snapshot: PathBuf,
+        /// A CloudTrail record, EventBridge event, or trail log file.
+        #[arg(long, conflicts_with_all = ["principal", "action", "resource"])]
+        event: Option<PathBuf>,
+        /// The caller's ARN (ad hoc request).
+        #[arg(long, requires_all = ["action", "resource"])]
+        principal: Option<String>,
+        /// The action (`s3:GetObject`, `s3:PutObject`, `kms:Decrypt`...).
+        #[arg(long)]
+        action: Option<String>,
+        /// The object ARN (`arn:aws:s3:::bucket/key`) or key ARN.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Evaluates one request against the policies given in a file (see docs/explain-format.md).
     Explain {
         /// The input file: `{"request": {...}, "policies": {...}}`.
@@ -43,6 +64,19 @@ pub enum Format {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Explain { input, format } => explain(&input, format),
+        Command::Diagnose {
+            snapshot,
+            event,
+            principal,
+            action,
+            resource,
+            format,
+        } => diagnose(
+            &snapshot,
+            event.as_deref(),
+            principal.zip(action).zip(resource),
+            format,
+        ),
     }
 }
 
@@ -85,5 +119,57 @@ fn explain(path: &Path, format: Format) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+fn load_snapshot(path: &Path) -> Result<(auditor::snapshot::Snapshot, serde_json::Value)> {
+    let text = read(path)?;
+    let raw: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))?;
+    let snap = auditor::snapshot::Snapshot::from_value(&raw)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((snap, raw))
+}
+
+type Adhoc = Option<((String, String), String)>;
+
+fn diagnose(
+    snapshot: &Path,
+    event: Option<&Path>,
+    adhoc: Adhoc,
+    format: Format,
+) -> Result<ExitCode> {
+    let (snap, raw) = load_snapshot(snapshot)?;
+    let queries = match (event, adhoc) {
+        (Some(_), _) => anyhow::bail!("--event is not supported yet"),
+        (None, Some(((p, a), r))) => vec![auditor::diagnose::Query::adhoc(&p, &a, &r)?],
+        (None, None) => anyhow::bail!("give --event FILE, or --principal, --action and --resource"),
+    };
+    let mut denied = false;
+    let mut outputs = Vec::new();
+    for q in &queries {
+        let d = auditor::diagnose::diagnose(&snap, &raw, q);
+        denied |= d.verdict != auditor::diagnose::Verdict::Allowed;
+        outputs.push(d);
+    }
+    match format {
+        Format::Text => {
+            for d in &outputs {
+                print!("{}", auditor::diagnose::render_text(d));
+            }
+        }
+        Format::Json => {
+            let v = if outputs.len() == 1 {
+                serde_json::to_value(&outputs[0])?
+            } else {
+                serde_json::json!({ "diagnoses": outputs })
+            };
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+    }
+    Ok(if denied {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }

@@ -11,5 +11,6 @@
 #![warn(missing_docs)]
 
 mod arn;
+pub mod diagnose;
 pub mod json_patch;
 pub mod snapshot;

@@ -112,6 +112,11 @@ impl ArnPattern {
         true
     }
 
+    /// Whether any segment holds a wildcard.
+    pub fn has_wildcard(&self) -> bool {
+        self.segments.iter().any(Pattern::has_wildcard)
+    }
+
     /// The service segment, when it is literal.
     pub fn service(&self) -> Option<&str> {
         match self.segments.get(2).map(Pattern::elems) {

@@ -170,6 +170,9 @@ pub struct Evaluation<'a> {
     pub denied_by: Vec<Layer>,
     /// Layers that block with an explicit deny (a subset of `denied_by`).
     pub explicit_denies: Vec<Layer>,
+    /// Layers that block because a required allow is missing (a subset of `denied_by`; a
+    /// layer can be in both lists: removing its deny alone would not be enough).
+    pub missing_allows: Vec<Layer>,
     /// The statements that decided: matching denies for an explicit deny, otherwise the
     /// allows that matched.
     pub statements: Vec<StatementRef<'a>>,
@@ -585,7 +588,13 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
             explicit.push(layer);
         }
     }
-    let mut denied_by: Vec<Layer> = explicit.iter().copied().chain(blocks).collect();
+    blocks.sort();
+    blocks.dedup();
+    let mut denied_by: Vec<Layer> = explicit
+        .iter()
+        .copied()
+        .chain(blocks.iter().copied())
+        .collect();
     denied_by.sort();
     denied_by.dedup();
 
@@ -608,6 +617,7 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         decision,
         denied_by,
         explicit_denies: explicit,
+        missing_allows: blocks,
         statements,
         near_misses: ev.near_misses,
         unknown_context_keys: unknown,

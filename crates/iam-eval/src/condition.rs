@@ -423,6 +423,27 @@ pub fn parse_date(text: &str) -> Option<i64> {
 }
 
 impl Condition {
+    /// Whether every value is a fixed value: an equality-style operator with no wildcard and
+    /// no policy variable (what S3 Block Public Access accepts as restricting a grant).
+    pub fn has_fixed_values(&self) -> bool {
+        use Operator::*;
+        let equality = matches!(
+            self.operator,
+            StringEquals | StringEqualsIgnoreCase | ArnEquals | ArnLike | IpAddress | Bool
+        ) && self.qualifier != Some(SetQualifier::ForAllValues);
+        equality
+            && self.values.iter().all(|v| match v {
+                Value::Text(t) => t.as_literal().is_some_and(|l| !l.contains(['*', '?'])),
+                Value::Arn(p) => !p.has_wildcard(),
+                Value::ArnTemplate(_) | Value::Glob(_) => false,
+                Value::Net(_)
+                | Value::Bytes(_)
+                | Value::Number(_)
+                | Value::Date(_)
+                | Value::Flag(_) => true,
+            })
+    }
+
     /// The key in lowercase.
     pub fn key_lower(&self) -> &str {
         &self.key_lower

@@ -1,0 +1,635 @@
+//! Fixes: the least-privilege change that removes one cause, addressed to the account that
+//! must make it, as a statement, the whole patched policy, the AWS CLI command, and the
+//! snapshot patch used to verify it.
+
+use serde_json::{json, Map, Value};
+
+use iam_eval::{authorize, Caller, CallerKind, Evaluation, Layer, Named, PolicySet, Request};
+
+use super::findings::{Code, Fix};
+use crate::json_patch::pointer;
+use crate::snapshot::{NamedPolicy, Snapshot};
+
+/// What a hop authorized, for addressing fixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Target {
+    /// An object in a bucket.
+    Bucket {
+        account: String,
+        bucket: String,
+        region: String,
+    },
+    /// A KMS key.
+    Key {
+        account: String,
+        arn: String,
+        region: String,
+    },
+}
+
+impl Target {
+    pub(super) fn account(&self) -> &str {
+        match self {
+            Target::Bucket { account, .. } | Target::Key { account, .. } => account,
+        }
+    }
+}
+
+/// Everything a fix for an engine-reported layer needs.
+pub(super) struct FixContext<'a> {
+    pub raw: &'a Value,
+    pub caller: &'a Caller,
+    pub principal_arn: Option<&'a str>,
+    pub caller_account: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub target: &'a Target,
+    pub resource_policy: Option<&'a NamedPolicy>,
+    pub identity: &'a [&'a NamedPolicy],
+    pub boundary: Option<&'a NamedPolicy>,
+    pub scp: &'a [Vec<&'a NamedPolicy>],
+    pub rcp: &'a [Vec<NamedPolicy>],
+    pub req: &'a Request,
+    pub ev: &'a Evaluation<'a>,
+    pub layer: Layer,
+    pub explicit: bool,
+    /// The hop is S3's forward access session to KMS.
+    pub fas: bool,
+}
+
+/// The principal a new statement should name: the role (with its path) for sessions, the
+/// user, or the account root.
+fn grantee(caller: &Caller, principal_arn: Option<&str>) -> String {
+    match caller.kind {
+        CallerKind::Root => caller.arn.clone(),
+        _ => principal_arn.map_or_else(|| caller.arn.clone(), str::to_owned),
+    }
+}
+
+/// The narrowest resource that still serves the request's neighbours: the object's "folder"
+/// (`bucket/reports/*`), or the object itself when it sits at the top.
+fn object_scope(resource: &str) -> String {
+    match resource.rsplit_once('/') {
+        Some((dir, _)) if dir.contains(":::") && dir.matches('/').count() >= 1 => {
+            format!("{dir}/*")
+        }
+        _ => resource.to_owned(),
+    }
+}
+
+/// A `Sid` (alphanumeric) for statements the auditor proposes.
+fn sid_for(action: &str) -> String {
+    let mut name = String::new();
+    for part in action.split(':') {
+        let mut chars = part.chars().filter(char::is_ascii_alphanumeric);
+        if let Some(c) = chars.next() {
+            name.push(c.to_ascii_uppercase());
+            name.extend(chars);
+        }
+    }
+    format!("S3KmsAuditorAllow{name}")
+}
+
+fn compact(v: &Value) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_default()
+        .replace('\'', "'\\''")
+}
+
+/// `document` with `Statement` as an array and `st` appended.
+fn with_statement(document: Option<&Value>, st: Value) -> Value {
+    let mut doc = document
+        .cloned()
+        .unwrap_or_else(|| json!({"Version": "2012-10-17", "Statement": []}));
+    let stmts = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(other) => vec![other.clone()],
+        None => Vec::new(),
+    };
+    let mut stmts = stmts;
+    stmts.push(st);
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("Statement".into(), Value::Array(stmts));
+    }
+    doc
+}
+
+fn key_pointer(account: &str, arn: &str, field: &str) -> String {
+    pointer(["accounts", account, "kms", arn, field])
+}
+
+fn bucket_pointer(account: &str, bucket: &str, field: &str) -> String {
+    pointer(["accounts", account, "s3", bucket, field])
+}
+
+/// The CLI command that writes `doc` as the policy `np` (by its place in the snapshot).
+fn put_command(raw: &Value, np: &NamedPolicy, doc: &Value, target: Option<&Target>) -> String {
+    let p = &np.pointer;
+    let json = compact(doc);
+    let parts: Vec<&str> = p.split('/').collect();
+    // /accounts/<id>/s3/<bucket>/policy
+    if parts.get(3) == Some(&"s3") {
+        let bucket = parts
+            .get(4)
+            .map(|b| b.replace("~1", "/").replace("~0", "~"))
+            .unwrap_or_default();
+        return format!("aws s3api put-bucket-policy --bucket {bucket} --policy '{json}'");
+    }
+    if parts.get(3) == Some(&"kms") {
+        if let Some(Target::Key { arn, region, .. }) = target {
+            return format!("aws kms put-key-policy --region {region} --key-id {arn} --policy-name default --policy '{json}'");
+        }
+    }
+    if parts.get(3) == Some(&"organization") {
+        return format!("aws organizations update-policy --policy-id <id of this policy> --content '{json}'   # from the organization's management account");
+    }
+    // IAM: an inline policy (…/RolePolicyList/i/PolicyDocument) or a managed policy version.
+    let parent = p.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
+    let parent_v = raw.pointer(parent);
+    if let Some(name) = parent_v
+        .and_then(|v| v.get("PolicyName"))
+        .and_then(Value::as_str)
+    {
+        let holder = parent.rsplitn(3, '/').nth(2).and_then(|h| raw.pointer(h));
+        if let Some(role) = holder
+            .and_then(|h| h.get("RoleName"))
+            .and_then(Value::as_str)
+        {
+            return format!("aws iam put-role-policy --role-name {role} --policy-name {name} --policy-document '{json}'");
+        }
+        if let Some(user) = holder
+            .and_then(|h| h.get("UserName"))
+            .and_then(Value::as_str)
+        {
+            return format!("aws iam put-user-policy --user-name {user} --policy-name {name} --policy-document '{json}'");
+        }
+        if let Some(group) = holder
+            .and_then(|h| h.get("GroupName"))
+            .and_then(Value::as_str)
+        {
+            return format!("aws iam put-group-policy --group-name {group} --policy-name {name} --policy-document '{json}'");
+        }
+    }
+    format!(
+        "aws iam create-policy-version --policy-arn {} --policy-document '{json}' --set-as-default",
+        np.name
+    )
+}
+
+fn patch_replace(pointer: &str, value: Value) -> Value {
+    json!({"op": "add", "path": pointer, "value": value})
+}
+
+/// A fix for a layer the engine reported.
+pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
+    if fc.explicit {
+        return explicit_deny(code, fc);
+    }
+    let grantee = grantee(fc.caller, fc.principal_arn);
+    match code {
+        Code::BucketPolicyNoAllow => {
+            let Target::Bucket {
+                account, bucket, ..
+            } = fc.target
+            else {
+                return None;
+            };
+            Some(bucket_grant(
+                fc.resource_policy,
+                account,
+                bucket,
+                &grantee,
+                fc.action,
+                fc.resource,
+            ))
+        }
+        Code::KeyPolicyNoAllow => {
+            let Target::Key {
+                account,
+                arn,
+                region,
+            } = fc.target
+            else {
+                return None;
+            };
+            let mut st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Principal": {"AWS": grantee},
+                "Action": fc.action, "Resource": "*"});
+            let via = fc
+                .req
+                .context
+                .get("kms:ViaService")
+                .and_then(|v| v.values().first().cloned());
+            if fc.fas {
+                if let Some(via) = via {
+                    st["Condition"] = json!({"StringEquals": {"kms:ViaService": via}});
+                }
+            }
+            let mut notes = vec![format!(
+                "Only account {account}, which owns the key, can change its key policy."
+            )];
+            let (patched, patch, cli) = match fc.resource_policy {
+                Some(np) => {
+                    let doc = with_statement(Some(&np.document), st.clone());
+                    let cli = format!("aws kms put-key-policy --region {region} --key-id {arn} --policy-name default --policy '{}'", compact(&doc));
+                    (
+                        Some(doc.clone()),
+                        vec![patch_replace(&np.pointer, doc)],
+                        cli,
+                    )
+                }
+                None => {
+                    notes.push("The current key policy is not in the snapshot: add the statement to it (get-key-policy), never replace the whole policy with this one statement.".into());
+                    (None, Vec::new(), format!("aws kms get-key-policy --region {region} --key-id {arn} --policy-name default --output text > key-policy.json   # add the statement, then: aws kms put-key-policy --region {region} --key-id {arn} --policy-name default --policy file://key-policy.json"))
+                }
+            };
+            if fc.caller_account != account {
+                notes.push(format!("Account {} must also allow {} on this key ARN in the caller's IAM policy (cross-account use needs both).", fc.caller_account, fc.action));
+            }
+            Some(Fix {
+                account: account.clone(),
+                artifact: format!("key policy of {arn}"),
+                statement: Some(st),
+                patched_policy: patched,
+                cli,
+                notes,
+                patch,
+            })
+        }
+        Code::IdentityPolicyNoAllow => identity_grant(fc, &grantee),
+        Code::PermissionsBoundaryNoAllow => {
+            let np = fc.boundary?;
+            let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": scoped(fc)});
+            let doc = with_statement(Some(&np.document), st.clone());
+            Some(Fix { account: fc.caller_account.to_owned(), artifact: format!("permissions boundary {}", np.name), statement: Some(st),
+                cli: put_command(fc.raw, np, &doc, Some(fc.target)), patched_policy: Some(doc.clone()),
+                notes: vec!["A permissions boundary caps every role or user it is attached to; check the other principals that share it.".into()],
+                patch: vec![patch_replace(&np.pointer, doc)] })
+        }
+        Code::ScpNoAllow => {
+            // The first level (root → account) where no SCP allows the action.
+            let level = (0..fc.scp.len()).find(|i| {
+                let set = PolicySet {
+                    scp: vec![fc
+                        .scp
+                        .get(*i)
+                        .map(|l| {
+                            l.iter()
+                                .map(|p| Named {
+                                    name: p.name.as_str(),
+                                    policy: &p.policy,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()],
+                    ..PolicySet::default()
+                };
+                authorize(fc.req, &set).missing_allows.contains(&Layer::Scp)
+            })?;
+            let np = fc.scp.get(level)?.first()?;
+            let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": "*"});
+            let doc = with_statement(Some(&np.document), st.clone());
+            Some(Fix {
+                account: format!(
+                    "management account of the organization of {}",
+                    fc.caller_account
+                ),
+                artifact: format!("SCP {} (level {level} from the root)", np.name),
+                statement: Some(st),
+                cli: put_command(fc.raw, np, &doc, None),
+                patched_policy: Some(doc.clone()),
+                notes: vec![format!(
+                    "SCPs filter: {} must be allowed at every level from the root to account {}.",
+                    fc.action, fc.caller_account
+                )],
+                patch: vec![patch_replace(&np.pointer, doc)],
+            })
+        }
+        _ => None,
+    }
+}
+
+fn scoped(fc: &FixContext<'_>) -> String {
+    match fc.target {
+        Target::Bucket { .. } => object_scope(fc.resource),
+        Target::Key { arn, .. } => arn.clone(),
+    }
+}
+
+/// Adds an Allow for the grantee to the bucket policy (a named principal, so the grant is not
+/// "public" under Block Public Access).
+pub(super) fn bucket_grant(
+    policy: Option<&NamedPolicy>,
+    account: &str,
+    bucket: &str,
+    grantee: &str,
+    action: &str,
+    resource: &str,
+) -> Fix {
+    let st = json!({"Sid": sid_for(action), "Effect": "Allow", "Principal": {"AWS": grantee},
+        "Action": action, "Resource": object_scope(resource)});
+    let doc = with_statement(policy.map(|p| &p.document), st.clone());
+    let ptr = policy.map_or_else(
+        || bucket_pointer(account, bucket, "policy"),
+        |p| p.pointer.clone(),
+    );
+    Fix {
+        account: account.to_owned(),
+        artifact: format!("bucket policy of {bucket}"),
+        statement: Some(st),
+        cli: format!(
+            "aws s3api put-bucket-policy --bucket {bucket} --policy '{}'",
+            compact(&doc)
+        ),
+        patched_policy: Some(doc.clone()),
+        notes: vec![format!(
+            "Only account {account}, which owns the bucket, can change its policy."
+        )],
+        patch: vec![patch_replace(&ptr, doc)],
+    }
+}
+
+/// A new inline policy on the caller's role or user.
+fn identity_grant(fc: &FixContext<'_>, _grantee: &str) -> Option<Fix> {
+    let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": scoped(fc)});
+    let doc = json!({"Version": "2012-10-17", "Statement": [st.clone()]});
+    let policy_name = format!(
+        "s3-kms-auditor-{}",
+        fc.action.replace(':', "-").to_lowercase()
+    );
+    let account = fc.caller_account;
+    let iam = fc.raw.pointer(&pointer(["accounts", account, "iam"]));
+    let (list, name_key, name, cli) = match fc.caller.kind {
+        CallerKind::AssumedRole => {
+            let role = fc.caller.role_name.clone()?;
+            ("RoleDetailList", "RoleName", role.clone(), format!("aws iam put-role-policy --role-name {role} --policy-name {policy_name} --policy-document '{}'", compact(&doc)))
+        }
+        CallerKind::User => {
+            let user = fc.caller.name.clone()?;
+            ("UserDetailList", "UserName", user.clone(), format!("aws iam put-user-policy --user-name {user} --policy-name {policy_name} --policy-document '{}'", compact(&doc)))
+        }
+        _ => return None,
+    };
+    let inline_key = if list == "RoleDetailList" {
+        "RolePolicyList"
+    } else {
+        "UserPolicyList"
+    };
+    let mut patch = Vec::new();
+    if let Some(items) = iam.and_then(|i| i.get(list)).and_then(Value::as_array) {
+        if let Some(idx) = items
+            .iter()
+            .position(|r| r.get(name_key).and_then(Value::as_str) == Some(name.as_str()))
+        {
+            let entry = json!({"PolicyName": policy_name, "PolicyDocument": doc.clone()});
+            let base = pointer(["accounts", account, "iam", list, &idx.to_string()]);
+            let has_list = items
+                .get(idx)
+                .and_then(|r| r.get(inline_key))
+                .is_some_and(Value::is_array);
+            patch.push(if has_list {
+                json!({"op": "add", "path": format!("{base}/{inline_key}/-"), "value": entry})
+            } else {
+                json!({"op": "add", "path": format!("{base}/{inline_key}"), "value": [entry]})
+            });
+        }
+    }
+    let what = if fc.caller.kind == CallerKind::AssumedRole {
+        "role"
+    } else {
+        "user"
+    };
+    Some(Fix {
+        account: account.to_owned(),
+        artifact: format!("identity policies of {what} {name}"),
+        statement: Some(st),
+        patched_policy: Some(doc),
+        cli,
+        notes: vec![format!(
+            "Or add the statement to a policy {name} already has; account {account} owns it."
+        )],
+        patch,
+    })
+}
+
+/// Every place a policy named `name` can come from in this hop.
+fn find_policy<'a>(fc: &'a FixContext<'a>, layer: Layer, name: &str) -> Option<&'a NamedPolicy> {
+    match layer {
+        Layer::Resource => fc.resource_policy.filter(|p| p.name == name),
+        Layer::Identity => fc.identity.iter().copied().find(|p| p.name == name),
+        Layer::PermissionsBoundary => fc.boundary.filter(|p| p.name == name),
+        Layer::Scp => fc.scp.iter().flatten().copied().find(|p| p.name == name),
+        Layer::Rcp => fc.rcp.iter().flatten().find(|p| p.name == name),
+        Layer::Session => None,
+    }
+}
+
+const NETWORK_KEYS: &[&str] = &[
+    "aws:sourcevpce",
+    "aws:sourcevpc",
+    "aws:vpcsourceip",
+    "aws:sourceip",
+    "aws:vpceaccount",
+    "aws:vpceorgid",
+    "aws:vpceorgpaths",
+];
+
+/// A fix for an explicit deny: the narrowest exemption that lifts it for this request.
+fn explicit_deny(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
+    let denies: Vec<_> = fc
+        .ev
+        .statements
+        .iter()
+        .filter(|s| s.layer == fc.layer)
+        .collect();
+    let first = denies.first()?;
+    let np = find_policy(fc, fc.layer, first.policy)?;
+    let mut doc = np.document.clone();
+    let grantee = grantee(fc.caller, fc.principal_arn);
+    let mut notes = Vec::new();
+    for s in &denies {
+        if s.policy != first.policy {
+            continue;
+        }
+        let Some(st) = np.policy.statements.iter().find(|x| x.index == s.index) else {
+            continue;
+        };
+        let Some(target) = statement_mut(&mut doc, s.index) else {
+            continue;
+        };
+        let sid = s.sid.map(|x| format!(" (Sid `{x}`)")).unwrap_or_default();
+        let network = st
+            .conditions
+            .iter()
+            .any(|c| NETWORK_KEYS.contains(&c.key_lower()));
+        if fc.fas && network {
+            // The guard is meant for the caller's own network path; S3's call to KMS on the
+            // caller's behalf carries no VPC keys. Exempt calls made through AWS services.
+            add_condition(
+                target,
+                "Bool",
+                "aws:ViaAWSService",
+                Value::String("false".into()),
+            );
+            notes.push(format!("Statement {}{sid} denies unless the request comes from a given network, but S3's request to KMS carries no VPC keys. The added `Bool aws:ViaAWSService false` keeps the guard for direct calls and exempts S3 acting for the caller.", s.index));
+        } else if st.principal.as_ref().is_some_and(|p| p.not) {
+            let mut extra = vec![Value::String(format!(
+                "arn:aws:iam::{}:root",
+                fc.caller_account
+            ))];
+            if let Some(role) = fc.principal_arn {
+                extra.push(Value::String(role.to_owned()));
+            }
+            if fc.caller.kind == CallerKind::AssumedRole {
+                extra.push(Value::String(fc.caller.arn.clone()));
+            }
+            add_not_principal(target, extra);
+            notes.push(format!("Statement {}{sid} is a NotPrincipal deny: a role session is exempt only when the account, the role and the session are all listed. Better: replace it with `Principal: \"*\"` and an `ArnNotEquals aws:PrincipalArn` condition.", s.index));
+        } else {
+            add_condition(
+                target,
+                "ArnNotEquals",
+                "aws:PrincipalArn",
+                Value::String(grantee.clone()),
+            );
+            notes.push(format!("Statement {}{sid} denies this request on purpose or by accident; the change exempts `{grantee}` only. If the deny is a deliberate guard, change the caller instead.", s.index));
+        }
+        let why = st
+            .conditions
+            .iter()
+            .map(|c| {
+                let v = fc
+                    .req
+                    .context
+                    .get(&c.key)
+                    .map(|v| format!("`{}`", v.values().join(", ")))
+                    .unwrap_or_else(|| "absent".into());
+                format!("`{} {}` (request value: {v})", c.operator_text, c.key)
+            })
+            .collect::<Vec<_>>();
+        if !why.is_empty() {
+            notes.push(format!(
+                "Statement {}{sid} applied because its conditions held: {}.",
+                s.index,
+                why.join("; ")
+            ));
+        }
+    }
+    let account = match fc.layer {
+        Layer::Scp => format!(
+            "management account of the organization of {}",
+            fc.caller_account
+        ),
+        Layer::Rcp => format!(
+            "management account of the organization of {}",
+            fc.target.account()
+        ),
+        Layer::Resource => fc.target.account().to_owned(),
+        _ => fc.caller_account.to_owned(),
+    };
+    let _ = code;
+    Some(Fix {
+        account,
+        artifact: np.name.clone(),
+        statement: None,
+        cli: put_command(fc.raw, np, &doc, Some(fc.target)),
+        patched_policy: Some(doc.clone()),
+        notes,
+        patch: vec![patch_replace(&np.pointer, doc)],
+    })
+}
+
+fn statement_mut(doc: &mut Value, index: usize) -> Option<&mut Map<String, Value>> {
+    match doc.get_mut("Statement")? {
+        Value::Array(a) => a.get_mut(index)?.as_object_mut(),
+        Value::Object(o) if index == 0 => Some(o),
+        _ => None,
+    }
+}
+
+fn add_condition(st: &mut Map<String, Value>, op: &str, key: &str, value: Value) {
+    let cond = st.entry("Condition").or_insert_with(|| json!({}));
+    let Some(cond) = cond.as_object_mut() else {
+        return;
+    };
+    let block = cond.entry(op).or_insert_with(|| json!({}));
+    let Some(block) = block.as_object_mut() else {
+        return;
+    };
+    match block.get_mut(key) {
+        Some(Value::Array(a)) => a.push(value),
+        Some(existing) => {
+            let old = existing.clone();
+            *existing = Value::Array(vec![old, value]);
+        }
+        None => {
+            block.insert(key.to_owned(), value);
+        }
+    }
+}
+
+fn add_not_principal(st: &mut Map<String, Value>, extra: Vec<Value>) {
+    let np = st.entry("NotPrincipal").or_insert_with(|| json!({}));
+    let Some(np) = np.as_object_mut() else { return };
+    let aws = np.entry("AWS").or_insert_with(|| json!([]));
+    let mut list = match aws.take() {
+        Value::Array(a) => a,
+        Value::Null => Vec::new(),
+        other => vec![other],
+    };
+    for e in extra {
+        if !list.contains(&e) {
+            list.push(e);
+        }
+    }
+    *aws = Value::Array(list);
+}
+
+/// Fixes for causes outside the policy layers.
+pub(super) fn build_special(
+    code: Code,
+    snap: &Snapshot,
+    raw: &Value,
+    principal: &str,
+    action: &str,
+    tgt: &Target,
+) -> Option<Fix> {
+    let _ = (snap, principal);
+    match (code, tgt) {
+        (Code::KeyNotUsable, Target::Key { account, arn, region }) => {
+            let state = raw.pointer(&key_pointer(account, arn, "metadata")).and_then(|m| m.get("KeyState")).and_then(Value::as_str).unwrap_or("");
+            let cli = if state == "PendingDeletion" {
+                format!("aws kms cancel-key-deletion --region {region} --key-id {arn} && aws kms enable-key --region {region} --key-id {arn}")
+            } else {
+                format!("aws kms enable-key --region {region} --key-id {arn}")
+            };
+            Some(Fix { account: account.clone(), artifact: format!("key {arn}"), statement: None, patched_policy: None, cli,
+                notes: vec![format!("The key is `{state}`; only account {account} can change its state. If it was disabled on purpose, the objects it protects stay unreadable.")],
+                patch: vec![json!({"op": "add", "path": format!("{}/KeyState", key_pointer(account, arn, "metadata")), "value": "Enabled"})] })
+        }
+        (Code::AwsManagedKey, Target::Key { account, region, .. }) => {
+            let cmk = snap.account(account).and_then(|a| a.kms.values().find(|k| !k.is_aws_managed() && k.is_usable() && (region.is_empty() || k.metadata.region == *region)).map(|k| k.metadata.arn.clone()))
+                .unwrap_or_else(|| format!("arn:aws:kms:{region}:{account}:key/<customer-managed-key-id>"));
+            Some(Fix { account: account.clone(), artifact: "encryption of the affected objects and the bucket default".into(), statement: None, patched_policy: None,
+                cli: format!("aws s3 cp s3://<bucket>/<prefix> s3://<bucket>/<prefix> --recursive --sse aws:kms --sse-kms-key-id {cmk} && aws s3api put-bucket-encryption --bucket <bucket> --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{cmk}\"}},\"BucketKeyEnabled\":true}}]}}'"),
+                notes: vec![
+                    "No policy change can help: the key policy of an AWS managed key is read-only.".into(),
+                    format!("Re-encrypt the objects in place under a customer managed key of account {account} (a copy onto itself with SSE-KMS), then make that key, named by its key ARN, the bucket default."),
+                    "Then grant the reader kms:Decrypt in that key's policy (with kms:ViaService) and in the reader's IAM policy.".into(),
+                ], patch: Vec::new() })
+        }
+        (Code::KeyRegionMismatch, Target::Key { account, .. }) => Some(Fix { account: account.clone(), artifact: "the object's encryption key".into(), statement: None, patched_policy: None,
+            cli: "aws s3 cp s3://<bucket>/<key> s3://<bucket>/<key> --sse aws:kms --sse-kms-key-id <key ARN in the bucket's Region>".into(),
+            notes: vec!["Re-encrypt the object with a key in the bucket's Region; a multi-Region replica is a separate key with its own policy.".into()], patch: Vec::new() }),
+        (Code::ObjectOwnerMismatch, Target::Bucket { account, bucket, .. }) => Some(Fix { account: account.clone(), artifact: format!("Object Ownership of {bucket}"), statement: None, patched_policy: None,
+            cli: format!("aws s3api put-bucket-ownership-controls --bucket {bucket} --ownership-controls 'Rules=[{{ObjectOwnership=BucketOwnerEnforced}}]'"),
+            notes: vec![
+                "BucketOwnerEnforced makes the bucket owner own every object and disables ACLs, so the bucket policy governs them all.".into(),
+                "Before switching, move any access granted only by ACLs into the bucket policy. Alternatively the object's writer re-uploads it with --acl bucket-owner-full-control.".into(),
+            ],
+            patch: vec![json!({"op": "add", "path": bucket_pointer(account, bucket, "ownership_controls"), "value": {"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}}})] }),
+        _ => {
+            let _ = action;
+            None
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The two-hop diagnosis: from a denied request and an account snapshot to every blocking
+//! cause, the account that must act, and a fix verified by re-evaluation.
+//!
+//! A read of an SSE-KMS object is authorized twice (spec §1.6): S3 authorizes the caller for
+//! `s3:GetObject`, then calls KMS as the same caller (a forward access session) for
+//! `kms:Decrypt` on the key that actually encrypted the object. AWS stops at the first wall;
+//! the diagnosis evaluates both hops regardless and reports every cause, ranked in the order
+//! AWS would hit them, so fixing one never reveals an unannounced next one.
+
+pub mod findings;
+mod fix;
+mod hops;
+mod report;
+mod verify;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use iam_eval::ContextValue;
+
+pub use findings::{Code, Finding, Fix, StatementInfo};
+pub use report::render_text;
+
+use crate::snapshot::Snapshot;
+
+/// What was attempted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// `GetObject`: `s3:GetObject`, then `kms:Decrypt` on the object's key.
+    GetObject,
+    /// `HeadObject`: `s3:GetObject` only (no KMS call).
+    HeadObject,
+    /// `PutObject`: `s3:PutObject`, then `kms:GenerateDataKey` on the write key.
+    PutObject,
+    /// Multipart upload: `s3:PutObject`, then `kms:GenerateDataKey` and `kms:Decrypt`.
+    MultipartUpload,
+    /// `CopyObject`: read of the source (both hops) and write of the destination (both hops).
+    CopyObject {
+        /// Source bucket.
+        source_bucket: String,
+        /// Source key.
+        source_key: String,
+    },
+    /// A KMS call made directly by the principal (not through S3).
+    Kms {
+        /// `kms:Decrypt`, `kms:GenerateDataKey`, ...
+        action: String,
+    },
+}
+
+/// The request to diagnose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// The caller: session, role, user, root or federated-user ARN.
+    pub principal: String,
+    /// What was attempted.
+    pub operation: Operation,
+    /// The bucket (absent for direct KMS calls).
+    pub bucket: Option<String>,
+    /// The object key.
+    pub object_key: Option<String>,
+    /// A key the event names (KMS events; PutObject's SSE header).
+    pub kms_key: Option<String>,
+    /// Whether the event shows a Bucket Key (encryption context = bucket ARN).
+    pub bucket_key: Option<bool>,
+    /// The resource owner, when the event names it.
+    pub resource_account: Option<String>,
+    /// Context keys from the event (network, time, region, MFA...).
+    pub context: BTreeMap<String, ContextValue>,
+    /// Where the query came from.
+    pub event: Option<EventRef>,
+}
+
+/// Provenance of a query taken from CloudTrail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRef {
+    /// `eventID`.
+    pub event_id: Option<String>,
+    /// `eventTime`.
+    pub event_time: Option<String>,
+    /// `eventSource`.
+    pub event_source: Option<String>,
+    /// `eventName`.
+    pub event_name: Option<String>,
+    /// `recipientAccountId`: whose trail recorded it.
+    pub recipient_account: Option<String>,
+    /// `errorCode`.
+    pub error_code: Option<String>,
+    /// `errorMessage`.
+    pub error_message: Option<String>,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// At least one blocking cause.
+    Denied,
+    /// Nothing blocks with the evidence at hand.
+    Allowed,
+    /// Nothing blocks on the visible side, but evidence needed for a verdict is missing.
+    Unknown,
+}
+
+/// How much the verdict can be trusted (spec §7.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// Key inputs unknown.
+    Low,
+    /// One input unknown, or an undocumented rule on the path.
+    Medium,
+    /// Every policy on the decisive path known.
+    High,
+}
+
+/// One authorization hop as evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hop {
+    /// `s3:GetObject`, `kms:Decrypt`, ...
+    pub action: String,
+    /// The ARN authorized.
+    pub resource: String,
+    /// `Allowed`, `ImplicitlyDenied`, `ExplicitlyDenied`, or `NotEvaluated` (evidence missing).
+    pub decision: String,
+    /// Blocking layers.
+    pub denied_by: Vec<String>,
+    /// Condition keys the hop's statements consulted that the request did not carry.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_context_keys: Vec<String>,
+}
+
+/// The diagnosis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnosis {
+    /// `denied`, `allowed` or `unknown`.
+    pub verdict: Verdict,
+    /// The caller.
+    pub principal: String,
+    /// The caller's account.
+    pub principal_account: Option<String>,
+    /// The bucket owner (or key owner for direct KMS calls).
+    pub resource_account: Option<String>,
+    /// The operation.
+    pub operation: Operation,
+    /// Each hop in the order AWS evaluates them.
+    pub hops: Vec<Hop>,
+    /// Blocking findings first (in the order AWS would hit them), then advisory ones.
+    pub findings: Vec<Finding>,
+    /// Whether applying every fix to a copy of the snapshot and diagnosing again leaves
+    /// nothing blocking.
+    pub fixes_verified: bool,
+    /// Confidence.
+    pub confidence: Confidence,
+    /// What the diagnosis assumed where evidence was missing.
+    pub assumptions: Vec<String>,
+    /// The event diagnosed, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventRef>,
+}
+
+impl Diagnosis {
+    /// The blocking findings.
+    pub fn blocking(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.blocking)
+    }
+}
+
+/// Diagnoses `query` against `snapshot`, whose JSON document is `raw` (the base that fixes
+/// are applied to for verification).
+pub fn diagnose(snapshot: &Snapshot, raw: &Value, query: &Query) -> Diagnosis {
+    let mut d = hops::run(snapshot, raw, query, true);
+    d.fixes_verified = verify::verify(raw, query, &d);
+    d
+}
+
+/// Why an ad hoc request cannot be diagnosed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct QueryError {
+    /// `principal`, `action` or `resource`.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Query {
+    /// A request given on the command line, without an event.
+    pub fn adhoc(principal: &str, action: &str, resource: &str) -> Result<Query, QueryError> {
+        iam_eval::Caller::parse(principal).map_err(|e| QueryError {
+            field: "principal",
+            message: e.to_string(),
+        })?;
+        let lower = action.to_ascii_lowercase();
+        let (bucket, key) = match resource.strip_prefix("arn:aws:s3:::") {
+            Some(rest) => match rest.split_once('/') {
+                Some((b, k)) if !b.is_empty() && !k.is_empty() => {
+                    (Some(b.to_owned()), Some(k.to_owned()))
+                }
+                _ => {
+                    return Err(QueryError {
+                        field: "resource",
+                        message: format!(
+                            "`{resource}` is not an object ARN (arn:aws:s3:::bucket/key)"
+                        ),
+                    })
+                }
+            },
+            None => (None, None),
+        };
+        let operation = match lower.as_str() {
+            "s3:getobject" | "s3:getobjectversion" => Operation::GetObject,
+            "s3:headobject" => Operation::HeadObject,
+            "s3:putobject" => Operation::PutObject,
+            a if a.starts_with("kms:") => Operation::Kms { action: action.to_owned() },
+            _ => {
+                return Err(QueryError { field: "action", message: format!("`{action}` is not supported: use s3:GetObject, s3:HeadObject, s3:PutObject or a kms: action") })
+            }
+        };
+        let is_kms = matches!(operation, Operation::Kms { .. });
+        if is_kms != bucket.is_none() {
+            return Err(QueryError { field: "resource", message: format!("`{resource}` does not fit `{action}`: S3 actions take an object ARN, KMS actions a key ARN") });
+        }
+        Ok(Query {
+            principal: principal.to_owned(),
+            operation,
+            bucket,
+            object_key: key,
+            kms_key: is_kms.then(|| resource.to_owned()),
+            bucket_key: None,
+            resource_account: None,
+            context: BTreeMap::new(),
+            event: None,
+        })
+    }
+}
