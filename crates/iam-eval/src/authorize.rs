@@ -504,15 +504,14 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
             Some(GrantPath::ResourcePolicyRole)
         }
         // Same account otherwise (no grant, or the account named = delegation): an identity
-        // policy must allow, within boundary and session policy.
+        // policy must allow, within boundary and session policy. Every missing piece is
+        // reported, so that fixing the identity policy alone does not meet a boundary next.
         (false, true) => {
-            if identity_allows {
-                ceilings(&mut blocks);
-                Some(GrantPath::IdentityPolicy)
-            } else {
+            if !identity_allows {
                 blocks.push(Layer::Identity);
-                None
             }
+            ceilings(&mut blocks);
+            identity_allows.then_some(GrantPath::IdentityPolicy)
         }
         // Cross account: the resource policy must name the caller (account, role, session,
         // user or everyone) AND an identity policy in the caller's account must allow.
@@ -520,10 +519,11 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
             if rbp.is_none() {
                 blocks.push(Layer::Resource);
             }
-            if identity_allows {
+            if caller.has_identity() {
+                if !identity_allows {
+                    blocks.push(Layer::Identity);
+                }
                 ceilings(&mut blocks);
-            } else if caller.has_identity() {
-                blocks.push(Layer::Identity);
             }
             Some(GrantPath::IdentityPolicy)
         }
@@ -538,13 +538,11 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         }
         // KMS, same account, the key policy enables IAM for the account: IAM must allow.
         (true, true) if key_enables_iam => {
-            if identity_allows {
-                ceilings(&mut blocks);
-                Some(GrantPath::IdentityPolicy)
-            } else {
+            if !identity_allows {
                 blocks.push(Layer::Identity);
-                None
             }
+            ceilings(&mut blocks);
+            identity_allows.then_some(GrantPath::IdentityPolicy)
         }
         // KMS, same account, nothing in the key policy for this caller: an IAM allow has no
         // effect without it.
@@ -560,14 +558,14 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
             }
             if grant_allows {
                 Some(GrantPath::Grant)
-            } else if identity_allows {
-                ceilings(&mut blocks);
-                Some(GrantPath::IdentityPolicy)
             } else {
                 if caller.has_identity() {
-                    blocks.push(Layer::Identity);
+                    if !identity_allows {
+                        blocks.push(Layer::Identity);
+                    }
+                    ceilings(&mut blocks);
                 }
-                None
+                identity_allows.then_some(GrantPath::IdentityPolicy)
             }
         }
     };
