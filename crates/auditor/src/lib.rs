@@ -12,4 +12,5 @@
 
 mod arn;
 pub mod json_patch;
+mod reader;
 pub mod snapshot;

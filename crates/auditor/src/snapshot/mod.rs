@@ -24,7 +24,6 @@ mod iam;
 mod kms;
 mod org;
 mod policy;
-pub(crate) mod reader;
 mod s3;
 
 use std::collections::BTreeMap;
@@ -42,8 +41,8 @@ pub use self::s3::{
 };
 
 use self::kms::KeyRef;
-use self::reader::Node;
 use crate::arn::{is_account_id, Arn};
+use crate::reader::{Node, PathError};
 
 /// A snapshot that cannot be used, with the JSON path of the offending value
 /// (`accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect`).
@@ -54,14 +53,16 @@ pub struct SnapshotError {
     message: String,
 }
 
-impl SnapshotError {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> SnapshotError {
+impl From<PathError> for SnapshotError {
+    fn from(e: PathError) -> SnapshotError {
         SnapshotError {
-            path: path.into(),
-            message: message.into(),
+            path: e.path,
+            message: e.message,
         }
     }
+}
 
+impl SnapshotError {
     /// The JSON path of the offending value; `$` for the document itself.
     pub fn path(&self) -> &str {
         &self.path
@@ -111,6 +112,10 @@ const ACCOUNT_KEYS: &[&str] = &[
 impl Snapshot {
     /// Parses and validates a snapshot document.
     pub fn from_value(v: &Value) -> Result<Snapshot, SnapshotError> {
+        Snapshot::parse(v).map_err(SnapshotError::from)
+    }
+
+    fn parse(v: &Value) -> Result<Snapshot, PathError> {
         let root = Node::root(v);
         root.only_keys(TOP_KEYS)?;
         if let Some(d) = root.get("description")? {
@@ -130,7 +135,7 @@ impl Snapshot {
     }
 
     /// Bucket names are global, so two accounts cannot both own one.
-    fn check_unique_buckets(&self, v: &Value) -> Result<(), SnapshotError> {
+    fn check_unique_buckets(&self, v: &Value) -> Result<(), PathError> {
         let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
         for (account, data) in &self.accounts {
             for bucket in data.s3.keys() {
@@ -208,6 +213,16 @@ impl Snapshot {
             .map(|(id, _)| id.as_str())
     }
 
+    /// The role or user a unique id (`AROA…:session`, `AIDA…`) belongs to, searched in every
+    /// account's IAM data: the account id, the kind and the ARN. `None` when no account in
+    /// the snapshot has it (not collected, or the principal was deleted).
+    pub fn identity_by_unique_id(&self, principal_id: &str) -> Option<(&str, IdentityKind, &str)> {
+        self.accounts.iter().find_map(|(id, a)| {
+            let (kind, arn) = a.iam.as_ref()?.identity_by_unique_id(principal_id)?;
+            Some((id.as_str(), kind, arn))
+        })
+    }
+
     /// The IAM policies of a role session, role or user, looked up in the account of its
     /// ARN (see [`Iam::principal_policies`]).
     pub fn principal_policies(&self, principal_arn: &str) -> Option<PrincipalPolicies<'_>> {
@@ -221,7 +236,7 @@ impl Snapshot {
 }
 
 impl Account {
-    fn parse(node: &Node<'_>, id: &str) -> Result<Account, SnapshotError> {
+    fn parse(node: &Node<'_>, id: &str) -> Result<Account, PathError> {
         node.only_keys(ACCOUNT_KEYS)?;
         let organization = node
             .get("organization")?
