@@ -7,7 +7,8 @@
 //! pasted in; unknown keys inside those payloads are ignored, because AWS adds fields.
 //!
 //! ```json
-//! { "accounts": { "111122223333": {
+//! { "description": "optional free text",
+//!   "accounts": { "111122223333": {
 //!     "canonical_id": "…", "organization": {…}, "public_access_block": {…},
 //!     "iam": <get-account-authorization-details>,
 //!     "s3":  { "<bucket>": { "region": "us-west-2", "policy": …, "encryption": …,
@@ -17,8 +18,28 @@
 //!     "kms": { "<key ARN>": { "metadata": …, "policy": …, "grants": […], "aliases": […] } } } } }
 //! ```
 //!
+//! | key | value |
+//! | --- | --- |
+//! | `canonical_id` | the account's canonical user id (`s3api list-buckets` → `Owner.ID`) |
+//! | `organization` | `{"id": "o-…", "scp": [[P…]…], "rcp": [[P…]…], "is_management_account": false}`; one inner list per level, root first, account last; each `P` a document or `organizations describe-policy` output |
+//! | `public_access_block` | `s3control get-public-access-block` output (account level) |
+//! | `iam` | `iam get-account-authorization-details` output |
+//! | bucket `region` | required, e.g. `us-west-2` |
+//! | bucket `policy`, key `policy` | a document: object, JSON string, URL-encoded string, or `get-bucket-policy` / `get-key-policy` output |
+//! | `encryption` | `get-bucket-encryption` output |
+//! | `ownership_controls` | `get-bucket-ownership-controls` output |
+//! | bucket `public_access_block` | `get-public-access-block` output |
+//! | `acl` | `get-bucket-acl` output |
+//! | `objects` | object key → `head-object` output, plus `Owner`/`Grants` (`get-object-acl`) and `TagSet` (`get-object-tagging`) |
+//! | `request_payment` | `get-bucket-request-payment` output, or `"Requester"` / `"BucketOwner"` |
+//! | `kms` keys | listed by key ARN, in the account of the ARN |
+//! | `metadata` | `describe-key` output (`KeyManager` and `KeyState` required) |
+//! | `grants` | `list-grants` output or its `Grants` list |
+//! | `aliases` | alias names, or `list-aliases` output |
+//!
 //! Everything may be absent: the other account is often not ours to read. The model keeps
-//! "absent" distinct from "empty" wherever the diagnosis must lower its confidence.
+//! "absent" distinct from "empty" wherever the diagnosis must lower its confidence (an
+//! unknown account, IAM data not collected, a managed policy listed without its document).
 
 mod iam;
 mod kms;
