@@ -623,7 +623,9 @@ impl Identity {
                     .as_deref()
                     .map_or(PrincipalType::Unknown, PrincipalType::of_unique_id),
             ),
-            (Some("Unknown") | None, None) if principal_id.is_none() && account.is_none() => {
+            // S3 and KMS write `Unknown` with no identity for unsigned requests; a record
+            // with no `type` at all is not assumed anonymous.
+            (Some("Unknown"), None) if principal_id.is_none() && account.is_none() => {
                 (Principal::Anonymous, PrincipalType::Anonymous)
             }
             (Some("AssumedRole"), None) => (Principal::Unknown, PrincipalType::AssumedRole),

@@ -455,6 +455,13 @@ fn anonymous_callers() {
     assert_eq!(r.principal_account, None);
     assert_eq!(r.principal_id, None);
     assert_eq!(ctx(&r, "aws:PrincipalAccount"), Some("anonymous"));
+
+    // An identity without a type is not taken for anonymous.
+    v["userIdentity"] = json!({});
+    let r = one(&v);
+    assert_eq!(r.principal, Principal::Unknown);
+    assert_eq!(r.principal_type, PrincipalType::Unknown);
+    assert_eq!(ctx(&r, "aws:PrincipalAccount"), None);
 }
 
 #[test]
