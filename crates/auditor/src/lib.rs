@@ -6,11 +6,17 @@
 //!
 //! * [`snapshot`]: the offline picture of one or more accounts (IAM, Organizations, S3, KMS),
 //!   parsed and validated with path-qualified errors.
+//! * [`event`]: CloudTrail records, EventBridge envelopes and trail log files turned into the
+//!   requests that were denied.
+//! * [`diagnose`]: the two-hop diagnosis — every blocking cause, the account that must act,
+//!   and fixes verified by re-evaluation.
 //! * [`json_patch`]: RFC 6902 patches over the snapshot document, used to apply and verify
 //!   fixes.
 #![warn(missing_docs)]
 
 mod arn;
 pub mod diagnose;
+pub mod event;
 pub mod json_patch;
+mod reader;
 pub mod snapshot;

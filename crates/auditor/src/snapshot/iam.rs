@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use iam_eval::PolicyKind;
 
 use super::policy::{parse_policy, NamedPolicy};
-use super::reader::Node;
-use super::SnapshotError;
 use crate::arn::Arn;
+use crate::reader::{Node, PathError};
 
 /// The IAM picture of one account.
 #[derive(Debug, Clone, Default)]
@@ -133,7 +132,7 @@ pub struct PrincipalPolicies<'a> {
 }
 
 impl Iam {
-    pub(crate) fn parse(node: &Node<'_>, account: &str) -> Result<Iam, SnapshotError> {
+    pub(crate) fn parse(node: &Node<'_>, account: &str) -> Result<Iam, PathError> {
         node.obj()?;
         let mut iam = Iam::default();
         if let Some(list) = node.get("Policies")? {
@@ -191,6 +190,20 @@ impl Iam {
         self.users
             .iter()
             .find(|u| u.name == name && Arn::parse(&u.arn).map(|a| a.account) == Some(arn.account))
+    }
+
+    /// The role or user whose unique id starts `principal_id`: `AROA…:session` (a role
+    /// session, as the resource owner's copy of a cross-account record shows it), `AROA…`
+    /// or `AIDA…`. Returns its kind and ARN (with path).
+    pub fn identity_by_unique_id(&self, principal_id: &str) -> Option<(IdentityKind, &str)> {
+        let id = principal_id.split(':').next().filter(|id| !id.is_empty())?;
+        if let Some(role) = self.roles.iter().find(|r| r.id.as_deref() == Some(id)) {
+            return Some((IdentityKind::Role, &role.arn));
+        }
+        self.users
+            .iter()
+            .find(|u| u.id.as_deref() == Some(id))
+            .map(|u| (IdentityKind::User, u.arn.as_str()))
     }
 
     /// A group by name.
@@ -286,7 +299,7 @@ impl Iam {
 }
 
 impl ManagedPolicy {
-    fn parse(node: &Node<'_>) -> Result<ManagedPolicy, SnapshotError> {
+    fn parse(node: &Node<'_>) -> Result<ManagedPolicy, PathError> {
         let arn = node.req_str("Arn")?;
         let name = node.opt_str("PolicyName")?;
         let declared_default = node.opt_str("DefaultVersionId")?;
@@ -358,7 +371,7 @@ fn parse_common(
     name_key: &str,
     id_key: &str,
     inline_key: &str,
-) -> Result<Common, SnapshotError> {
+) -> Result<Common, PathError> {
     let name = node.req_str(name_key)?;
     let arn = node.req_str("Arn")?;
     if Arn::parse(&arn).map(|a| a.account) != Some(account) {
@@ -385,7 +398,7 @@ fn parse_common(
 }
 
 impl Role {
-    fn parse(node: &Node<'_>, account: &str) -> Result<Role, SnapshotError> {
+    fn parse(node: &Node<'_>, account: &str) -> Result<Role, PathError> {
         let c = parse_common(
             node,
             account,
@@ -417,7 +430,7 @@ impl Role {
 }
 
 impl User {
-    fn parse(node: &Node<'_>, account: &str) -> Result<User, SnapshotError> {
+    fn parse(node: &Node<'_>, account: &str) -> Result<User, PathError> {
         let c = parse_common(
             node,
             account,
@@ -441,7 +454,7 @@ impl User {
 }
 
 impl Group {
-    fn parse(node: &Node<'_>) -> Result<Group, SnapshotError> {
+    fn parse(node: &Node<'_>) -> Result<Group, PathError> {
         let name = node.req_str("GroupName")?;
         Ok(Group {
             path: node.opt_str("Path")?.unwrap_or_else(|| "/".to_owned()),
@@ -459,7 +472,7 @@ fn parse_inline(
     key: &str,
     kind: &str,
     owner: &str,
-) -> Result<Vec<NamedPolicy>, SnapshotError> {
+) -> Result<Vec<NamedPolicy>, PathError> {
     let Some(list) = node.get(key)? else {
         return Ok(Vec::new());
     };
@@ -476,7 +489,7 @@ fn parse_inline(
         .collect()
 }
 
-fn parse_attached(node: &Node<'_>) -> Result<Vec<String>, SnapshotError> {
+fn parse_attached(node: &Node<'_>) -> Result<Vec<String>, PathError> {
     let Some(list) = node.get("AttachedManagedPolicies")? else {
         return Ok(Vec::new());
     };
@@ -487,7 +500,7 @@ fn parse_attached(node: &Node<'_>) -> Result<Vec<String>, SnapshotError> {
 }
 
 /// `Tags: [{"Key": .., "Value": ..}]` as a map.
-pub(crate) fn parse_tags(node: &Node<'_>) -> Result<BTreeMap<String, String>, SnapshotError> {
+pub(crate) fn parse_tags(node: &Node<'_>) -> Result<BTreeMap<String, String>, PathError> {
     let Some(list) = node.get("Tags")? else {
         return Ok(BTreeMap::new());
     };

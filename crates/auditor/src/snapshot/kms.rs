@@ -4,9 +4,8 @@ use iam_eval::{Grant, PolicyKind};
 use serde_json::Value;
 
 use super::policy::{parse_policy, NamedPolicy};
-use super::reader::Node;
-use super::SnapshotError;
 use crate::arn::{self, Arn};
+use crate::reader::{Node, PathError};
 
 /// One KMS key.
 #[derive(Debug, Clone)]
@@ -129,11 +128,7 @@ impl Key {
         self.metadata.key_state == KeyState::Enabled
     }
 
-    pub(crate) fn parse(
-        node: &Node<'_>,
-        map_key: &str,
-        account: &str,
-    ) -> Result<Key, SnapshotError> {
+    pub(crate) fn parse(node: &Node<'_>, map_key: &str, account: &str) -> Result<Key, PathError> {
         node.only_keys(KEY_KEYS)?;
         let Some((region, key_account, key_id)) = arn::kms_key_arn(map_key) else {
             return Err(node.err(format!(
@@ -177,7 +172,7 @@ fn parse_metadata(
     region: &str,
     account: &str,
     key_id: &str,
-) -> Result<KeyMetadata, SnapshotError> {
+) -> Result<KeyMetadata, PathError> {
     // `describe-key` prints `{"KeyMetadata": {...}}`; accept it pasted as is.
     let meta = node.get("KeyMetadata")?.unwrap_or_else(|| node.clone());
     let arn = meta.opt_str("Arn")?.unwrap_or_else(|| map_key.to_owned());
@@ -214,7 +209,7 @@ fn parse_metadata(
     })
 }
 
-fn parse_grants(node: &Node<'_>) -> Result<Vec<KeyGrant>, SnapshotError> {
+fn parse_grants(node: &Node<'_>) -> Result<Vec<KeyGrant>, PathError> {
     // `list-grants` prints `{"Grants": [...]}`; accept that and the bare list.
     let list = if node.v.is_object() {
         node.req("Grants")?
@@ -242,7 +237,7 @@ fn parse_grants(node: &Node<'_>) -> Result<Vec<KeyGrant>, SnapshotError> {
         .collect()
 }
 
-fn parse_aliases(node: &Node<'_>) -> Result<Vec<String>, SnapshotError> {
+fn parse_aliases(node: &Node<'_>) -> Result<Vec<String>, PathError> {
     // Strings, or `list-aliases` entries (`{"AliasName": "alias/x", ...}`).
     let list = if node.v.is_object() {
         node.req("Aliases")?

@@ -7,7 +7,8 @@
 //! pasted in; unknown keys inside those payloads are ignored, because AWS adds fields.
 //!
 //! ```json
-//! { "accounts": { "111122223333": {
+//! { "description": "optional free text",
+//!   "accounts": { "111122223333": {
 //!     "canonical_id": "…", "organization": {…}, "public_access_block": {…},
 //!     "iam": <get-account-authorization-details>,
 //!     "s3":  { "<bucket>": { "region": "us-west-2", "policy": …, "encryption": …,
@@ -17,14 +18,33 @@
 //!     "kms": { "<key ARN>": { "metadata": …, "policy": …, "grants": […], "aliases": […] } } } } }
 //! ```
 //!
+//! | key | value |
+//! | --- | --- |
+//! | `canonical_id` | the account's canonical user id (`s3api list-buckets` → `Owner.ID`) |
+//! | `organization` | `{"id": "o-…", "scp": [[P…]…], "rcp": [[P…]…], "is_management_account": false}`; one inner list per level, root first, account last; each `P` a document or `organizations describe-policy` output |
+//! | `public_access_block` | `s3control get-public-access-block` output (account level) |
+//! | `iam` | `iam get-account-authorization-details` output |
+//! | bucket `region` | required, e.g. `us-west-2` |
+//! | bucket `policy`, key `policy` | a document: object, JSON string, URL-encoded string, or `get-bucket-policy` / `get-key-policy` output |
+//! | `encryption` | `get-bucket-encryption` output |
+//! | `ownership_controls` | `get-bucket-ownership-controls` output |
+//! | bucket `public_access_block` | `get-public-access-block` output |
+//! | `acl` | `get-bucket-acl` output |
+//! | `objects` | object key → `head-object` output, plus `Owner`/`Grants` (`get-object-acl`) and `TagSet` (`get-object-tagging`) |
+//! | `request_payment` | `get-bucket-request-payment` output, or `"Requester"` / `"BucketOwner"` |
+//! | `kms` keys | listed by key ARN, in the account of the ARN |
+//! | `metadata` | `describe-key` output (`KeyManager` and `KeyState` required) |
+//! | `grants` | `list-grants` output or its `Grants` list |
+//! | `aliases` | alias names, or `list-aliases` output |
+//!
 //! Everything may be absent: the other account is often not ours to read. The model keeps
-//! "absent" distinct from "empty" wherever the diagnosis must lower its confidence.
+//! "absent" distinct from "empty" wherever the diagnosis must lower its confidence (an
+//! unknown account, IAM data not collected, a managed policy listed without its document).
 
 mod iam;
 mod kms;
 mod org;
 mod policy;
-pub(crate) mod reader;
 mod s3;
 
 use std::collections::BTreeMap;
@@ -42,8 +62,8 @@ pub use self::s3::{
 };
 
 use self::kms::KeyRef;
-use self::reader::Node;
 use crate::arn::{is_account_id, Arn};
+use crate::reader::{Node, PathError};
 
 /// A snapshot that cannot be used, with the JSON path of the offending value
 /// (`accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect`).
@@ -54,14 +74,16 @@ pub struct SnapshotError {
     message: String,
 }
 
-impl SnapshotError {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> SnapshotError {
+impl From<PathError> for SnapshotError {
+    fn from(e: PathError) -> SnapshotError {
         SnapshotError {
-            path: path.into(),
-            message: message.into(),
+            path: e.path,
+            message: e.message,
         }
     }
+}
 
+impl SnapshotError {
     /// The JSON path of the offending value; `$` for the document itself.
     pub fn path(&self) -> &str {
         &self.path
@@ -111,6 +133,10 @@ const ACCOUNT_KEYS: &[&str] = &[
 impl Snapshot {
     /// Parses and validates a snapshot document.
     pub fn from_value(v: &Value) -> Result<Snapshot, SnapshotError> {
+        Snapshot::parse(v).map_err(SnapshotError::from)
+    }
+
+    fn parse(v: &Value) -> Result<Snapshot, PathError> {
         let root = Node::root(v);
         root.only_keys(TOP_KEYS)?;
         if let Some(d) = root.get("description")? {
@@ -130,7 +156,7 @@ impl Snapshot {
     }
 
     /// Bucket names are global, so two accounts cannot both own one.
-    fn check_unique_buckets(&self, v: &Value) -> Result<(), SnapshotError> {
+    fn check_unique_buckets(&self, v: &Value) -> Result<(), PathError> {
         let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
         for (account, data) in &self.accounts {
             for bucket in data.s3.keys() {
@@ -208,6 +234,16 @@ impl Snapshot {
             .map(|(id, _)| id.as_str())
     }
 
+    /// The role or user a unique id (`AROA…:session`, `AIDA…`) belongs to, searched in every
+    /// account's IAM data: the account id, the kind and the ARN. `None` when no account in
+    /// the snapshot has it (not collected, or the principal was deleted).
+    pub fn identity_by_unique_id(&self, principal_id: &str) -> Option<(&str, IdentityKind, &str)> {
+        self.accounts.iter().find_map(|(id, a)| {
+            let (kind, arn) = a.iam.as_ref()?.identity_by_unique_id(principal_id)?;
+            Some((id.as_str(), kind, arn))
+        })
+    }
+
     /// The IAM policies of a role session, role or user, looked up in the account of its
     /// ARN (see [`Iam::principal_policies`]).
     pub fn principal_policies(&self, principal_arn: &str) -> Option<PrincipalPolicies<'_>> {
@@ -221,7 +257,7 @@ impl Snapshot {
 }
 
 impl Account {
-    fn parse(node: &Node<'_>, id: &str) -> Result<Account, SnapshotError> {
+    fn parse(node: &Node<'_>, id: &str) -> Result<Account, PathError> {
         node.only_keys(ACCOUNT_KEYS)?;
         let organization = node
             .get("organization")?

@@ -3,8 +3,7 @@
 use iam_eval::PolicyKind;
 
 use super::policy::{parse_policy, NamedPolicy};
-use super::reader::Node;
-use super::SnapshotError;
+use crate::reader::{Node, PathError};
 
 /// The organization an account belongs to, and the policies it inherits.
 #[derive(Debug, Clone, Default)]
@@ -23,7 +22,7 @@ pub struct Organization {
 const ORG_KEYS: &[&str] = &["id", "scp", "rcp", "is_management_account"];
 
 impl Organization {
-    pub(crate) fn parse(node: &Node<'_>, account: &str) -> Result<Organization, SnapshotError> {
+    pub(crate) fn parse(node: &Node<'_>, account: &str) -> Result<Organization, PathError> {
         node.only_keys(ORG_KEYS)?;
         let id = node.opt_str("id")?;
         if let Some(id) = &id {
@@ -53,7 +52,7 @@ fn parse_levels(
     key: &str,
     kind: &str,
     account: &str,
-) -> Result<Vec<Vec<NamedPolicy>>, SnapshotError> {
+) -> Result<Vec<Vec<NamedPolicy>>, PathError> {
     let Some(levels) = node.get(key)? else {
         return Ok(Vec::new());
     };
@@ -86,7 +85,7 @@ fn parse_org_policy(
     account: &str,
     depth: usize,
     position: usize,
-) -> Result<NamedPolicy, SnapshotError> {
+) -> Result<NamedPolicy, PathError> {
     // SCPs follow identity-policy rules (no `Principal`); RCPs are resource policies.
     let policy_kind = if kind == "SCP" {
         PolicyKind::Identity

@@ -3,8 +3,7 @@
 use iam_eval::{Json, Policy, PolicyKind};
 use serde_json::Value;
 
-use super::reader::Node;
-use super::SnapshotError;
+use crate::reader::{Node, PathError};
 
 /// A parsed policy document with a human name and its place in the snapshot.
 #[derive(Debug, Clone)]
@@ -30,7 +29,7 @@ pub(crate) fn parse_policy(
     node: &Node<'_>,
     kind: PolicyKind,
     name: String,
-) -> Result<NamedPolicy, SnapshotError> {
+) -> Result<NamedPolicy, PathError> {
     let node = unwrap_get_policy_output(node)?;
     let policy = Policy::parse(&Json::from_value(node.v), kind).map_err(|e| {
         let message = e.to_string();
@@ -55,7 +54,7 @@ pub(crate) fn parse_policy(
 
 /// `get-bucket-policy` prints `{"Policy": "<document>"}` and `get-key-policy` adds
 /// `"PolicyName"`; users paste that output as is, so look through it.
-fn unwrap_get_policy_output<'a>(node: &Node<'a>) -> Result<Node<'a>, SnapshotError> {
+fn unwrap_get_policy_output<'a>(node: &Node<'a>) -> Result<Node<'a>, PathError> {
     if let Value::Object(map) = node.v {
         if !map.contains_key("Statement") && map.contains_key("Policy") {
             node.only_keys(&["Policy", "PolicyName"])?;

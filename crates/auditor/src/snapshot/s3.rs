@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use iam_eval::PolicyKind;
 
 use super::policy::{parse_policy, NamedPolicy};
-use super::reader::Node;
-use super::SnapshotError;
+use crate::reader::{Node, PathError};
 
 /// One bucket.
 #[derive(Debug, Clone)]
@@ -173,7 +172,7 @@ const BUCKET_KEYS: &[&str] = &[
 ];
 
 impl Bucket {
-    pub(crate) fn parse(node: &Node<'_>, name: &str) -> Result<Bucket, SnapshotError> {
+    pub(crate) fn parse(node: &Node<'_>, name: &str) -> Result<Bucket, PathError> {
         node.only_keys(BUCKET_KEYS)?;
         let region_node = node.req("region")?;
         let region = region_node.str()?.to_owned();
@@ -260,11 +259,11 @@ pub(crate) fn is_region(text: &str) -> bool {
 
 /// Steps through the top-level wrapper AWS prints (`{"PublicAccessBlockConfiguration": ..}`)
 /// when present, so both the CLI output and its inner object are accepted.
-fn inner<'a>(node: &Node<'a>, wrapper: &str) -> Result<Node<'a>, SnapshotError> {
+fn inner<'a>(node: &Node<'a>, wrapper: &str) -> Result<Node<'a>, PathError> {
     Ok(node.get(wrapper)?.unwrap_or_else(|| node.clone()))
 }
 
-fn parse_encryption(node: &Node<'_>) -> Result<DefaultEncryption, SnapshotError> {
+fn parse_encryption(node: &Node<'_>) -> Result<DefaultEncryption, PathError> {
     let config = inner(node, "ServerSideEncryptionConfiguration")?;
     let rules = config.req("Rules")?.arr()?;
     let Some(rule) = rules.first() else {
@@ -278,7 +277,7 @@ fn parse_encryption(node: &Node<'_>) -> Result<DefaultEncryption, SnapshotError>
     })
 }
 
-fn parse_ownership(node: &Node<'_>) -> Result<ObjectOwnership, SnapshotError> {
+fn parse_ownership(node: &Node<'_>) -> Result<ObjectOwnership, PathError> {
     let controls = inner(node, "OwnershipControls")?;
     let rules = controls.req("Rules")?.arr()?;
     let Some(rule) = rules.first() else {
@@ -295,9 +294,7 @@ fn parse_ownership(node: &Node<'_>) -> Result<ObjectOwnership, SnapshotError> {
     }
 }
 
-pub(crate) fn parse_public_access_block(
-    node: &Node<'_>,
-) -> Result<PublicAccessBlock, SnapshotError> {
+pub(crate) fn parse_public_access_block(node: &Node<'_>) -> Result<PublicAccessBlock, PathError> {
     let config = inner(node, "PublicAccessBlockConfiguration")?;
     Ok(PublicAccessBlock {
         block_public_acls: config.bool_or("BlockPublicAcls", false)?,
@@ -307,21 +304,21 @@ pub(crate) fn parse_public_access_block(
     })
 }
 
-fn owner_id(node: &Node<'_>) -> Result<Option<String>, SnapshotError> {
+fn owner_id(node: &Node<'_>) -> Result<Option<String>, PathError> {
     match node.get("Owner")? {
         Some(owner) => owner.opt_str("ID"),
         None => Ok(None),
     }
 }
 
-fn parse_grants(node: &Node<'_>) -> Result<Vec<AclGrant>, SnapshotError> {
+fn parse_grants(node: &Node<'_>) -> Result<Vec<AclGrant>, PathError> {
     let Some(list) = node.get("Grants")? else {
         return Ok(Vec::new());
     };
     list.arr()?.iter().map(parse_grant).collect()
 }
 
-fn parse_grant(node: &Node<'_>) -> Result<AclGrant, SnapshotError> {
+fn parse_grant(node: &Node<'_>) -> Result<AclGrant, PathError> {
     let grantee = node.req("Grantee")?;
     let kind = grantee.opt_str("Type")?;
     let grantee_value = match kind.as_deref() {
@@ -357,7 +354,7 @@ fn parse_grant(node: &Node<'_>) -> Result<AclGrant, SnapshotError> {
     })
 }
 
-fn parse_object(node: &Node<'_>) -> Result<Object, SnapshotError> {
+fn parse_object(node: &Node<'_>) -> Result<Object, PathError> {
     let mut tags = BTreeMap::new();
     if let Some(list) = node.get("TagSet")? {
         for tag in list.arr()? {

@@ -778,3 +778,26 @@ fn pointers_let_a_patch_replace_the_document() {
         .unwrap();
     assert_eq!(p.identity[0].document, allow_all());
 }
+
+#[test]
+fn identities_by_unique_id() {
+    let s = parse(&kc());
+    assert_eq!(
+        s.identity_by_unique_id("AROAEXAMPLEREADER0001:etl-run-42"),
+        Some((
+            B,
+            IdentityKind::Role,
+            "arn:aws:iam::444455556666:role/team/reader"
+        ))
+    );
+    assert_eq!(
+        s.identity_by_unique_id("AIDAEXAMPLEALICE0001"),
+        Some((
+            B,
+            IdentityKind::User,
+            "arn:aws:iam::444455556666:user/alice"
+        ))
+    );
+    assert_eq!(s.identity_by_unique_id("AROADELETEDROLE:x"), None);
+    assert_eq!(s.identity_by_unique_id(":x"), None);
+}

@@ -1,10 +1,27 @@
 //! A cursor over a `serde_json::Value` that knows where it is, so that every error names the
-//! exact JSON path and every policy knows its JSON Pointer inside the snapshot.
+//! exact JSON path (`accounts.111122223333.s3.b.policy`, `Records[2].eventName`) and every
+//! policy knows its JSON Pointer inside the snapshot. Shared by the snapshot and event
+//! parsers, whose public errors are built from [`PathError`].
 
 use serde_json::{Map, Value};
 
-use super::SnapshotError;
 use crate::json_patch;
+
+/// A problem at a JSON path; converted into the public error of each parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PathError {
+    pub(crate) path: String,
+    pub(crate) message: String,
+}
+
+impl PathError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> PathError {
+        PathError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// One step from a value to a child.
 #[derive(Debug, Clone)]
@@ -68,13 +85,13 @@ impl Loc {
     }
 
     /// An error at this location.
-    pub(crate) fn err(&self, message: impl Into<String>) -> SnapshotError {
-        SnapshotError::new(self.path(), message)
+    pub(crate) fn err(&self, message: impl Into<String>) -> PathError {
+        PathError::new(self.path(), message)
     }
 
     /// An error at `rest` below this location (`rest` is a path relative to here, as the
     /// engine reports it: `Statement[0].Effect`).
-    pub(crate) fn err_below(&self, rest: &str, message: impl Into<String>) -> SnapshotError {
+    pub(crate) fn err_below(&self, rest: &str, message: impl Into<String>) -> PathError {
         let base = self.path();
         let path = if rest.is_empty() {
             base
@@ -85,7 +102,7 @@ impl Loc {
         } else {
             format!("{base}.{rest}")
         };
-        SnapshotError::new(path, message)
+        PathError::new(path, message)
     }
 }
 
@@ -111,17 +128,17 @@ impl<'a> Node<'a> {
         }
     }
 
-    pub(crate) fn err(&self, message: impl Into<String>) -> SnapshotError {
+    pub(crate) fn err(&self, message: impl Into<String>) -> PathError {
         self.loc.err(message)
     }
 
-    pub(crate) fn obj(&self) -> Result<&'a Map<String, Value>, SnapshotError> {
+    pub(crate) fn obj(&self) -> Result<&'a Map<String, Value>, PathError> {
         self.v
             .as_object()
             .ok_or_else(|| self.err(format!("expected an object, found {}", kind(self.v))))
     }
 
-    pub(crate) fn arr(&self) -> Result<Vec<Node<'a>>, SnapshotError> {
+    pub(crate) fn arr(&self) -> Result<Vec<Node<'a>>, PathError> {
         let items = self
             .v
             .as_array()
@@ -137,7 +154,7 @@ impl<'a> Node<'a> {
     }
 
     /// The members of an object, in key order.
-    pub(crate) fn members(&self) -> Result<Vec<(&'a str, Node<'a>)>, SnapshotError> {
+    pub(crate) fn members(&self) -> Result<Vec<(&'a str, Node<'a>)>, PathError> {
         Ok(self
             .obj()?
             .iter()
@@ -154,7 +171,7 @@ impl<'a> Node<'a> {
     }
 
     /// A member; `null` counts as absent because AWS output uses both for "not set".
-    pub(crate) fn get(&self, key: &str) -> Result<Option<Node<'a>>, SnapshotError> {
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Node<'a>>, PathError> {
         Ok(match self.obj()?.get(key) {
             None | Some(Value::Null) => None,
             Some(v) => Some(Node {
@@ -164,28 +181,28 @@ impl<'a> Node<'a> {
         })
     }
 
-    pub(crate) fn req(&self, key: &str) -> Result<Node<'a>, SnapshotError> {
+    pub(crate) fn req(&self, key: &str) -> Result<Node<'a>, PathError> {
         self.get(key)?
             .ok_or_else(|| self.loc.key(key).err("missing required field"))
     }
 
-    pub(crate) fn str(&self) -> Result<&'a str, SnapshotError> {
+    pub(crate) fn str(&self) -> Result<&'a str, PathError> {
         self.v
             .as_str()
             .ok_or_else(|| self.err(format!("expected a string, found {}", kind(self.v))))
     }
 
-    pub(crate) fn opt_str(&self, key: &str) -> Result<Option<String>, SnapshotError> {
+    pub(crate) fn opt_str(&self, key: &str) -> Result<Option<String>, PathError> {
         self.get(key)?
             .map(|n| n.str().map(str::to_owned))
             .transpose()
     }
 
-    pub(crate) fn req_str(&self, key: &str) -> Result<String, SnapshotError> {
+    pub(crate) fn req_str(&self, key: &str) -> Result<String, PathError> {
         self.req(key)?.str().map(str::to_owned)
     }
 
-    pub(crate) fn bool_or(&self, key: &str, default: bool) -> Result<bool, SnapshotError> {
+    pub(crate) fn bool_or(&self, key: &str, default: bool) -> Result<bool, PathError> {
         match self.get(key)? {
             None => Ok(default),
             Some(n) => {
@@ -196,7 +213,7 @@ impl<'a> Node<'a> {
     }
 
     /// A list of strings; absent is empty.
-    pub(crate) fn str_list(&self, key: &str) -> Result<Vec<String>, SnapshotError> {
+    pub(crate) fn str_list(&self, key: &str) -> Result<Vec<String>, PathError> {
         match self.get(key)? {
             None => Ok(Vec::new()),
             Some(n) => n
@@ -209,7 +226,7 @@ impl<'a> Node<'a> {
 
     /// Rejects members outside `allowed`: used on our own wrapper objects, where an unknown
     /// key is almost always a typo that would otherwise silently drop a policy.
-    pub(crate) fn only_keys(&self, allowed: &[&str]) -> Result<(), SnapshotError> {
+    pub(crate) fn only_keys(&self, allowed: &[&str]) -> Result<(), PathError> {
         for key in self.obj()?.keys() {
             if !allowed.contains(&key.as_str()) {
                 let hint = match closest(key, allowed) {
@@ -320,15 +337,12 @@ mod tests {
     fn err_below_joins_engine_paths() {
         let loc = Loc::default().key("policy");
         assert_eq!(
-            loc.err_below("Statement[0].Effect", "m").path(),
+            loc.err_below("Statement[0].Effect", "m").path,
             "policy.Statement[0].Effect"
         );
-        assert_eq!(loc.err_below("[1]", "m").path(), "policy[1]");
-        assert_eq!(loc.err_below("", "m").path(), "policy");
-        assert_eq!(
-            Loc::default().err_below("Statement", "m").path(),
-            "Statement"
-        );
+        assert_eq!(loc.err_below("[1]", "m").path, "policy[1]");
+        assert_eq!(loc.err_below("", "m").path, "policy");
+        assert_eq!(Loc::default().err_below("Statement", "m").path, "Statement");
     }
 
     #[test]
@@ -336,14 +350,14 @@ mod tests {
         let v = json!({"polcy": {}});
         let err = Node::root(&v).only_keys(&["policy", "region"]).unwrap_err();
         assert_eq!(
-            err.to_string(),
-            "polcy: unknown key `polcy`; did you mean `policy`?"
+            err,
+            PathError::new("polcy", "unknown key `polcy`; did you mean `policy`?")
         );
         let v = json!({"zzz": {}});
         let err = Node::root(&v).only_keys(&["policy", "region"]).unwrap_err();
         assert_eq!(
-            err.to_string(),
-            "zzz: unknown key `zzz`; expected one of `policy`, `region`"
+            err.message,
+            "unknown key `zzz`; expected one of `policy`, `region`"
         );
     }
 
@@ -354,8 +368,8 @@ mod tests {
         assert!(n.get("a").unwrap().is_none());
         assert_eq!(n.opt_str("b").unwrap().as_deref(), Some("x"));
         assert_eq!(
-            n.req("a").unwrap_err().to_string(),
-            "a: missing required field"
+            n.req("a").unwrap_err(),
+            PathError::new("a", "missing required field")
         );
     }
 

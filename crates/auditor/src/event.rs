@@ -1,0 +1,1326 @@
+//! From CloudTrail to the request that was denied.
+//!
+//! Accepted inputs: one CloudTrail record (as in a trail log file or `LookupEvents`), an
+//! EventBridge envelope (`"detail-type": "AWS API Call via CloudTrail"`, the record in
+//! `detail`), a trail log file (`{"Records": [...]}`), `aws cloudtrail lookup-events` output
+//! (`{"Events": [{"CloudTrailEvent": "<record as a string>"}]}`), or a JSON array of records.
+//!
+//! Each record becomes an [`EventOutcome`]: the denied request it describes, or the reason it
+//! was skipped (the call succeeded, the operation is not one this tool diagnoses, the error
+//! is not an authorization failure). The request carries the principal, the IAM action, the
+//! resource and its owner, and the request context a policy would see, derived from what the
+//! record shows. Anything derived rather than read is stated in
+//! [`DeniedRequest::assumptions`]. Keys that only the snapshot knows (`aws:PrincipalOrgID`,
+//! `aws:PrincipalTag/*`, `aws:ResourceOrgID`, the role path of a session) are left to the
+//! diagnosis. Spec §1.2, §1.5, §1.6, §6.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use iam_eval::ContextValue;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::arn::{self, is_account_id, Arn};
+use crate::reader::{Node, PathError};
+
+/// An event that cannot be read, with the JSON path of the offending value
+/// (`detail.userIdentity`, `Records[2].eventName`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{path}: {message}")]
+pub struct EventError {
+    path: String,
+    message: String,
+}
+
+impl EventError {
+    /// The JSON path of the offending value (`$` for the document itself; for ad hoc
+    /// requests, the argument: `principal`, `action` or `resource`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What is wrong with it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<PathError> for EventError {
+    fn from(e: PathError) -> EventError {
+        EventError {
+            path: e.path,
+            message: e.message,
+        }
+    }
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum EventOutcome {
+    /// An authorization failure this tool can diagnose.
+    Denied(Box<DeniedRequest>),
+    /// A record that needs no diagnosis.
+    Skipped {
+        /// `eventID`, when the record has one.
+        event_id: Option<String>,
+        /// Why it was skipped.
+        reason: SkipReason,
+    },
+}
+
+/// Why a record needs no diagnosis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The call succeeded (no `errorCode`).
+    Succeeded,
+    /// The call failed for a reason other than authorization (`NoSuchKey`, throttling...).
+    NotAuthorizationError {
+        /// The record's `errorCode`.
+        error_code: String,
+    },
+    /// The operation is not an S3 object read or write, or a KMS cryptographic operation.
+    UnsupportedEvent {
+        /// `eventSource`.
+        event_source: String,
+        /// `eventName`.
+        event_name: String,
+    },
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::Succeeded => write!(f, "the call succeeded"),
+            SkipReason::NotAuthorizationError { error_code } => {
+                write!(f, "`{error_code}` is not an authorization failure")
+            }
+            SkipReason::UnsupportedEvent {
+                event_source,
+                event_name,
+            } => write!(
+                f,
+                "`{event_name}` from `{event_source}` is not an operation this tool diagnoses"
+            ),
+        }
+    }
+}
+
+/// The record's own facts, kept for reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct EventMeta {
+    /// `eventID`.
+    pub event_id: Option<String>,
+    /// `eventTime`.
+    pub event_time: Option<String>,
+    /// `eventName`.
+    pub event_name: String,
+    /// `eventSource`.
+    pub event_source: String,
+    /// `awsRegion`.
+    pub aws_region: Option<String>,
+    /// `recipientAccountId`: the account this copy of the record was delivered to.
+    pub recipient_account: Option<String>,
+    /// `errorCode`.
+    pub error_code: Option<String>,
+    /// `errorMessage`.
+    pub error_message: Option<String>,
+    /// `sharedEventID`: the same value in the caller's and the resource owner's copy.
+    pub shared_event_id: Option<String>,
+    /// `vpcEndpointId`.
+    pub vpc_endpoint_id: Option<String>,
+    /// `sourceIPAddress` (an IP, or a service name for calls made by a service).
+    pub source_ip_address: Option<String>,
+    /// `userAgent`.
+    pub user_agent: Option<String>,
+}
+
+/// Who made the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A principal known by ARN: a role session, user, root or federated user (or a role ARN
+    /// given for an ad hoc request).
+    Arn(String),
+    /// An unsigned request.
+    Anonymous,
+    /// An AWS service principal calling on its own behalf (`userIdentity.type` `AWSService`).
+    Service(String),
+    /// Not identifiable from the record: the resource owner's copy of a cross-account event
+    /// (`type` `AWSAccount`) keeps only `principalId` and the account.
+    Unknown,
+}
+
+impl Principal {
+    /// The ARN, when the principal is known by one.
+    pub fn arn(&self) -> Option<&str> {
+        match self {
+            Principal::Arn(arn) => Some(arn),
+            Principal::Anonymous | Principal::Service(_) | Principal::Unknown => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Arn(arn) => f.write_str(arn),
+            Principal::Anonymous => f.write_str("anonymous"),
+            Principal::Service(name) => f.write_str(name),
+            Principal::Unknown => f.write_str("unknown principal"),
+        }
+    }
+}
+
+/// Serialized as the ARN, `anonymous`, the service name, or `null` when unknown.
+impl Serialize for Principal {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Principal::Unknown => s.serialize_none(),
+            other => s.serialize_str(&other.to_string()),
+        }
+    }
+}
+
+/// The kind of principal, in the vocabulary of `aws:PrincipalType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PrincipalType {
+    /// The account root user.
+    Account,
+    /// An IAM user.
+    User,
+    /// A role session.
+    AssumedRole,
+    /// An STS federated user.
+    FederatedUser,
+    /// An unsigned request.
+    Anonymous,
+    /// An AWS service principal.
+    #[serde(rename = "AWSService")]
+    AwsService,
+    /// Not determinable.
+    Unknown,
+}
+
+impl PrincipalType {
+    /// The value of `aws:PrincipalType`, for the kinds that have one.
+    pub fn context_value(self) -> Option<&'static str> {
+        match self {
+            PrincipalType::Account => Some("Account"),
+            PrincipalType::User => Some("User"),
+            PrincipalType::AssumedRole => Some("AssumedRole"),
+            PrincipalType::FederatedUser => Some("FederatedUser"),
+            PrincipalType::Anonymous => Some("Anonymous"),
+            PrincipalType::AwsService | PrincipalType::Unknown => None,
+        }
+    }
+
+    /// The kind a principal ARN denotes.
+    fn of_arn(text: &str) -> PrincipalType {
+        let Some(a) = Arn::parse(text) else {
+            return PrincipalType::Unknown;
+        };
+        match (a.service, a.resource.split_once('/')) {
+            ("sts", Some(("assumed-role", _))) => PrincipalType::AssumedRole,
+            ("sts", Some(("federated-user", _))) => PrincipalType::FederatedUser,
+            ("iam", Some(("user", _))) => PrincipalType::User,
+            // A role ARN stands for its sessions.
+            ("iam", Some(("role", _))) => PrincipalType::AssumedRole,
+            ("iam", None) if a.resource == "root" => PrincipalType::Account,
+            _ => PrincipalType::Unknown,
+        }
+    }
+
+    /// The kind a unique id denotes (`AROA…` role, `AIDA…` user, a bare account id for
+    /// root), for records that carry no ARN.
+    fn of_unique_id(id: &str) -> PrincipalType {
+        if id.starts_with("AROA") {
+            PrincipalType::AssumedRole
+        } else if id.starts_with("AIDA") {
+            PrincipalType::User
+        } else if is_account_id(id) {
+            PrincipalType::Account
+        } else {
+            PrincipalType::Unknown
+        }
+    }
+}
+
+/// The source of a `CopyObject` (`x-amz-copy-source`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopySource {
+    /// Source bucket.
+    pub bucket: String,
+    /// Source object key, percent-decoded.
+    pub key: String,
+    /// Source version, when named.
+    pub version_id: Option<String>,
+}
+
+/// One denied request, ready to be diagnosed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeniedRequest {
+    /// The record's facts; `None` for an ad hoc request.
+    pub event: Option<EventMeta>,
+    /// The failure is a KMS key state error (`DisabledException`,
+    /// `KMSInvalidStateException`), not a policy decision.
+    pub key_state_error: bool,
+    /// Who made the request.
+    pub principal: Principal,
+    /// The kind of principal.
+    pub principal_type: PrincipalType,
+    /// The principal's account (`userIdentity.accountId`, or from the ARN).
+    pub principal_account: Option<String>,
+    /// `userIdentity.principalId` (`AROA…:session`, `AIDA…`, the account id for root).
+    pub principal_id: Option<String>,
+    /// The role behind a session (`sessionIssuer.arn`), the value of `aws:PrincipalArn`.
+    pub role_arn: Option<String>,
+    /// `role_arn` was rebuilt from the session ARN because the record has no
+    /// `sessionIssuer`; it then lacks the role path, which the snapshot can supply.
+    pub role_arn_from_session: bool,
+    /// `userIdentity.invokedBy`: the service that made the call on the principal's behalf.
+    pub invoked_by: Option<String>,
+    /// The IAM action authorized (`s3:GetObject`, `kms:Decrypt`, ...).
+    pub action: String,
+    /// The ARN authorized: the object for S3 events, the key for KMS events (unknown when
+    /// a KMS record names no key).
+    pub resource: Option<String>,
+    /// The bucket: from the request for S3 events, from the `aws:s3:arn` encryption
+    /// context for KMS events made by S3.
+    pub bucket: Option<String>,
+    /// The object key, likewise (absent for a Bucket Key context, which names the bucket).
+    pub object_key: Option<String>,
+    /// `versionId` of the request.
+    pub version_id: Option<String>,
+    /// For `CopyObject`: the object read.
+    pub copy_source: Option<CopySource>,
+    /// The key ARN, when the record names the key by ARN.
+    pub kms_key_arn: Option<String>,
+    /// The key as the request named it (`keyId`, the S3 key-id header): an ARN, alias name,
+    /// alias ARN or key id; resolve it with [`crate::snapshot::Snapshot::key`].
+    pub kms_key_ref: Option<String>,
+    /// The account that owns `resource`, when the record shows it.
+    pub resource_account: Option<String>,
+    /// A KMS request made by S3 on the principal's behalf (the second hop of spec §1.6).
+    pub via_s3: bool,
+    /// The `aws:s3:arn` encryption context names the bucket: S3 used a Bucket Key.
+    pub bucket_key: bool,
+    /// The KMS encryption context of the request.
+    pub encryption_context: BTreeMap<String, String>,
+    /// The request context, keyed by condition key as AWS spells it.
+    pub context: BTreeMap<String, ContextValue>,
+    /// What was derived rather than read from the record, in words for the report.
+    pub assumptions: Vec<String>,
+}
+
+impl DeniedRequest {
+    /// Whether the action is an S3 action.
+    pub fn is_s3(&self) -> bool {
+        self.action.starts_with("s3:")
+    }
+
+    /// Whether the action is a KMS action.
+    pub fn is_kms(&self) -> bool {
+        self.action.starts_with("kms:")
+    }
+
+    /// The value of `aws:PrincipalArn`: the role for sessions, the principal ARN otherwise.
+    pub fn principal_arn(&self) -> Option<&str> {
+        self.role_arn.as_deref().or(self.principal.arn())
+    }
+}
+
+const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+const S3_SERVICE: &str = "s3.amazonaws.com";
+
+/// Reads every record of a CloudTrail record, EventBridge envelope, trail log file,
+/// `lookup-events` output or array of records.
+pub fn parse_events(v: &Value) -> Result<Vec<EventOutcome>, EventError> {
+    parse_any(&Node::root(v)).map_err(EventError::from)
+}
+
+fn parse_any(root: &Node<'_>) -> Result<Vec<EventOutcome>, PathError> {
+    if root.v.is_array() {
+        return root.arr()?.iter().map(parse_record).collect();
+    }
+    let map = root.obj()?;
+    if map.contains_key("Records") {
+        return root
+            .req("Records")?
+            .arr()?
+            .iter()
+            .map(parse_record)
+            .collect();
+    }
+    if map.contains_key("detail-type") || map.contains_key("detail") {
+        let detail_type = root.req("detail-type")?;
+        if detail_type.str()? != CLOUDTRAIL_DETAIL_TYPE {
+            return Err(detail_type.err(format!(
+                "`{}` is not a CloudTrail API call; expected `{CLOUDTRAIL_DETAIL_TYPE}`",
+                detail_type.str()?
+            )));
+        }
+        return Ok(vec![parse_record(&root.req("detail")?)?]);
+    }
+    if map.contains_key("Events") && !map.contains_key("eventName") {
+        let mut out = Vec::new();
+        for item in root.req("Events")?.arr()? {
+            let embedded = item.req("CloudTrailEvent")?;
+            // lookup-events prints each record as a JSON string.
+            let parsed = match embedded.v {
+                Value::String(text) => serde_json::from_str::<Value>(text).map_err(|e| {
+                    embedded.err(format!("the embedded record is not valid JSON: {e}"))
+                })?,
+                other => other.clone(),
+            };
+            out.push(parse_record(&Node {
+                v: &parsed,
+                loc: embedded.loc.clone(),
+            })?);
+        }
+        return Ok(out);
+    }
+    Ok(vec![parse_record(root)?])
+}
+
+/// The operations this tool diagnoses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    /// GetObject, HeadObject.
+    S3Read,
+    /// PutObject and the multipart-upload calls.
+    S3Write,
+    /// CopyObject, UploadPartCopy: a write of the destination, with a source to read.
+    S3Copy,
+    /// A KMS cryptographic operation, with its IAM action.
+    Kms(&'static str),
+}
+
+fn operation(event_source: &str, event_name: &str) -> Option<Operation> {
+    match (event_source, event_name) {
+        ("s3.amazonaws.com", "GetObject" | "HeadObject") => Some(Operation::S3Read),
+        (
+            "s3.amazonaws.com",
+            "PutObject" | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload",
+        ) => Some(Operation::S3Write),
+        ("s3.amazonaws.com", "CopyObject" | "UploadPartCopy") => Some(Operation::S3Copy),
+        ("kms.amazonaws.com", "Decrypt") => Some(Operation::Kms("kms:Decrypt")),
+        ("kms.amazonaws.com", "Encrypt") => Some(Operation::Kms("kms:Encrypt")),
+        ("kms.amazonaws.com", "GenerateDataKey") => Some(Operation::Kms("kms:GenerateDataKey")),
+        ("kms.amazonaws.com", "GenerateDataKeyWithoutPlaintext") => {
+            Some(Operation::Kms("kms:GenerateDataKeyWithoutPlaintext"))
+        }
+        ("kms.amazonaws.com", "GenerateDataKeyPair") => {
+            Some(Operation::Kms("kms:GenerateDataKeyPair"))
+        }
+        ("kms.amazonaws.com", "GenerateDataKeyPairWithoutPlaintext") => {
+            Some(Operation::Kms("kms:GenerateDataKeyPairWithoutPlaintext"))
+        }
+        // ReEncrypt needs ReEncryptFrom on the source key and ReEncryptTo on the destination;
+        // the record does not say which was refused, so the source side is diagnosed.
+        ("kms.amazonaws.com", "ReEncrypt") => Some(Operation::Kms("kms:ReEncryptFrom")),
+        _ => None,
+    }
+}
+
+/// `Some(key_state_error)` for authorization failures, `None` for other errors. S3 reports
+/// the KMS hop's errors with a `KMS.` prefix.
+fn authorization_failure(error_code: &str) -> Option<bool> {
+    match error_code.strip_prefix("KMS.").unwrap_or(error_code) {
+        "AccessDenied" | "AccessDeniedException" | "Forbidden" => Some(false),
+        "DisabledException" | "KMSInvalidStateException" => Some(true),
+        _ => None,
+    }
+}
+
+fn parse_record(node: &Node<'_>) -> Result<EventOutcome, PathError> {
+    node.obj()?;
+    let event_name = node.req_str("eventName")?;
+    let event_source = node.req_str("eventSource")?;
+    let event_id = node.opt_str("eventID")?;
+    let Some(error_code) = node.opt_str("errorCode")? else {
+        return Ok(EventOutcome::Skipped {
+            event_id,
+            reason: SkipReason::Succeeded,
+        });
+    };
+    let Some(key_state_error) = authorization_failure(&error_code) else {
+        return Ok(EventOutcome::Skipped {
+            event_id,
+            reason: SkipReason::NotAuthorizationError { error_code },
+        });
+    };
+    let Some(op) = operation(&event_source, &event_name) else {
+        return Ok(EventOutcome::Skipped {
+            event_id,
+            reason: SkipReason::UnsupportedEvent {
+                event_source,
+                event_name,
+            },
+        });
+    };
+    let meta = EventMeta {
+        event_id,
+        event_time: node.opt_str("eventTime")?,
+        event_name,
+        event_source,
+        aws_region: node.opt_str("awsRegion")?,
+        recipient_account: node.opt_str("recipientAccountId")?,
+        error_code: Some(error_code),
+        error_message: node.opt_str("errorMessage")?,
+        shared_event_id: node.opt_str("sharedEventID")?,
+        vpc_endpoint_id: node.opt_str("vpcEndpointId")?,
+        source_ip_address: node.opt_str("sourceIPAddress")?,
+        user_agent: node.opt_str("userAgent")?,
+    };
+    let identity = Identity::parse(&node.req("userIdentity")?, meta.aws_region.as_deref())?;
+    let resources = Resources::parse(node)?;
+    let params = node.get("requestParameters")?;
+    let mut request = DeniedRequest {
+        event: None,
+        key_state_error,
+        principal: identity.principal.clone(),
+        principal_type: identity.principal_type,
+        principal_account: identity.account.clone(),
+        principal_id: identity.principal_id.clone(),
+        role_arn: identity.role_arn.clone(),
+        role_arn_from_session: identity.role_arn_from_session,
+        invoked_by: identity.invoked_by.clone(),
+        action: String::new(),
+        resource: None,
+        bucket: None,
+        object_key: None,
+        version_id: None,
+        copy_source: None,
+        kms_key_arn: None,
+        kms_key_ref: None,
+        resource_account: None,
+        via_s3: false,
+        bucket_key: false,
+        encryption_context: BTreeMap::new(),
+        context: BTreeMap::new(),
+        assumptions: Vec::new(),
+    };
+    let partition = identity.partition(meta.aws_region.as_deref());
+    match op {
+        Operation::S3Read | Operation::S3Write | Operation::S3Copy => {
+            fill_s3(
+                &mut request,
+                op,
+                node,
+                params.as_ref(),
+                &resources,
+                partition,
+            )?;
+        }
+        Operation::Kms(action) => {
+            request.action = action.to_owned();
+            fill_kms(&mut request, &meta, params.as_ref(), &resources)?;
+        }
+    }
+    if request.resource_account.is_none() {
+        request.resource_account =
+            owner_from_recipient(&meta, request.principal_account.as_deref());
+        if let Some(owner) = &request.resource_account {
+            request.assumptions.push(format!(
+                "the resource owner is taken to be {owner}, the account that received this copy of the record (CloudTrail delivers cross-account records only to the caller and the resource owner)"
+            ));
+        }
+    }
+    build_context(&mut request, &meta, &identity, node)?;
+    request.event = Some(meta);
+    Ok(EventOutcome::Denied(Box::new(request)))
+}
+
+/// A record delivered to an account other than the caller's was delivered to the resource
+/// owner.
+fn owner_from_recipient(meta: &EventMeta, principal_account: Option<&str>) -> Option<String> {
+    let recipient = meta.recipient_account.as_deref()?;
+    match principal_account {
+        Some(caller) if caller != recipient && is_account_id(recipient) => {
+            Some(recipient.to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// The caller as `userIdentity` describes it.
+#[derive(Debug, Clone)]
+struct Identity {
+    principal: Principal,
+    principal_type: PrincipalType,
+    account: Option<String>,
+    principal_id: Option<String>,
+    role_arn: Option<String>,
+    role_arn_from_session: bool,
+    invoked_by: Option<String>,
+    user_name: Option<String>,
+    /// `sessionContext.attributes.mfaAuthenticated`, for temporary credentials.
+    mfa: Option<String>,
+    /// `sessionContext.attributes.creationDate`.
+    token_issue_time: Option<String>,
+}
+
+impl Identity {
+    fn parse(node: &Node<'_>, region: Option<&str>) -> Result<Identity, PathError> {
+        node.obj()?;
+        let kind = node.opt_str("type")?;
+        let arn = node.opt_str("arn")?.filter(|a| !a.is_empty());
+        let account = node.opt_str("accountId")?.filter(|a| !a.is_empty());
+        let principal_id = node.opt_str("principalId")?.filter(|p| !p.is_empty());
+        let invoked_by = node.opt_str("invokedBy")?;
+        let user_name = node.opt_str("userName")?;
+        let mut issuer_arn = None;
+        let mut mfa = None;
+        let mut token_issue_time = None;
+        if let Some(session) = node.get("sessionContext")? {
+            if let Some(issuer) = session.get("sessionIssuer")? {
+                issuer_arn = issuer.opt_str("arn")?;
+            }
+            if let Some(attributes) = session.get("attributes")? {
+                mfa = match attributes.get("mfaAuthenticated")? {
+                    None => None,
+                    Some(n) => Some(match n.v {
+                        Value::Bool(b) => b.to_string(),
+                        _ => n.str()?.to_owned(),
+                    }),
+                };
+                token_issue_time = attributes.opt_str("creationDate")?;
+            }
+        }
+
+        // S3 records unsigned requests as an `AWSAccount` whose account id is `anonymous`.
+        let anonymous_account = account.as_deref() == Some("anonymous");
+        let account = account.filter(|a| a != "anonymous");
+
+        let (principal, principal_type) = match (kind.as_deref(), &arn) {
+            _ if anonymous_account => (Principal::Anonymous, PrincipalType::Anonymous),
+            (Some("AWSService"), _) => (
+                Principal::Service(
+                    invoked_by
+                        .clone()
+                        .unwrap_or_else(|| "unknown service".to_owned()),
+                ),
+                PrincipalType::AwsService,
+            ),
+            (Some("Root"), None) => match &account {
+                Some(acct) => (
+                    Principal::Arn(format!(
+                        "arn:{}:iam::{acct}:root",
+                        arn::partition_for_region(region.unwrap_or_default())
+                    )),
+                    PrincipalType::Account,
+                ),
+                None => (Principal::Unknown, PrincipalType::Account),
+            },
+            (_, Some(a)) => (Principal::Arn(a.clone()), PrincipalType::of_arn(a)),
+            // A resource owner's copy: the caller is named only by its unique id.
+            (Some("AWSAccount"), None) => (
+                Principal::Unknown,
+                principal_id
+                    .as_deref()
+                    .map_or(PrincipalType::Unknown, PrincipalType::of_unique_id),
+            ),
+            // S3 and KMS write `Unknown` with no identity for unsigned requests; a record
+            // with no `type` at all is not assumed anonymous.
+            (Some("Unknown"), None) if principal_id.is_none() && account.is_none() => {
+                (Principal::Anonymous, PrincipalType::Anonymous)
+            }
+            (Some("AssumedRole"), None) => (Principal::Unknown, PrincipalType::AssumedRole),
+            (Some("IAMUser"), None) => (Principal::Unknown, PrincipalType::User),
+            (Some("FederatedUser"), None) => (Principal::Unknown, PrincipalType::FederatedUser),
+            (_, None) => (Principal::Unknown, PrincipalType::Unknown),
+        };
+
+        let account = account.or_else(|| {
+            principal
+                .arn()
+                .and_then(Arn::parse)
+                .map(|a| a.account.to_owned())
+                .filter(|a| is_account_id(a))
+        });
+
+        let (role_arn, role_arn_from_session) = match (&principal, principal_type) {
+            _ if issuer_arn.is_some() => (issuer_arn, false),
+            (Principal::Arn(a), PrincipalType::AssumedRole) => match role_of_session(a) {
+                Some(role) => (Some(role), true),
+                // A role ARN (type `Role`, or an ad hoc request) is its own role.
+                None => (Some(a.clone()), false),
+            },
+            _ => (None, false),
+        };
+
+        Ok(Identity {
+            principal,
+            principal_type,
+            account,
+            principal_id,
+            role_arn,
+            role_arn_from_session,
+            invoked_by,
+            user_name,
+            mfa,
+            token_issue_time,
+        })
+    }
+
+    /// The partition for ARNs the record does not carry: the caller's, else the Region's.
+    fn partition(&self, region: Option<&str>) -> String {
+        self.principal
+            .arn()
+            .or(self.role_arn.as_deref())
+            .and_then(Arn::parse)
+            .map(|a| a.partition.to_owned())
+            .unwrap_or_else(|| arn::partition_for_region(region.unwrap_or_default()).to_owned())
+    }
+}
+
+/// `arn:aws:sts::ACCT:assumed-role/NAME/SESSION` → `arn:aws:iam::ACCT:role/NAME` (without the
+/// role path, which the session ARN does not carry).
+fn role_of_session(session_arn: &str) -> Option<String> {
+    let a = Arn::parse(session_arn)?;
+    if a.service != "sts" {
+        return None;
+    }
+    let rest = a.resource.strip_prefix("assumed-role/")?;
+    let name = rest.split('/').next().filter(|n| !n.is_empty())?;
+    Some(format!(
+        "arn:{}:iam::{}:role/{name}",
+        a.partition, a.account
+    ))
+}
+
+/// One `resources[]` entry.
+#[derive(Debug, Default)]
+struct ResourceEntry {
+    kind: Option<String>,
+    arn: Option<String>,
+    account: Option<String>,
+}
+
+/// `resources[]`: ARNs and owners by type (`AWS::S3::Object`, `AWS::S3::Bucket`,
+/// `AWS::KMS::Key`).
+#[derive(Debug, Default)]
+struct Resources {
+    entries: Vec<ResourceEntry>,
+}
+
+impl Resources {
+    fn parse(record: &Node<'_>) -> Result<Resources, PathError> {
+        let Some(list) = record.get("resources")? else {
+            return Ok(Resources::default());
+        };
+        let mut entries = Vec::new();
+        for item in list.arr()? {
+            entries.push(ResourceEntry {
+                kind: item.opt_str("type")?,
+                arn: item.opt_str("ARN")?,
+                account: item.opt_str("accountId")?,
+            });
+        }
+        Ok(Resources { entries })
+    }
+
+    fn first(&self, kind: &str) -> Option<&ResourceEntry> {
+        self.entries
+            .iter()
+            .find(|e| e.kind.as_deref() == Some(kind))
+    }
+
+    /// The ARN of the first entry of `kind`.
+    fn arn(&self, kind: &str) -> Option<&str> {
+        self.first(kind).and_then(|e| e.arn.as_deref())
+    }
+
+    /// The owner of the first entry of `kind`.
+    fn account(&self, kind: &str) -> Option<&str> {
+        self.first(kind).and_then(|e| e.account.as_deref())
+    }
+}
+
+fn fill_s3(
+    request: &mut DeniedRequest,
+    op: Operation,
+    record: &Node<'_>,
+    params: Option<&Node<'_>>,
+    resources: &Resources,
+    partition: String,
+) -> Result<(), PathError> {
+    let param = |key: &str| -> Result<Option<String>, PathError> {
+        match params {
+            Some(p) => p.opt_str(key),
+            None => Ok(None),
+        }
+    };
+    let from_object_arn = resources.arn("AWS::S3::Object").and_then(arn::s3_arn);
+    let bucket = param("bucketName")?
+        .or_else(|| {
+            resources
+                .arn("AWS::S3::Bucket")
+                .and_then(arn::s3_arn)
+                .map(|(b, _)| b.to_owned())
+        })
+        .or_else(|| from_object_arn.map(|(b, _)| b.to_owned()));
+    let Some(bucket) = bucket else {
+        return Err(record.loc.key("requestParameters").key("bucketName").err(
+            "missing required field: the record names the bucket neither here nor in `resources`",
+        ));
+    };
+    let key = param("key")?.or_else(|| from_object_arn.and_then(|(_, k)| k).map(str::to_owned));
+    let Some(key) = key else {
+        return Err(record.loc.key("requestParameters").key("key").err(
+            "missing required field: the record names the object neither here nor in `resources`",
+        ));
+    };
+    let version_id = param("versionId")?;
+    request.action = match (op, &version_id) {
+        (Operation::S3Read, Some(_)) => "s3:GetObjectVersion",
+        (Operation::S3Read, None) => "s3:GetObject",
+        _ => "s3:PutObject",
+    }
+    .to_owned();
+    if op == Operation::S3Copy {
+        if let Some(source) = param("x-amz-copy-source")? {
+            request.copy_source = parse_copy_source(&source);
+            if request.copy_source.is_none() {
+                request.assumptions.push(format!(
+                    "the copy source `{source}` is not in the `bucket/key` form; the read of the source is not diagnosed"
+                ));
+            }
+        }
+    }
+    if let Some(key_ref) = param("x-amz-server-side-encryption-aws-kms-key-id")? {
+        if arn::kms_key_arn(&key_ref).is_some() {
+            request.kms_key_arn = Some(key_ref.clone());
+        }
+        request.kms_key_ref = Some(key_ref);
+    }
+    request.resource = Some(format!("arn:{partition}:s3:::{bucket}/{key}"));
+    request.resource_account = resources
+        .account("AWS::S3::Bucket")
+        .or_else(|| resources.account("AWS::S3::Object"))
+        .map(str::to_owned);
+    request.bucket = Some(bucket);
+    request.object_key = Some(key);
+    request.version_id = version_id;
+    Ok(())
+}
+
+/// `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, optionally with
+/// `?versionId=`.
+fn parse_copy_source(text: &str) -> Option<CopySource> {
+    let text = text.strip_prefix('/').unwrap_or(text);
+    let (path, version_id) = match text.split_once("?versionId=") {
+        Some((p, v)) => (p, Some(v.to_owned())),
+        None => (text, None),
+    };
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    let (bucket, key) = decoded.split_once('/')?;
+    if bucket.is_empty() || key.is_empty() || bucket.starts_with("arn:") {
+        return None;
+    }
+    Some(CopySource {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        version_id,
+    })
+}
+
+fn fill_kms(
+    request: &mut DeniedRequest,
+    meta: &EventMeta,
+    params: Option<&Node<'_>>,
+    resources: &Resources,
+) -> Result<(), PathError> {
+    let key_id = match params {
+        Some(p) => p.opt_str("keyId")?,
+        None => None,
+    };
+    let from_resources = resources.arn("AWS::KMS::Key").map(str::to_owned);
+    request.kms_key_arn = from_resources.clone().or_else(|| {
+        key_id
+            .as_deref()
+            .filter(|k| arn::kms_key_arn(k).is_some())
+            .map(str::to_owned)
+    });
+    request.kms_key_ref = key_id.or(from_resources);
+    request.resource = request.kms_key_arn.clone();
+    request.resource_account = resources
+        .account("AWS::KMS::Key")
+        .map(str::to_owned)
+        .or_else(|| {
+            request
+                .kms_key_arn
+                .as_deref()
+                .and_then(arn::kms_key_arn)
+                .map(|(_, account, _)| account.to_owned())
+        });
+
+    if let Some(context) = params
+        .map(|p| p.get("encryptionContext"))
+        .transpose()?
+        .flatten()
+    {
+        for (name, value) in context.members()? {
+            let text = match value.v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            request.encryption_context.insert(name.to_owned(), text);
+        }
+    }
+    let s3_arn = request.encryption_context.get("aws:s3:arn").cloned();
+    let by_s3 = |v: &Option<String>| v.as_deref() == Some(S3_SERVICE);
+    request.via_s3 = by_s3(&request.invoked_by)
+        || by_s3(&meta.source_ip_address)
+        || by_s3(&meta.user_agent)
+        || s3_arn.is_some();
+    if let Some(s3_arn) = s3_arn {
+        match arn::s3_arn(&s3_arn) {
+            Some((bucket, key)) => {
+                request.bucket = Some(bucket.to_owned());
+                request.object_key = key.map(str::to_owned);
+                // With a Bucket Key, S3 puts the bucket ARN in the context, not the object's.
+                request.bucket_key = key.is_none();
+            }
+            None => request.assumptions.push(format!(
+                "the `aws:s3:arn` encryption context `{s3_arn}` is not a bucket or object ARN"
+            )),
+        }
+    }
+    if request.kms_key_arn.is_none() {
+        request.assumptions.push(
+            "the record names no key (S3 passes a ciphertext); the key is the one that encrypted the object".to_owned(),
+        );
+    }
+    Ok(())
+}
+
+fn single(value: impl Into<String>) -> ContextValue {
+    ContextValue::Single(value.into())
+}
+
+fn build_context(
+    request: &mut DeniedRequest,
+    meta: &EventMeta,
+    identity: &Identity,
+    record: &Node<'_>,
+) -> Result<(), PathError> {
+    let mut ctx = BTreeMap::new();
+    add_principal_keys(&mut ctx, request, identity);
+
+    let ip = meta
+        .source_ip_address
+        .as_deref()
+        .filter(|text| text.parse::<IpAddr>().is_ok());
+    match (&meta.vpc_endpoint_id, ip) {
+        // Through a VPC endpoint, policies see the private address as aws:VpcSourceIp and
+        // aws:SourceIp is absent.
+        (Some(vpce), ip) => {
+            ctx.insert("aws:SourceVpce".to_owned(), single(vpce));
+            if let Some(ip) = ip {
+                ctx.insert("aws:VpcSourceIp".to_owned(), single(ip));
+            }
+        }
+        (None, Some(ip)) => {
+            ctx.insert("aws:SourceIp".to_owned(), single(ip));
+        }
+        (None, None) => {}
+    }
+
+    // S3 refuses SSE-KMS reads and writes over plain HTTP and KMS accepts HTTPS only, so a
+    // request that got as far as an authorization decision on an SSE-KMS object came over
+    // TLS. Records often omit tlsDetails (older versions, trimmed samples), so true is the
+    // value; the assumption is stated when the record does not show TLS itself.
+    let tls = record.get("tlsDetails")?;
+    let cipher = match record.get("additionalEventData")? {
+        Some(extra) if extra.v.is_object() => extra.get("CipherSuite")?.is_some(),
+        _ => false,
+    };
+    ctx.insert("aws:SecureTransport".to_owned(), single("true"));
+    if tls.is_none() && !cipher && request.is_s3() {
+        request.assumptions.push(
+            "aws:SecureTransport is taken as true: the record does not show TLS, and S3 serves SSE-KMS objects over HTTPS only".to_owned(),
+        );
+    }
+
+    if let Some(time) = &meta.event_time {
+        let parsed = chrono::DateTime::parse_from_rfc3339(time).map_err(|_| {
+            record.loc.key("eventTime").err(format!(
+                "`{time}` is not an ISO 8601 time such as `2025-06-02T09:14:03Z`"
+            ))
+        })?;
+        ctx.insert("aws:CurrentTime".to_owned(), single(time));
+        ctx.insert(
+            "aws:EpochTime".to_owned(),
+            single(parsed.timestamp().to_string()),
+        );
+    }
+    if let Some(region) = &meta.aws_region {
+        ctx.insert("aws:RequestedRegion".to_owned(), single(region));
+    }
+    if let Some(agent) = &meta.user_agent {
+        ctx.insert("aws:UserAgent".to_owned(), single(agent));
+    }
+
+    if request.is_s3() {
+        add_s3_keys(&mut ctx, request, record, tls.as_ref())?;
+    } else {
+        add_kms_keys(&mut ctx, request, meta);
+    }
+    request.context = ctx;
+    Ok(())
+}
+
+fn add_principal_keys(
+    ctx: &mut BTreeMap<String, ContextValue>,
+    request: &DeniedRequest,
+    identity: &Identity,
+) {
+    let anonymous = request.principal == Principal::Anonymous;
+    if let Some(arn) = request.principal_arn() {
+        ctx.insert("aws:PrincipalArn".to_owned(), single(arn));
+    }
+    match (&request.principal_account, anonymous) {
+        (_, true) => {
+            ctx.insert("aws:PrincipalAccount".to_owned(), single("anonymous"));
+        }
+        (Some(account), false) => {
+            ctx.insert("aws:PrincipalAccount".to_owned(), single(account));
+        }
+        (None, false) => {}
+    }
+    match (&request.principal_id, anonymous) {
+        (_, true) => {
+            ctx.insert("aws:userid".to_owned(), single("anonymous"));
+        }
+        (Some(id), false) => {
+            ctx.insert("aws:userid".to_owned(), single(id));
+        }
+        (None, false) => {}
+    }
+    if let Some(kind) = request.principal_type.context_value() {
+        ctx.insert("aws:PrincipalType".to_owned(), single(kind));
+    }
+    if request.principal_type == PrincipalType::User {
+        if let Some(name) = &identity.user_name {
+            ctx.insert("aws:username".to_owned(), single(name));
+        }
+    }
+    match &request.principal {
+        Principal::Service(name) => {
+            ctx.insert("aws:PrincipalIsAWSService".to_owned(), single("true"));
+            ctx.insert("aws:PrincipalServiceName".to_owned(), single(name));
+        }
+        Principal::Arn(_) | Principal::Unknown => {
+            ctx.insert("aws:PrincipalIsAWSService".to_owned(), single("false"));
+        }
+        Principal::Anonymous => {}
+    }
+    if let Some(mfa) = &identity.mfa {
+        ctx.insert("aws:MultiFactorAuthPresent".to_owned(), single(mfa));
+    }
+    if let Some(time) = &identity.token_issue_time {
+        ctx.insert("aws:TokenIssueTime".to_owned(), single(time));
+    }
+    if let Some(account) = &request.resource_account {
+        ctx.insert("aws:ResourceAccount".to_owned(), single(account));
+    }
+}
+
+fn add_s3_keys(
+    ctx: &mut BTreeMap<String, ContextValue>,
+    request: &DeniedRequest,
+    record: &Node<'_>,
+    tls: Option<&Node<'_>>,
+) -> Result<(), PathError> {
+    ctx.insert("aws:ViaAWSService".to_owned(), single("false"));
+    if let Some(account) = &request.resource_account {
+        ctx.insert("s3:ResourceAccount".to_owned(), single(account));
+    }
+    if let Some(version) = &request.version_id {
+        ctx.insert("s3:VersionId".to_owned(), single(version));
+    }
+    if let Some(params) = record.get("requestParameters")? {
+        for header in [
+            "x-amz-server-side-encryption",
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            "x-amz-acl",
+        ] {
+            if let Some(value) = params.opt_str(header)? {
+                ctx.insert(format!("s3:{header}"), single(value));
+            }
+        }
+    }
+    if let Some(version) = tls.map(|t| t.opt_str("tlsVersion")).transpose()?.flatten() {
+        // `TLSv1.3` in the record; policies compare `s3:TlsVersion` numerically (`1.2`).
+        let number = version.strip_prefix("TLSv").unwrap_or(&version);
+        ctx.insert("s3:TlsVersion".to_owned(), single(number));
+    }
+    if let Some(extra) = record.get("additionalEventData")? {
+        if extra.v.is_object() {
+            match extra.opt_str("SignatureVersion")?.as_deref() {
+                Some("SigV4") => {
+                    ctx.insert("s3:signatureversion".to_owned(), single("AWS4-HMAC-SHA256"));
+                }
+                Some("SigV2") => {
+                    ctx.insert("s3:signatureversion".to_owned(), single("AWS"));
+                }
+                _ => {}
+            }
+            match extra.opt_str("AuthenticationMethod")?.as_deref() {
+                Some("AuthHeader") => {
+                    ctx.insert("s3:authType".to_owned(), single("REST-HEADER"));
+                }
+                Some("QueryString") => {
+                    ctx.insert("s3:authType".to_owned(), single("REST-QUERY-STRING"));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_kms_keys(
+    ctx: &mut BTreeMap<String, ContextValue>,
+    request: &DeniedRequest,
+    meta: &EventMeta,
+) {
+    let via = if request.via_s3 { "true" } else { "false" };
+    ctx.insert("aws:ViaAWSService".to_owned(), single(via));
+    if let Some(account) = &request.principal_account {
+        ctx.insert("kms:CallerAccount".to_owned(), single(account));
+    }
+    if request.via_s3 {
+        if let Some(region) = &meta.aws_region {
+            ctx.insert(
+                "kms:ViaService".to_owned(),
+                single(format!("s3.{region}.amazonaws.com")),
+            );
+        }
+    }
+    for (name, value) in &request.encryption_context {
+        ctx.insert(format!("kms:EncryptionContext:{name}"), single(value));
+    }
+    if !request.encryption_context.is_empty() {
+        ctx.insert(
+            "kms:EncryptionContextKeys".to_owned(),
+            ContextValue::Multi(request.encryption_context.keys().cloned().collect()),
+        );
+    }
+}
+
+/// A request given on the command line (`--principal ARN --action s3:GetObject --resource
+/// arn:aws:s3:::bucket/key`) instead of an event.
+///
+/// `principal` is a principal ARN (role session, role, user, root, federated user), a bare
+/// account id (its root) or `anonymous`; `resource` an S3 object or bucket ARN, an
+/// `s3://bucket/key` URL, or a KMS key or alias ARN. Errors name the argument as their path.
+pub fn adhoc_request(
+    principal: &str,
+    action: &str,
+    resource: &str,
+) -> Result<DeniedRequest, EventError> {
+    adhoc(principal, action, resource).map_err(EventError::from)
+}
+
+fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<DeniedRequest, PathError> {
+    let mut assumptions = vec![
+        "no event was given: the time, source IP, VPC endpoint, MFA and session-tag keys are absent".to_owned(),
+    ];
+    let (principal, principal_type) = if principal_text == "anonymous" {
+        (Principal::Anonymous, PrincipalType::Anonymous)
+    } else if is_account_id(principal_text) {
+        (
+            Principal::Arn(format!("arn:aws:iam::{principal_text}:root")),
+            PrincipalType::Account,
+        )
+    } else {
+        let kind = PrincipalType::of_arn(principal_text);
+        if kind == PrincipalType::Unknown {
+            return Err(PathError::new(
+                "principal",
+                format!(
+                    "`{principal_text}` is not a principal ARN (role session, role, user, root or federated user), an account id or `anonymous`"
+                ),
+            ));
+        }
+        (Principal::Arn(principal_text.to_owned()), kind)
+    };
+    let (role_arn, role_arn_from_session) = match (&principal, principal_type) {
+        (Principal::Arn(a), PrincipalType::AssumedRole) => match role_of_session(a) {
+            Some(role) => {
+                assumptions.push(format!(
+                    "the role behind the session is taken to be {role} (a session ARN does not show the role path; the snapshot can)"
+                ));
+                (Some(role), true)
+            }
+            None => {
+                assumptions.push(format!(
+                    "the request is evaluated as made by a session of {a}"
+                ));
+                (Some(a.clone()), false)
+            }
+        },
+        _ => (None, false),
+    };
+    let principal_account = principal
+        .arn()
+        .and_then(Arn::parse)
+        .map(|a| a.account.to_owned())
+        .filter(|a| is_account_id(a));
+
+    let Some((service, name)) = action.split_once(':') else {
+        return Err(PathError::new(
+            "action",
+            format!("`{action}` is not an IAM action such as `s3:GetObject`"),
+        ));
+    };
+    let well_formed =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !well_formed(service) || !well_formed(name) {
+        return Err(PathError::new(
+            "action",
+            format!("`{action}` is not an IAM action such as `s3:GetObject`"),
+        ));
+    }
+
+    let mut request = DeniedRequest {
+        event: None,
+        key_state_error: false,
+        principal,
+        principal_type,
+        principal_account,
+        principal_id: None,
+        role_arn,
+        role_arn_from_session,
+        invoked_by: None,
+        action: action.to_owned(),
+        resource: None,
+        bucket: None,
+        object_key: None,
+        version_id: None,
+        copy_source: None,
+        kms_key_arn: None,
+        kms_key_ref: None,
+        resource_account: None,
+        via_s3: false,
+        bucket_key: false,
+        encryption_context: BTreeMap::new(),
+        context: BTreeMap::new(),
+        assumptions,
+    };
+
+    let s3_target = resource
+        .strip_prefix("s3://")
+        .map(|rest| match rest.split_once('/') {
+            Some((b, k)) if !k.is_empty() => (b, Some(k)),
+            Some((b, _)) => (b, None),
+            None => (rest, None),
+        })
+        .filter(|(b, _)| !b.is_empty())
+        .or_else(|| arn::s3_arn(resource));
+    match (service.to_ascii_lowercase().as_str(), s3_target) {
+        ("s3", Some((bucket, key))) => {
+            let partition = request
+                .principal
+                .arn()
+                .and_then(Arn::parse)
+                .map_or("aws", |a| a.partition)
+                .to_owned();
+            request.resource = Some(match key {
+                Some(k) => format!("arn:{partition}:s3:::{bucket}/{k}"),
+                None => format!("arn:{partition}:s3:::{bucket}"),
+            });
+            request.bucket = Some(bucket.to_owned());
+            request.object_key = key.map(str::to_owned);
+        }
+        ("s3", None) => {
+            return Err(PathError::new(
+                "resource",
+                format!(
+                "`{resource}` is not an S3 object or bucket ARN such as `arn:aws:s3:::bucket/key`"
+            ),
+            ))
+        }
+        ("kms", _) => {
+            let key = Arn::parse(resource).filter(|a| {
+                a.service == "kms"
+                    && is_account_id(a.account)
+                    && (a.resource.starts_with("key/") || a.resource.starts_with("alias/"))
+            });
+            let Some(key) = key else {
+                return Err(PathError::new(
+                    "resource",
+                    format!("`{resource}` is not a KMS key or alias ARN such as `arn:aws:kms:us-west-2:111122223333:key/<key-id>`"),
+                ));
+            };
+            if key.resource.starts_with("key/") {
+                request.kms_key_arn = Some(resource.to_owned());
+                request.resource = Some(resource.to_owned());
+            }
+            request.kms_key_ref = Some(resource.to_owned());
+            request.resource_account = Some(key.account.to_owned());
+            request
+                .context
+                .insert("aws:RequestedRegion".to_owned(), single(key.region));
+        }
+        (other, _) => {
+            return Err(PathError::new(
+                "action",
+                format!(
+                "`{action}` is a `{other}` action; only `s3` and `kms` actions can be diagnosed"
+            ),
+            ))
+        }
+    }
+
+    let is_kms = request.is_kms();
+    let ctx = &mut request.context;
+    if let Some(arn) = request.role_arn.as_deref().or(request.principal.arn()) {
+        ctx.insert("aws:PrincipalArn".to_owned(), single(arn));
+    }
+    match (&request.principal, &request.principal_account) {
+        (Principal::Anonymous, _) => {
+            ctx.insert("aws:PrincipalAccount".to_owned(), single("anonymous"));
+            ctx.insert("aws:userid".to_owned(), single("anonymous"));
+        }
+        (_, Some(account)) => {
+            ctx.insert("aws:PrincipalAccount".to_owned(), single(account));
+            ctx.insert("aws:PrincipalIsAWSService".to_owned(), single("false"));
+        }
+        (_, None) => {}
+    }
+    if request.principal_type == PrincipalType::Account {
+        if let Some(account) = &request.principal_account {
+            // Root's aws:userid is its account id.
+            ctx.insert("aws:userid".to_owned(), single(account));
+        }
+    }
+    if let Some(kind) = request.principal_type.context_value() {
+        ctx.insert("aws:PrincipalType".to_owned(), single(kind));
+    }
+    ctx.insert("aws:SecureTransport".to_owned(), single("true"));
+    ctx.insert("aws:ViaAWSService".to_owned(), single("false"));
+    if let Some(account) = &request.resource_account {
+        ctx.insert("aws:ResourceAccount".to_owned(), single(account));
+    }
+    if is_kms {
+        if let Some(account) = &request.principal_account {
+            ctx.insert("kms:CallerAccount".to_owned(), single(account));
+        }
+    }
+    request.assumptions.push(
+        "aws:SecureTransport is taken as true: S3 serves SSE-KMS objects over HTTPS only"
+            .to_owned(),
+    );
+    Ok(request)
+}
+
+#[cfg(test)]
+mod tests;
