@@ -140,11 +140,48 @@ fn diagnose(
     format: Format,
 ) -> Result<ExitCode> {
     let (snap, raw) = load_snapshot(snapshot)?;
+    let mut skipped = Vec::new();
     let queries = match (event, adhoc) {
-        (Some(_), _) => anyhow::bail!("--event is not supported yet"),
-        (None, Some(((p, a), r))) => vec![auditor::diagnose::Query::adhoc(&p, &a, &r)?],
+        (Some(path), _) => {
+            let text = read(path)?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))?;
+            let outcomes = auditor::event::parse_events(&v)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let mut qs = Vec::new();
+            for o in outcomes {
+                match o {
+                    auditor::event::EventOutcome::Denied(req) => {
+                        qs.push(auditor::diagnose::Query::from_denied(&req))
+                    }
+                    auditor::event::EventOutcome::Skipped { event_id, reason } => {
+                        skipped.push(format!(
+                            "{}: skipped: {reason}",
+                            event_id.unwrap_or_else(|| "record".into())
+                        ));
+                    }
+                }
+            }
+            qs
+        }
+        (None, Some(((p, a), r))) => {
+            let req =
+                auditor::event::adhoc_request(&p, &a, &r).map_err(|e| anyhow::anyhow!("{e}"))?;
+            vec![auditor::diagnose::Query::from_denied(&req)]
+        }
         (None, None) => anyhow::bail!("give --event FILE, or --principal, --action and --resource"),
     };
+    for s in &skipped {
+        eprintln!("{s}");
+    }
+    if queries.is_empty() {
+        // A record that needs no diagnosis (a success, a policy change) is not bad input.
+        println!(
+            "nothing to diagnose: no authorization failure in {}",
+            event.map(|p| p.display().to_string()).unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut denied = false;
     let mut outputs = Vec::new();
     for q in &queries {

@@ -120,7 +120,12 @@ fn corpus() {
     let mut files = Vec::new();
     case_files(&root, &mut files);
     // The corpus is the engine's specification; losing files silently must fail the build.
-    assert!(files.len() >= 250, "only {} corpus cases found under {}", files.len(), root.display());
+    assert!(
+        files.len() >= 250,
+        "only {} corpus cases found under {}",
+        files.len(),
+        root.display()
+    );
     let mut failures = Vec::new();
     for f in &files {
         if let Err(e) = check(f) {

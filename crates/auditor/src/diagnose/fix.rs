@@ -68,7 +68,7 @@ fn grantee(caller: &Caller, principal_arn: Option<&str>) -> String {
 
 /// The narrowest resource that still serves the request's neighbours: the object's "folder"
 /// (`bucket/reports/*`), or the object itself when it sits at the top.
-fn object_scope(resource: &str) -> String {
+pub(super) fn object_scope(resource: &str) -> String {
     match resource.rsplit_once('/') {
         Some((dir, _)) if dir.contains(":::") && dir.matches('/').count() >= 1 => {
             format!("{dir}/*")
@@ -176,8 +176,9 @@ fn put_command(raw: &Value, np: &NamedPolicy, doc: &Value, target: Option<&Targe
     )
 }
 
+/// Replaces an existing document (`add` would insert into an array instead).
 fn patch_replace(pointer: &str, value: Value) -> Value {
-    json!({"op": "add", "path": pointer, "value": value})
+    json!({"op": "replace", "path": pointer, "value": value})
 }
 
 /// A fix for a layer the engine reported.
@@ -328,10 +329,12 @@ pub(super) fn bucket_grant(
     let st = json!({"Sid": sid_for(action), "Effect": "Allow", "Principal": {"AWS": grantee},
         "Action": action, "Resource": object_scope(resource)});
     let doc = with_statement(policy.map(|p| &p.document), st.clone());
-    let ptr = policy.map_or_else(
-        || bucket_pointer(account, bucket, "policy"),
-        |p| p.pointer.clone(),
-    );
+    let patch = match policy {
+        Some(p) => patch_replace(&p.pointer, doc.clone()),
+        None => {
+            json!({"op": "add", "path": bucket_pointer(account, bucket, "policy"), "value": doc.clone()})
+        }
+    };
     Fix {
         account: account.to_owned(),
         artifact: format!("bucket policy of {bucket}"),
@@ -344,7 +347,7 @@ pub(super) fn bucket_grant(
         notes: vec![format!(
             "Only account {account}, which owns the bucket, can change its policy."
         )],
-        patch: vec![patch_replace(&ptr, doc)],
+        patch: vec![patch],
     }
 }
 

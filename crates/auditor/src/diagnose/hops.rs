@@ -79,6 +79,10 @@ pub(super) struct Run<'s> {
     pub hops: Vec<Hop>,
     caps: Vec<(Confidence, String)>,
     incomplete: bool,
+    /// Hops whose identity side was assumed (caller's account not in the snapshot): what the
+    /// caller's IAM must allow.
+    required_identity: Vec<(String, String)>,
+    caller_account_missing: Option<String>,
 }
 
 /// Runs the diagnosis (without fix verification).
@@ -93,6 +97,8 @@ pub(super) fn run(snap: &Snapshot, raw: &Value, query: &Query, with_fixes: bool)
         hops: Vec::new(),
         caps: Vec::new(),
         incomplete: false,
+        required_identity: Vec::new(),
+        caller_account_missing: None,
     };
     let Ok(caller) = Caller::parse(&query.principal) else {
         r.incomplete = true;
@@ -202,6 +208,7 @@ impl<'s> Run<'s> {
         };
         let Some(a) = acct else {
             self.incomplete = true;
+            self.caller_account_missing = account.clone();
             self.cap(
                 Confidence::Medium,
                 "the caller's account is not in the snapshot",
@@ -398,7 +405,7 @@ impl<'s> Run<'s> {
     ) -> Option<String> {
         let head = self.query.operation == Operation::HeadObject;
         let Some((owner, b)) = self.snap.bucket(bucket) else {
-            return self.bucket_missing(bucket, "s3:GetObject", key);
+            return self.bucket_missing(side, assumed, bucket, "s3:GetObject", key);
         };
         let owner = owner.to_owned();
         let object_arn = format!("arn:aws:s3:::{bucket}/{}", key.unwrap_or("*"));
@@ -478,7 +485,7 @@ impl<'s> Run<'s> {
         band: u32,
     ) -> Option<String> {
         let Some((owner, b)) = self.snap.bucket(bucket) else {
-            return self.bucket_missing(bucket, "s3:PutObject", key);
+            return self.bucket_missing(side, assumed, bucket, "s3:PutObject", key);
         };
         let owner = owner.to_owned();
         let object_arn = format!("arn:aws:s3:::{bucket}/{}", key.unwrap_or("*"));
@@ -548,14 +555,56 @@ impl<'s> Run<'s> {
         Some(owner)
     }
 
-    fn bucket_missing(&mut self, bucket: &str, action: &str, key: Option<&str>) -> Option<String> {
+    fn bucket_missing(
+        &mut self,
+        side: &CallerSide<'s>,
+        assumed: &Assumed,
+        bucket: &str,
+        action: &str,
+        key: Option<&str>,
+    ) -> Option<String> {
         self.incomplete = true;
         let owner = self.query.resource_account.clone();
-        self.push_hop(
-            action,
-            &format!("arn:aws:s3:::{bucket}/{}", key.unwrap_or("*")),
-            None,
-        );
+        let object_arn = format!("arn:aws:s3:::{bucket}/{}", key.unwrap_or("*"));
+        // The bucket owner's side is unknown: evaluate the caller's side alone, as if the
+        // bucket policy allowed, so that causes in the caller's account are still found.
+        match (&owner, side.identity_known) {
+            (Some(o), true) => {
+                let ctx = self.base_context(side);
+                if let Ok(req) = Request::new(&side.caller.arn, action, &object_arn, Some(o), ctx) {
+                    let resource = Some(Named {
+                        name: "(bucket policy not in the snapshot, assumed to allow)",
+                        policy: &assumed.rcp_full_access,
+                    });
+                    let set = self.policy_set(side, assumed, resource, &[]);
+                    let ev = authorize(&req, &set);
+                    self.push_hop(action, &object_arn, Some(&ev));
+                    let tgt = Target::Bucket {
+                        account: o.clone(),
+                        bucket: bucket.to_owned(),
+                        region: String::new(),
+                    };
+                    let mut found = self.layer_findings(
+                        side,
+                        &req,
+                        &ev,
+                        action,
+                        &object_arn,
+                        &tgt,
+                        None,
+                        &[],
+                        0,
+                        false,
+                    );
+                    found.retain(|f| {
+                        f.code != Code::BucketPolicyNoAllow
+                            && f.code != Code::BucketPolicyExplicitDeny
+                    });
+                    self.findings.extend(found);
+                }
+            }
+            _ => self.push_hop(action, &object_arn, None),
+        }
         self.advisory(Code::MissingEvidence, Some(action), owner.as_deref(), format!(
             "Bucket `{bucket}` is not in the snapshot: its policy, encryption and key were not evaluated.{}",
             owner.as_ref().map(|o| format!(" It belongs to account {o}; add that account's `s3` data.")).unwrap_or_default()));
@@ -693,6 +742,10 @@ impl<'s> Run<'s> {
             _ => ev_full,
         };
         self.push_hop(action, object_arn, Some(&ev));
+        if !side.identity_known {
+            self.required_identity
+                .push((action.to_owned(), object_arn.to_owned()));
+        }
         let tgt = Target::Bucket {
             account: owner.to_owned(),
             bucket: bucket.to_owned(),
@@ -894,6 +947,10 @@ impl<'s> Run<'s> {
         set.grants = k.grants.iter().map(|g| &g.grant).collect();
         let ev = authorize(&req, &set);
         self.push_hop(action, &key_arn, Some(&ev));
+        if !side.identity_known {
+            self.required_identity
+                .push((action.to_owned(), key_arn.clone()));
+        }
         let found = self.layer_findings(
             side,
             &req,
@@ -1316,6 +1373,46 @@ impl<'s> Run<'s> {
         principal_account: Option<String>,
         resource_account: Option<String>,
     ) -> Diagnosis {
+        if let Some(b) = self.caller_account_missing.clone() {
+            let statements: Vec<Value> = self
+                .required_identity
+                .iter()
+                .map(|(action, resource)| {
+                    let res = if action.starts_with("s3:") {
+                        fix::object_scope(resource)
+                    } else {
+                        resource.clone()
+                    };
+                    json!({"Effect": "Allow", "Action": action, "Resource": res})
+                })
+                .collect();
+            let doc = json!({"Version": "2012-10-17", "Statement": statements});
+            let needs = self
+                .required_identity
+                .iter()
+                .map(|(a, r)| format!("{a} on `{r}`"))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            let mut f = Finding {
+                code: Code::MissingEvidence, blocking: false, action: None, account: Some(b.clone()), policy: None, statements: Vec::new(),
+                explanation: format!(
+                    "Account {b} (the caller's) is not in the snapshot: its identity policies, permissions boundaries and SCPs were not evaluated, and the verdict covers the resource side only.{}",
+                    if needs.is_empty() { String::new() } else { format!(" For the request to succeed, account {b} must also allow {needs} for `{}`, and nothing there may deny it.", self.query.principal) }),
+                fix: None, principal: None, bucket: None, rank: RANK_ADVISORY,
+            };
+            if !self.required_identity.is_empty() {
+                f.fix = Some(super::findings::Fix {
+                    account: b.clone(),
+                    artifact: "identity policy of the caller (what its account must grant)".into(),
+                    statement: Some(doc.clone()),
+                    patched_policy: None,
+                    cli: format!("aws iam put-role-policy --role-name <role> --policy-name s3-kms-auditor-access --policy-document '{}'   # in account {b}", serde_json::to_string(&doc).unwrap_or_default()),
+                    notes: vec!["Not verified: the caller's account is not in the snapshot.".into()],
+                    patch: Vec::new(),
+                });
+            }
+            self.findings.push(f);
+        }
         self.findings
             .sort_by(|a, b| a.rank.cmp(&b.rank).then(a.code.cmp(&b.code)));
         let blocking = self.findings.iter().any(|f| f.blocking);

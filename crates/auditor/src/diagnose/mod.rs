@@ -177,63 +177,70 @@ pub fn diagnose(snapshot: &Snapshot, raw: &Value, query: &Query) -> Diagnosis {
     d
 }
 
-/// Why an ad hoc request cannot be diagnosed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct QueryError {
-    /// `principal`, `action` or `resource`.
-    pub field: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
-
 impl Query {
-    /// A request given on the command line, without an event.
-    pub fn adhoc(principal: &str, action: &str, resource: &str) -> Result<Query, QueryError> {
-        iam_eval::Caller::parse(principal).map_err(|e| QueryError {
-            field: "principal",
-            message: e.to_string(),
-        })?;
-        let lower = action.to_ascii_lowercase();
-        let (bucket, key) = match resource.strip_prefix("arn:aws:s3:::") {
-            Some(rest) => match rest.split_once('/') {
-                Some((b, k)) if !b.is_empty() && !k.is_empty() => {
-                    (Some(b.to_owned()), Some(k.to_owned()))
-                }
-                _ => {
-                    return Err(QueryError {
-                        field: "resource",
-                        message: format!(
-                            "`{resource}` is not an object ARN (arn:aws:s3:::bucket/key)"
-                        ),
-                    })
-                }
+    /// The query for a request parsed from CloudTrail (or given ad hoc).
+    pub fn from_denied(req: &crate::event::DeniedRequest) -> Query {
+        use crate::event::Principal;
+        let principal = match &req.principal {
+            Principal::Arn(a) => a.clone(),
+            Principal::Anonymous => "anonymous".to_owned(),
+            Principal::Service(s) => s.clone(),
+            Principal::Unknown => format!(
+                "unknown principal {} of account {}",
+                req.principal_id.as_deref().unwrap_or("?"),
+                req.principal_account.as_deref().unwrap_or("?")
+            ),
+        };
+        let event_name = req
+            .event
+            .as_ref()
+            .map(|e| e.event_name.as_str())
+            .unwrap_or("");
+        let kms_on_behalf_of_s3 = req.is_kms() && req.via_s3 && req.bucket.is_some();
+        let operation = match event_name {
+            "GetObject" => Operation::GetObject,
+            "HeadObject" => Operation::HeadObject,
+            "PutObject" => Operation::PutObject,
+            "CreateMultipartUpload"
+            | "UploadPart"
+            | "UploadPartCopy"
+            | "CompleteMultipartUpload" => Operation::MultipartUpload,
+            "CopyObject" => match &req.copy_source {
+                Some(src) => Operation::CopyObject {
+                    source_bucket: src.bucket.clone(),
+                    source_key: src.key.clone(),
+                },
+                None => Operation::PutObject,
             },
-            None => (None, None),
-        };
-        let operation = match lower.as_str() {
-            "s3:getobject" | "s3:getobjectversion" => Operation::GetObject,
-            "s3:headobject" => Operation::HeadObject,
-            "s3:putobject" => Operation::PutObject,
-            a if a.starts_with("kms:") => Operation::Kms { action: action.to_owned() },
-            _ => {
-                return Err(QueryError { field: "action", message: format!("`{action}` is not supported: use s3:GetObject, s3:HeadObject, s3:PutObject or a kms: action") })
+            _ if kms_on_behalf_of_s3 && req.action.eq_ignore_ascii_case("kms:Decrypt") => {
+                Operation::GetObject
             }
+            _ if kms_on_behalf_of_s3 => Operation::PutObject,
+            _ if req.is_kms() => Operation::Kms {
+                action: req.action.clone(),
+            },
+            _ if req.action.eq_ignore_ascii_case("s3:PutObject") => Operation::PutObject,
+            _ => Operation::GetObject,
         };
-        let is_kms = matches!(operation, Operation::Kms { .. });
-        if is_kms != bucket.is_none() {
-            return Err(QueryError { field: "resource", message: format!("`{resource}` does not fit `{action}`: S3 actions take an object ARN, KMS actions a key ARN") });
-        }
-        Ok(Query {
-            principal: principal.to_owned(),
+        Query {
+            principal,
             operation,
-            bucket,
-            object_key: key,
-            kms_key: is_kms.then(|| resource.to_owned()),
-            bucket_key: None,
-            resource_account: None,
-            context: BTreeMap::new(),
-            event: None,
-        })
+            bucket: req.bucket.clone(),
+            object_key: req.object_key.clone(),
+            kms_key: req.kms_key_arn.clone().or_else(|| req.kms_key_ref.clone()),
+            bucket_key: (req.via_s3 && !req.encryption_context.is_empty())
+                .then_some(req.bucket_key),
+            resource_account: req.resource_account.clone(),
+            context: req.context.clone(),
+            event: req.event.as_ref().map(|e| EventRef {
+                event_id: e.event_id.clone(),
+                event_time: e.event_time.clone(),
+                event_source: Some(e.event_source.clone()),
+                event_name: Some(e.event_name.clone()),
+                recipient_account: e.recipient_account.clone(),
+                error_code: e.error_code.clone(),
+                error_message: e.error_message.clone(),
+            }),
+        }
     }
 }

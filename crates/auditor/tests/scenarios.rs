@@ -1,0 +1,210 @@
+//! The scenario corpus (`tests/scenarios/*.json` at the repository root, format in
+//! `docs/scenario-format.md`): each case is a snapshot (a base file plus an RFC 6902 patch, or
+//! inline), an event or ad hoc request, and the expected verdict and findings.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use auditor::diagnose::{diagnose, Code, Query};
+use auditor::event::{adhoc_request, parse_events, EventOutcome};
+use auditor::json_patch;
+use auditor::snapshot::Snapshot;
+use serde_json::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn load(v: &Value, what: &str) -> Result<Value, String> {
+    match v {
+        Value::String(path) => {
+            let text = std::fs::read_to_string(repo_root().join(path))
+                .map_err(|e| format!("{what} `{path}`: {e}"))?;
+            serde_json::from_str(&text).map_err(|e| format!("{what} `{path}`: {e}"))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+fn codes(v: Option<&Value>) -> BTreeSet<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+struct Outcome {
+    codes: BTreeSet<String>,
+}
+
+fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
+    let case: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    let allowed = [
+        "description",
+        "checklist",
+        "snapshot",
+        "patch",
+        "event",
+        "request",
+        "expect",
+    ];
+    for k in case.as_object().ok_or("not an object")?.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(format!("unknown key `{k}`"));
+        }
+    }
+    let mut raw = load(case.get("snapshot").ok_or("missing snapshot")?, "snapshot")?;
+    if let Some(p) = case.get("patch") {
+        let ops = json_patch::parse_patch(p).map_err(|e| format!("patch: {e}"))?;
+        json_patch::apply(&mut raw, &ops).map_err(|e| format!("patch: {e}"))?;
+    }
+    let snap = Snapshot::from_value(&raw).map_err(|e| format!("snapshot: {e}"))?;
+    let query = match (case.get("event"), case.get("request")) {
+        (Some(e), None) => {
+            let ev = load(e, "event")?;
+            let outcomes = parse_events(&ev).map_err(|e| format!("event: {e}"))?;
+            let denied: Vec<_> = outcomes
+                .into_iter()
+                .filter_map(|o| match o {
+                    EventOutcome::Denied(d) => Some(d),
+                    EventOutcome::Skipped { .. } => None,
+                })
+                .collect();
+            let [one] = denied.as_slice() else {
+                return Err(format!(
+                    "event: expected one denied record, found {}",
+                    denied.len()
+                ));
+            };
+            Query::from_denied(one)
+        }
+        (None, Some(r)) => {
+            let s = |k: &str| {
+                r.get(k)
+                    .and_then(Value::as_str)
+                    .ok_or(format!("request.{k} missing"))
+            };
+            Query::from_denied(
+                &adhoc_request(s("principal")?, s("action")?, s("resource")?)
+                    .map_err(|e| format!("request: {e}"))?,
+            )
+        }
+        _ => return Err("give exactly one of `event` and `request`".into()),
+    };
+    let d = diagnose(&snap, &raw, &query);
+    let expect = case.get("expect").ok_or("missing expect")?;
+    let mut problems = Vec::new();
+    let verdict = serde_json::to_value(d.verdict).map_err(|e| e.to_string())?;
+    if Some(&verdict) != expect.get("verdict") {
+        problems.push(format!(
+            "verdict {verdict}, expected {}",
+            expect.get("verdict").unwrap_or(&Value::Null)
+        ));
+    }
+    let got_blocking: BTreeSet<String> = d.blocking().map(|f| f.code.to_string()).collect();
+    let want_blocking = codes(expect.get("blocking"));
+    if got_blocking != want_blocking {
+        problems.push(format!(
+            "blocking {got_blocking:?}, expected {want_blocking:?}"
+        ));
+    }
+    if let Some(first) = expect.get("first").and_then(Value::as_str) {
+        let got = d
+            .blocking()
+            .next()
+            .map(|f| f.code.to_string())
+            .unwrap_or_default();
+        if got != first {
+            problems.push(format!("first {got}, expected {first}"));
+        }
+    }
+    let all: BTreeSet<String> = d.findings.iter().map(|f| f.code.to_string()).collect();
+    for a in codes(expect.get("advisory")) {
+        if !all.contains(&a) {
+            problems.push(format!("advisory {a} missing (got {all:?})"));
+        }
+    }
+    if let Some(v) = expect.get("fixes_verified").and_then(Value::as_bool) {
+        if v != d.fixes_verified {
+            problems.push(format!("fixes_verified {}, expected {v}", d.fixes_verified));
+        }
+    }
+    if let Some(c) = expect.get("confidence") {
+        let got = serde_json::to_value(d.confidence).map_err(|e| e.to_string())?;
+        if &got != c {
+            problems.push(format!("confidence {got}, expected {c}"));
+        }
+    }
+    // Every blocking finding names its hop, the account that must act, and (unless nothing
+    // can be changed by policy) a fix addressed to an account.
+    for f in d.blocking() {
+        if f.action.is_none() || f.account.is_none() || f.explanation.is_empty() {
+            problems.push(format!("{} lacks action, account or explanation", f.code));
+        }
+        if f.fix
+            .as_ref()
+            .is_none_or(|x| x.account.is_empty() || x.cli.is_empty())
+        {
+            problems.push(format!(
+                "{} has no fix with an account and a command",
+                f.code
+            ));
+        }
+    }
+    let out = Outcome { codes: all };
+    seen.extend(out.codes);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+#[test]
+fn scenarios() {
+    let dir = repo_root().join("tests/scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 60,
+        "only {} scenarios in {}",
+        files.len(),
+        dir.display()
+    );
+    let mut failures = Vec::new();
+    let mut seen = BTreeSet::new();
+    for f in &files {
+        if let Err(e) = check(f, &mut seen) {
+            failures.push(format!(
+                "{}: {e}",
+                f.file_name().unwrap_or_default().to_string_lossy()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !seen.contains(*c) && !c.starts_with("SESSION_POLICY"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "finding codes no scenario produces: {missing:?}"
+    );
+    eprintln!("{} scenarios passed", files.len());
+}
