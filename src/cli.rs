@@ -40,6 +40,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Checks every cross-account read path the bucket policies of a snapshot intend.
+    Sweep {
+        /// The account snapshot.
+        #[arg(long)]
+        snapshot: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Evaluates one request against the policies given in a file (see docs/explain-format.md).
     Explain {
         /// The input file: `{"request": {...}, "policies": {...}}`.
@@ -64,6 +73,7 @@ pub enum Format {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Explain { input, format } => explain(&input, format),
+        Command::Sweep { snapshot, format } => sweep(&snapshot, format),
         Command::Diagnose {
             snapshot,
             event,
@@ -205,6 +215,20 @@ fn diagnose(
         }
     }
     Ok(if denied {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn sweep(snapshot: &Path, format: Format) -> Result<ExitCode> {
+    let (snap, raw) = load_snapshot(snapshot)?;
+    let result = auditor::sweep::sweep(&snap, &raw);
+    match format {
+        Format::Text => print!("{}", auditor::sweep::render_text(&result)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+    }
+    Ok(if result.has_blocking() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -20,3 +20,4 @@ pub mod event;
 pub mod json_patch;
 mod reader;
 pub mod snapshot;
+pub mod sweep;

@@ -592,11 +592,15 @@ pub(super) fn build_special(
     code: Code,
     snap: &Snapshot,
     raw: &Value,
-    principal: &str,
+    object: Option<(&str, Option<&str>)>,
     action: &str,
     tgt: &Target,
 ) -> Option<Fix> {
-    let _ = (snap, principal);
+    let bucket = object.map_or("<bucket>", |(b, _)| b);
+    let copy = match object {
+        Some((b, Some(k))) => format!("aws s3 cp s3://{b}/{k} s3://{b}/{k}"),
+        _ => format!("aws s3 cp s3://{bucket}/<prefix> s3://{bucket}/<prefix> --recursive"),
+    };
     match (code, tgt) {
         (Code::KeyNotUsable, Target::Key { account, arn, region }) => {
             let state = raw.pointer(&key_pointer(account, arn, "metadata")).and_then(|m| m.get("KeyState")).and_then(Value::as_str).unwrap_or("");
@@ -613,7 +617,7 @@ pub(super) fn build_special(
             let cmk = snap.account(account).and_then(|a| a.kms.values().find(|k| !k.is_aws_managed() && k.is_usable() && (region.is_empty() || k.metadata.region == *region)).map(|k| k.metadata.arn.clone()))
                 .unwrap_or_else(|| format!("arn:aws:kms:{region}:{account}:key/<customer-managed-key-id>"));
             Some(Fix { account: account.clone(), artifact: "encryption of the affected objects and the bucket default".into(), statement: None, patched_policy: None,
-                cli: format!("aws s3 cp s3://<bucket>/<prefix> s3://<bucket>/<prefix> --recursive --sse aws:kms --sse-kms-key-id {cmk} && aws s3api put-bucket-encryption --bucket <bucket> --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{cmk}\"}},\"BucketKeyEnabled\":true}}]}}'"),
+                cli: format!("{copy} --sse aws:kms --sse-kms-key-id {cmk} && aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{cmk}\"}},\"BucketKeyEnabled\":true}}]}}'"),
                 notes: vec![
                     "No policy change can help: the key policy of an AWS managed key is read-only.".into(),
                     format!("Re-encrypt the objects in place under a customer managed key of account {account} (a copy onto itself with SSE-KMS), then make that key, named by its key ARN, the bucket default."),
@@ -621,7 +625,7 @@ pub(super) fn build_special(
                 ], patch: Vec::new() })
         }
         (Code::KeyRegionMismatch, Target::Key { account, .. }) => Some(Fix { account: account.clone(), artifact: "the object's encryption key".into(), statement: None, patched_policy: None,
-            cli: "aws s3 cp s3://<bucket>/<key> s3://<bucket>/<key> --sse aws:kms --sse-kms-key-id <key ARN in the bucket's Region>".into(),
+            cli: format!("{copy} --sse aws:kms --sse-kms-key-id <key ARN in the bucket's Region>"),
             notes: vec!["Re-encrypt the object with a key in the bucket's Region; a multi-Region replica is a separate key with its own policy.".into()], patch: Vec::new() }),
         (Code::ObjectOwnerMismatch, Target::Bucket { account, bucket, .. }) => Some(Fix { account: account.clone(), artifact: format!("Object Ownership of {bucket}"), statement: None, patched_policy: None,
             cli: format!("aws s3api put-bucket-ownership-controls --bucket {bucket} --ownership-controls 'Rules=[{{ObjectOwnership=BucketOwnerEnforced}}]'"),

@@ -1308,14 +1308,12 @@ impl<'s> Run<'s> {
             rank,
         };
         if self.with_fixes {
-            f.fix = fix::build_special(
-                code,
-                self.snap,
-                self.raw,
-                &self.query.principal,
-                action,
-                tgt,
-            );
+            let object = self
+                .query
+                .bucket
+                .as_deref()
+                .map(|b| (b, self.query.object_key.as_deref()));
+            f.fix = fix::build_special(code, self.snap, self.raw, object, action, tgt);
         }
         f
     }

@@ -1,0 +1,110 @@
+//! The sweep over the example snapshots: every intended cross-account read path is found and
+//! checked end to end, with its blocking causes and the traps around it.
+
+use std::path::Path;
+
+use auditor::diagnose::Verdict;
+use auditor::snapshot::Snapshot;
+use auditor::sweep::sweep;
+use serde_json::{json, Value};
+
+fn load(rel: &str) -> Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn broken_example_has_one_blocked_path_with_both_causes() {
+    let raw = load("examples/kc-scenario.json");
+    let s = sweep(&Snapshot::from_value(&raw).unwrap(), &raw);
+    assert_eq!(s.paths.len(), 1);
+    let p = &s.paths[0];
+    assert_eq!(p.principal, "arn:aws:iam::444455556666:role/reader");
+    assert_eq!(p.bucket, "doc-example-bucket");
+    assert_eq!(p.verdict, Verdict::Denied);
+    assert_eq!(
+        p.blocking,
+        vec!["KEY_POLICY_NO_ALLOW", "IDENTITY_POLICY_NO_ALLOW"]
+    );
+    assert!(s.has_blocking());
+    let key = s
+        .findings
+        .iter()
+        .find(|f| f.code.as_str() == "KEY_POLICY_NO_ALLOW")
+        .unwrap();
+    assert_eq!(
+        key.principal.as_deref(),
+        Some("arn:aws:iam::444455556666:role/reader")
+    );
+    assert_eq!(key.bucket.as_deref(), Some("doc-example-bucket"));
+    assert_eq!(key.fix.as_ref().unwrap().account, "111122223333");
+}
+
+#[test]
+fn fixed_example_is_clean() {
+    let raw = load("examples/kc-scenario-fixed.json");
+    let s = sweep(&Snapshot::from_value(&raw).unwrap(), &raw);
+    assert_eq!(s.paths.len(), 1);
+    assert_eq!(s.paths[0].verdict, Verdict::Allowed);
+    assert!(!s.has_blocking());
+}
+
+#[test]
+fn listed_objects_are_each_checked_and_aws_managed_objects_flagged() {
+    let raw = load("tests/scenarios/base/kc-working.json");
+    let s = sweep(&Snapshot::from_value(&raw).unwrap(), &raw);
+    let legacy = s
+        .paths
+        .iter()
+        .find(|p| p.object == "legacy/2019-summary.csv")
+        .unwrap();
+    assert_eq!(legacy.blocking, vec!["AWS_MANAGED_KEY"]);
+    let q1 = s
+        .paths
+        .iter()
+        .find(|p| p.object == "reports/q1.csv")
+        .unwrap();
+    assert_eq!(q1.verdict, Verdict::Allowed);
+}
+
+#[test]
+fn account_principal_expands_to_the_accounts_roles_and_key_grants_are_cross_checked() {
+    let mut raw = load("examples/kc-scenario-fixed.json");
+    // The bucket policy delegates to account B instead of naming the role.
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Sid": "DelegateToB", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::doc-example-bucket/*"}]});
+    raw["accounts"]["111122223333"]["s3"]["doc-example-bucket"]["policy"] = policy;
+    let s = sweep(&Snapshot::from_value(&raw).unwrap(), &raw);
+    assert!(
+        s.paths
+            .iter()
+            .any(|p| p.principal == "arn:aws:iam::444455556666:role/reader"
+                && p.verdict == Verdict::Allowed),
+        "{:?}",
+        s.paths
+    );
+
+    // Now the bucket grants a third account and the key still names B: both are reported.
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::777788889999:role/partner"}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::doc-example-bucket/reports/*"}]});
+    raw["accounts"]["111122223333"]["s3"]["doc-example-bucket"]["policy"] = policy;
+    let s = sweep(&Snapshot::from_value(&raw).unwrap(), &raw);
+    let partner = s
+        .paths
+        .iter()
+        .find(|p| p.principal.contains("777788889999"))
+        .unwrap();
+    assert_eq!(partner.verdict, Verdict::Denied);
+    assert!(partner
+        .blocking
+        .contains(&"KEY_POLICY_NO_ALLOW".to_string()));
+    assert!(s
+        .observations
+        .iter()
+        .any(|o| o.kind == "KEY_GRANT_WITHOUT_BUCKET_GRANT"
+            && o.explanation.contains("444455556666")));
+}
