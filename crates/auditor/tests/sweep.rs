@@ -1,4 +1,5 @@
 //! The sweep over the example snapshots: every intended cross-account read path is found and
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on a missing fixture")]
 //! checked end to end, with its blocking causes and the traps around it.
 
 use std::path::Path;
