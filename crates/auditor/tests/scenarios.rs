@@ -1,6 +1,11 @@
 //! The scenario corpus (`tests/scenarios/*.json` at the repository root, format in
 //! `docs/scenario-format.md`): each case is a snapshot (a base file plus an RFC 6902 patch, or
 //! inline), an event or ad hoc request, and the expected verdict and findings.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on a bad fixture"
+)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

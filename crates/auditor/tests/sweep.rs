@@ -1,6 +1,10 @@
 //! The sweep over the example snapshots: every intended cross-account read path is found and
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on a missing fixture")]
 //! checked end to end, with its blocking causes and the traps around it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or benchmark fails loudly on a bad fixture"
+)]
 
 use std::path::Path;
 

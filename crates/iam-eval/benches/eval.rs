@@ -5,6 +5,11 @@
 //!     forward-access-session context;
 //! (b) a 200-statement policy set (identity, bucket policy, SCPs) where the deciding statement
 //!     is the last one.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or benchmark fails loudly on a bad fixture"
+)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use iam_eval::{authorize, Context, ContextValue, Named, Policy, PolicyKind, PolicySet, Request};

@@ -2,6 +2,11 @@
 //! `input` is evaluated as `s3-kms-auditor explain` would, and the decision, the blocking
 //! layers, and (where given) the unknown context keys and deciding Sids must equal `expect`.
 //! Adding a case means adding a file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on a bad fixture"
+)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

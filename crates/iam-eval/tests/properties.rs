@@ -1,6 +1,11 @@
 //! Properties that must hold for every input, checked on generated policies and requests:
 //! the parser never panics, adding an Allow never turns an allow into a deny, adding a Deny
 //! never turns a deny into an allow, and evaluation is deterministic.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test or benchmark fails loudly on a bad fixture"
+)]
 
 use iam_eval::{authorize, ContextValue, Decision, ExplainInput, Json, Policy, PolicyKind};
 use proptest::prelude::*;
