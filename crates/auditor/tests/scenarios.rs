@@ -205,7 +205,7 @@ fn scenarios() {
     let missing: Vec<&str> = Code::ALL
         .iter()
         .map(|c| c.as_str())
-        .filter(|c| !seen.contains(*c) && !c.starts_with("SESSION_POLICY"))
+        .filter(|c| !seen.contains(*c))
         .collect();
     assert!(
         missing.is_empty(),

@@ -47,6 +47,7 @@ pub(super) struct FixContext<'a> {
     pub resource_policy: Option<&'a NamedPolicy>,
     pub identity: &'a [&'a NamedPolicy],
     pub boundary: Option<&'a NamedPolicy>,
+    pub session: Option<&'a NamedPolicy>,
     pub scp: &'a [Vec<&'a NamedPolicy>],
     pub rcp: &'a [Vec<NamedPolicy>],
     pub req: &'a Request,
@@ -139,6 +140,9 @@ fn put_command(raw: &Value, np: &NamedPolicy, doc: &Value, target: Option<&Targe
         if let Some(Target::Key { arn, region, .. }) = target {
             return format!("aws kms put-key-policy --region {region} --key-id {arn} --policy-name default --policy '{json}'");
         }
+    }
+    if parts.get(3) == Some(&"sessions") {
+        return format!("aws sts assume-role --role-arn <role ARN> --role-session-name <session name> --policy '{json}'   # re-create the session with this policy");
     }
     if parts.get(3) == Some(&"organization") {
         return format!("aws organizations update-policy --policy-id <id of this policy> --content '{json}'   # from the organization's management account");
@@ -264,6 +268,15 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             Some(Fix { account: fc.caller_account.to_owned(), artifact: format!("permissions boundary {}", np.name), statement: Some(st),
                 cli: put_command(fc.raw, np, &doc, Some(fc.target)), patched_policy: Some(doc.clone()),
                 notes: vec!["A permissions boundary caps every role or user it is attached to; check the other principals that share it.".into()],
+                patch: vec![patch_replace(&np.pointer, doc)] })
+        }
+        Code::SessionPolicyNoAllow => {
+            let np = fc.session?;
+            let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": scoped(fc)});
+            let doc = with_statement(Some(&np.document), st.clone());
+            Some(Fix { account: fc.caller_account.to_owned(), artifact: np.name.clone(), statement: Some(st),
+                cli: session_command(fc, &doc), patched_policy: Some(doc.clone()),
+                notes: vec!["A session policy is fixed when the session is created: whoever calls AssumeRole (a pipeline, an SDK client, an identity broker) must pass the new policy, and existing sessions keep the old one until they expire.".into()],
                 patch: vec![patch_replace(&np.pointer, doc)] })
         }
         Code::ScpNoAllow => {
@@ -414,6 +427,19 @@ fn identity_grant(fc: &FixContext<'_>, _grantee: &str) -> Option<Fix> {
     })
 }
 
+fn session_command(fc: &FixContext<'_>, doc: &Value) -> String {
+    let role = fc.principal_arn.unwrap_or("<role ARN>");
+    let session = fc
+        .caller
+        .session_name
+        .as_deref()
+        .unwrap_or("<session name>");
+    format!(
+        "aws sts assume-role --role-arn {role} --role-session-name {session} --policy '{}'",
+        compact(doc)
+    )
+}
+
 /// Every place a policy named `name` can come from in this hop.
 fn find_policy<'a>(fc: &'a FixContext<'a>, layer: Layer, name: &str) -> Option<&'a NamedPolicy> {
     match layer {
@@ -422,7 +448,7 @@ fn find_policy<'a>(fc: &'a FixContext<'a>, layer: Layer, name: &str) -> Option<&
         Layer::PermissionsBoundary => fc.boundary.filter(|p| p.name == name),
         Layer::Scp => fc.scp.iter().flatten().copied().find(|p| p.name == name),
         Layer::Rcp => fc.rcp.iter().flatten().find(|p| p.name == name),
-        Layer::Session => None,
+        Layer::Session => fc.session.filter(|p| p.name == name),
     }
 }
 

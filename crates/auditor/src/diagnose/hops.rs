@@ -40,6 +40,8 @@ struct CallerSide<'s> {
     identity_known: bool,
     identity: Vec<&'s NamedPolicy>,
     boundary: Option<&'s NamedPolicy>,
+    /// The session policy, when the session's creation is in the snapshot.
+    session: Option<&'s NamedPolicy>,
     /// `aws:PrincipalArn` with the role path when known.
     principal_arn: Option<String>,
     tags: BTreeMap<String, String>,
@@ -202,6 +204,7 @@ impl<'s> Run<'s> {
             identity_known: false,
             identity: Vec::new(),
             boundary: None,
+            session: None,
             tags: BTreeMap::new(),
             scp: Vec::new(),
             org_id: None,
@@ -286,6 +289,13 @@ impl<'s> Run<'s> {
         if let Some(arn) = &side.principal_arn {
             side.caller.set_role_arn(arn);
         }
+        // Session tags override role tags of the same key.
+        if let Some(sess) = a.sessions.get(&side.caller.arn) {
+            side.session = sess.policy.as_ref();
+            for (k, v) in &sess.tags {
+                side.tags.insert(k.clone(), v.clone());
+            }
+        }
         side
     }
 
@@ -354,7 +364,10 @@ impl<'s> Run<'s> {
                 name: p.name.as_str(),
                 policy: &p.policy,
             }),
-            session: None,
+            session: side.session.map(|p| Named {
+                name: p.name.as_str(),
+                policy: &p.policy,
+            }),
             scp: side
                 .scp
                 .iter()
@@ -1266,6 +1279,7 @@ impl<'s> Run<'s> {
                         resource_policy,
                         identity: &side.identity,
                         boundary: side.boundary,
+                        session: side.session,
                         scp: &side.scp,
                         rcp,
                         req,

@@ -118,6 +118,20 @@ pub struct Account {
     /// Account-level Block Public Access (`s3control get-public-access-block`), combined
     /// with each bucket's own setting (the stricter wins).
     pub public_access_block: Option<PublicAccessBlock>,
+    /// Role sessions whose creation was recorded (the `AssumeRole` CloudTrail record): their
+    /// session policy and session tags, by session ARN.
+    pub sessions: BTreeMap<String, Session>,
+}
+
+/// What an `AssumeRole` call attached to one session (from its CloudTrail record's
+/// `requestParameters`): the inline session policy and the session tags.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The inline session policy (`policy`), with any managed session policies
+    /// (`policyArns`) merged by the user as further statements.
+    pub policy: Option<NamedPolicy>,
+    /// Session tags (`tags`: `[{"key": ..., "value": ...}]` or `{"k": "v"}`).
+    pub tags: BTreeMap<String, String>,
 }
 
 const TOP_KEYS: &[&str] = &["accounts", "description"];
@@ -128,6 +142,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "kms",
     "canonical_id",
     "public_access_block",
+    "sessions",
 ];
 
 impl Snapshot {
@@ -281,6 +296,46 @@ impl Account {
             .get("public_access_block")?
             .map(|n| s3::parse_public_access_block(&n))
             .transpose()?;
+        let mut sessions = BTreeMap::new();
+        if let Some(list) = node.get("sessions")? {
+            for (arn, session) in list.members()? {
+                session.only_keys(&["policy", "tags"])?;
+                let policy = session
+                    .get("policy")?
+                    .map(|p| {
+                        policy::parse_policy(
+                            &p,
+                            iam_eval::PolicyKind::Identity,
+                            format!("session policy of {arn}"),
+                        )
+                    })
+                    .transpose()?;
+                let mut tags = BTreeMap::new();
+                if let Some(t) = session.get("tags")? {
+                    match t.v {
+                        Value::Array(_) => {
+                            for tag in t.arr()? {
+                                let key = tag
+                                    .opt_str("key")?
+                                    .or(tag.opt_str("Key")?)
+                                    .ok_or_else(|| tag.err("a session tag needs `key`"))?;
+                                let value = tag
+                                    .opt_str("value")?
+                                    .or(tag.opt_str("Value")?)
+                                    .unwrap_or_default();
+                                tags.insert(key, value);
+                            }
+                        }
+                        _ => {
+                            for (k, v) in t.members()? {
+                                tags.insert(k.to_owned(), v.str()?.to_owned());
+                            }
+                        }
+                    }
+                }
+                sessions.insert(arn.to_owned(), Session { policy, tags });
+            }
+        }
         Ok(Account {
             organization,
             iam,
@@ -288,6 +343,7 @@ impl Account {
             kms,
             canonical_id,
             public_access_block,
+            sessions,
         })
     }
 }
