@@ -257,6 +257,8 @@ pub struct CopySource {
     pub key: String,
     /// Source version, when named.
     pub version_id: Option<String>,
+    /// The source bucket's owner, when the record's `resources` show it.
+    pub account: Option<String>,
 }
 
 /// One denied request, ready to be diagnosed.
@@ -734,9 +736,22 @@ impl Resources {
         self.first(kind).and_then(|e| e.arn.as_deref())
     }
 
-    /// The owner of the first entry of `kind`.
-    fn account(&self, kind: &str) -> Option<&str> {
-        self.first(kind).and_then(|e| e.account.as_deref())
+    /// The owner recorded for the entry of `kind` whose ARN is `arn`. Matched by ARN because
+    /// a CopyObject record lists both buckets, each with its own owner.
+    fn account_of(&self, kind: &str, arn: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.kind.as_deref() == Some(kind) && e.arn.as_deref() == Some(arn))
+            .and_then(|e| e.account.as_deref())
+    }
+
+    /// The owner of the bucket `bucket` (from its bucket or object entry).
+    fn bucket_owner(&self, partition: &str, bucket: &str, key: Option<&str>) -> Option<&str> {
+        let bucket_arn = format!("arn:{partition}:s3:::{bucket}");
+        self.account_of("AWS::S3::Bucket", &bucket_arn).or_else(|| {
+            let object_arn = format!("{bucket_arn}/{}", key?);
+            self.account_of("AWS::S3::Object", &object_arn)
+        })
     }
 }
 
@@ -783,7 +798,12 @@ fn fill_s3(
     .to_owned();
     if op == Operation::S3Copy {
         if let Some(source) = param("x-amz-copy-source")? {
-            request.copy_source = parse_copy_source(&source);
+            request.copy_source = parse_copy_source(&source).map(|mut src| {
+                src.account = resources
+                    .bucket_owner(&partition, &src.bucket, Some(&src.key))
+                    .map(str::to_owned);
+                src
+            });
             if request.copy_source.is_none() {
                 request.assumptions.push(format!(
                     "the copy source `{source}` is not in the `bucket/key` form; the read of the source is not diagnosed"
@@ -799,8 +819,7 @@ fn fill_s3(
     }
     request.resource = Some(format!("arn:{partition}:s3:::{bucket}/{key}"));
     request.resource_account = resources
-        .account("AWS::S3::Bucket")
-        .or_else(|| resources.account("AWS::S3::Object"))
+        .bucket_owner(&partition, &bucket, Some(&key))
         .map(str::to_owned);
     request.bucket = Some(bucket);
     request.object_key = Some(key);
@@ -827,6 +846,7 @@ fn parse_copy_source(text: &str) -> Option<CopySource> {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
         version_id,
+        account: None,
     })
 }
 
@@ -847,10 +867,11 @@ fn fill_kms(
             .filter(|k| arn::kms_key_arn(k).is_some())
             .map(str::to_owned)
     });
-    request.kms_key_ref = key_id.or(from_resources);
+    request.kms_key_ref = key_id.or_else(|| from_resources.clone());
     request.resource = request.kms_key_arn.clone();
-    request.resource_account = resources
-        .account("AWS::KMS::Key")
+    request.resource_account = from_resources
+        .as_deref()
+        .and_then(|key| resources.account_of("AWS::KMS::Key", key))
         .map(str::to_owned)
         .or_else(|| {
             request

@@ -326,7 +326,8 @@ fn copy_object_writes_the_destination_and_records_the_source() {
         Some(CopySource {
             bucket: "source-bucket".into(),
             key: "in box/q1.csv".into(),
-            version_id: Some("v9".into())
+            version_id: Some("v9".into()),
+            account: None
         })
     );
 }
@@ -338,7 +339,8 @@ fn copy_source_forms() {
         Some(CopySource {
             bucket: "b".into(),
             key: "k".into(),
-            version_id: None
+            version_id: None,
+            account: None
         })
     );
     assert_eq!(parse_copy_source("b"), None);
@@ -833,4 +835,262 @@ fn adhoc_errors_name_the_argument() {
     assert_eq!(err.path(), "resource");
     let err = adhoc_request(SESSION, "ec2:RunInstances", "arn:aws:s3:::b/k").unwrap_err();
     assert_eq!(err.path(), "action");
+}
+
+/// A sample under `events/`: the outcome expected for each record.
+enum Expect {
+    Skipped,
+    Denied {
+        action: &'static str,
+        principal: &'static str,
+        resource: &'static str,
+        resource_account: &'static str,
+    },
+}
+
+const READER: &str = "arn:aws:sts::444455556666:assumed-role/reader/s1";
+const SAMPLE_KEY: &str =
+    "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const Q1: &str = "arn:aws:s3:::doc-example-bucket/reports/q1.csv";
+
+fn denied(
+    action: &'static str,
+    principal: &'static str,
+    resource: &'static str,
+    resource_account: &'static str,
+) -> Expect {
+    Expect::Denied {
+        action,
+        principal,
+        resource,
+        resource_account,
+    }
+}
+
+fn samples() -> Vec<(&'static str, Vec<Expect>)> {
+    vec![
+        ("change-creategrant.eventbridge.json", vec![Expect::Skipped]),
+        (
+            "change-putbucketpolicy.eventbridge.json",
+            vec![Expect::Skipped],
+        ),
+        (
+            "change-putkeypolicy.eventbridge.json",
+            vec![Expect::Skipped],
+        ),
+        (
+            "change-putrolepolicy.eventbridge.json",
+            vec![Expect::Skipped],
+        ),
+        (
+            "change-updatepolicy-scp.eventbridge.json",
+            vec![Expect::Skipped],
+        ),
+        (
+            "kms-decrypt-denied-via-s3.eventbridge.json",
+            vec![denied("kms:Decrypt", READER, SAMPLE_KEY, A)],
+        ),
+        (
+            "kms-generatedatakey-denied-via-s3.cloudtrail.json",
+            vec![denied("kms:GenerateDataKey", READER, SAMPLE_KEY, A)],
+        ),
+        (
+            "s3-copyobject-denied.cloudtrail.json",
+            vec![denied(
+                "s3:PutObject",
+                READER,
+                "arn:aws:s3:::b-analytics-444455556666/imports/reports-q1.csv",
+                B,
+            )],
+        ),
+        (
+            "s3-createmultipartupload-denied.cloudtrail.json",
+            vec![denied(
+                "s3:PutObject",
+                READER,
+                "arn:aws:s3:::doc-example-bucket/incoming/2026-03-02/bulk-export-0007.csv",
+                A,
+            )],
+        ),
+        (
+            "s3-getobject-denied-cross-account.cloudtrail.json",
+            vec![denied("s3:GetObject", READER, Q1, A)],
+        ),
+        (
+            "s3-getobject-denied-cross-account.eventbridge.json",
+            vec![denied("s3:GetObject", READER, Q1, A)],
+        ),
+        (
+            "s3-getobject-denied-iam-user.cloudtrail.json",
+            vec![denied(
+                "s3:GetObject",
+                "arn:aws:iam::444455556666:user/alice",
+                Q1,
+                A,
+            )],
+        ),
+        (
+            "s3-getobject-denied-kms.eventbridge.json",
+            vec![denied("s3:GetObject", READER, Q1, A)],
+        ),
+        (
+            "s3-getobject-denied-same-account.cloudtrail.json",
+            vec![denied(
+                "s3:GetObject",
+                "arn:aws:sts::111122223333:assumed-role/batch/job-7",
+                Q1,
+                A,
+            )],
+        ),
+        (
+            "s3-headobject-denied.cloudtrail.json",
+            vec![denied("s3:GetObject", READER, Q1, A)],
+        ),
+        (
+            "s3-putobject-denied.eventbridge.json",
+            vec![denied(
+                "s3:PutObject",
+                READER,
+                "arn:aws:s3:::doc-example-bucket/incoming/2026-03-02/batch-0042.csv",
+                A,
+            )],
+        ),
+        (
+            "trail-log-file.json",
+            vec![
+                denied("s3:GetObject", READER, Q1, A),
+                Expect::Skipped,
+                denied("kms:Decrypt", READER, SAMPLE_KEY, A),
+            ],
+        ),
+    ]
+}
+
+fn events_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+fn read_sample(name: &str) -> Value {
+    let text =
+        std::fs::read_to_string(events_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn every_sample_event_parses_to_its_request() {
+    for (name, expected) in samples() {
+        let outcomes = parse_events(&read_sample(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(outcomes.len(), expected.len(), "{name}");
+        for (outcome, expect) in outcomes.iter().zip(&expected) {
+            match (outcome, expect) {
+                (EventOutcome::Skipped { .. }, Expect::Skipped) => {}
+                (
+                    EventOutcome::Denied(r),
+                    Expect::Denied {
+                        action,
+                        principal,
+                        resource,
+                        resource_account,
+                    },
+                ) => {
+                    assert_eq!(r.action, *action, "{name}");
+                    assert_eq!(r.principal.arn(), Some(*principal), "{name}");
+                    assert_eq!(r.resource.as_deref(), Some(*resource), "{name}");
+                    assert_eq!(
+                        r.resource_account.as_deref(),
+                        Some(*resource_account),
+                        "{name}"
+                    );
+                    assert_eq!(
+                        ctx(r, "aws:ResourceAccount"),
+                        Some(*resource_account),
+                        "{name}"
+                    );
+                    assert!(r.context.contains_key("aws:CurrentTime"), "{name}");
+                    assert!(r.context.contains_key("aws:PrincipalArn"), "{name}");
+                }
+                (other, _) => panic!("{name}: unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn sample_events_hop_details() {
+    let r = one(&read_sample("kms-decrypt-denied-via-s3.eventbridge.json"));
+    assert!(r.via_s3);
+    assert_eq!(r.bucket.as_deref(), Some("doc-example-bucket"));
+    assert_eq!(r.object_key.as_deref(), Some("reports/q1.csv"));
+    assert_eq!(
+        ctx(&r, "kms:ViaService"),
+        Some("s3.us-west-2.amazonaws.com")
+    );
+
+    let r = one(&read_sample(
+        "kms-generatedatakey-denied-via-s3.cloudtrail.json",
+    ));
+    assert!(r.via_s3 && !r.bucket_key);
+    assert_eq!(
+        r.object_key.as_deref(),
+        Some("incoming/2026-03-02/batch-0042.csv")
+    );
+
+    // The copy's source lives in another account than its destination.
+    let r = one(&read_sample("s3-copyobject-denied.cloudtrail.json"));
+    assert_eq!(
+        r.copy_source,
+        Some(CopySource {
+            bucket: "doc-example-bucket".into(),
+            key: "reports/q1.csv".into(),
+            version_id: None,
+            account: Some(A.into())
+        })
+    );
+
+    let r = one(&read_sample("s3-getobject-denied-iam-user.cloudtrail.json"));
+    assert_eq!(r.principal_type, PrincipalType::User);
+    assert_eq!(r.role_arn, None);
+
+    let r = one(&read_sample(
+        "s3-getobject-denied-cross-account.cloudtrail.json",
+    ));
+    assert_eq!(
+        r.role_arn.as_deref(),
+        Some("arn:aws:iam::444455556666:role/reader")
+    );
+    assert_eq!(r.principal_account.as_deref(), Some(B));
+}
+
+/// Samples added later must at least parse, and each denied record must name what was
+/// denied; their exact expectations belong in `samples()`.
+#[test]
+fn samples_not_yet_listed_still_parse() {
+    let listed: Vec<&str> = samples().iter().map(|(name, _)| *name).collect();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(events_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        seen += 1;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap()
+            .to_owned();
+        if listed.contains(&name.as_str()) {
+            continue;
+        }
+        let outcomes = parse_events(&read_sample(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for outcome in outcomes {
+            if let EventOutcome::Denied(r) = outcome {
+                assert!(!r.action.is_empty(), "{name}");
+                assert!(r.resource.is_some() || r.bucket.is_some(), "{name}");
+            }
+        }
+    }
+    assert!(
+        seen >= listed.len(),
+        "samples listed in the test are missing from events/"
+    );
 }
