@@ -112,6 +112,17 @@ impl ArnPattern {
         true
     }
 
+    /// Whether an ARN already split into its six parts matches (the evaluator splits the
+    /// request's resource once rather than once per policy entry).
+    pub fn is_match_parts(&self, parts: &[String]) -> bool {
+        parts.len() == self.segments.len()
+            && self
+                .segments
+                .iter()
+                .zip(parts)
+                .all(|(seg, part)| seg.is_match(part))
+    }
+
     /// Whether any segment holds a wildcard.
     pub fn has_wildcard(&self) -> bool {
         self.segments.iter().any(Pattern::has_wildcard)

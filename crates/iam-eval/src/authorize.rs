@@ -282,7 +282,7 @@ impl<'r, 'a> Evaluator<'r, 'a> {
             let mut unknown = Vec::new();
             let hit = spec.entries.iter().any(|e| match e {
                 ResourceEntry::Any => true,
-                ResourceEntry::Arn(p) => p.is_match(&req.resource),
+                ResourceEntry::Arn(p) => req.resource_matches(p),
                 ResourceEntry::Template(t) => t
                     .resolve_glob(&req.context, &mut unknown)
                     .and_then(crate::arn::ArnPattern::from_elems)

@@ -16,6 +16,8 @@ pub struct Request {
     name_lower: String,
     /// The resource ARN being authorized.
     pub resource: String,
+    /// `resource` split on its first five colons (empty when it is not an ARN).
+    resource_parts: Vec<String>,
     /// The account that owns the resource, when known.
     pub resource_account: Option<String>,
     /// The request context, including derived keys.
@@ -109,9 +111,22 @@ impl Request {
             name_lower: name.to_lowercase(),
             service_lower,
             resource: resource.to_owned(),
+            resource_parts: {
+                let parts: Vec<String> = resource.splitn(6, ':').map(str::to_owned).collect();
+                if parts.len() == 6 {
+                    parts
+                } else {
+                    Vec::new()
+                }
+            },
             resource_account,
             context,
         })
+    }
+
+    /// Whether a compiled ARN pattern matches the resource.
+    pub fn resource_matches(&self, pattern: &crate::arn::ArnPattern) -> bool {
+        pattern.is_match_parts(&self.resource_parts)
     }
 
     /// The action's service prefix, lowercased.
@@ -132,7 +147,10 @@ impl Request {
     /// Whether the resource is a KMS key (key policies must allow; IAM only through them).
     pub fn is_kms_key(&self) -> bool {
         self.service_lower == "kms"
-            && Arn::parse(&self.resource)
-                .is_some_and(|a| a.service == "kms" && a.resource.starts_with("key/"))
+            && self.resource_parts.get(2).is_some_and(|s| s == "kms")
+            && self
+                .resource_parts
+                .get(5)
+                .is_some_and(|r| r.starts_with("key/"))
     }
 }
