@@ -102,14 +102,31 @@ pub(super) fn run(snap: &Snapshot, raw: &Value, query: &Query, with_fixes: bool)
         required_identity: Vec::new(),
         caller_account_missing: None,
     };
-    let Ok(caller) = Caller::parse(&query.principal) else {
+    r.assumptions.extend(query.assumptions.iter().cloned());
+    let caller = match Caller::parse(&query.principal) {
+        Ok(c) => Ok(c),
+        // A resource owner's copy of a cross-account record carries only the principal id:
+        // find the role or user it belongs to in the snapshot.
+        Err(e) => match query
+            .principal_id
+            .as_deref()
+            .and_then(|id| resolve_unique_id(snap, id))
+        {
+            Some(arn) => {
+                r.assumptions.push(format!("The record names the caller only by its unique id `{}`; it was resolved to `{arn}` through the snapshot's IAM data.", query.principal_id.as_deref().unwrap_or("")));
+                Caller::parse(&arn)
+            }
+            None => Err(e),
+        },
+    };
+    let Ok(caller) = caller else {
         r.incomplete = true;
         r.advisory(
             Code::MissingEvidence,
             None,
             None,
             format!(
-                "The caller `{}` is not a principal ARN the diagnosis can evaluate (a CloudTrail copy of type AWSAccount carries only the account); find the requester's copy of the event in the caller's account.",
+                "The caller `{}` cannot be identified: a resource owner's copy of a cross-account record (userIdentity type AWSAccount) carries only the account and a unique id, and no account in the snapshot has that id. Use the caller's copy of the event (same sharedEventID) from the caller's account, or add that account's IAM data.",
                 query.principal
             ),
         );
@@ -1475,6 +1492,21 @@ impl<'s> Run<'s> {
             confidence,
             assumptions: self.assumptions,
             event: self.query.event.clone(),
+        }
+    }
+}
+
+/// The ARN of the principal a unique id (`AROA…:session`, `AIDA…`) denotes.
+fn resolve_unique_id(snap: &Snapshot, id: &str) -> Option<String> {
+    let (account, kind, arn) = snap.identity_by_unique_id(id)?;
+    match kind {
+        crate::snapshot::IdentityKind::User => Some(arn.to_owned()),
+        crate::snapshot::IdentityKind::Role => {
+            let role = arn.rsplit('/').next()?;
+            let session = id.split_once(':').map_or("unknown-session", |(_, s)| s);
+            Some(format!(
+                "arn:aws:sts::{account}:assumed-role/{role}/{session}"
+            ))
         }
     }
 }

@@ -72,6 +72,11 @@ pub struct Query {
     pub context: BTreeMap<String, ContextValue>,
     /// Where the query came from.
     pub event: Option<EventRef>,
+    /// `userIdentity.principalId` (`AROA…:session`, `AIDA…`): resolves the caller when the
+    /// record (a resource owner's copy) carries no ARN.
+    pub principal_id: Option<String>,
+    /// What the event parser derived rather than read, carried into the report.
+    pub assumptions: Vec<String>,
 }
 
 /// Provenance of a query taken from CloudTrail.
@@ -232,6 +237,8 @@ impl Query {
                 .then_some(req.bucket_key),
             resource_account: req.resource_account.clone(),
             context: req.context.clone(),
+            principal_id: req.principal_id.clone(),
+            assumptions: req.assumptions.clone(),
             event: req.event.as_ref().map(|e| EventRef {
                 event_id: e.event_id.clone(),
                 event_time: e.event_time.clone(),
