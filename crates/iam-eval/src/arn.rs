@@ -123,6 +123,13 @@ impl ArnPattern {
                 .all(|(seg, part)| seg.is_match(part))
     }
 
+    /// Whether the pattern names a KMS alias (`arn:aws:kms:…:alias/…`): such an entry governs
+    /// the alias, never the key it points to.
+    pub fn is_kms_alias(&self) -> bool {
+        self.service() == Some("kms")
+            && matches!(self.segments.get(5).map(Pattern::elems), Some([Elem::Lit(s), ..]) if s.starts_with("alias/"))
+    }
+
     /// Whether any segment holds a wildcard.
     pub fn has_wildcard(&self) -> bool {
         self.segments.iter().any(Pattern::has_wildcard)

@@ -108,6 +108,8 @@ pub struct StatementRef<'a> {
 pub enum Miss<'a> {
     /// The resource did not match.
     Resource,
+    /// The statement names a KMS key by alias ARN, which never matches the key itself.
+    AliasArn,
     /// The principal did not match.
     Principal,
     /// A condition did not hold.
@@ -291,7 +293,17 @@ impl<'r, 'a> Evaluator<'r, 'a> {
             });
             self.unknown.extend(unknown);
             if hit == spec.not {
-                self.near_misses.push(miss(Miss::Resource));
+                let alias = !spec.not
+                    && req.is_kms_key()
+                    && spec
+                        .entries
+                        .iter()
+                        .any(|e| matches!(e, ResourceEntry::Arn(p) if p.is_kms_alias()));
+                self.near_misses.push(miss(if alias {
+                    Miss::AliasArn
+                } else {
+                    Miss::Resource
+                }));
                 return None;
             }
         }

@@ -77,6 +77,7 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
                         .unwrap_or_default();
                     let why = match &nm.miss {
                         Miss::Resource => "its Resource does not match".to_owned(),
+                        Miss::AliasArn => "it names the key by alias ARN, which authorizes the alias, never the key: use the key ARN".to_owned(),
                         Miss::Principal => "its Principal does not match this caller".to_owned(),
                         Miss::Condition {
                             operator,

@@ -24,6 +24,7 @@ fn near_miss_text(ev: &Evaluation<'_>, layer: Layer) -> String {
             .unwrap_or_default();
         let why = match &n.miss {
             Miss::Resource => "its Resource does not cover this ARN".to_owned(),
+            Miss::AliasArn => "it names the key by its alias ARN, and an alias ARN in an IAM policy authorizes the alias only, never the key: name the key ARN".to_owned(),
             Miss::Principal => "its Principal does not name this caller".to_owned(),
             Miss::Condition {
                 operator,
