@@ -456,6 +456,9 @@ impl<'s> Run<'s> {
             self.assumptions.push("HeadObject makes no KMS request (unless ChecksumMode is ENABLED on an object with a checksum), so only the S3 hop was evaluated.".into());
             return Some(owner);
         }
+        if let Some(k) = key.filter(|k| !b.objects.contains_key(*k)) {
+            self.missing_object_note(side, assumed, &owner, bucket, b, k);
+        }
         // The key that actually encrypted the object: object metadata first, then the key the
         // event names, then (as a stated assumption) the bucket default.
         let key_ref = match object {
@@ -640,6 +643,40 @@ impl<'s> Run<'s> {
             owner.as_ref().map(|o| format!(" It belongs to account {o}; add that account's `s3` data.")).unwrap_or_default()));
         self.cap(Confidence::Low, "the bucket is not in the snapshot");
         owner
+    }
+
+    /// An object the snapshot does not list may not exist at all: without `s3:ListBucket`
+    /// S3 then answers 403 AccessDenied instead of 404 NoSuchKey (spec C01), which no policy
+    /// change will cure.
+    fn missing_object_note(
+        &mut self,
+        side: &CallerSide<'s>,
+        assumed: &Assumed,
+        owner: &str,
+        bucket: &str,
+        b: &'s Bucket,
+        key: &str,
+    ) {
+        let ctx = self.base_context(side);
+        let Ok(req) = Request::new(
+            &side.caller.arn,
+            "s3:ListBucket",
+            &format!("arn:aws:s3:::{bucket}"),
+            Some(owner),
+            ctx,
+        ) else {
+            return;
+        };
+        let resource = b.policy.as_ref().map(|p| Named {
+            name: p.name.as_str(),
+            policy: &p.policy,
+        });
+        let set = self.policy_set(side, assumed, resource, self.rcp_of(owner));
+        if authorize(&req, &set).decision != Decision::Allowed {
+            self.advisory(Code::MissingEvidence, Some("s3:GetObject"), Some(owner), format!(
+                "Object `{key}` is not listed in the snapshot. If it does not exist, S3 answers 403 AccessDenied, not 404 NoSuchKey, because `{}` may not s3:ListBucket `{bucket}`: check the key's spelling (keys are case-sensitive) before changing policies.",
+                side.caller.arn));
+        }
     }
 
     /// Which key the bucket default names, stated as an assumption.
