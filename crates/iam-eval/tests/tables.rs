@@ -6,6 +6,9 @@
 //! (`Policy::from_text` + `Request::new` + `authorize`); principal and CIDR rows call the
 //! matchers directly.
 
+// A test fails by panicking; the helpers outside `#[test]` functions do so on purpose.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::IpAddr;
 
 use iam_eval::condition::IpNet;
