@@ -80,7 +80,7 @@ fn mutate(v: &mut Value, mut pick: usize, with: Value) -> bool {
             let keys: Vec<String> = m.keys().cloned().collect();
             let k = &keys[pick % n];
             pick /= n.max(1);
-            if pick % 3 == 0 {
+            if pick.is_multiple_of(3) {
                 m.insert(k.clone(), with);
                 return true;
             }
@@ -93,7 +93,7 @@ fn mutate(v: &mut Value, mut pick: usize, with: Value) -> bool {
             }
             let i = pick % n;
             pick /= n.max(1);
-            if pick % 3 == 0 {
+            if pick.is_multiple_of(3) {
                 a[i] = with;
                 return true;
             }
