@@ -382,15 +382,12 @@ pub fn render_text(s: &Sweep) -> String {
     for f in s.findings.iter().filter(|f| f.blocking) {
         let _ = writeln!(
             out,
-            "\n{} [{}] {} → {} — account {} must act",
+            "\n{} [{}] {} → {} — {} must act",
             f.code,
             f.action.as_deref().unwrap_or("-"),
             f.principal.as_deref().unwrap_or("?"),
             f.bucket.as_deref().unwrap_or("?"),
-            f.fix.as_ref().map_or_else(
-                || f.account.clone().unwrap_or_default(),
-                |x| x.account.clone()
-            )
+            crate::diagnose::who_acts(f)
         );
         let _ = writeln!(out, "  {}", f.explanation);
         if let Some(fix) = &f.fix {

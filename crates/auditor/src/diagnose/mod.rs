@@ -251,3 +251,17 @@ impl Query {
         }
     }
 }
+
+/// Who must act on a finding, in words: "account 111122223333", or the organization's
+/// management account for SCPs and RCPs.
+pub fn who_acts(f: &Finding) -> String {
+    let who = f.fix.as_ref().map_or_else(
+        || f.account.clone().unwrap_or_default(),
+        |x| x.account.clone(),
+    );
+    if who.len() == 12 && who.bytes().all(|b| b.is_ascii_digit()) {
+        format!("account {who}")
+    } else {
+        who
+    }
+}

@@ -157,14 +157,11 @@ pub fn render_text(d: &Diagnosis) -> String {
     for (i, f) in blocking.iter().enumerate() {
         let _ = writeln!(
             out,
-            "\n{}. {} [{}] — account {} must act",
+            "\n{}. {} [{}] — {} must act",
             i + 1,
             f.code,
             f.action.as_deref().unwrap_or("-"),
-            f.fix.as_ref().map_or_else(
-                || f.account.clone().unwrap_or_default(),
-                |x| x.account.clone()
-            )
+            crate::diagnose::who_acts(f)
         );
         let _ = writeln!(out, "   {}", f.explanation);
         if let Some(fix) = &f.fix {
