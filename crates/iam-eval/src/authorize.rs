@@ -536,8 +536,12 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
                     blocks.push(Layer::Identity);
                 }
                 ceilings(&mut blocks);
+                Some(GrantPath::IdentityPolicy)
+            } else {
+                // Services and anonymous callers have no identity policies: the resource
+                // policy alone decides.
+                Some(GrantPath::ResourcePolicyDirect)
             }
-            Some(GrantPath::IdentityPolicy)
         }
         // KMS, same account: a grant suffices on its own.
         (true, true) if grant_allows => Some(GrantPath::Grant),

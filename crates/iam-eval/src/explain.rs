@@ -32,6 +32,7 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
     let cross = match (&req.resource_account, &req.caller.account) {
         (Some(r), Some(c)) if r != c => format!("cross-account ({c} → {r})"),
         (Some(r), Some(_)) => format!("same account ({r})"),
+        (None, Some(c)) => format!("resource account unknown (evaluated as same account, {c})"),
         _ => "account relationship unknown".to_owned(),
     };
     let _ = writeln!(out, "  accounts:  {cross}");

@@ -214,6 +214,7 @@ principal_rows! {
     principal_user_matches_user: "arn:aws:iam::444455556666:user/alice", "arn:aws:iam::444455556666:user/alice" => Some(MatchKind::Direct);
     principal_user_with_path_matches_user: "arn:aws:iam::444455556666:user/staff/alice", "arn:aws:iam::444455556666:user/alice" => Some(MatchKind::Direct);
     principal_user_does_not_match_session: "arn:aws:iam::444455556666:user/alice", SESSION => None;
+    principal_user_does_not_match_its_federated_session: "arn:aws:iam::444455556666:user/bob", "arn:aws:sts::444455556666:federated-user/bob" => None;
     principal_federated_user_session: "arn:aws:sts::444455556666:federated-user/bob", "arn:aws:sts::444455556666:federated-user/bob" => Some(MatchKind::Direct);
     principal_orphaned_role_id_matches_nothing: "AROA4444EXAMPLEREADER", SESSION => None;
     principal_unrecognized_text_matches_nothing: "reader", SESSION => None;

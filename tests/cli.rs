@@ -1,0 +1,1481 @@
+//! The command-line contracts of `s3-kms-auditor explain` and `s3-kms-auditor diagnose`:
+//! exit codes (0 allowed, 1 denied, 2 bad input), the JSON fields callers rely on, what the
+//! text report must say, and error messages that name the file and the JSON path. Every test
+//! runs the real binary.
+
+// A test fails by panicking; the helpers outside `#[test]` functions do so on purpose.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use iam_eval::Json;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_s3-kms-auditor");
+
+const SESSION: &str = "arn:aws:sts::444455556666:assumed-role/reader/s1";
+const ROLE: &str = "arn:aws:iam::444455556666:role/reader";
+const BUCKET_ACCOUNT: &str = "111122223333";
+const CALLER_ACCOUNT: &str = "444455556666";
+const OBJECT: &str = "arn:aws:s3:::doc-example-bucket/reports/q1.csv";
+const KEY: &str = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const SNAPSHOT: &str = "examples/kc-scenario.json";
+const SNAPSHOT_FIXED: &str = "examples/kc-scenario-fixed.json";
+const EVENT: &str = "events/s3-getobject-denied-cross-account.cloudtrail.json";
+const BAD_EFFECT_PATH: &str =
+    "accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect";
+
+/// What one run of the binary produced.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    fn assert_no_panic(&self, what: &str) {
+        assert!(
+            !self.stderr.contains("panicked"),
+            "{what} panicked:\n{}",
+            self.stderr
+        );
+        assert!(
+            (0..=2).contains(&self.code),
+            "{what} exited with {} (killed by a signal or an unexpected code):\n{}",
+            self.code,
+            self.stderr
+        );
+    }
+}
+
+fn run<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A path inside the repository.
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Writes `contents` to a fresh file under the system temp directory and returns its path.
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("s3-kms-auditor-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {dir:?}: {e}"));
+    let path = dir.join(format!("{n}-{name}"));
+    std::fs::write(&path, contents).unwrap_or_else(|e| panic!("cannot write {path:?}: {e}"));
+    path
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo(rel)).unwrap_or_else(|e| panic!("cannot read {rel}: {e}"))
+}
+
+fn read_json(rel: &str) -> Value {
+    serde_json::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not JSON: {e}"))
+}
+
+/// Writes JSON back to text keeping every member, duplicates included (serde_json would keep
+/// only the last of two duplicate keys, and the duplicate-key cases need both).
+fn write_json(j: &Json, out: &mut String) {
+    match j {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) => out.push_str(n),
+        Json::String(s) => out.push_str(&Value::String(s.clone()).to_string()),
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        Json::Object(members) => {
+            out.push('{');
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_json(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// The `input` object of an engine corpus case, written to a temp file (duplicates kept), and
+/// the case's `expect`.
+fn corpus_input(case: &Path) -> (PathBuf, Value) {
+    let text = std::fs::read_to_string(case).unwrap_or_else(|e| panic!("{case:?}: {e}"));
+    let raw = Json::parse(&text).unwrap_or_else(|e| panic!("{case:?} is not JSON: {e}"));
+    let input = raw
+        .get("input")
+        .unwrap_or_else(|| panic!("{case:?} has no input"));
+    let mut out = String::new();
+    write_json(input, &mut out);
+    let expect = raw.get("expect").map(Json::to_value).unwrap_or(Value::Null);
+    let name = case
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "input.json".into());
+    (temp_file(&name, &out), expect)
+}
+
+fn corpus(rel: &str) -> PathBuf {
+    repo(&format!("crates/iam-eval/tests/corpus/{rel}"))
+}
+
+fn corpus_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            corpus_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "json") {
+            out.push(p);
+        }
+    }
+}
+
+fn explain(input: &Path, format: &str) -> Run {
+    run([
+        "explain".as_ref(),
+        "--input".as_ref(),
+        input.as_os_str(),
+        "--format".as_ref(),
+        format.as_ref(),
+    ])
+}
+
+fn strs(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("expected an array, found {v}"))
+        .iter()
+        .map(|x| {
+            x.as_str()
+                .unwrap_or_else(|| panic!("expected a string, found {x}"))
+        })
+        .collect()
+}
+
+/// `(layer, policy, index, sid, effect)` of each deciding statement, sorted.
+fn statements(out: &Value) -> Vec<(String, String, u64, String, String)> {
+    let mut v: Vec<_> = out["statements"]
+        .as_array()
+        .unwrap_or_else(|| panic!("statements is not an array: {out}"))
+        .iter()
+        .map(|s| {
+            (
+                s["layer"].as_str().unwrap_or_default().to_owned(),
+                s["policy"].as_str().unwrap_or_default().to_owned(),
+                s["index"].as_u64().unwrap_or(u64::MAX),
+                s["sid"].as_str().unwrap_or_default().to_owned(),
+                s["effect"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn st(
+    layer: &str,
+    policy: &str,
+    index: u64,
+    sid: &str,
+    effect: &str,
+) -> (String, String, u64, String, String) {
+    (
+        layer.into(),
+        policy.into(),
+        index,
+        sid.into(),
+        effect.into(),
+    )
+}
+
+// ======================================================================================
+// explain: JSON output
+// ======================================================================================
+
+#[test]
+fn explain_json_allowed_kc_kms_hop() {
+    let (input, _) = corpus_input(&corpus("kc-scenario/working-kms-hop-allowed.json"));
+    let r = explain(&input, "json");
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["decision"], "Allowed");
+    assert_eq!(out["denied_by"], json!([]));
+    assert_eq!(out["explicit_denies"], json!([]));
+    assert_eq!(out["missing_allows"], json!([]));
+    assert_eq!(out["unknown_context_keys"], json!([]));
+    assert_eq!(out["granted_by"], "identity_policy");
+    assert_eq!(out["notes"], json!([]));
+    assert_eq!(
+        statements(&out),
+        vec![
+            st(
+                "identity",
+                "identity[0]",
+                1,
+                "DecryptDocExampleKey",
+                "Allow"
+            ),
+            st("resource", "resource", 1, "AllowReaderDecrypt", "Allow"),
+        ]
+    );
+}
+
+#[test]
+fn explain_json_echoes_the_request_with_derived_context() {
+    let (input, _) = corpus_input(&corpus("kc-scenario/working-kms-hop-allowed.json"));
+    let out = explain(&input, "json").json();
+    let req = &out["request"];
+    assert_eq!(req["principal"], SESSION);
+    assert_eq!(req["action"], "kms:Decrypt");
+    assert_eq!(req["resource"], KEY);
+    assert_eq!(req["resource_account"], BUCKET_ACCOUNT);
+    let ctx = &req["context"];
+    // Given keys are kept...
+    assert_eq!(ctx["kms:ViaService"], "s3.us-west-2.amazonaws.com");
+    // ...and the keys that follow from the request are derived.
+    assert_eq!(ctx["aws:PrincipalArn"], ROLE);
+    assert_eq!(ctx["aws:PrincipalAccount"], CALLER_ACCOUNT);
+    assert_eq!(ctx["aws:PrincipalType"], "AssumedRole");
+    assert_eq!(ctx["aws:ResourceAccount"], BUCKET_ACCOUNT);
+    assert_eq!(ctx["kms:CallerAccount"], CALLER_ACCOUNT);
+}
+
+#[test]
+fn explain_json_given_context_value_wins_over_derived() {
+    let input = temp_file(
+        "given-wins.json",
+        &json!({
+            "request": {
+                "principal": SESSION,
+                "action": "s3:GetObject",
+                "resource": OBJECT,
+                "resource_account": BUCKET_ACCOUNT,
+                "context": { "aws:PrincipalAccount": "999999999999" }
+            }
+        })
+        .to_string(),
+    );
+    let out = explain(&input, "json").json();
+    assert_eq!(
+        out["request"]["context"]["aws:PrincipalAccount"],
+        "999999999999"
+    );
+}
+
+#[test]
+fn explain_json_implicit_deny_by_key_policy() {
+    let (input, _) = corpus_input(&corpus(
+        "kc-scenario/key-policy-missing-b-statement-kms-hop-denied.json",
+    ));
+    let r = explain(&input, "json");
+    assert_eq!(r.code, 1, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["decision"], "ImplicitlyDenied");
+    assert_eq!(out["denied_by"], json!(["resource"]));
+    assert_eq!(out["missing_allows"], json!(["resource"]));
+    assert_eq!(out["explicit_denies"], json!([]));
+    assert_eq!(out["unknown_context_keys"], json!([]));
+    assert_eq!(out["granted_by"], Value::Null);
+    // Not an explicit deny: the statements that decided are the allows that matched.
+    assert_eq!(
+        statements(&out),
+        vec![st(
+            "identity",
+            "identity[0]",
+            1,
+            "DecryptDocExampleKey",
+            "Allow"
+        )]
+    );
+    // The key policy's own statement is reported as a near miss, with the reason.
+    let near: Vec<&Value> = out["near_misses"]
+        .as_array()
+        .map(|a| a.iter().filter(|n| n["layer"] == "resource").collect())
+        .unwrap_or_default();
+    assert!(
+        near.iter()
+            .any(|n| n["sid"] == "EnableIAMPolicies" && n["miss"]["reason"] == "principal"),
+        "near_misses: {}",
+        out["near_misses"]
+    );
+}
+
+#[test]
+fn explain_json_explicit_deny_names_the_deny_statement() {
+    let (input, _) = corpus_input(&corpus(
+        "accounts/cross-account-identity-explicit-deny-beats-both-allows.json",
+    ));
+    let r = explain(&input, "json");
+    assert_eq!(r.code, 1, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["decision"], "ExplicitlyDenied");
+    assert_eq!(out["denied_by"], json!(["identity"]));
+    assert_eq!(out["explicit_denies"], json!(["identity"]));
+    assert_eq!(
+        statements(&out),
+        vec![st(
+            "identity",
+            "identity[0]",
+            1,
+            "DenyQuarterlyReports",
+            "Deny"
+        )]
+    );
+}
+
+#[test]
+fn explain_json_reports_unknown_context_keys() {
+    let (input, _) = corpus_input(&corpus(
+        "appendix-a/t11-key-policy-sourcevpce-condition-absent-on-fas-hop.json",
+    ));
+    let r = explain(&input, "json");
+    assert_eq!(r.code, 1, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["decision"], "ImplicitlyDenied");
+    assert_eq!(out["denied_by"], json!(["resource"]));
+    assert_eq!(out["unknown_context_keys"], json!(["aws:SourceVpce"]));
+    assert!(
+        out["near_misses"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| {
+                n["sid"] == "AllowAccountBDecrypt"
+                    && n["miss"]["reason"] == "condition"
+                    && n["miss"]["key"] == "aws:SourceVpce"
+                    && n["miss"]["key_absent"] == true
+            })),
+        "near_misses: {}",
+        out["near_misses"]
+    );
+}
+
+#[test]
+fn explain_json_every_denied_layer_is_listed() {
+    // Cross-account with neither side allowing: both layers block.
+    let (input, _) = corpus_input(&corpus("accounts/cross-account-neither-side-allows.json"));
+    let r = explain(&input, "json");
+    assert_eq!(r.code, 1, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["decision"], "ImplicitlyDenied");
+    let mut layers = strs(&out["denied_by"]);
+    layers.sort_unstable();
+    assert_eq!(layers, vec!["identity", "resource"]);
+}
+
+#[test]
+fn explain_json_accepts_url_encoded_policy_and_notes_assumed_account() {
+    // An IAM-API style URL-encoded document, and a resource without an account in its ARN.
+    let doc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Sid%22%3A%22Read%22%2C%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Adoc-example-bucket%2F*%22%7D%5D%7D";
+    let input = temp_file(
+        "url-encoded.json",
+        &json!({
+            "request": { "principal": "arn:aws:iam::111122223333:user/alice", "action": "s3:GetObject", "resource": OBJECT },
+            "policies": { "identity": [doc] }
+        })
+        .to_string(),
+    );
+    let r = explain(&input, "json");
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["decision"], "Allowed");
+    assert_eq!(
+        statements(&out),
+        vec![st("identity", "identity[0]", 0, "Read", "Allow")]
+    );
+    assert!(
+        out["notes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| n["code"] == "RESOURCE_ACCOUNT_ASSUMED")),
+        "notes: {}",
+        out["notes"]
+    );
+}
+
+#[test]
+fn explain_json_kms_grant_allows() {
+    let (input, _) = corpus_input(&corpus("grants/grant-alone-suffices-cross-account.json"));
+    let r = explain(&input, "json");
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["decision"], "Allowed");
+    assert_eq!(out["granted_by"], "grant");
+}
+
+// ======================================================================================
+// explain: text output
+// ======================================================================================
+
+#[test]
+fn explain_text_allowed_names_decision_and_statements() {
+    let (input, _) = corpus_input(&corpus("kc-scenario/working-kms-hop-allowed.json"));
+    let r = explain(&input, "text");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("ALLOWED"), "{}", r.stdout);
+    for needle in [
+        SESSION,
+        KEY,
+        "cross-account (444455556666 → 111122223333)",
+        "Sid `AllowReaderDecrypt`",
+        "Sid `DecryptDocExampleKey`",
+    ] {
+        assert!(
+            r.stdout.contains(needle),
+            "missing {needle:?} in:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn explain_text_is_the_default_format() {
+    let (input, _) = corpus_input(&corpus("kc-scenario/working-kms-hop-allowed.json"));
+    let with_flag = explain(&input, "text");
+    let default = run(["explain".as_ref(), "--input".as_ref(), input.as_os_str()]);
+    assert_eq!(default.code, 0);
+    assert_eq!(default.stdout, with_flag.stdout);
+}
+
+#[test]
+fn explain_text_implicit_deny_names_layer_and_statement() {
+    let (input, _) = corpus_input(&corpus(
+        "kc-scenario/key-policy-missing-b-statement-kms-hop-denied.json",
+    ));
+    let r = explain(&input, "text");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.starts_with("DENIED (implicitly"), "{}", r.stdout);
+    for needle in [
+        "Blocked by:",
+        "- resource: no statement in the resource-based policy allows kms:Decrypt",
+        "Sid `EnableIAMPolicies`",
+        "its Principal does not match this caller",
+    ] {
+        assert!(
+            r.stdout.contains(needle),
+            "missing {needle:?} in:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn explain_text_explicit_deny_names_layer_and_statement() {
+    let (input, _) = corpus_input(&corpus(
+        "accounts/cross-account-identity-explicit-deny-beats-both-allows.json",
+    ));
+    let r = explain(&input, "text");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.starts_with("DENIED (explicitly"), "{}", r.stdout);
+    for needle in [
+        "- identity: an explicit Deny in the identity-based policies",
+        "Deny in identity[0] (identity), statement 1 Sid `DenyQuarterlyReports`",
+    ] {
+        assert!(
+            r.stdout.contains(needle),
+            "missing {needle:?} in:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn explain_text_lists_unknown_context_keys() {
+    let (input, _) = corpus_input(&corpus(
+        "appendix-a/t11-key-policy-sourcevpce-condition-absent-on-fas-hop.json",
+    ));
+    let r = explain(&input, "text");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains("did not supply") && r.stdout.contains("aws:SourceVpce"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "condition `StringEquals` on `aws:SourceVpce` fails because the key is absent"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+/// The fenced block of `lang` that follows the first occurrence of `marker` in `doc`.
+fn fenced_after<'a>(doc: &'a str, marker: &str, lang: &str) -> &'a str {
+    let start = doc
+        .find(marker)
+        .unwrap_or_else(|| panic!("docs/explain-format.md lacks {marker:?}"));
+    let open = format!("```{lang}\n");
+    let rest = &doc[start..];
+    let body = rest
+        .find(&open)
+        .map(|i| &rest[i + open.len()..])
+        .unwrap_or_else(|| panic!("no ```{lang} block after {marker:?}"));
+    let end = body
+        .find("```")
+        .unwrap_or_else(|| panic!("unclosed block after {marker:?}"));
+    &body[..end]
+}
+
+#[test]
+fn explain_documented_example_matches_the_binary() {
+    // docs/explain-format.md shows a complete input and the output it produces; keep them true.
+    let doc = read("docs/explain-format.md");
+    let input = temp_file(
+        "kms-hop.json",
+        fenced_after(&doc, "`kms-hop.json`:", "json"),
+    );
+    let json_out = explain(&input, "json");
+    assert_eq!(json_out.code, 1, "{json_out:?}");
+    let documented: Value = serde_json::from_str(fenced_after(
+        &doc,
+        "--format json` exits with 1 and prints:",
+        "json",
+    ))
+    .unwrap_or_else(|e| panic!("the documented JSON output is not JSON: {e}"));
+    assert_eq!(
+        json_out.json(),
+        documented,
+        "docs/explain-format.md shows stale JSON output"
+    );
+
+    let text_out = explain(&input, "text");
+    assert_eq!(text_out.code, 1, "{text_out:?}");
+    let documented = fenced_after(
+        &doc,
+        "explain --input kms-hop.json` exits with 1 and prints:",
+        "text",
+    );
+    for line in documented
+        .lines()
+        .filter(|l| l.starts_with("DENIED") || l.starts_with("ALLOWED") || l.starts_with("  - "))
+    {
+        assert!(
+            text_out.stdout.contains(line),
+            "docs/explain-format.md shows a line the binary no longer prints: {line:?}\n{}",
+            text_out.stdout
+        );
+    }
+}
+
+// ======================================================================================
+// explain: bad input → exit 2, message names the file and the JSON path
+// ======================================================================================
+
+/// Asserts exit 2, nothing on stdout, and every needle (plus the file path) on stderr.
+fn assert_bad_input(r: &Run, file: &Path, needles: &[&str]) {
+    r.assert_no_panic("bad input");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.is_empty(), "stdout should be empty: {}", r.stdout);
+    let path = file.display().to_string();
+    assert!(
+        r.stderr.contains(&path),
+        "stderr does not name {path}:\n{}",
+        r.stderr
+    );
+    for n in needles {
+        assert!(r.stderr.contains(n), "stderr lacks {n:?}:\n{}", r.stderr);
+    }
+}
+
+#[test]
+fn explain_invalid_json_is_bad_input() {
+    let f = temp_file("truncated.json", "{\"request\": {\"principal\": ");
+    let r = explain(&f, "json");
+    assert_bad_input(&r, &f, &["not valid JSON", "line 1"]);
+}
+
+#[test]
+fn explain_unknown_operator_names_its_path() {
+    let f = temp_file(
+        "unknown-operator.json",
+        &json!({
+            "request": { "principal": SESSION, "action": "s3:GetObject", "resource": OBJECT },
+            "policies": { "identity": [ {
+                "Version": "2012-10-17",
+                "Statement": [ {
+                    "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+                    "Condition": { "StringLik": { "aws:PrincipalTag/team": "data*" } }
+                } ]
+            } ] }
+        })
+        .to_string(),
+    );
+    let r = explain(&f, "text");
+    assert_bad_input(
+        &r,
+        &f,
+        &[
+            "policies.identity[0].Statement[0].Condition.StringLik",
+            "unknown condition operator",
+        ],
+    );
+}
+
+#[test]
+fn explain_duplicate_key_names_the_object() {
+    // Written by hand: a JSON serializer cannot produce duplicate keys.
+    let f = temp_file(
+        "duplicate-key.json",
+        r#"{"request": {"principal": "arn:aws:sts::444455556666:assumed-role/reader/s1",
+                        "action": "s3:GetObject", "resource": "arn:aws:s3:::doc-example-bucket/reports/q1.csv"},
+            "policies": {"resource": {"Version": "2012-10-17", "Statement": [
+              {"Effect": "Allow", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}]}}}"#,
+    );
+    let r = explain(&f, "json");
+    assert_bad_input(
+        &r,
+        &f,
+        &["policies.resource.Statement[0]", "duplicate key `Effect`"],
+    );
+}
+
+#[test]
+fn explain_missing_principal_names_its_path() {
+    let f = temp_file(
+        "missing-principal.json",
+        &json!({ "request": { "action": "s3:GetObject", "resource": OBJECT } }).to_string(),
+    );
+    let r = explain(&f, "json");
+    assert_bad_input(&r, &f, &["request.principal", "missing `principal`"]);
+}
+
+#[test]
+fn explain_unreadable_principal_names_its_path() {
+    let f = temp_file(
+        "bad-principal.json",
+        &json!({ "request": { "principal": "reader", "action": "s3:GetObject", "resource": OBJECT } })
+            .to_string(),
+    );
+    let r = explain(&f, "json");
+    assert_bad_input(
+        &r,
+        &f,
+        &["request.principal", "`reader` is not a principal"],
+    );
+}
+
+#[test]
+fn explain_bad_scp_level_names_its_path() {
+    let f = temp_file(
+        "bad-scp.json",
+        &json!({
+            "request": { "principal": SESSION, "action": "s3:GetObject", "resource": OBJECT },
+            "policies": { "scp": [ [
+                { "Version": "2012-10-17", "Statement": [ { "Effect": "Allow", "Action": "*", "Resource": "*" } ] },
+                { "Version": "2012-10-17", "Statement": [ { "Effect": "Permit", "Action": "*", "Resource": "*" } ] }
+            ] ] }
+        })
+        .to_string(),
+    );
+    let r = explain(&f, "json");
+    assert_bad_input(
+        &r,
+        &f,
+        &["policies.scp[0][1].Statement[0].Effect", "`Permit`"],
+    );
+}
+
+#[test]
+fn explain_missing_file_is_bad_input() {
+    let f = std::env::temp_dir().join(format!(
+        "s3-kms-auditor-cli-{}-does-not-exist.json",
+        std::process::id()
+    ));
+    let r = explain(&f, "json");
+    assert_bad_input(&r, &f, &["cannot read"]);
+}
+
+#[test]
+fn explain_every_invalid_corpus_case_is_rejected_with_its_path() {
+    let mut files = Vec::new();
+    corpus_files(&corpus("invalid"), &mut files);
+    assert!(
+        files.len() >= 10,
+        "expected the invalid corpus, found {}",
+        files.len()
+    );
+    for case in files {
+        let (input, expect) = corpus_input(&case);
+        let want = expect["error_path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case:?}: expect.error_path missing"));
+        let r = explain(&input, "json");
+        let _ = std::fs::remove_file(&input);
+        r.assert_no_panic(&case.display().to_string());
+        assert_eq!(r.code, 2, "{case:?}: {r:?}");
+        let file = input.display().to_string();
+        // The path is printed as `FILE: PATH: message` (no path segment for the root).
+        let prefix = if want.is_empty() {
+            format!("{file}: ")
+        } else {
+            format!("{file}: {want}: ")
+        };
+        assert!(
+            r.stderr.contains(&prefix),
+            "{case:?}: stderr lacks {prefix:?}:\n{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn explain_exit_code_follows_the_decision_on_the_whole_corpus() {
+    // Not a second corpus runner: checks only that the CLI never panics, that the exit code
+    // is 0 exactly when the JSON decision is Allowed, and that the decision is the expected one.
+    let mut files = Vec::new();
+    corpus_files(&corpus(""), &mut files);
+    assert!(
+        files.len() >= 250,
+        "expected the engine corpus, found {}",
+        files.len()
+    );
+    for case in files {
+        let (input, expect) = corpus_input(&case);
+        if expect.get("error_path").is_some() {
+            continue;
+        }
+        let r = explain(&input, "json");
+        let _ = std::fs::remove_file(&input);
+        r.assert_no_panic(&case.display().to_string());
+        let out = r.json();
+        assert_eq!(out["decision"], expect["decision"], "{case:?}");
+        let want_code = if out["decision"] == "Allowed" { 0 } else { 1 };
+        assert_eq!(r.code, want_code, "{case:?}: {}", r.stderr);
+    }
+}
+
+// ======================================================================================
+// diagnose: the knowledge-center scenario
+// ======================================================================================
+
+fn diagnose_event(snapshot: &str, event: &str, format: &str) -> Run {
+    run([
+        "diagnose",
+        "--snapshot",
+        snapshot,
+        "--event",
+        event,
+        "--format",
+        format,
+    ])
+}
+
+#[test]
+fn diagnose_text_kc_scenario() {
+    let r = diagnose_event(SNAPSHOT, EVENT, "text");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.starts_with("DENIED"), "{}", r.stdout);
+    let first = r.stdout.lines().next().unwrap_or_default();
+    assert!(first.contains(SESSION), "first line: {first}");
+    for needle in [
+        "KEY_POLICY_NO_ALLOW",
+        "IDENTITY_POLICY_NO_ALLOW",
+        "account 111122223333 must act",
+        "account 444455556666 must act",
+        "aws kms put-key-policy",
+        "aws iam put-role-policy --role-name reader",
+        "AWS stops at the first wall: KEY_POLICY_NO_ALLOW",
+        "Fixes verified by re-evaluation: yes",
+    ] {
+        assert!(
+            r.stdout.contains(needle),
+            "missing {needle:?} in:\n{}",
+            r.stdout
+        );
+    }
+    // The key policy's owner comes first: that is the wall AWS hits first.
+    let key = r.stdout.find("KEY_POLICY_NO_ALLOW [").unwrap_or(usize::MAX);
+    let iam = r.stdout.find("IDENTITY_POLICY_NO_ALLOW [").unwrap_or(0);
+    assert!(key < iam, "findings out of order:\n{}", r.stdout);
+}
+
+#[test]
+fn diagnose_json_kc_scenario_has_the_documented_shape() {
+    let r = diagnose_event(SNAPSHOT, EVENT, "json");
+    assert_eq!(r.code, 1, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["verdict"], "denied");
+    assert_eq!(out["principal"], SESSION);
+    assert_eq!(out["principal_account"], CALLER_ACCOUNT);
+    assert_eq!(out["resource_account"], BUCKET_ACCOUNT);
+    assert_eq!(out["fixes_verified"], true);
+    assert_eq!(out["confidence"], "high");
+    assert!(
+        out["assumptions"].is_array(),
+        "assumptions: {}",
+        out["assumptions"]
+    );
+
+    assert_eq!(
+        out["hops"],
+        json!([
+            { "action": "s3:GetObject", "resource": OBJECT, "decision": "Allowed", "denied_by": [] },
+            { "action": "kms:Decrypt", "resource": KEY, "decision": "ImplicitlyDenied", "denied_by": ["resource", "identity"] }
+        ])
+    );
+
+    let findings = out["findings"].as_array().cloned().unwrap_or_default();
+    let summary: Vec<(&str, bool, &str, &str)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap_or_default(),
+                f["blocking"].as_bool().unwrap_or_default(),
+                f["action"].as_str().unwrap_or_default(),
+                f["account"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("KEY_POLICY_NO_ALLOW", true, "kms:Decrypt", BUCKET_ACCOUNT),
+            (
+                "IDENTITY_POLICY_NO_ALLOW",
+                true,
+                "kms:Decrypt",
+                CALLER_ACCOUNT
+            ),
+        ]
+    );
+    for f in &findings {
+        assert!(
+            f["explanation"].as_str().is_some_and(|e| e.len() > 40),
+            "explanation: {f}"
+        );
+        let fix = &f["fix"];
+        assert_eq!(
+            fix["account"], f["account"],
+            "the account at fault makes the fix: {f}"
+        );
+        assert!(fix["statement"].is_object(), "fix.statement: {fix}");
+        assert!(
+            fix["patched_policy"].is_object(),
+            "fix.patched_policy: {fix}"
+        );
+        assert!(
+            fix["cli"].as_str().is_some_and(|c| c.starts_with("aws ")),
+            "fix.cli: {fix}"
+        );
+    }
+
+    // Key policy fix: least privilege — the role, not the account; kms:ViaService for S3.
+    let key_fix = &findings[0]["fix"];
+    let added = &key_fix["statement"];
+    assert_eq!(added["Effect"], "Allow");
+    assert_eq!(added["Action"], "kms:Decrypt");
+    assert_eq!(added["Principal"]["AWS"], ROLE);
+    assert_eq!(
+        added["Condition"]["StringEquals"]["kms:ViaService"],
+        "s3.us-west-2.amazonaws.com"
+    );
+    // The patched policy keeps what was there and adds the statement.
+    let patched = key_fix["patched_policy"]["Statement"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        patched
+            .iter()
+            .any(|s| s["Sid"] == "Enable IAM User Permissions"),
+        "{patched:?}"
+    );
+    assert!(patched.iter().any(|s| s == added), "{patched:?}");
+    let cli = key_fix["cli"].as_str().unwrap_or_default();
+    assert!(cli.starts_with("aws kms put-key-policy"), "{cli}");
+    assert!(
+        cli.contains(KEY) && cli.contains("--region us-west-2"),
+        "{cli}"
+    );
+
+    // Identity fix: on the key ARN (not an alias, not `*`), applied in the caller's account.
+    let iam_fix = &findings[1]["fix"];
+    assert_eq!(iam_fix["statement"]["Action"], "kms:Decrypt");
+    assert_eq!(iam_fix["statement"]["Resource"], KEY);
+    let cli = iam_fix["cli"].as_str().unwrap_or_default();
+    assert!(
+        cli.starts_with("aws iam put-role-policy --role-name reader"),
+        "{cli}"
+    );
+}
+
+#[test]
+fn diagnose_fixed_snapshot_is_allowed() {
+    let r = diagnose_event(SNAPSHOT_FIXED, EVENT, "json");
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["verdict"], "allowed");
+    assert!(
+        out["findings"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|f| f["blocking"] == false)),
+        "findings: {}",
+        out["findings"]
+    );
+    for hop in out["hops"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(hop["decision"], "Allowed", "{hop}");
+    }
+    let text = diagnose_event(SNAPSHOT_FIXED, EVENT, "text");
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stdout.starts_with("ALLOWED"), "{}", text.stdout);
+}
+
+#[test]
+fn diagnose_ad_hoc_request_matches_the_event() {
+    let adhoc = run([
+        "diagnose",
+        "--snapshot",
+        SNAPSHOT,
+        "--principal",
+        SESSION,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        OBJECT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(adhoc.code, 1, "{adhoc:?}");
+    let adhoc = adhoc.json();
+    let event = diagnose_event(SNAPSHOT, EVENT, "json").json();
+    for k in [
+        "verdict",
+        "principal",
+        "principal_account",
+        "resource_account",
+        "hops",
+        "findings",
+        "fixes_verified",
+    ] {
+        assert_eq!(
+            adhoc[k], event[k],
+            "`{k}` differs between the ad hoc request and the event"
+        );
+    }
+}
+
+#[test]
+fn diagnose_eventbridge_envelope_matches_the_cloudtrail_record() {
+    let eb = diagnose_event(
+        SNAPSHOT,
+        "events/s3-getobject-denied-cross-account.eventbridge.json",
+        "json",
+    );
+    assert_eq!(eb.code, 1, "{eb:?}");
+    let eb = eb.json();
+    let ct = diagnose_event(SNAPSHOT, EVENT, "json").json();
+    assert_eq!(eb["findings"], ct["findings"]);
+    assert_eq!(eb["hops"], ct["hops"]);
+}
+
+#[test]
+fn diagnose_trail_log_file_diagnoses_each_denied_record() {
+    let trail = read_json("events/trail-log-file.json");
+    let records = trail["Records"].as_array().cloned().unwrap_or_default();
+    let denied: Vec<String> = records
+        .iter()
+        .filter(|r| r.get("errorCode").is_some_and(|c| !c.is_null()))
+        .filter_map(|r| r["eventID"].as_str().map(str::to_owned))
+        .collect();
+    let succeeded: Vec<String> = records
+        .iter()
+        .filter(|r| r.get("errorCode").is_none_or(Value::is_null))
+        .filter_map(|r| r["eventID"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        denied.len() >= 2,
+        "the sample should hold several denied records"
+    );
+
+    let r = diagnose_event(SNAPSHOT, "events/trail-log-file.json", "json");
+    assert_eq!(r.code, 1, "{r:?}");
+    let out = r.json();
+    let diagnoses = out["diagnoses"].as_array().cloned().unwrap_or_default();
+    let ids: Vec<String> = diagnoses
+        .iter()
+        .map(|d| {
+            d["event"]["event_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, denied, "one diagnosis per denied record, in order");
+    for d in &diagnoses {
+        assert_eq!(d["verdict"], "denied", "{d}");
+        assert_eq!(d["principal"], SESSION);
+        assert!(
+            d["findings"].as_array().is_some_and(|f| !f.is_empty()),
+            "{d}"
+        );
+    }
+    // Successful records are skipped, and said so on stderr.
+    for id in &succeeded {
+        assert!(
+            r.stderr.contains(id.as_str()) && r.stderr.contains("skipped"),
+            "{}",
+            r.stderr
+        );
+    }
+
+    let text = diagnose_event(SNAPSHOT, "events/trail-log-file.json", "text");
+    assert_eq!(text.code, 1);
+    let verdict_lines = text
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("DENIED"))
+        .count();
+    assert_eq!(verdict_lines, denied.len(), "{}", text.stdout);
+}
+
+#[test]
+fn diagnose_kms_event_invoked_by_s3() {
+    let r = diagnose_event(
+        SNAPSHOT,
+        "events/kms-decrypt-denied-via-s3.eventbridge.json",
+        "json",
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["verdict"], "denied");
+    let codes: Vec<&str> = out["findings"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["code"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(codes.contains(&"KEY_POLICY_NO_ALLOW"), "{codes:?}");
+    assert!(
+        out["hops"].as_array().is_some_and(|h| h
+            .iter()
+            .any(|h| h["action"] == "kms:Decrypt" && h["resource"] == KEY)),
+        "{}",
+        out["hops"]
+    );
+}
+
+#[test]
+fn diagnose_change_events_have_nothing_to_diagnose() {
+    let mut n = 0;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(repo("events"))
+        .unwrap_or_else(|e| panic!("events/: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !name.starts_with("change-") {
+            continue;
+        }
+        n += 1;
+        let rel = format!("events/{name}");
+        let r = diagnose_event(SNAPSHOT, &rel, "text");
+        assert_eq!(r.code, 0, "{rel}: {r:?}");
+        assert!(
+            r.stdout.contains("nothing to diagnose") && r.stdout.contains(&rel),
+            "{rel}: {}",
+            r.stdout
+        );
+    }
+    assert!(n >= 1, "no change-* event in events/");
+}
+
+// ======================================================================================
+// diagnose: bad input
+// ======================================================================================
+
+/// The example snapshot with the bucket policy's first statement given an invalid `Effect`;
+/// `as_string` keeps the policy as a JSON string (as in the example), otherwise an object.
+fn snapshot_with_bad_effect(as_string: bool) -> PathBuf {
+    let mut snap = read_json(SNAPSHOT);
+    let policy = &mut snap["accounts"][BUCKET_ACCOUNT]["s3"]["doc-example-bucket"]["policy"];
+    let mut doc: Value = match &*policy {
+        Value::String(s) => {
+            serde_json::from_str(s).unwrap_or_else(|e| panic!("bucket policy: {e}"))
+        }
+        other => other.clone(),
+    };
+    doc["Statement"][0]["Effect"] = json!("Permit");
+    *policy = if as_string {
+        Value::String(doc.to_string())
+    } else {
+        doc
+    };
+    let name = if as_string {
+        "bad-effect-string.json"
+    } else {
+        "bad-effect-object.json"
+    };
+    temp_file(name, &snap.to_string())
+}
+
+#[test]
+fn diagnose_malformed_snapshot_policy_object_names_file_and_path() {
+    let f = snapshot_with_bad_effect(false);
+    let r = run([
+        "diagnose".as_ref(),
+        "--snapshot".as_ref(),
+        f.as_os_str(),
+        "--event".as_ref(),
+        EVENT.as_ref(),
+    ]);
+    assert_bad_input(&r, &f, &[BAD_EFFECT_PATH, "`Permit`"]);
+}
+
+#[test]
+fn diagnose_malformed_snapshot_policy_string_names_file_and_path() {
+    let f = snapshot_with_bad_effect(true);
+    let r = run([
+        "diagnose".as_ref(),
+        "--snapshot".as_ref(),
+        f.as_os_str(),
+        "--event".as_ref(),
+        EVENT.as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert_bad_input(&r, &f, &[BAD_EFFECT_PATH, "`Permit`"]);
+}
+
+#[test]
+fn diagnose_snapshot_with_invalid_account_id_names_the_path() {
+    let f = temp_file(
+        "bad-account.json",
+        r#"{"accounts": {"not-an-account": {}}}"#,
+    );
+    let r = run([
+        "diagnose".as_ref(),
+        "--snapshot".as_ref(),
+        f.as_os_str(),
+        "--event".as_ref(),
+        EVENT.as_ref(),
+    ]);
+    assert_bad_input(&r, &f, &["accounts.not-an-account"]);
+}
+
+#[test]
+fn diagnose_event_without_event_name_names_file_and_path() {
+    let mut ev = read_json(EVENT);
+    if let Some(o) = ev.as_object_mut() {
+        o.remove("eventName");
+    }
+    let f = temp_file("no-event-name.json", &ev.to_string());
+    let r = run([
+        "diagnose".as_ref(),
+        "--snapshot".as_ref(),
+        SNAPSHOT.as_ref(),
+        "--event".as_ref(),
+        f.as_os_str(),
+    ]);
+    assert_bad_input(&r, &f, &["eventName", "missing"]);
+}
+
+#[test]
+fn diagnose_eventbridge_without_event_name_names_the_detail_path() {
+    let mut ev = read_json("events/s3-getobject-denied-cross-account.eventbridge.json");
+    if let Some(o) = ev["detail"].as_object_mut() {
+        o.remove("eventName");
+    }
+    let f = temp_file("eb-no-event-name.json", &ev.to_string());
+    let r = run([
+        "diagnose".as_ref(),
+        "--snapshot".as_ref(),
+        SNAPSHOT.as_ref(),
+        "--event".as_ref(),
+        f.as_os_str(),
+    ]);
+    assert_bad_input(&r, &f, &["detail.eventName"]);
+}
+
+#[test]
+fn diagnose_trail_record_without_event_name_names_the_record() {
+    let mut trail = read_json("events/trail-log-file.json");
+    if let Some(o) = trail["Records"][1].as_object_mut() {
+        o.remove("eventName");
+    }
+    let f = temp_file("trail-no-event-name.json", &trail.to_string());
+    let r = run([
+        "diagnose".as_ref(),
+        "--snapshot".as_ref(),
+        SNAPSHOT.as_ref(),
+        "--event".as_ref(),
+        f.as_os_str(),
+    ]);
+    assert_bad_input(&r, &f, &["Records[1].eventName"]);
+}
+
+#[test]
+fn diagnose_event_that_is_not_json_is_bad_input() {
+    let f = temp_file("not-json.json", "{\"eventName\": ");
+    let r = run([
+        "diagnose".as_ref(),
+        "--snapshot".as_ref(),
+        SNAPSHOT.as_ref(),
+        "--event".as_ref(),
+        f.as_os_str(),
+    ]);
+    assert_bad_input(&r, &f, &["not valid JSON"]);
+}
+
+#[test]
+fn diagnose_missing_snapshot_file_is_bad_input() {
+    let f = std::env::temp_dir().join(format!(
+        "s3-kms-auditor-cli-{}-no-snapshot.json",
+        std::process::id()
+    ));
+    let r = run([
+        "diagnose".as_ref(),
+        "--snapshot".as_ref(),
+        f.as_os_str(),
+        "--event".as_ref(),
+        EVENT.as_ref(),
+    ]);
+    assert_bad_input(&r, &f, &["cannot read"]);
+}
+
+#[test]
+fn diagnose_without_event_or_request_is_bad_input() {
+    let r = run(["diagnose", "--snapshot", SNAPSHOT]);
+    r.assert_no_panic("diagnose without a request");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--event"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn diagnose_with_partial_ad_hoc_request_is_bad_input() {
+    let r = run(["diagnose", "--snapshot", SNAPSHOT, "--principal", SESSION]);
+    r.assert_no_panic("diagnose with --principal only");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("--action") && r.stderr.contains("--resource"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn diagnose_with_event_and_ad_hoc_request_is_bad_input() {
+    let r = run([
+        "diagnose",
+        "--snapshot",
+        SNAPSHOT,
+        "--event",
+        EVENT,
+        "--principal",
+        SESSION,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        OBJECT,
+    ]);
+    r.assert_no_panic("diagnose with both an event and an ad hoc request");
+    assert_eq!(r.code, 2, "{r:?}");
+}
+
+// ======================================================================================
+// Never a panic
+// ======================================================================================
+
+#[test]
+fn no_event_sample_makes_diagnose_panic() {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(repo("events"))
+        .unwrap_or_else(|e| panic!("events/: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    entries.sort();
+    assert!(entries.len() >= 5, "expected the event samples");
+    for event in &entries {
+        for snapshot in [SNAPSHOT, SNAPSHOT_FIXED] {
+            for format in ["text", "json"] {
+                let r = run([
+                    "diagnose".as_ref(),
+                    "--snapshot".as_ref(),
+                    snapshot.as_ref(),
+                    "--event".as_ref(),
+                    event.as_os_str(),
+                    "--format".as_ref(),
+                    format.as_ref(),
+                ]);
+                let what = format!("{} with {snapshot} ({format})", event.display());
+                r.assert_no_panic(&what);
+                assert_ne!(
+                    r.code, 2,
+                    "{what}: a shipped sample is valid input:\n{}",
+                    r.stderr
+                );
+                if format == "json" && !r.stdout.starts_with("nothing to diagnose") {
+                    r.json();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_inputs_never_panic() {
+    let events = [
+        "{}",
+        "[]",
+        "null",
+        "\"text\"",
+        "42",
+        r#"{"Records": []}"#,
+        r#"{"Records": [1, null, {}]}"#,
+        r#"{"detail-type": "AWS API Call via CloudTrail", "detail": {}}"#,
+        r#"{"detail-type": "AWS API Call via CloudTrail", "detail": null}"#,
+        r#"{"eventName": "GetObject", "eventSource": "s3.amazonaws.com", "errorCode": "AccessDenied"}"#,
+        r#"{"eventName": "GetObject", "eventSource": "s3.amazonaws.com", "errorCode": "AccessDenied", "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role"}, "requestParameters": {"bucketName": "", "key": ""}}"#,
+        r#"{"eventName": "Decrypt", "eventSource": "kms.amazonaws.com", "errorCode": "AccessDenied", "userIdentity": {"type": "AWSService", "invokedBy": "s3.amazonaws.com"}, "resources": [{"ARN": 7}]}"#,
+    ];
+    for (i, ev) in events.iter().enumerate() {
+        let f = temp_file(&format!("hostile-event-{i}.json"), ev);
+        let r = run([
+            "diagnose".as_ref(),
+            "--snapshot".as_ref(),
+            SNAPSHOT.as_ref(),
+            "--event".as_ref(),
+            f.as_os_str(),
+        ]);
+        r.assert_no_panic(&format!("event {ev}"));
+    }
+    let snapshots = [
+        "{}",
+        "[]",
+        r#"{"accounts": {}}"#,
+        r#"{"accounts": null}"#,
+        r#"{"accounts": {"111122223333": null}}"#,
+        r#"{"accounts": {"111122223333": {"s3": {"doc-example-bucket": {"policy": "%7B"}}}}}"#,
+        r#"{"accounts": {"111122223333": {"s3": {"doc-example-bucket": {"objects": {"reports/q1.csv": {"SSEKMSKeyId": 3}}}}}}}"#,
+        r#"{"accounts": {"111122223333": {"kms": {"not-an-arn": {}}}}}"#,
+        r#"{"accounts": {"111122223333": {"iam": {"RoleDetailList": [{}]}}}}"#,
+    ];
+    for (i, snap) in snapshots.iter().enumerate() {
+        let f = temp_file(&format!("hostile-snapshot-{i}.json"), snap);
+        let r = run([
+            "diagnose".as_ref(),
+            "--snapshot".as_ref(),
+            f.as_os_str(),
+            "--event".as_ref(),
+            EVENT.as_ref(),
+        ]);
+        r.assert_no_panic(&format!("snapshot {snap}"));
+        let r = run([
+            "diagnose".as_ref(),
+            "--snapshot".as_ref(),
+            f.as_os_str(),
+            "--principal".as_ref(),
+            SESSION.as_ref(),
+            "--action".as_ref(),
+            "kms:Decrypt".as_ref(),
+            "--resource".as_ref(),
+            KEY.as_ref(),
+        ]);
+        r.assert_no_panic(&format!("snapshot {snap} (ad hoc)"));
+    }
+    let inputs = [
+        "{}",
+        "[]",
+        r#"{"request": {}}"#,
+        r#"{"request": {"principal": "*", "action": "s3:GetObject", "resource": "x"}}"#,
+        r#"{"request": {"principal": "arn:aws:iam::111122223333:root", "action": "kms:Decrypt", "resource": "*"}, "policies": {"grants": [{}]}}"#,
+        r#"{"request": {"principal": "arn:aws:sts::111122223333:assumed-role/r/s", "action": "s3:GetObject", "resource": "arn:aws:s3:::b/k"}, "policies": {"identity": ["%"], "scp": [[]], "rcp": [[null]]}}"#,
+        r#"{"request": {"principal": "arn:aws:sts::111122223333:assumed-role/r/s", "action": "s3:GetObject", "resource": "arn:aws:s3:::b/${aws:username}"}, "policies": {"identity": [{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/${aws:username}${*}${?}${$}${"}}]}}"#,
+    ];
+    for (i, input) in inputs.iter().enumerate() {
+        let f = temp_file(&format!("hostile-input-{i}.json"), input);
+        for format in ["text", "json"] {
+            let r = explain(&f, format);
+            r.assert_no_panic(&format!("explain {input}"));
+        }
+    }
+}
+
+#[test]
+fn diagnose_adhoc_rejects_actions_and_resources_it_does_not_model() {
+    // GIVEN an action the diagnosis does not model, or a bucket ARN for an object action
+    // WHEN it is diagnosed ad hoc
+    // THEN the CLI refuses (exit 2) instead of silently evaluating something else.
+    let principal = "arn:aws:sts::444455556666:assumed-role/reader/s1";
+    let r = run([
+        "diagnose",
+        "--snapshot",
+        "examples/kc-scenario.json",
+        "--principal",
+        principal,
+        "--action",
+        "s3:DeleteObject",
+        "--resource",
+        "arn:aws:s3:::doc-example-bucket/reports/q1.csv",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("s3:DeleteObject"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    let r = run([
+        "diagnose",
+        "--snapshot",
+        "examples/kc-scenario.json",
+        "--principal",
+        principal,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::doc-example-bucket",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("object ARN"), "{}", r.stderr);
+}
+
+#[test]
+fn explain_anonymous_read_is_granted_by_the_resource_policy() {
+    // GIVEN an anonymous caller and a public bucket policy
+    let input = temp_file(
+        "anonymous.json",
+        r#"{"request":{"principal":"anonymous","action":"s3:GetObject","resource":"arn:aws:s3:::b/k","resource_account":"111122223333"},
+            "policies":{"resource":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}}}"#,
+    );
+    // WHEN explained THEN it is allowed by the resource policy, not by identity policies
+    let r = explain(&input, "json");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["granted_by"], "resource_policy_direct");
+}
