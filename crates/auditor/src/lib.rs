@@ -10,6 +10,8 @@
 //!   requests that were denied.
 //! * [`diagnose`]: the two-hop diagnosis — every blocking cause, the account that must act,
 //!   and fixes verified by re-evaluation.
+//! * [`notify`]: the SNS message a diagnosis is published as (subject, per-protocol bodies,
+//!   filter attributes, trimming under the size limit).
 //! * [`json_patch`]: RFC 6902 patches over the snapshot document, used to apply and verify
 //!   fixes.
 #![warn(missing_docs)]
@@ -18,6 +20,7 @@ mod arn;
 pub mod diagnose;
 pub mod event;
 pub mod json_patch;
+pub mod notify;
 mod reader;
 pub mod snapshot;
 pub mod sweep;

@@ -102,6 +102,7 @@ pub(super) fn run(snap: &Snapshot, raw: &Value, query: &Query, with_fixes: bool)
         required_identity: Vec::new(),
         caller_account_missing: None,
     };
+    r.collection_gaps();
     r.assumptions.extend(query.assumptions.iter().cloned());
     let caller = match Caller::parse(&query.principal) {
         Ok(c) => Ok(c),
@@ -197,6 +198,42 @@ impl<'s> Run<'s> {
             .any(|x| x.code == f.code && x.explanation == f.explanation)
         {
             self.findings.push(f);
+        }
+    }
+
+    /// Reads the collector could not make. What they would have returned is absent from the
+    /// snapshot, and absent can read as "nothing there" (no bucket policy, no SCP), so each
+    /// gap is reported and the verdict cannot be `allowed` on the evidence at hand.
+    fn collection_gaps(&mut self) {
+        let snap = self.snap;
+        for e in &snap.collection_errors {
+            let what = match &e.resource {
+                Some(r) => format!("`{}` on `{r}`", e.operation),
+                None => format!("`{}`", e.operation),
+            };
+            let whose = match &e.account {
+                Some(a) => format!(" in account {a}"),
+                None => String::new(),
+            };
+            let message = e
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            self.advisory(
+                Code::MissingEvidence,
+                None,
+                e.account.as_deref(),
+                format!(
+                    "The collector could not read {what}{whose} ({}{message}). The diagnosis ran without it: a policy or setting it would have shown may hide or invent a cause. Grant the auditor's read role that permission, or add the data to the snapshot by hand.",
+                    e.error
+                ),
+            );
+            self.incomplete = true;
+            self.cap(
+                Confidence::Medium,
+                "the collector could not read everything it needed",
+            );
         }
     }
 

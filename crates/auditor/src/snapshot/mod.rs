@@ -36,6 +36,7 @@
 //! | `metadata` | `describe-key` output (`KeyManager` and `KeyState` required) |
 //! | `grants` | `list-grants` output or its `Grants` list |
 //! | `aliases` | alias names, or `list-aliases` output |
+//! | `collection_errors` (top level) | `[{"account", "operation", "resource", "error", "message"}]`: reads a collector could not make; each becomes a `MISSING_EVIDENCE` finding |
 //!
 //! Everything may be absent: the other account is often not ours to read. The model keeps
 //! "absent" distinct from "empty" wherever the diagnosis must lower its confidence (an
@@ -100,6 +101,25 @@ impl SnapshotError {
 pub struct Snapshot {
     /// Accounts by 12-digit id.
     pub accounts: BTreeMap<String, Account>,
+    /// Reads a collector attempted and could not make (`collection_errors`): each is a gap in
+    /// the snapshot that looks like "absent" but is not "nothing there".
+    pub collection_errors: Vec<CollectionError>,
+}
+
+/// One read the collector could not make, kept so the diagnosis can say what it did not see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionError {
+    /// The account the read was addressed to, when known.
+    pub account: Option<String>,
+    /// The API call, as an IAM action (`s3:GetBucketPolicy`, `iam:GetRolePolicy`,
+    /// `sts:AssumeRole`).
+    pub operation: String,
+    /// What was being read (a bucket, object, key or role ARN), when there was one.
+    pub resource: Option<String>,
+    /// The error code AWS returned (`AccessDenied`), or the collector's own reason.
+    pub error: String,
+    /// The error message, when there was one.
+    pub message: Option<String>,
 }
 
 /// What the snapshot knows about one account.
@@ -134,7 +154,8 @@ pub struct Session {
     pub tags: BTreeMap<String, String>,
 }
 
-const TOP_KEYS: &[&str] = &["accounts", "description"];
+const TOP_KEYS: &[&str] = &["accounts", "description", "collection_errors"];
+const COLLECTION_ERROR_KEYS: &[&str] = &["account", "operation", "resource", "error", "message"];
 const ACCOUNT_KEYS: &[&str] = &[
     "organization",
     "iam",
@@ -165,6 +186,13 @@ impl Snapshot {
             snapshot
                 .accounts
                 .insert(id.to_owned(), Account::parse(&node, id)?);
+        }
+        if let Some(list) = root.get("collection_errors")? {
+            for item in list.arr()? {
+                snapshot
+                    .collection_errors
+                    .push(CollectionError::parse(&item)?);
+            }
         }
         snapshot.check_unique_buckets(v)?;
         Ok(snapshot)
@@ -268,6 +296,28 @@ impl Snapshot {
             .iam
             .as_ref()?
             .principal_policies(principal_arn)
+    }
+}
+
+impl CollectionError {
+    fn parse(node: &Node<'_>) -> Result<CollectionError, PathError> {
+        node.only_keys(COLLECTION_ERROR_KEYS)?;
+        let account = node.opt_str("account")?;
+        if let Some(id) = &account {
+            if !is_account_id(id) {
+                return Err(node
+                    .loc
+                    .key("account")
+                    .err(format!("`{id}` is not an account id (12 digits)")));
+            }
+        }
+        Ok(CollectionError {
+            account,
+            operation: node.req_str("operation")?,
+            resource: node.opt_str("resource")?,
+            error: node.req_str("error")?,
+            message: node.opt_str("message")?,
+        })
     }
 }
 

@@ -801,3 +801,32 @@ fn identities_by_unique_id() {
     assert_eq!(s.identity_by_unique_id("AROADELETEDROLE:x"), None);
     assert_eq!(s.identity_by_unique_id(":x"), None);
 }
+
+#[test]
+fn collection_errors_are_read_and_checked() {
+    // GIVEN a snapshot whose collector recorded one denied read
+    let mut v = kc();
+    v["collection_errors"] = json!([{
+        "account": "111122223333", "operation": "s3:GetBucketPolicy",
+        "resource": "arn:aws:s3:::doc-example-bucket", "error": "AccessDenied", "message": "Access Denied"
+    }]);
+    // WHEN it is parsed
+    let s = parse(&v);
+    // THEN the gap is kept as data
+    assert_eq!(
+        s.collection_errors,
+        vec![CollectionError {
+            account: Some("111122223333".into()),
+            operation: "s3:GetBucketPolicy".into(),
+            resource: Some("arn:aws:s3:::doc-example-bucket".into()),
+            error: "AccessDenied".into(),
+            message: Some("Access Denied".into()),
+        }]
+    );
+    // AND a misspelt key or a missing operation is rejected with its path
+    v["collection_errors"][0]["resourse"] = json!("x");
+    assert_eq!(error(&v).path(), "collection_errors[0].resourse");
+    let mut v = kc();
+    v["collection_errors"] = json!([{"error": "AccessDenied"}]);
+    assert_eq!(error(&v).path(), "collection_errors[0].operation");
+}
