@@ -158,6 +158,31 @@ pub struct Finding {
     pub rank: u32,
 }
 
+impl Finding {
+    /// A finding without a fix, principal or bucket (those are attached later).
+    pub fn new(
+        code: Code,
+        action: Option<&str>,
+        account: Option<&str>,
+        explanation: String,
+        rank: u32,
+    ) -> Finding {
+        Finding {
+            code,
+            blocking: code.is_blocking(),
+            action: action.map(str::to_owned),
+            account: account.map(str::to_owned),
+            policy: None,
+            statements: Vec::new(),
+            explanation,
+            fix: None,
+            principal: None,
+            bucket: None,
+            rank,
+        }
+    }
+}
+
 /// A concrete change, addressed to the account that must make it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Fix {

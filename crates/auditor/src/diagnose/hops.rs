@@ -179,19 +179,7 @@ impl<'s> Run<'s> {
         account: Option<&str>,
         explanation: String,
     ) {
-        let f = Finding {
-            code,
-            blocking: false,
-            action: action.map(str::to_owned),
-            account: account.map(str::to_owned),
-            policy: None,
-            statements: Vec::new(),
-            explanation,
-            fix: None,
-            principal: None,
-            bucket: None,
-            rank: RANK_ADVISORY,
-        };
+        let f = Finding::new(code, action, account, explanation, RANK_ADVISORY);
         if !self
             .findings
             .iter()
@@ -1345,19 +1333,9 @@ impl<'s> Run<'s> {
                     } else {
                         RANK_IMPLICIT
                     } + layer_rank(*layer);
-                let mut f = Finding {
-                    code,
-                    blocking: true,
-                    action: Some(action.to_owned()),
-                    account: Some(account),
-                    policy,
-                    statements,
-                    explanation,
-                    fix: None,
-                    principal: None,
-                    bucket: None,
-                    rank,
-                };
+                let mut f = Finding::new(code, Some(action), Some(&account), explanation, rank);
+                f.policy = policy;
+                f.statements = statements;
                 if self.with_fixes {
                     let fc = FixContext {
                         raw: self.raw,
@@ -1399,19 +1377,9 @@ impl<'s> Run<'s> {
         rank: u32,
         tgt: &Target,
     ) -> Finding {
-        let mut f = Finding {
-            code,
-            blocking: true,
-            action: Some(action.to_owned()),
-            account: Some(account.to_owned()),
-            policy,
-            statements,
-            explanation,
-            fix: None,
-            principal: None,
-            bucket: None,
-            rank,
-        };
+        let mut f = Finding::new(code, Some(action), Some(account), explanation, rank);
+        f.policy = policy;
+        f.statements = statements;
         if self.with_fixes {
             let object = self
                 .query
@@ -1496,13 +1464,16 @@ impl<'s> Run<'s> {
                 .map(|(a, r)| format!("{a} on `{r}`"))
                 .collect::<Vec<_>>()
                 .join(" and ");
-            let mut f = Finding {
-                code: Code::MissingEvidence, blocking: false, action: None, account: Some(b.clone()), policy: None, statements: Vec::new(),
-                explanation: format!(
-                    "Account {b} (the caller's) is not in the snapshot: its identity policies, permissions boundaries and SCPs were not evaluated, and the verdict covers the resource side only.{}",
-                    if needs.is_empty() { String::new() } else { format!(" For the request to succeed, account {b} must also allow {needs} for `{}`, and nothing there may deny it.", self.query.principal) }),
-                fix: None, principal: None, bucket: None, rank: RANK_ADVISORY,
-            };
+            let explanation = format!(
+                "Account {b} (the caller's) is not in the snapshot: its identity policies, permissions boundaries and SCPs were not evaluated, and the verdict covers the resource side only.{}",
+                if needs.is_empty() { String::new() } else { format!(" For the request to succeed, account {b} must also allow {needs} for `{}`, and nothing there may deny it.", self.query.principal) });
+            let mut f = Finding::new(
+                Code::MissingEvidence,
+                None,
+                Some(&b),
+                explanation,
+                RANK_ADVISORY,
+            );
             if !self.required_identity.is_empty() {
                 f.fix = Some(super::findings::Fix {
                     account: b.clone(),
