@@ -1,0 +1,75 @@
+//! The per-container cache: what one invocation read, kept for the next ones for a while.
+//!
+//! A warm Lambda container handles many events; most name the same bucket, key and role. The
+//! cache holds snapshot fragments (never errors) by a key naming the account and resource,
+//! for a time-to-live after which they are read again. Invalidation by change events
+//! (`PutBucketPolicy`, `PutKeyPolicy`, ...) goes through [`Cache::invalidate_prefix`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A time-bounded map of snapshot fragments.
+#[derive(Debug)]
+pub struct Cache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Instant, Value)>>,
+}
+
+impl Cache {
+    /// A cache whose entries live for `ttl`; a zero `ttl` caches nothing.
+    pub fn new(ttl: Duration) -> Cache {
+        Cache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The fragment stored under `key`, if it is younger than the time-to-live.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        let entries = self.entries.lock().ok()?;
+        let (at, v) = entries.get(key)?;
+        (at.elapsed() < self.ttl).then(|| v.clone())
+    }
+
+    /// Stores a fragment.
+    pub fn put(&self, key: String, value: Value) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            entries.insert(key, (Instant::now(), value));
+        }
+    }
+
+    /// Drops every fragment whose key starts with `prefix` (`bucket/111122223333/`).
+    pub fn invalidate_prefix(&self, prefix: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|k, _| !k.starts_with(prefix));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn entries_expire_and_can_be_invalidated() {
+        let c = Cache::new(Duration::from_secs(60));
+        c.put("bucket/1/b".into(), json!(1));
+        c.put("key/1/k".into(), json!(2));
+        assert_eq!(c.get("bucket/1/b"), Some(json!(1)));
+        c.invalidate_prefix("bucket/");
+        assert_eq!(c.get("bucket/1/b"), None);
+        assert_eq!(c.get("key/1/k"), Some(json!(2)));
+        let off = Cache::new(Duration::ZERO);
+        off.put("k".into(), json!(1));
+        assert_eq!(off.get("k"), None);
+    }
+}

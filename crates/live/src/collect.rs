@@ -1,0 +1,1466 @@
+//! The collector: from a denied request to the snapshot the offline diagnosis reads.
+//!
+//! It reads exactly what the diagnosis of that request needs, concurrently where the reads
+//! do not depend on one another:
+//!
+//! ```text
+//! depth 1  sts:AssumeRole into each other account (skipped when the session is cached)
+//! depth 2  bucket: location, policy, encryption, ownership, public access block, HeadObject
+//!          caller:  Get{Role,User}, List{Role,User}Policies, ListAttached…, ListPolicies
+//!          both:    DescribeOrganization; a key the event names: its reads
+//! depth 3  the object's key (and the bucket's default key): DescribeKey, GetKeyPolicy,
+//!          ListGrants, ListAliases; the caller's inline and managed policy documents
+//! ```
+//!
+//! then the publish makes 4. What it could not read becomes an entry of
+//! `collection_errors`, and whatever that read would have filled in is left out, so that
+//! "could not read" is never mistaken for "nothing there".
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use auditor::event::{DeniedRequest, Principal};
+use futures_util::future::join_all;
+use serde_json::{json, Map, Value};
+
+use crate::cache::Cache;
+use crate::meter::{Meter, Stats};
+use crate::ports::{
+    Access, Accounts, BucketReads, EncryptionRule, IdentityInfo, IdentityKind, IdentityReads,
+    KeyInfo, KeyReads, ObjectHead, OrgInfo, OrgReads, PublicAccessFlags, Read, ReadError,
+};
+
+/// What to read beyond the minimum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Read object metadata with `HeadObject` (it needs `s3:GetObject` on the object; without
+    /// it the diagnosis assumes the bucket's default key and says so).
+    pub head_object: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { head_object: true }
+    }
+}
+
+/// The collector, generic over how accounts are reached.
+#[derive(Debug)]
+pub struct Collector<A> {
+    accounts: A,
+    cache: Cache,
+    options: Options,
+}
+
+/// The result of one collection.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    /// The snapshot document (the format `s3-kms-auditor diagnose --snapshot` reads).
+    pub snapshot: Value,
+    /// The calls it took.
+    pub stats: Stats,
+}
+
+/// What the collection could not survive: AWS did not answer at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("while reading `{operation}` in account {account}: {source}")]
+pub struct CollectError {
+    /// The read that failed.
+    pub operation: String,
+    /// Its account.
+    pub account: String,
+    /// Why.
+    #[source]
+    pub source: ReadError,
+}
+
+/// One piece of the snapshot, as a chain of reads returns it.
+#[derive(Debug)]
+enum Fragment {
+    Org {
+        account: String,
+        value: Value,
+    },
+    Iam {
+        account: String,
+        value: Value,
+    },
+    Bucket {
+        account: String,
+        name: String,
+        value: Value,
+    },
+    Key {
+        account: String,
+        arn: String,
+        value: Value,
+    },
+    Gap(Value),
+}
+
+type Chain = Result<Vec<Fragment>, CollectError>;
+
+/// The principal whose IAM policies are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    account: String,
+    kind: IdentityKind,
+    name: String,
+}
+
+/// What the request names.
+#[derive(Debug, Default)]
+struct Plan {
+    caller: Option<Identity>,
+    caller_account: Option<String>,
+    /// Buckets to read with their objects: (bucket, object key, version).
+    objects: Vec<(String, Option<String>, Option<String>)>,
+    bucket_account: Option<String>,
+    region: Option<String>,
+    /// A key the event names by key ARN.
+    event_key: Option<String>,
+}
+
+impl Plan {
+    fn of(req: &DeniedRequest) -> Plan {
+        let mut plan = Plan {
+            caller_account: req.principal_account.clone(),
+            bucket_account: req.resource_account.clone(),
+            region: req.event.as_ref().and_then(|e| e.aws_region.clone()),
+            ..Plan::default()
+        };
+        let arn = req
+            .role_arn
+            .as_deref()
+            .or(req.principal.arn())
+            .unwrap_or_default();
+        plan.caller = identity_of(arn);
+        if plan.caller_account.is_none() {
+            plan.caller_account = plan.caller.as_ref().map(|c| c.account.clone());
+        }
+        if let Some(src) = &req.copy_source {
+            plan.objects.push((
+                src.bucket.clone(),
+                Some(src.key.clone()),
+                src.version_id.clone(),
+            ));
+        }
+        if let Some(b) = &req.bucket {
+            plan.objects
+                .push((b.clone(), req.object_key.clone(), req.version_id.clone()));
+        }
+        if let Some(k) = req
+            .kms_key_arn
+            .as_deref()
+            .filter(|k| key_arn_parts(k).is_some())
+        {
+            plan.event_key = Some(k.to_owned());
+            if plan.region.is_none() {
+                plan.region = key_arn_parts(k).map(|(r, _)| r.to_owned());
+            }
+        }
+        if matches!(req.principal, Principal::Unknown) {
+            plan.caller = None;
+        }
+        plan
+    }
+}
+
+/// The IAM identity behind a principal ARN: a role (for a session or a role ARN) or a user.
+fn identity_of(arn: &str) -> Option<Identity> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), _, Some(service), _, Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let (kind, name) = match (service, resource.split_once('/')) {
+        ("sts", Some(("assumed-role", rest))) => (IdentityKind::Role, rest.split('/').next()?),
+        ("iam", Some(("role", rest))) => (IdentityKind::Role, rest.rsplit('/').next()?),
+        ("iam", Some(("user", rest))) => (IdentityKind::User, rest.rsplit('/').next()?),
+        _ => return None,
+    };
+    Some(Identity {
+        account: account.to_owned(),
+        kind,
+        name: name.to_owned(),
+    })
+}
+
+/// `arn:aws:kms:REGION:ACCOUNT:key/ID` → (region, account).
+fn key_arn_parts(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let (_, Some("kms"), Some(region), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    resource.starts_with("key/").then_some((region, account))
+}
+
+fn gap(account: &str, operation: &str, resource: Option<&str>, e: &ReadError) -> Fragment {
+    let (error, message) = match e {
+        ReadError::Denied { code, message } | ReadError::Service { code, message } => {
+            (code.clone(), message.clone())
+        }
+        ReadError::Transport { message } => ("Transport".to_owned(), Some(message.clone())),
+    };
+    let mut v = json!({"account": account, "operation": operation, "error": error});
+    if let Some(r) = resource {
+        v["resource"] = json!(r);
+    }
+    if let Some(m) = message {
+        v["message"] = json!(m);
+    }
+    Fragment::Gap(v)
+}
+
+/// A read's answer, with transport failures turned into the collection's failure.
+fn answer<T>(r: Read<T>, account: &str, operation: &str) -> Result<Read<T>, CollectError> {
+    match r {
+        Err(source @ ReadError::Transport { .. }) => Err(CollectError {
+            operation: operation.to_owned(),
+            account: account.to_owned(),
+            source,
+        }),
+        other => Ok(other),
+    }
+}
+
+struct Reader<'a, R> {
+    reader: &'a R,
+    account: &'a str,
+    /// The depth at which the reader became usable.
+    depth: u32,
+}
+
+impl<R> Clone for Reader<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R> Copy for Reader<'_, R> {}
+
+fn reader_of<'a, R>(
+    readers: &'a BTreeMap<String, (R, u32)>,
+    account: Option<&str>,
+) -> Option<Reader<'a, R>> {
+    let (k, (r, d)) = readers.get_key_value(account?)?;
+    Some(Reader {
+        reader: r,
+        account: k.as_str(),
+        depth: *d,
+    })
+}
+
+impl<A: Accounts> Collector<A> {
+    /// A collector over `accounts`, caching fragments in `cache`.
+    pub fn new(accounts: A, cache: Cache, options: Options) -> Collector<A> {
+        Collector {
+            accounts,
+            cache,
+            options,
+        }
+    }
+
+    /// How accounts are reached.
+    pub fn accounts(&self) -> &A {
+        &self.accounts
+    }
+
+    /// The per-container cache.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Reads what the diagnosis of `req` needs; `meter` counts the calls.
+    pub async fn collect(&self, req: &DeniedRequest, meter: &Meter) -> Result<Value, CollectError> {
+        let plan = Plan::of(req);
+        // Depth 1: a session in every account the event names.
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        names.extend(plan.caller_account.clone());
+        names.extend(plan.bucket_account.clone());
+        if let Some((_, a)) = plan.event_key.as_deref().and_then(key_arn_parts) {
+            names.insert(a.to_owned());
+        }
+        let accesses = join_all(names.iter().map(|a| self.access(a, meter))).await;
+        let mut readers: BTreeMap<String, (A::Reader, u32)> = BTreeMap::new();
+        let mut fragments = Vec::new();
+        for (name, got) in names.iter().zip(accesses) {
+            match got? {
+                Ok(r) => {
+                    readers.insert(name.clone(), r);
+                }
+                Err(g) => fragments.push(g),
+            }
+        }
+        let readers = &readers;
+        // Depth 2 and on: the chains that do not wait for one another.
+        let region = plan
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let event_key_account = plan
+            .event_key
+            .as_deref()
+            .and_then(key_arn_parts)
+            .map(|(_, a)| a.to_owned());
+        let orgs = join_all(readers.iter().map(|(a, (r, d))| {
+            self.organization(
+                Reader {
+                    reader: r,
+                    account: a,
+                    depth: *d,
+                },
+                meter,
+            )
+        }));
+        let caller = async {
+            match (
+                &plan.caller,
+                reader_of(readers, plan.caller_account.as_deref()),
+            ) {
+                (Some(id), Some(r)) if id.account == r.account => {
+                    self.principal(r, id, meter).await
+                }
+                _ => Ok(Vec::new()),
+            }
+        };
+        let resources = join_all(plan.objects.iter().map(|(bucket, key, version)| {
+            let r = reader_of(readers, plan.bucket_account.as_deref());
+            let region = region.clone();
+            let skip = plan.event_key.clone();
+            async move {
+                match r {
+                    Some(r) => {
+                        self.bucket_and_object(
+                            r,
+                            &region,
+                            bucket,
+                            key.as_deref(),
+                            version.as_deref(),
+                            skip.as_deref(),
+                            meter,
+                        )
+                        .await
+                    }
+                    None => Ok(Vec::new()),
+                }
+            }
+        }));
+        let event_key = async {
+            match (
+                &plan.event_key,
+                reader_of(readers, event_key_account.as_deref()),
+            ) {
+                (Some(k), Some(r)) => self.key(r, k, meter).await,
+                _ => Ok(Vec::new()),
+            }
+        };
+        let (orgs, caller, resources, event_key) = tokio::join!(orgs, caller, resources, event_key);
+        for chain in orgs.into_iter().chain(resources) {
+            fragments.extend(chain?);
+        }
+        fragments.extend(caller?);
+        fragments.extend(event_key?);
+        let description = match req.event.as_ref().and_then(|e| e.event_id.as_deref()) {
+            Some(id) => format!("Collected live by s3-kms-auditor for event {id}"),
+            None => "Collected live by s3-kms-auditor".to_owned(),
+        };
+        Ok(assemble(description, fragments))
+    }
+
+    /// A reader for `account`, with the depth at which it became usable.
+    async fn access(
+        &self,
+        account: &str,
+        meter: &Meter,
+    ) -> Result<Result<(A::Reader, u32), Fragment>, CollectError> {
+        let got = answer(
+            self.accounts.reader(account).await,
+            account,
+            "sts:AssumeRole",
+        )?;
+        Ok(match got {
+            Ok(Access {
+                reader,
+                assumed_role,
+            }) => {
+                let depth = if assumed_role {
+                    meter.call("sts:AssumeRole", 1)
+                } else {
+                    0
+                };
+                Ok((reader, depth))
+            }
+            Err(e) => {
+                meter.call("sts:AssumeRole", 1);
+                Err(gap(account, "sts:AssumeRole", None, &e))
+            }
+        })
+    }
+
+    async fn organization(&self, r: Reader<'_, A::Reader>, meter: &Meter) -> Chain {
+        let cache_key = format!("org/{}", r.account);
+        if let Some(value) = self.cached(&cache_key, meter) {
+            return Ok(vec![Fragment::Org {
+                account: r.account.to_owned(),
+                value,
+            }]);
+        }
+        meter.call("organizations:DescribeOrganization", r.depth + 1);
+        let got = answer(
+            r.reader.organization().await,
+            r.account,
+            "organizations:DescribeOrganization",
+        )?;
+        let mut out = Vec::new();
+        let value = match got {
+            Ok(None) => json!({}),
+            Ok(Some(OrgInfo {
+                id,
+                management_account,
+            })) => {
+                let management = management_account == r.account;
+                if !management {
+                    // A member account cannot read the SCPs and RCPs that apply to it; only
+                    // the management account (or a delegated administrator) can.
+                    out.push(gap(
+                        r.account,
+                        "organizations:ListPoliciesForTarget",
+                        None,
+                        &ReadError::Service {
+                            code: "NotCollected".into(),
+                            message: Some(format!(
+                                "the SCPs and RCPs of organization {id} are readable only from its management account {management_account}; they were not evaluated"
+                            )),
+                        },
+                    ));
+                }
+                json!({"id": id, "is_management_account": management})
+            }
+            Err(e) => {
+                out.push(gap(
+                    r.account,
+                    "organizations:DescribeOrganization",
+                    None,
+                    &e,
+                ));
+                return Ok(out);
+            }
+        };
+        if out.is_empty() {
+            self.cache.put(cache_key, value.clone());
+        }
+        out.push(Fragment::Org {
+            account: r.account.to_owned(),
+            value,
+        });
+        Ok(out)
+    }
+
+    fn cached(&self, key: &str, meter: &Meter) -> Option<Value> {
+        let v = self.cache.get(key)?;
+        meter.hit();
+        Some(v)
+    }
+
+    /// The bucket's configuration and the object's metadata, then the keys they name.
+    #[allow(clippy::too_many_arguments)]
+    async fn bucket_and_object(
+        &self,
+        r: Reader<'_, A::Reader>,
+        event_region: &str,
+        bucket: &str,
+        key: Option<&str>,
+        version: Option<&str>,
+        already_read_key: Option<&str>,
+        meter: &Meter,
+    ) -> Chain {
+        let account = r.account;
+        let d = r.depth + 1;
+        let bucket_arn = format!("arn:aws:s3:::{bucket}");
+        let bucket_key = format!("bucket/{account}/{bucket}");
+        let object_key =
+            key.map(|k| format!("object/{account}/{bucket}/{k}?{}", version.unwrap_or("")));
+        let cached_bucket = self.cached(&bucket_key, meter);
+        let cached_object = match &object_key {
+            Some(k) if self.options.head_object => self.cached(k, meter),
+            _ => None,
+        };
+        let read_bucket = async {
+            if cached_bucket.is_some() {
+                return Ok(None);
+            }
+            let region = event_region;
+            let ops = [
+                "s3:GetBucketLocation",
+                "s3:GetBucketPolicy",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetBucketOwnershipControls",
+                "s3:GetBucketPublicAccessBlock",
+            ];
+            for op in ops {
+                meter.call(op, d);
+            }
+            let (loc, pol, enc, own, pab) = tokio::join!(
+                r.reader.bucket_region(region, bucket),
+                r.reader.bucket_policy(region, bucket),
+                r.reader.bucket_encryption(region, bucket),
+                r.reader.ownership_controls(region, bucket),
+                r.reader.public_access_block(region, bucket),
+            );
+            Ok::<_, CollectError>(Some((
+                answer(loc, account, ops[0])?,
+                answer(pol, account, ops[1])?,
+                answer(enc, account, ops[2])?,
+                answer(own, account, ops[3])?,
+                answer(pab, account, ops[4])?,
+            )))
+        };
+        let read_object = async {
+            match (key, self.options.head_object, cached_object.is_some()) {
+                (Some(k), true, false) => {
+                    meter.call("s3:HeadObject", d);
+                    let got = r.reader.head_object(event_region, bucket, k, version).await;
+                    Ok(Some(answer(got, account, "s3:HeadObject")?))
+                }
+                _ => Ok::<_, CollectError>(None),
+            }
+        };
+        let (bucket_reads, object_read) = tokio::join!(read_bucket, read_object);
+        let mut out = Vec::new();
+        let mut depth = r.depth;
+        // The bucket document, from the cache or from the reads.
+        let mut bucket_doc = match (cached_bucket, bucket_reads?) {
+            (Some(v), _) => v,
+            (None, Some((loc, pol, enc, own, pab))) => {
+                depth = d;
+                let mut complete = true;
+                let mut doc = Map::new();
+                let region = match loc {
+                    Ok(region) => region,
+                    Err(e) => {
+                        out.push(gap(account, "s3:GetBucketLocation", Some(&bucket_arn), &e));
+                        event_region.to_owned()
+                    }
+                };
+                doc.insert("region".into(), json!(region));
+                match pol {
+                    Ok(Some(p)) => {
+                        doc.insert("policy".into(), json!(p));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        // Without it the bucket would read as "no bucket policy": leave the
+                        // bucket out rather than invent a cause.
+                        complete = false;
+                        out.push(gap(account, "s3:GetBucketPolicy", Some(&bucket_arn), &e));
+                    }
+                }
+                match enc {
+                    Ok(Some(rule)) => {
+                        doc.insert("encryption".into(), encryption_json(&rule));
+                    }
+                    // Since January 2023 S3 applies SSE-S3 to every bucket without a
+                    // configuration; "absent" reads the same way in the diagnosis.
+                    Ok(None) => {}
+                    Err(e) => out.push(gap(
+                        account,
+                        "s3:GetEncryptionConfiguration",
+                        Some(&bucket_arn),
+                        &e,
+                    )),
+                }
+                match own {
+                    Ok(Some(o)) => {
+                        doc.insert(
+                            "ownership_controls".into(),
+                            json!({"OwnershipControls": {"Rules": [{"ObjectOwnership": o}]}}),
+                        );
+                    }
+                    Ok(None) => {}
+                    Err(e) => out.push(gap(
+                        account,
+                        "s3:GetBucketOwnershipControls",
+                        Some(&bucket_arn),
+                        &e,
+                    )),
+                }
+                match pab {
+                    Ok(Some(p)) => {
+                        doc.insert("public_access_block".into(), pab_json(&p));
+                    }
+                    Ok(None) => {}
+                    Err(e) => out.push(gap(
+                        account,
+                        "s3:GetBucketPublicAccessBlock",
+                        Some(&bucket_arn),
+                        &e,
+                    )),
+                }
+                let v = Value::Object(doc);
+                if !complete {
+                    return Ok(out);
+                }
+                if out.is_empty() {
+                    self.cache.put(bucket_key, v.clone());
+                }
+                v
+            }
+            (None, None) => return Ok(out),
+        };
+        // The object's metadata.
+        let head = match (cached_object, object_read?) {
+            (Some(v), _) => Some(v),
+            (None, Some(got)) => {
+                depth = depth.max(d);
+                match got {
+                    Ok(Some(h)) => {
+                        let v = head_json(&h);
+                        if let Some(k) = &object_key {
+                            self.cache.put(k.clone(), v.clone());
+                        }
+                        Some(v)
+                    }
+                    Ok(None) => {
+                        out.push(gap(
+                            account,
+                            "s3:HeadObject",
+                            key.map(|k| format!("{bucket_arn}/{k}")).as_deref(),
+                            &ReadError::Service {
+                                code: "NotFound".into(),
+                                message: Some(
+                                    "no such object (deleted, or the key is misspelt)".into(),
+                                ),
+                            },
+                        ));
+                        None
+                    }
+                    Err(e) => {
+                        out.push(gap(
+                            account,
+                            "s3:HeadObject",
+                            key.map(|k| format!("{bucket_arn}/{k}")).as_deref(),
+                            &e,
+                        ));
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        if let (Some(k), Some(h)) = (key, &head) {
+            bucket_doc["objects"] = json!({ k: h });
+        }
+        let region = bucket_doc
+            .get("region")
+            .and_then(Value::as_str)
+            .unwrap_or(event_region)
+            .to_owned();
+        // The keys: the object's (by ARN, from HeadObject) and the bucket default.
+        let object_kms = head
+            .as_ref()
+            .filter(|h| {
+                h.get("ServerSideEncryption")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.starts_with("aws:kms"))
+            })
+            .and_then(|h| h.get("SSEKMSKeyId").and_then(Value::as_str))
+            .map(str::to_owned);
+        let default_kms = default_key(&bucket_doc);
+        out.push(Fragment::Bucket {
+            account: account.to_owned(),
+            name: bucket.to_owned(),
+            value: bucket_doc,
+        });
+        let mut full: Vec<String> = Vec::new();
+        let mut by_alias: Vec<String> = Vec::new();
+        for k in object_kms.iter().chain(default_kms.iter()) {
+            let is_object_key = Some(k) == object_kms.as_ref();
+            if key_arn_parts(k).is_some() {
+                if Some(k.as_str()) != already_read_key && !full.contains(k) {
+                    full.push(k.clone());
+                }
+            } else if !by_alias.contains(k) {
+                // An alias (or bare key id) must be resolved first. For the object's key, or
+                // the default assumed in its place, that costs a round trip more.
+                by_alias.push(k.clone());
+                let _ = is_object_key;
+            }
+        }
+        let needs_full_default = object_kms.is_none();
+        let key_reads = full.iter().map(|k| {
+            let r = Reader {
+                reader: r.reader,
+                account,
+                depth,
+            };
+            async move { self.key_in_account(r, k, meter).await }
+        });
+        let alias_reads = by_alias.iter().map(|alias| {
+            let r = Reader {
+                reader: r.reader,
+                account,
+                depth,
+            };
+            let region = region.clone();
+            async move {
+                self.key_by_alias(r, &region, alias, needs_full_default, meter)
+                    .await
+            }
+        });
+        let (keys, aliases) = tokio::join!(join_all(key_reads), join_all(alias_reads));
+        for chain in keys.into_iter().chain(aliases) {
+            out.extend(chain?);
+        }
+        Ok(out)
+    }
+
+    /// A key named by key ARN, read in its own account (another session if needed).
+    async fn key_in_account(&self, r: Reader<'_, A::Reader>, arn: &str, meter: &Meter) -> Chain {
+        let Some((_, key_account)) = key_arn_parts(arn) else {
+            return Ok(Vec::new());
+        };
+        if key_account == r.account {
+            return self.key(r, arn, meter).await;
+        }
+        match self.access(key_account, meter).await? {
+            Ok((reader, d)) => {
+                self.key(
+                    Reader {
+                        reader: &reader,
+                        account: key_account,
+                        depth: r.depth.max(d) + u32::from(d > 0),
+                    },
+                    arn,
+                    meter,
+                )
+                .await
+            }
+            Err(g) => Ok(vec![g]),
+        }
+    }
+
+    /// Everything about one key named by key ARN: metadata, policy, grants, aliases.
+    async fn key(&self, r: Reader<'_, A::Reader>, arn: &str, meter: &Meter) -> Chain {
+        let Some((region, _)) = key_arn_parts(arn) else {
+            return Ok(Vec::new());
+        };
+        let cache_key = format!("key/{arn}");
+        if let Some(value) = self.cached(&cache_key, meter) {
+            return Ok(vec![Fragment::Key {
+                account: r.account.to_owned(),
+                arn: arn.to_owned(),
+                value,
+            }]);
+        }
+        let d = r.depth + 1;
+        let ops = [
+            "kms:DescribeKey",
+            "kms:GetKeyPolicy",
+            "kms:ListGrants",
+            "kms:ListAliases",
+        ];
+        for op in ops {
+            meter.call(op, d);
+        }
+        let (meta, policy, grants, aliases) = tokio::join!(
+            r.reader.describe_key(region, arn),
+            r.reader.key_policy(region, arn),
+            r.reader.grants(region, arn),
+            r.reader.aliases(region, arn),
+        );
+        let account = r.account;
+        let (meta, policy, grants, aliases) = (
+            answer(meta, account, ops[0])?,
+            answer(policy, account, ops[1])?,
+            answer(grants, account, ops[2])?,
+            answer(aliases, account, ops[3])?,
+        );
+        let mut out = Vec::new();
+        let info = match meta {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                out.push(gap(
+                    account,
+                    "kms:DescribeKey",
+                    Some(arn),
+                    &ReadError::Service {
+                        code: "NotFoundException".into(),
+                        message: Some(
+                            "the key does not exist (deleted, or in another Region)".into(),
+                        ),
+                    },
+                ));
+                return Ok(out);
+            }
+            Err(e) => {
+                out.push(gap(account, "kms:DescribeKey", Some(arn), &e));
+                return Ok(out);
+            }
+        };
+        let mut value = json!({"metadata": metadata_json(&info)});
+        match policy {
+            Ok(p) => value["policy"] = json!(p),
+            // Absent key policy = "not collected" in the snapshot, as it must be.
+            Err(e) => out.push(gap(account, "kms:GetKeyPolicy", Some(arn), &e)),
+        }
+        match grants {
+            Ok(g) => value["grants"] = Value::Array(g),
+            Err(e) => out.push(gap(account, "kms:ListGrants", Some(arn), &e)),
+        }
+        match aliases {
+            Ok(a) => value["aliases"] = json!(a),
+            Err(e) => out.push(gap(account, "kms:ListAliases", Some(arn), &e)),
+        }
+        if out.is_empty() {
+            self.cache.put(cache_key, value.clone());
+        }
+        out.push(Fragment::Key {
+            account: account.to_owned(),
+            arn: info.arn,
+            value,
+        });
+        Ok(out)
+    }
+
+    /// A key the bucket's default encryption names by alias (or bare id), resolved in the
+    /// bucket owner's account. Its metadata is enough for the advisories; when the object's
+    /// own key is unknown the diagnosis assumes this one, and then it is read in full.
+    async fn key_by_alias(
+        &self,
+        r: Reader<'_, A::Reader>,
+        region: &str,
+        reference: &str,
+        full: bool,
+        meter: &Meter,
+    ) -> Chain {
+        let cache_key = format!("alias/{}/{region}/{reference}", r.account);
+        let account = r.account;
+        let info = match self.cached(&cache_key, meter) {
+            Some(v) => serde_json::from_value::<(String, String, String, String, bool)>(v)
+                .ok()
+                .map(
+                    |(arn, key_id, key_manager, key_state, multi_region)| KeyInfo {
+                        arn,
+                        key_id,
+                        key_manager,
+                        key_state,
+                        multi_region,
+                    },
+                ),
+            None => {
+                meter.call("kms:DescribeKey", r.depth + 1);
+                match answer(
+                    r.reader.describe_key(region, reference).await,
+                    account,
+                    "kms:DescribeKey",
+                )? {
+                    Ok(Some(info)) => {
+                        self.cache.put(
+                            cache_key,
+                            json!([
+                                info.arn,
+                                info.key_id,
+                                info.key_manager,
+                                info.key_state,
+                                info.multi_region
+                            ]),
+                        );
+                        Some(info)
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        return Ok(vec![gap(account, "kms:DescribeKey", Some(reference), &e)])
+                    }
+                }
+            }
+        };
+        let Some(info) = info else {
+            return Ok(Vec::new());
+        };
+        let alias = reference
+            .split_once(":alias/")
+            .map(|(_, a)| format!("alias/{a}"))
+            .unwrap_or_else(|| reference.to_owned());
+        if full {
+            let depth = r.depth + 1;
+            let mut out = self
+                .key(
+                    Reader {
+                        reader: r.reader,
+                        account,
+                        depth,
+                    },
+                    &info.arn,
+                    meter,
+                )
+                .await?;
+            for f in out.iter_mut() {
+                if let Fragment::Key { value, .. } = f {
+                    add_alias(value, &alias);
+                }
+            }
+            return Ok(out);
+        }
+        let mut value = json!({"metadata": metadata_json(&info)});
+        add_alias(&mut value, &alias);
+        Ok(vec![Fragment::Key {
+            account: account.to_owned(),
+            arn: info.arn,
+            value,
+        }])
+    }
+
+    /// The caller's IAM policies: the role or user, its inline and attached managed policies
+    /// (and, for users, those of their groups), and its permissions boundary.
+    async fn principal(&self, r: Reader<'_, A::Reader>, id: &Identity, meter: &Meter) -> Chain {
+        let kind_name = match id.kind {
+            IdentityKind::Role => "role",
+            IdentityKind::User => "user",
+            IdentityKind::Group => "group",
+        };
+        let cache_key = format!("iam/{}/{kind_name}/{}", id.account, id.name);
+        if let Some(value) = self.cached(&cache_key, meter) {
+            return Ok(vec![Fragment::Iam {
+                account: id.account.clone(),
+                value,
+            }]);
+        }
+        let account = r.account;
+        let d = r.depth + 1;
+        let (get_op, list_op, attached_op) = match id.kind {
+            IdentityKind::Role => (
+                "iam:GetRole",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+            ),
+            _ => (
+                "iam:GetUser",
+                "iam:ListUserPolicies",
+                "iam:ListAttachedUserPolicies",
+            ),
+        };
+        for op in [get_op, list_op, attached_op] {
+            meter.call(op, d);
+        }
+        let attached_versions = async {
+            let key = format!("attached/{account}");
+            if let Some(v) = self.cached(&key, meter) {
+                return Ok(
+                    serde_json::from_value::<BTreeMap<String, (Option<String>, String)>>(v)
+                        .unwrap_or_default(),
+                );
+            }
+            meter.call("iam:ListPolicies", d);
+            let got = answer(
+                r.reader.attached_policy_versions().await,
+                account,
+                "iam:ListPolicies",
+            )?;
+            Ok::<_, CollectError>(match got {
+                Ok(list) => {
+                    let map: BTreeMap<String, (Option<String>, String)> = list
+                        .by_arn
+                        .into_iter()
+                        .map(|(arn, v)| (arn, (v.name, v.default_version)))
+                        .collect();
+                    if list.complete {
+                        self.cache.put(key, json!(map));
+                    }
+                    map
+                }
+                // Not fatal: each policy is then looked up with GetPolicy.
+                Err(_) => BTreeMap::new(),
+            })
+        };
+        let groups = async {
+            if id.kind != IdentityKind::User {
+                return Ok(Ok(Vec::new()));
+            }
+            meter.call("iam:ListGroupsForUser", d);
+            answer(
+                r.reader.groups_for_user(&id.name).await,
+                account,
+                "iam:ListGroupsForUser",
+            )
+        };
+        let (info, names, attached, versions, groups) = tokio::join!(
+            r.reader.identity(id.kind, &id.name),
+            r.reader.inline_policy_names(id.kind, &id.name),
+            r.reader.attached_policies(id.kind, &id.name),
+            attached_versions,
+            groups,
+        );
+        let (info, names, attached, versions, groups) = (
+            answer(info, account, get_op)?,
+            answer(names, account, list_op)?,
+            answer(attached, account, attached_op)?,
+            versions?,
+            groups?,
+        );
+        let arn_hint = format!("arn:aws:iam::{account}:{kind_name}/{}", id.name);
+        let mut out = Vec::new();
+        let info = match info {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                // Deleted (or never existed): a value. IAM data without it says so.
+                let value = json!({"RoleDetailList": [], "UserDetailList": [], "GroupDetailList": [], "Policies": []});
+                out.push(Fragment::Iam {
+                    account: account.to_owned(),
+                    value,
+                });
+                return Ok(out);
+            }
+            Err(e) => {
+                out.push(gap(account, get_op, Some(&arn_hint), &e));
+                return Ok(out);
+            }
+        };
+        let (names, attached, groups) = match (names, attached, groups) {
+            (Ok(n), Ok(a), Ok(g)) => (n, a, g),
+            (n, a, g) => {
+                for (op, e) in [
+                    (list_op, n.err()),
+                    (attached_op, a.err()),
+                    ("iam:ListGroupsForUser", g.err()),
+                ] {
+                    if let Some(e) = e {
+                        out.push(gap(account, op, Some(&info.arn), &e));
+                    }
+                }
+                return Ok(out);
+            }
+        };
+        // Depth 3: documents, and the groups' own lists.
+        let d3 = d + 1;
+        let inline = join_all(names.iter().map(|p| {
+            let op = match id.kind {
+                IdentityKind::Role => "iam:GetRolePolicy",
+                _ => "iam:GetUserPolicy",
+            };
+            meter.call(op, d3);
+            async move {
+                (
+                    p.clone(),
+                    answer(
+                        r.reader.inline_policy(id.kind, &id.name, p).await,
+                        account,
+                        op,
+                    ),
+                )
+            }
+        }));
+        let mut managed_arns: Vec<String> = attached.clone();
+        if let Some(b) = &info.permissions_boundary {
+            if !managed_arns.contains(b) {
+                managed_arns.push(b.clone());
+            }
+        }
+        let group_reads = join_all(groups.iter().map(|g| {
+            meter.call("iam:ListGroupPolicies", d3);
+            meter.call("iam:ListAttachedGroupPolicies", d3);
+            async move {
+                let (n, a) = tokio::join!(
+                    r.reader.inline_policy_names(IdentityKind::Group, g),
+                    r.reader.attached_policies(IdentityKind::Group, g),
+                );
+                (
+                    g.clone(),
+                    answer(n, account, "iam:ListGroupPolicies"),
+                    answer(a, account, "iam:ListAttachedGroupPolicies"),
+                )
+            }
+        }));
+        let (inline, group_lists) = tokio::join!(inline, group_reads);
+        let mut inline_docs = Vec::new();
+        for (name, got) in inline {
+            match got? {
+                Ok(doc) => {
+                    inline_docs.push(json!({"PolicyName": name, "PolicyDocument": decode(&doc)}))
+                }
+                Err(e) => {
+                    out.push(gap(account, "iam:GetRolePolicy", Some(&info.arn), &e));
+                    return Ok(out);
+                }
+            }
+        }
+        // Depth 4 for users' groups only: their documents.
+        let mut group_docs = Vec::new();
+        let mut group_fetches = Vec::new();
+        for (g, n, a) in group_lists {
+            match (n?, a?) {
+                (Ok(n), Ok(a)) => {
+                    for arn in &a {
+                        if !managed_arns.contains(arn) {
+                            managed_arns.push(arn.clone());
+                        }
+                    }
+                    group_fetches.push((g, n, a));
+                }
+                (n, a) => {
+                    for e in [n.err(), a.err()].into_iter().flatten() {
+                        out.push(gap(account, "iam:ListGroupPolicies", Some(&info.arn), &e));
+                    }
+                    return Ok(out);
+                }
+            }
+        }
+        let group_inline = join_all(group_fetches.iter().map(|(g, names, _)| {
+            for _ in names {
+                meter.call("iam:GetGroupPolicy", d3 + 1);
+            }
+            async move {
+                let docs = join_all(names.iter().map(|p| async move {
+                    (
+                        p.clone(),
+                        answer(
+                            r.reader.inline_policy(IdentityKind::Group, g, p).await,
+                            account,
+                            "iam:GetGroupPolicy",
+                        ),
+                    )
+                }))
+                .await;
+                (g.clone(), docs)
+            }
+        }));
+        let policies = join_all(managed_arns.iter().map(|arn| {
+            let known = versions.get(arn).cloned();
+            let is_group_policy =
+                !attached.contains(arn) && info.permissions_boundary.as_deref() != Some(arn);
+            let base = if is_group_policy { d3 } else { d };
+            async move {
+                self.managed_policy(r.reader, account, arn, known, base, meter)
+                    .await
+            }
+        }));
+        let (group_inline, policies) = tokio::join!(group_inline, policies);
+        for (g, docs) in group_inline {
+            let mut list = Vec::new();
+            for (name, got) in docs {
+                match got? {
+                    Ok(doc) => {
+                        list.push(json!({"PolicyName": name, "PolicyDocument": decode(&doc)}))
+                    }
+                    Err(e) => {
+                        out.push(gap(account, "iam:GetGroupPolicy", Some(&info.arn), &e));
+                        return Ok(out);
+                    }
+                }
+            }
+            let attached = group_fetches
+                .iter()
+                .find(|(n, _, _)| *n == g)
+                .map(|(_, _, a)| {
+                    a.iter()
+                        .map(|arn| json!({"PolicyArn": arn}))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            group_docs.push(json!({"GroupName": g, "GroupPolicyList": list, "AttachedManagedPolicies": attached}));
+        }
+        let mut policy_docs = Vec::new();
+        let mut complete = true;
+        for (arn, got) in managed_arns.iter().zip(policies) {
+            match got? {
+                Ok(p) => policy_docs.push(p),
+                // The role stays, naming a policy the snapshot lacks: the diagnosis reports
+                // that policy as not evaluated.
+                Err(e) => {
+                    complete = false;
+                    out.push(gap(account, "iam:GetPolicyVersion", Some(arn), &e));
+                }
+            }
+        }
+        let detail = identity_json(id, &info, inline_docs, &attached, &groups);
+        let value = match id.kind {
+            IdentityKind::Role => {
+                json!({"RoleDetailList": [detail], "UserDetailList": [], "GroupDetailList": [], "Policies": policy_docs})
+            }
+            _ => {
+                json!({"RoleDetailList": [], "UserDetailList": [detail], "GroupDetailList": group_docs, "Policies": policy_docs})
+            }
+        };
+        if complete && out.is_empty() {
+            self.cache.put(cache_key, value.clone());
+        }
+        out.push(Fragment::Iam {
+            account: account.to_owned(),
+            value,
+        });
+        Ok(out)
+    }
+
+    /// One managed policy's default document: one `GetPolicyVersion` when `ListPolicies`
+    /// gave the default version, `GetPolicy` first otherwise.
+    async fn managed_policy(
+        &self,
+        reader: &A::Reader,
+        account: &str,
+        arn: &str,
+        known: Option<(Option<String>, String)>,
+        depth: u32,
+        meter: &Meter,
+    ) -> Result<Read<Value>, CollectError> {
+        let (name, version, depth) = match known {
+            Some((name, version)) => (name, version, depth + 1),
+            None => {
+                meter.call("iam:GetPolicy", depth + 1);
+                match answer(reader.policy(arn).await, account, "iam:GetPolicy")? {
+                    Ok(p) => (p.name, p.default_version, depth + 2),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+        };
+        let cache_key = format!("policy/{arn}/{version}");
+        let doc = match self.cached(&cache_key, meter) {
+            Some(doc) => doc,
+            None => {
+                meter.call("iam:GetPolicyVersion", depth);
+                match answer(
+                    reader.policy_version(arn, &version).await,
+                    account,
+                    "iam:GetPolicyVersion",
+                )? {
+                    Ok(text) => {
+                        let doc = decode(&text);
+                        // A version's document never changes.
+                        self.cache.put(cache_key, doc.clone());
+                        doc
+                    }
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+        };
+        let mut p = json!({
+            "Arn": arn,
+            "DefaultVersionId": version,
+            "PolicyVersionList": [{"Document": doc, "VersionId": version, "IsDefaultVersion": true}]
+        });
+        if let Some(n) = name {
+            p["PolicyName"] = json!(n);
+        }
+        Ok(Ok(p))
+    }
+}
+
+/// A policy document as IAM returns it (URL-encoded, or plain JSON) as a JSON object; kept
+/// as text when it is neither, for the snapshot parser to report.
+pub fn decode(text: &str) -> Value {
+    if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(text) {
+        return v;
+    }
+    let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+    match serde_json::from_str::<Value>(&decoded) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => Value::String(text.to_owned()),
+    }
+}
+
+fn encryption_json(rule: &EncryptionRule) -> Value {
+    let mut default = json!({"SSEAlgorithm": rule.algorithm});
+    if let Some(k) = &rule.kms_key_id {
+        default["KMSMasterKeyID"] = json!(k);
+    }
+    json!({"ServerSideEncryptionConfiguration": {"Rules": [
+        {"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": rule.bucket_key_enabled}
+    ]}})
+}
+
+fn pab_json(p: &PublicAccessFlags) -> Value {
+    json!({"PublicAccessBlockConfiguration": {
+        "BlockPublicAcls": p.block_public_acls,
+        "IgnorePublicAcls": p.ignore_public_acls,
+        "BlockPublicPolicy": p.block_public_policy,
+        "RestrictPublicBuckets": p.restrict_public_buckets,
+    }})
+}
+
+fn head_json(h: &ObjectHead) -> Value {
+    let mut v = Map::new();
+    if let Some(s) = &h.sse {
+        v.insert("ServerSideEncryption".into(), json!(s));
+    }
+    if let Some(k) = &h.kms_key_id {
+        v.insert("SSEKMSKeyId".into(), json!(k));
+    }
+    v.insert("BucketKeyEnabled".into(), json!(h.bucket_key_enabled));
+    if let Some(ver) = &h.version_id {
+        v.insert("VersionId".into(), json!(ver));
+    }
+    Value::Object(v)
+}
+
+fn metadata_json(k: &KeyInfo) -> Value {
+    json!({
+        "KeyId": k.key_id,
+        "Arn": k.arn,
+        "KeyManager": k.key_manager,
+        "KeyState": k.key_state,
+        "MultiRegion": k.multi_region,
+    })
+}
+
+fn add_alias(key: &mut Value, alias: &str) {
+    if !alias.starts_with("alias/") {
+        return;
+    }
+    let list = key
+        .as_object_mut()
+        .map(|o| o.entry("aliases").or_insert_with(|| json!([])));
+    if let Some(Value::Array(items)) = list {
+        if !items.iter().any(|a| a == alias) {
+            items.push(json!(alias));
+        }
+    }
+}
+
+/// The key the bucket's default encryption names (`alias/aws/s3` for SSE-KMS without one).
+fn default_key(bucket: &Value) -> Option<String> {
+    let rule = bucket.pointer(
+        "/encryption/ServerSideEncryptionConfiguration/Rules/0/ApplyServerSideEncryptionByDefault",
+    )?;
+    let algorithm = rule.get("SSEAlgorithm")?.as_str()?;
+    if !algorithm.starts_with("aws:kms") {
+        return None;
+    }
+    Some(
+        rule.get("KMSMasterKeyID")
+            .and_then(Value::as_str)
+            .unwrap_or("alias/aws/s3")
+            .to_owned(),
+    )
+}
+
+fn identity_json(
+    id: &Identity,
+    info: &IdentityInfo,
+    inline: Vec<Value>,
+    attached: &[String],
+    groups: &[String],
+) -> Value {
+    let tags: Vec<Value> = info
+        .tags
+        .iter()
+        .map(|(k, v)| json!({"Key": k, "Value": v}))
+        .collect();
+    let attached: Vec<Value> = attached.iter().map(|a| json!({"PolicyArn": a})).collect();
+    let mut v = match id.kind {
+        IdentityKind::Role => json!({
+            "RoleName": id.name, "RolePolicyList": inline,
+        }),
+        _ => json!({
+            "UserName": id.name, "UserPolicyList": inline, "GroupList": groups,
+        }),
+    };
+    v["Path"] = json!(info.path);
+    v["Arn"] = json!(info.arn);
+    v["AttachedManagedPolicies"] = json!(attached);
+    v["Tags"] = json!(tags);
+    if let Some(i) = &info.id {
+        v[if id.kind == IdentityKind::Role {
+            "RoleId"
+        } else {
+            "UserId"
+        }] = json!(i);
+    }
+    if let Some(b) = &info.permissions_boundary {
+        v["PermissionsBoundary"] =
+            json!({"PermissionsBoundaryArn": b, "PermissionsBoundaryType": "Policy"});
+    }
+    if let Some(t) = &info.trust_policy {
+        v["AssumeRolePolicyDocument"] = decode(t);
+    }
+    v
+}
+
+/// The snapshot document from the fragments the chains returned.
+fn assemble(description: String, fragments: Vec<Fragment>) -> Value {
+    let mut accounts: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for f in fragments {
+        match f {
+            Fragment::Org { account, value } => {
+                accounts
+                    .entry(account)
+                    .or_default()
+                    .insert("organization".into(), value);
+            }
+            Fragment::Iam { account, value } => {
+                accounts
+                    .entry(account)
+                    .or_default()
+                    .insert("iam".into(), value);
+            }
+            Fragment::Bucket {
+                account,
+                name,
+                value,
+            } => {
+                let a = accounts.entry(account).or_default();
+                let s3 = a.entry("s3").or_insert_with(|| json!({}));
+                s3[name.as_str()] = value;
+            }
+            Fragment::Key {
+                account,
+                arn,
+                value,
+            } => {
+                let a = accounts.entry(account).or_default();
+                let kms = a.entry("kms").or_insert_with(|| json!({}));
+                match kms.get_mut(arn.as_str()) {
+                    // The same key read twice (fully, and as a default named by alias):
+                    // keep the fuller entry and every alias.
+                    Some(existing) => merge_key(existing, value),
+                    None => kms[arn.as_str()] = value,
+                }
+            }
+            Fragment::Gap(v) => {
+                if !errors.contains(&v) {
+                    errors.push(v);
+                }
+            }
+        }
+    }
+    let accounts: Map<String, Value> = accounts
+        .into_iter()
+        .map(|(k, v)| (k, Value::Object(v)))
+        .collect();
+    let mut doc = json!({"description": description, "accounts": accounts});
+    if !errors.is_empty() {
+        doc["collection_errors"] = Value::Array(errors);
+    }
+    doc
+}
+
+fn merge_key(existing: &mut Value, other: Value) {
+    let other_aliases: Vec<String> = other
+        .get("aliases")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if existing.get("policy").is_none() && other.get("policy").is_some() {
+        *existing = other;
+    }
+    for a in other_aliases {
+        add_alias(existing, &a);
+    }
+}
+
+#[cfg(test)]
+mod tests;

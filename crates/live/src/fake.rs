@@ -1,0 +1,417 @@
+//! In-memory accounts for unit tests: the ports implemented over plain maps, with reads that
+//! can be refused one by one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use auditor::notify::Notification;
+use serde_json::{json, Value};
+
+use crate::ports::{
+    Access, Accounts, AttachedPolicies, BucketReads, EncryptionRule, IdentityInfo, IdentityKind,
+    IdentityReads, KeyInfo, KeyReads, ObjectHead, OrgInfo, OrgReads, PolicyVersionRef,
+    PublicAccessFlags, Publisher, Read, ReadError,
+};
+
+pub const A: &str = "111122223333";
+pub const B: &str = "444455556666";
+pub const BUCKET: &str = "doc-example-bucket";
+pub const OBJECT: &str = "reports/q1.csv";
+pub const KEY_ARN: &str =
+    "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+#[derive(Debug, Clone, Default)]
+pub struct Bucket {
+    pub region: String,
+    pub policy: Option<String>,
+    pub encryption: Option<EncryptionRule>,
+    pub objects: BTreeMap<String, ObjectHead>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub info: KeyInfo,
+    pub policy: String,
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Role {
+    pub info: Option<IdentityInfo>,
+    pub inline: BTreeMap<String, String>,
+    pub attached: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    pub buckets: BTreeMap<String, Bucket>,
+    pub keys: BTreeMap<String, Key>,
+    pub roles: BTreeMap<String, Role>,
+    /// Managed policies: ARN → (default version, document).
+    pub policies: BTreeMap<String, (String, String)>,
+    pub org: Option<OrgInfo>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub accounts: BTreeMap<String, Account>,
+    /// (account, operation) pairs that answer AccessDenied.
+    pub denied: BTreeSet<(String, String)>,
+    /// (account, operation) pairs that get no answer.
+    pub unreachable: BTreeSet<(String, String)>,
+}
+
+/// The knowledge-center scenario with one fault: A's key policy does not name B.
+pub fn kc_world() -> World {
+    let mut a = Account::default();
+    a.buckets.insert(
+        BUCKET.into(),
+        Bucket {
+            region: "us-west-2".into(),
+            policy: Some(json!({"Version": "2012-10-17", "Statement": [{"Sid": "CrossAccountRead", "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{B}:role/reader")}, "Action": "s3:GetObject",
+                "Resource": format!("arn:aws:s3:::{BUCKET}/*")}]}).to_string()),
+            encryption: Some(EncryptionRule {
+                algorithm: "aws:kms".into(),
+                kms_key_id: Some(KEY_ARN.into()),
+                bucket_key_enabled: false,
+            }),
+            objects: BTreeMap::from([(
+                OBJECT.to_owned(),
+                ObjectHead {
+                    sse: Some("aws:kms".into()),
+                    kms_key_id: Some(KEY_ARN.into()),
+                    bucket_key_enabled: false,
+                    version_id: None,
+                },
+            )]),
+        },
+    );
+    a.keys.insert(
+        KEY_ARN.into(),
+        Key {
+            info: KeyInfo {
+                arn: KEY_ARN.into(),
+                key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                key_manager: "CUSTOMER".into(),
+                key_state: "Enabled".into(),
+                multi_region: false,
+            },
+            policy: json!({"Version": "2012-10-17", "Statement": [{"Sid": "Enable IAM User Permissions",
+                "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{A}:root")}, "Action": "kms:*", "Resource": "*"}]})
+            .to_string(),
+            aliases: vec!["alias/reports".into()],
+        },
+    );
+    let mut b = Account::default();
+    let managed = format!("arn:aws:iam::{B}:policy/decrypt-reports");
+    b.roles.insert(
+        "reader".into(),
+        Role {
+            info: Some(IdentityInfo {
+                arn: format!("arn:aws:iam::{B}:role/reader"),
+                path: "/".into(),
+                id: Some("AROA4444EXAMPLEREADER".into()),
+                permissions_boundary: None,
+                tags: Vec::new(),
+                trust_policy: None,
+            }),
+            inline: BTreeMap::from([(
+                "read-reports".to_owned(),
+                // IAM hands inline documents out URL-encoded.
+                percent_encoding::utf8_percent_encode(
+                    &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                        "Resource": format!("arn:aws:s3:::{BUCKET}/*")}]}).to_string(),
+                    percent_encoding::NON_ALPHANUMERIC,
+                )
+                .to_string(),
+            )]),
+            attached: vec![managed.clone()],
+        },
+    );
+    b.policies.insert(
+        managed,
+        (
+            "v2".into(),
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN}]})
+                .to_string(),
+        ),
+    );
+    World {
+        accounts: BTreeMap::from([(A.to_owned(), a), (B.to_owned(), b)]),
+        ..World::default()
+    }
+}
+
+/// Accounts over a shared world; `home` is read without a session.
+#[derive(Debug)]
+pub struct FakeAccounts {
+    pub world: Arc<World>,
+    pub home: String,
+    sessions: Mutex<BTreeSet<String>>,
+}
+
+impl FakeAccounts {
+    pub fn new(world: World, home: &str) -> FakeAccounts {
+        FakeAccounts {
+            world: Arc::new(world),
+            home: home.to_owned(),
+            sessions: Mutex::new(BTreeSet::new()),
+        }
+    }
+}
+
+impl Accounts for FakeAccounts {
+    type Reader = FakeReader;
+
+    async fn reader(&self, account: &str) -> Read<Access<FakeReader>> {
+        let reader = FakeReader {
+            world: self.world.clone(),
+            account: account.to_owned(),
+        };
+        if account == self.home {
+            return Ok(Access {
+                reader,
+                assumed_role: false,
+            });
+        }
+        reader.check("sts:AssumeRole")?;
+        let new = self
+            .sessions
+            .lock()
+            .map(|mut s| s.insert(account.to_owned()))
+            .unwrap_or(true);
+        Ok(Access {
+            reader,
+            assumed_role: new,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeReader {
+    world: Arc<World>,
+    account: String,
+}
+
+impl FakeReader {
+    fn check(&self, op: &str) -> Read<()> {
+        let k = (self.account.clone(), op.to_owned());
+        if self.world.unreachable.contains(&k) {
+            return Err(ReadError::Transport {
+                message: "connection refused".into(),
+            });
+        }
+        if self.world.denied.contains(&k) {
+            return Err(ReadError::Denied {
+                code: "AccessDenied".into(),
+                message: Some(format!("not authorized to perform: {op}")),
+            });
+        }
+        Ok(())
+    }
+
+    fn account(&self) -> Account {
+        self.world
+            .accounts
+            .get(&self.account)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn bucket(&self, bucket: &str) -> Read<Bucket> {
+        self.account()
+            .buckets
+            .get(bucket)
+            .cloned()
+            .ok_or(ReadError::Denied {
+                code: "AccessDenied".into(),
+                message: Some("the expected bucket owner does not own it".into()),
+            })
+    }
+
+    fn key(&self, key: &str) -> Option<Key> {
+        let acct = self.account();
+        let arn = acct
+            .keys
+            .values()
+            .find(|k| {
+                k.info.arn == key
+                    || k.aliases
+                        .iter()
+                        .any(|a| a == key || key.ends_with(&format!(":{a}")))
+            })
+            .map(|k| k.info.arn.clone())?;
+        acct.keys.get(&arn).cloned()
+    }
+}
+
+impl BucketReads for FakeReader {
+    async fn bucket_region(&self, _: &str, bucket: &str) -> Read<String> {
+        self.check("s3:GetBucketLocation")?;
+        Ok(self.bucket(bucket)?.region)
+    }
+    async fn bucket_policy(&self, _: &str, bucket: &str) -> Read<Option<String>> {
+        self.check("s3:GetBucketPolicy")?;
+        Ok(self.bucket(bucket)?.policy)
+    }
+    async fn bucket_encryption(&self, _: &str, bucket: &str) -> Read<Option<EncryptionRule>> {
+        self.check("s3:GetEncryptionConfiguration")?;
+        Ok(self.bucket(bucket)?.encryption)
+    }
+    async fn ownership_controls(&self, _: &str, bucket: &str) -> Read<Option<String>> {
+        self.check("s3:GetBucketOwnershipControls")?;
+        self.bucket(bucket)?;
+        Ok(Some("BucketOwnerEnforced".into()))
+    }
+    async fn public_access_block(&self, _: &str, bucket: &str) -> Read<Option<PublicAccessFlags>> {
+        self.check("s3:GetBucketPublicAccessBlock")?;
+        self.bucket(bucket)?;
+        Ok(None)
+    }
+    async fn head_object(
+        &self,
+        _: &str,
+        bucket: &str,
+        key: &str,
+        _: Option<&str>,
+    ) -> Read<Option<ObjectHead>> {
+        self.check("s3:HeadObject")?;
+        Ok(self.bucket(bucket)?.objects.get(key).cloned())
+    }
+}
+
+impl KeyReads for FakeReader {
+    async fn describe_key(&self, _: &str, key: &str) -> Read<Option<KeyInfo>> {
+        self.check("kms:DescribeKey")?;
+        Ok(self.key(key).map(|k| k.info))
+    }
+    async fn key_policy(&self, _: &str, key: &str) -> Read<String> {
+        self.check("kms:GetKeyPolicy")?;
+        self.key(key).map(|k| k.policy).ok_or(ReadError::Service {
+            code: "NotFoundException".into(),
+            message: None,
+        })
+    }
+    async fn grants(&self, _: &str, _: &str) -> Read<Vec<Value>> {
+        self.check("kms:ListGrants")?;
+        Ok(Vec::new())
+    }
+    async fn aliases(&self, _: &str, key: &str) -> Read<Vec<String>> {
+        self.check("kms:ListAliases")?;
+        Ok(self.key(key).map(|k| k.aliases).unwrap_or_default())
+    }
+}
+
+impl IdentityReads for FakeReader {
+    async fn identity(&self, _: IdentityKind, name: &str) -> Read<Option<IdentityInfo>> {
+        self.check("iam:GetRole")?;
+        Ok(self.account().roles.get(name).and_then(|r| r.info.clone()))
+    }
+    async fn inline_policy_names(&self, _: IdentityKind, name: &str) -> Read<Vec<String>> {
+        self.check("iam:ListRolePolicies")?;
+        Ok(self
+            .account()
+            .roles
+            .get(name)
+            .map(|r| r.inline.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+    async fn inline_policy(&self, _: IdentityKind, name: &str, policy: &str) -> Read<String> {
+        self.check("iam:GetRolePolicy")?;
+        let doc = self
+            .account()
+            .roles
+            .get(name)
+            .and_then(|r| r.inline.get(policy).cloned())
+            .unwrap_or_default();
+        // The SDK implementation decodes; so must every implementation of the port.
+        Ok(percent_encoding::percent_decode_str(&doc)
+            .decode_utf8_lossy()
+            .into_owned())
+    }
+    async fn attached_policies(&self, _: IdentityKind, name: &str) -> Read<Vec<String>> {
+        self.check("iam:ListAttachedRolePolicies")?;
+        Ok(self
+            .account()
+            .roles
+            .get(name)
+            .map(|r| r.attached.clone())
+            .unwrap_or_default())
+    }
+    async fn groups_for_user(&self, _: &str) -> Read<Vec<String>> {
+        self.check("iam:ListGroupsForUser")?;
+        Ok(Vec::new())
+    }
+    async fn attached_policy_versions(&self) -> Read<AttachedPolicies> {
+        self.check("iam:ListPolicies")?;
+        Ok(AttachedPolicies {
+            by_arn: self
+                .account()
+                .policies
+                .iter()
+                .map(|(arn, (v, _))| {
+                    (
+                        arn.clone(),
+                        PolicyVersionRef {
+                            name: None,
+                            default_version: v.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            complete: true,
+        })
+    }
+    async fn policy(&self, arn: &str) -> Read<PolicyVersionRef> {
+        self.check("iam:GetPolicy")?;
+        let (v, _) = self
+            .account()
+            .policies
+            .get(arn)
+            .cloned()
+            .unwrap_or_default();
+        Ok(PolicyVersionRef {
+            name: None,
+            default_version: v,
+        })
+    }
+    async fn policy_version(&self, arn: &str, _: &str) -> Read<String> {
+        self.check("iam:GetPolicyVersion")?;
+        Ok(self
+            .account()
+            .policies
+            .get(arn)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default())
+    }
+}
+
+impl OrgReads for FakeReader {
+    async fn organization(&self) -> Read<Option<OrgInfo>> {
+        self.check("organizations:DescribeOrganization")?;
+        Ok(self.account().org)
+    }
+}
+
+/// Keeps what it is asked to publish; fails when `fail` is set.
+#[derive(Debug, Default)]
+pub struct FakePublisher {
+    pub sent: Mutex<Vec<Notification>>,
+    pub fail: bool,
+}
+
+impl Publisher for FakePublisher {
+    async fn publish(&self, n: &Notification) -> Result<String, ReadError> {
+        if self.fail {
+            return Err(ReadError::Transport {
+                message: "timeout".into(),
+            });
+        }
+        let mut sent = self.sent.lock().map_err(|_| ReadError::Transport {
+            message: "poisoned".into(),
+        })?;
+        sent.push(n.clone());
+        Ok(format!("msg-{}", sent.len()))
+    }
+}

@@ -1,0 +1,267 @@
+//! One event in, its diagnoses out: collect, diagnose, publish.
+//!
+//! [`diagnose_event`] is what `s3-kms-auditor diagnose --live` and `snapshot` run;
+//! [`handle`] adds the publish and is what the Lambda runs. Outcomes:
+//!
+//! * an event that is not a CloudTrail API call, or a record that needs no diagnosis (a
+//!   success, another operation), is ignored with a log line;
+//! * an event that cannot be read is reported on the topic (`verdict: error`), since a retry
+//!   would fail the same way;
+//! * a collection or publish that got no answer from AWS is an error, so the platform retries
+//!   the invocation and, after that, hands it to the dead-letter queue or on-failure
+//!   destination. Nothing is lost silently.
+
+use std::time::{Duration, Instant};
+
+use auditor::diagnose::{diagnose, Diagnosis, Query};
+use auditor::event::{parse_events, EventError, EventOutcome};
+use auditor::notify::{error_notification, notification};
+use auditor::snapshot::{Snapshot, SnapshotError};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::collect::{CollectError, Collector};
+use crate::meter::{Meter, Stats};
+use crate::ports::{Accounts, Publisher, ReadError};
+
+const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+
+/// Why an event could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The event is not a CloudTrail record this tool can read.
+    #[error("the event cannot be read: {0}")]
+    InvalidEvent(#[from] EventError),
+    /// AWS did not answer a read.
+    #[error("collection failed: {0}")]
+    Collection(#[from] CollectError),
+    /// The notification could not be published.
+    #[error("publishing to SNS failed: {0}")]
+    Publish(#[source] ReadError),
+    /// The collected snapshot does not parse: a defect of the collector.
+    #[error("the collected snapshot is invalid (a defect, please report it): {0}")]
+    Snapshot(#[from] SnapshotError),
+}
+
+impl LiveError {
+    /// A stable name for the failure, for `lambda_runtime` diagnostics and alarms.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            LiveError::InvalidEvent(_) => "InvalidEvent",
+            LiveError::Collection(_) => "CollectionFailed",
+            LiveError::Publish(_) => "PublishFailed",
+            LiveError::Snapshot(_) => "InternalError",
+        }
+    }
+}
+
+#[cfg(feature = "lambda")]
+impl From<LiveError> for lambda_runtime::Diagnostic {
+    fn from(e: LiveError) -> lambda_runtime::Diagnostic {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// One diagnosed record.
+#[derive(Debug, Clone)]
+pub struct Diagnosed {
+    /// The record's `eventID`.
+    pub event_id: Option<String>,
+    /// What was collected: the snapshot that reproduces the diagnosis offline.
+    pub snapshot: Value,
+    /// The diagnosis.
+    pub diagnosis: Diagnosis,
+    /// The AWS calls it took.
+    pub stats: Stats,
+    /// Collection and diagnosis time.
+    pub duration: Duration,
+}
+
+/// A record that needed no diagnosis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Its `eventID`.
+    pub event_id: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// The diagnoses of every denied record in an event.
+#[derive(Debug, Clone, Default)]
+pub struct EventReport {
+    /// Denied records, diagnosed.
+    pub diagnosed: Vec<Diagnosed>,
+    /// Records that needed none.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Collects and diagnoses every denied record of `event` (a CloudTrail record, EventBridge
+/// envelope or trail log file).
+pub async fn diagnose_event<A: Accounts>(
+    collector: &Collector<A>,
+    event: &Value,
+) -> Result<EventReport, LiveError> {
+    let mut report = EventReport::default();
+    for outcome in parse_events(event)? {
+        match outcome {
+            EventOutcome::Denied(req) => {
+                let started = Instant::now();
+                let meter = Meter::new();
+                // Boxed: the collection's future is large, and deeply nested types slow the build.
+                let snapshot = Box::pin(collector.collect(&req, &meter)).await?;
+                let snap = Snapshot::from_value(&snapshot)?;
+                let diagnosis = diagnose(&snap, &snapshot, &Query::from_denied(&req));
+                report.diagnosed.push(Diagnosed {
+                    event_id: req.event.as_ref().and_then(|e| e.event_id.clone()),
+                    snapshot,
+                    diagnosis,
+                    stats: meter.stats(),
+                    duration: started.elapsed(),
+                });
+            }
+            EventOutcome::Skipped { event_id, reason } => report.skipped.push(Skipped {
+                event_id,
+                reason: reason.to_string(),
+            }),
+        }
+    }
+    Ok(report)
+}
+
+/// What an invocation did, returned to the caller and logged.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// The EventBridge event id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// Why the whole event was ignored, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+    /// One entry per published diagnosis.
+    pub published: Vec<Published>,
+    /// Records that needed no diagnosis.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// The error report published instead of a diagnosis, when the event was unreadable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_reported: Option<String>,
+}
+
+/// One published diagnosis.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    /// The CloudTrail `eventID`.
+    pub event_id: Option<String>,
+    /// `denied`, `allowed` or `unknown`.
+    pub verdict: Value,
+    /// The finding codes.
+    pub finding_codes: Vec<String>,
+    /// The SNS message id.
+    pub message_id: String,
+    /// AWS calls, including the publish.
+    pub api_calls: u32,
+    /// Round-trip depth, including the publish.
+    pub depth: u32,
+    /// Calls by operation.
+    pub calls_by_operation: std::collections::BTreeMap<String, u32>,
+    /// Reads answered from the container's cache.
+    pub cache_hits: u32,
+    /// Milliseconds from the start of collection to the publish's answer.
+    pub duration_ms: u128,
+}
+
+/// Handles one Lambda event: diagnoses every denied record and publishes each diagnosis.
+pub async fn handle<A: Accounts, P: Publisher>(
+    collector: &Collector<A>,
+    publisher: &P,
+    event: &Value,
+) -> Result<Summary, LiveError> {
+    let envelope_id = event.get("id").and_then(Value::as_str).map(str::to_owned);
+    let mut summary = Summary {
+        event_id: envelope_id.clone(),
+        ..Summary::default()
+    };
+    if let Some(reason) = not_handled(event) {
+        tracing::info!(event_id = envelope_id.as_deref(), reason = %reason, "event ignored");
+        summary.ignored = Some(reason);
+        return Ok(summary);
+    }
+    let report = match diagnose_event(collector, event).await {
+        Ok(r) => r,
+        Err(e @ LiveError::InvalidEvent(_)) => {
+            // Retrying cannot help: report it on the topic, where people look.
+            tracing::error!(event_id = envelope_id.as_deref(), error_type = e.error_type(), error = %e, "event cannot be diagnosed");
+            let n = error_notification(envelope_id.as_deref(), e.error_type(), &e.to_string());
+            let id = publisher.publish(&n).await.map_err(LiveError::Publish)?;
+            summary.error_reported = Some(id);
+            return Ok(summary);
+        }
+        Err(e) => return Err(e),
+    };
+    for s in &report.skipped {
+        tracing::info!(event_id = s.event_id.as_deref(), reason = %s.reason, "record needs no diagnosis");
+    }
+    summary.skipped = report.skipped;
+    for d in report.diagnosed {
+        let started = Instant::now();
+        let n = notification(&d.diagnosis);
+        let message_id = publisher.publish(&n).await.map_err(LiveError::Publish)?;
+        let mut stats = d.stats;
+        stats.calls += 1;
+        stats.depth += 1;
+        *stats.by_operation.entry("sns:Publish".into()).or_default() += 1;
+        let codes: Vec<String> = d
+            .diagnosis
+            .findings
+            .iter()
+            .map(|f| f.code.as_str().to_owned())
+            .collect();
+        let verdict = serde_json::to_value(d.diagnosis.verdict).unwrap_or(Value::Null);
+        let duration = d.duration + started.elapsed();
+        tracing::info!(
+            event_id = d.event_id.as_deref(),
+            verdict = %verdict.as_str().unwrap_or_default(),
+            finding_codes = ?codes,
+            confidence = ?d.diagnosis.confidence,
+            api_calls = stats.calls,
+            depth = stats.depth,
+            cache_hits = stats.cache_hits,
+            calls_by_operation = ?stats.by_operation,
+            duration_ms = duration.as_millis() as u64,
+            message_id = %message_id,
+            trimmed = n.trimmed.len(),
+            "diagnosis published"
+        );
+        summary.published.push(Published {
+            event_id: d.event_id,
+            verdict,
+            finding_codes: codes,
+            message_id,
+            api_calls: stats.calls,
+            depth: stats.depth,
+            calls_by_operation: stats.by_operation,
+            cache_hits: stats.cache_hits,
+            duration_ms: duration.as_millis(),
+        });
+    }
+    Ok(summary)
+}
+
+/// Why an event is not one this function handles (an EventBridge event of another kind).
+fn not_handled(event: &Value) -> Option<String> {
+    let obj = event.as_object()?;
+    let detail_type = obj.get("detail-type")?;
+    match detail_type.as_str() {
+        Some(CLOUDTRAIL_DETAIL_TYPE) => None,
+        Some(other) => Some(format!(
+            "`{other}` events are not handled; only `{CLOUDTRAIL_DETAIL_TYPE}`"
+        )),
+        None => Some("`detail-type` is not a string".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,289 @@
+//! The capabilities the collector needs, one small trait each, in the collector's terms.
+//!
+//! The SDK implementations live in [`crate::aws`]; tests implement them with in-memory fakes.
+//! Every read answers in one of three ways:
+//!
+//! * a value, where "nothing there" is a value too (`Ok(None)`: no bucket policy, no
+//!   encryption configuration, no such object);
+//! * [`ReadError::Denied`] or [`ReadError::Service`]: AWS answered, but not with the data.
+//!   The collector records the gap in the snapshot (`collection_errors`) and goes on;
+//! * [`ReadError::Transport`]: no answer at all. The collection cannot be trusted, so the
+//!   invocation fails and is retried.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use auditor::notify::Notification;
+use serde_json::Value;
+
+/// Why a read returned nothing usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// AWS refused the auditor (`AccessDenied` and its relatives, or HTTP 403).
+    #[error("{code}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Denied {
+        /// The error code.
+        code: String,
+        /// The error message.
+        message: Option<String>,
+    },
+    /// AWS answered with another error.
+    #[error("{code}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Service {
+        /// The error code.
+        code: String,
+        /// The error message.
+        message: Option<String>,
+    },
+    /// No answer: connection, timeout, or a response that could not be read.
+    #[error("no answer from AWS: {message}")]
+    Transport {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The answer to one read.
+pub type Read<T> = Result<T, ReadError>;
+
+/// The bucket's default encryption rule (`GetBucketEncryption`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionRule {
+    /// `SSEAlgorithm`.
+    pub algorithm: String,
+    /// `KMSMasterKeyID`, exactly as configured.
+    pub kms_key_id: Option<String>,
+    /// `BucketKeyEnabled`.
+    pub bucket_key_enabled: bool,
+}
+
+/// Block Public Access flags (`GetPublicAccessBlock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublicAccessFlags {
+    /// `BlockPublicAcls`.
+    pub block_public_acls: bool,
+    /// `IgnorePublicAcls`.
+    pub ignore_public_acls: bool,
+    /// `BlockPublicPolicy`.
+    pub block_public_policy: bool,
+    /// `RestrictPublicBuckets`.
+    pub restrict_public_buckets: bool,
+}
+
+/// What `HeadObject` says about encryption.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectHead {
+    /// `ServerSideEncryption`.
+    pub sse: Option<String>,
+    /// `SSEKMSKeyId`.
+    pub kms_key_id: Option<String>,
+    /// `BucketKeyEnabled`.
+    pub bucket_key_enabled: bool,
+    /// `VersionId`.
+    pub version_id: Option<String>,
+}
+
+/// `DescribeKey`'s `KeyMetadata`, as far as the diagnosis needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// `Arn`.
+    pub arn: String,
+    /// `KeyId`.
+    pub key_id: String,
+    /// `KeyManager`: `AWS` or `CUSTOMER`.
+    pub key_manager: String,
+    /// `KeyState`.
+    pub key_state: String,
+    /// `MultiRegion`.
+    pub multi_region: bool,
+}
+
+/// Which IAM identity a read is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IdentityKind {
+    /// A role (the issuer of a role session).
+    Role,
+    /// An IAM user.
+    User,
+    /// An IAM group (of a user).
+    Group,
+}
+
+/// `GetRole` / `GetUser` / `GetGroup` output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityInfo {
+    /// `Arn`, with the path.
+    pub arn: String,
+    /// `Path`.
+    pub path: String,
+    /// `RoleId` / `UserId` / `GroupId`.
+    pub id: Option<String>,
+    /// `PermissionsBoundary.PermissionsBoundaryArn`.
+    pub permissions_boundary: Option<String>,
+    /// `Tags`.
+    pub tags: Vec<(String, String)>,
+    /// A role's trust policy, decoded.
+    pub trust_policy: Option<String>,
+}
+
+/// A managed policy as `ListPolicies` / `GetPolicy` describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersionRef {
+    /// `PolicyName`.
+    pub name: Option<String>,
+    /// `DefaultVersionId`.
+    pub default_version: String,
+}
+
+/// The attached managed policies of an account with their default versions
+/// (`ListPolicies` with `OnlyAttached`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AttachedPolicies {
+    /// By policy ARN.
+    pub by_arn: BTreeMap<String, PolicyVersionRef>,
+    /// Whether the listing is complete (the collector asks `GetPolicy` for ARNs it lacks).
+    pub complete: bool,
+}
+
+/// `DescribeOrganization`, when the account is in one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgInfo {
+    /// `Id`.
+    pub id: String,
+    /// `MasterAccountId`.
+    pub management_account: String,
+}
+
+/// S3 bucket and object reads in the bucket owner's account.
+pub trait BucketReads: Send + Sync {
+    /// `GetBucketLocation`, normalised (`us-east-1` for the empty constraint).
+    fn bucket_region(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> impl Future<Output = Read<String>> + Send;
+    /// `GetBucketPolicy`; `None` when the bucket has none.
+    fn bucket_policy(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> impl Future<Output = Read<Option<String>>> + Send;
+    /// `GetBucketEncryption`; `None` when there is no configuration.
+    fn bucket_encryption(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> impl Future<Output = Read<Option<EncryptionRule>>> + Send;
+    /// `GetBucketOwnershipControls`; `None` when there are none.
+    fn ownership_controls(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> impl Future<Output = Read<Option<String>>> + Send;
+    /// `GetPublicAccessBlock` (bucket level); `None` when not configured.
+    fn public_access_block(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> impl Future<Output = Read<Option<PublicAccessFlags>>> + Send;
+    /// `HeadObject`; `None` when there is no such object.
+    fn head_object(
+        &self,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Read<Option<ObjectHead>>> + Send;
+}
+
+/// KMS reads in the key owner's account.
+pub trait KeyReads: Send + Sync {
+    /// `DescribeKey` by key ARN, alias name or alias ARN; `None` when not found.
+    fn describe_key(
+        &self,
+        region: &str,
+        key: &str,
+    ) -> impl Future<Output = Read<Option<KeyInfo>>> + Send;
+    /// `GetKeyPolicy` (policy name `default`).
+    fn key_policy(&self, region: &str, key: &str) -> impl Future<Output = Read<String>> + Send;
+    /// `ListGrants`, each entry in the shape the API returns it (PascalCase JSON).
+    fn grants(&self, region: &str, key: &str) -> impl Future<Output = Read<Vec<Value>>> + Send;
+    /// `ListAliases` for the key: alias names.
+    fn aliases(&self, region: &str, key: &str) -> impl Future<Output = Read<Vec<String>>> + Send;
+}
+
+/// IAM reads in the caller's account. Documents are returned decoded (IAM URL-encodes them).
+pub trait IdentityReads: Send + Sync {
+    /// `GetRole` / `GetUser` / `GetGroup`; `None` when the identity does not exist.
+    fn identity(
+        &self,
+        kind: IdentityKind,
+        name: &str,
+    ) -> impl Future<Output = Read<Option<IdentityInfo>>> + Send;
+    /// `List{Role,User,Group}Policies`: inline policy names.
+    fn inline_policy_names(
+        &self,
+        kind: IdentityKind,
+        name: &str,
+    ) -> impl Future<Output = Read<Vec<String>>> + Send;
+    /// `Get{Role,User,Group}Policy`: one inline policy document.
+    fn inline_policy(
+        &self,
+        kind: IdentityKind,
+        name: &str,
+        policy: &str,
+    ) -> impl Future<Output = Read<String>> + Send;
+    /// `ListAttached{Role,User,Group}Policies`: managed policy ARNs.
+    fn attached_policies(
+        &self,
+        kind: IdentityKind,
+        name: &str,
+    ) -> impl Future<Output = Read<Vec<String>>> + Send;
+    /// `ListGroupsForUser`: group names.
+    fn groups_for_user(&self, user: &str) -> impl Future<Output = Read<Vec<String>>> + Send;
+    /// `ListPolicies` (`OnlyAttached`): every managed policy attached in the account, with
+    /// its default version, so documents can be fetched without a `GetPolicy` each.
+    fn attached_policy_versions(&self) -> impl Future<Output = Read<AttachedPolicies>> + Send;
+    /// `GetPolicy`: a managed policy's default version.
+    fn policy(&self, arn: &str) -> impl Future<Output = Read<PolicyVersionRef>> + Send;
+    /// `GetPolicyVersion`: a managed policy's document.
+    fn policy_version(&self, arn: &str, version: &str)
+        -> impl Future<Output = Read<String>> + Send;
+}
+
+/// AWS Organizations reads.
+pub trait OrgReads: Send + Sync {
+    /// `DescribeOrganization`; `None` when the account is in no organization.
+    fn organization(&self) -> impl Future<Output = Read<Option<OrgInfo>>> + Send;
+}
+
+/// Every read the collector makes in one account.
+pub trait AccountReads: BucketReads + KeyReads + IdentityReads + OrgReads {}
+impl<T: BucketReads + KeyReads + IdentityReads + OrgReads> AccountReads for T {}
+
+/// Access to the accounts involved in a request.
+pub trait Accounts: Send + Sync {
+    /// The reads of one account.
+    type Reader: AccountReads;
+    /// The reader for `account`: this account's own credentials, or a session of the
+    /// configured read-only role (cached until shortly before it expires).
+    fn reader(&self, account: &str) -> impl Future<Output = Read<Access<Self::Reader>>> + Send;
+}
+
+/// A reader, and whether getting it took an `AssumeRole` call.
+#[derive(Debug, Clone)]
+pub struct Access<R> {
+    /// The reads of the account.
+    pub reader: R,
+    /// Whether an `sts:AssumeRole` call was made to get it (counted as one round trip).
+    pub assumed_role: bool,
+}
+
+/// Where notifications go.
+pub trait Publisher: Send + Sync {
+    /// Publishes one notification; returns the message id.
+    fn publish(
+        &self,
+        notification: &Notification,
+    ) -> impl Future<Output = Result<String, ReadError>> + Send;
+}

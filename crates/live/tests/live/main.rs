@@ -1,0 +1,20 @@
+//! Integration tests against an AWS-compatible server (moto), started by `scripts/test` and
+//! found through `S3KA_TEST_ENDPOINT`. Outside CI, without the server, they say so and skip;
+//! with `CI` set, a missing server fails them.
+//!
+//! * `kc`: the knowledge-center scenario built in two accounts, once per single cause; the
+//!   live diagnosis must equal the offline diagnosis of the snapshot it collected, and the
+//!   published message must carry the verdict, codes and attributes.
+//! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
+//!   (cargo-lambda's emulator).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly when the test server refuses its setup"
+)]
+
+mod kc;
+mod runtime_api;
+mod support;
