@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use iam_eval::{authorize, Decision, ExplainInput};
 
+use crate::live::LiveArgs;
+
 /// Diagnoses AccessDenied on reads of SSE-KMS-encrypted S3 objects, across accounts.
 #[derive(Debug, Parser)]
 #[command(name = "s3-kms-auditor", version, about)]
@@ -19,11 +21,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Diagnoses a denied request against an account snapshot (docs/snapshot-format.md).
+    /// Diagnoses a denied request against an account snapshot (docs/snapshot-format.md), or
+    /// against the accounts' current state read from AWS (`--live --event FILE`).
     Diagnose {
         /// The account snapshot.
-        #[arg(long)]
-        snapshot: PathBuf,
+        #[arg(long, required_unless_present = "live", conflicts_with = "live")]
+        snapshot: Option<PathBuf>,
+        /// Read the accounts' current state from AWS instead of a snapshot (needs --event).
+        #[arg(long, requires = "event")]
+        live: bool,
+        #[command(flatten)]
+        aws: LiveArgs,
         /// A CloudTrail record, EventBridge event, or trail log file.
         #[arg(long, conflicts_with_all = ["principal", "action", "resource"])]
         event: Option<PathBuf>,
@@ -39,6 +47,17 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Reads from AWS what the diagnosis of an event needs and writes it as a snapshot.
+    Snapshot {
+        /// A CloudTrail record, EventBridge event, or trail log file.
+        #[arg(long)]
+        event: PathBuf,
+        /// Where to write the snapshot (`OUT-2.json`... for further denied records).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        aws: LiveArgs,
     },
     /// Checks every cross-account read path the bucket policies of a snapshot intend.
     Sweep {
@@ -75,18 +94,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Explain { input, format } => explain(&input, format),
         Command::Sweep { snapshot, format } => sweep(&snapshot, format),
         Command::Diagnose {
-            snapshot,
+            snapshot: Some(snapshot),
             event,
             principal,
             action,
             resource,
             format,
+            ..
         } => diagnose(
             &snapshot,
             event.as_deref(),
             principal.zip(action).zip(resource),
             format,
         ),
+        Command::Diagnose {
+            event: Some(event),
+            aws,
+            format,
+            ..
+        } => diagnose_live(&event, &aws, format),
+        Command::Diagnose { .. } => anyhow::bail!("give --snapshot FILE, or --live --event FILE"),
+        Command::Snapshot { event, out, aws } => snapshot(&event, &out, &aws),
     }
 }
 
@@ -193,16 +221,21 @@ fn diagnose(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut denied = false;
-    let mut outputs = Vec::new();
-    for q in &queries {
-        let d = auditor::diagnose::diagnose(&snap, &raw, q);
-        denied |= d.verdict != auditor::diagnose::Verdict::Allowed;
-        outputs.push(d);
-    }
+    let outputs: Vec<_> = queries
+        .iter()
+        .map(|q| auditor::diagnose::diagnose(&snap, &raw, q))
+        .collect();
+    report(&outputs, format)
+}
+
+/// Prints diagnoses; exit 1 when any is not `allowed`.
+fn report(outputs: &[auditor::diagnose::Diagnosis], format: Format) -> Result<ExitCode> {
+    let denied = outputs
+        .iter()
+        .any(|d| d.verdict != auditor::diagnose::Verdict::Allowed);
     match format {
         Format::Text => {
-            for d in &outputs {
+            for d in outputs {
                 print!("{}", auditor::diagnose::render_text(d));
             }
         }
@@ -220,6 +253,58 @@ fn diagnose(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn read_event(path: &Path) -> Result<serde_json::Value> {
+    let text = read(path)?;
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))
+}
+
+fn diagnose_live(event: &Path, aws: &LiveArgs, format: Format) -> Result<ExitCode> {
+    let v = read_event(event)?;
+    let (collected, skipped) =
+        crate::live::collect(aws, &v).with_context(|| format!("{}", event.display()))?;
+    for s in &skipped {
+        eprintln!("{s}");
+    }
+    if collected.is_empty() {
+        println!(
+            "nothing to diagnose: no authorization failure in {}",
+            event.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for c in &collected {
+        eprintln!("{}", c.cost);
+    }
+    let outputs: Vec<_> = collected.into_iter().map(|c| c.diagnosis).collect();
+    report(&outputs, format)
+}
+
+fn snapshot(event: &Path, out: &Path, aws: &LiveArgs) -> Result<ExitCode> {
+    let v = read_event(event)?;
+    let (collected, skipped) =
+        crate::live::collect(aws, &v).with_context(|| format!("{}", event.display()))?;
+    for s in &skipped {
+        eprintln!("{s}");
+    }
+    if collected.is_empty() {
+        println!(
+            "nothing to collect: no authorization failure in {}",
+            event.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (i, c) in collected.iter().enumerate() {
+        let path = crate::live::numbered(out, i + 1);
+        let text = serde_json::to_string_pretty(&c.snapshot)?;
+        std::fs::write(&path, text + "\n")
+            .with_context(|| format!("{}: cannot write the snapshot", path.display()))?;
+        eprintln!("{}", c.cost);
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn sweep(snapshot: &Path, format: Format) -> Result<ExitCode> {

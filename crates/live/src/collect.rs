@@ -543,6 +543,21 @@ impl<A: Accounts> Collector<A> {
         // The bucket document, from the cache or from the reads.
         let mut bucket_doc = match (cached_bucket, bucket_reads?) {
             (Some(v), _) => v,
+            (None, Some((Err(ReadError::Service { code, message }), ..)))
+                if code == "NoSuchBucket" =>
+            {
+                // One gap, not five: the bucket is gone (or the name is wrong).
+                out.push(gap(
+                    account,
+                    "s3:GetBucketLocation",
+                    Some(&bucket_arn),
+                    &ReadError::Service {
+                        code,
+                        message: message.or(Some("the bucket does not exist".into())),
+                    },
+                ));
+                return Ok(out);
+            }
             (None, Some((loc, pol, enc, own, pab))) => {
                 depth = d;
                 let mut complete = true;
