@@ -505,9 +505,9 @@ impl<A: Accounts> Collector<A> {
             let ops = [
                 "s3:GetBucketLocation",
                 "s3:GetBucketPolicy",
-                "s3:GetEncryptionConfiguration",
+                "s3:GetBucketEncryption",
                 "s3:GetBucketOwnershipControls",
-                "s3:GetBucketPublicAccessBlock",
+                "s3:GetPublicAccessBlock",
             ];
             for op in ops {
                 meter.call(op, d);
@@ -591,7 +591,7 @@ impl<A: Accounts> Collector<A> {
                     Ok(None) => {}
                     Err(e) => out.push(gap(
                         account,
-                        "s3:GetEncryptionConfiguration",
+                        "s3:GetBucketEncryption",
                         Some(&bucket_arn),
                         &e,
                     )),
@@ -618,7 +618,7 @@ impl<A: Accounts> Collector<A> {
                     Ok(None) => {}
                     Err(e) => out.push(gap(
                         account,
-                        "s3:GetBucketPublicAccessBlock",
+                        "s3:GetPublicAccessBlock",
                         Some(&bucket_arn),
                         &e,
                     )),

@@ -256,7 +256,7 @@ impl BucketReads for FakeReader {
         Ok(self.bucket(bucket)?.policy)
     }
     async fn bucket_encryption(&self, _: &str, bucket: &str) -> Read<Option<EncryptionRule>> {
-        self.check("s3:GetEncryptionConfiguration")?;
+        self.check("s3:GetBucketEncryption")?;
         Ok(self.bucket(bucket)?.encryption)
     }
     async fn ownership_controls(&self, _: &str, bucket: &str) -> Read<Option<String>> {
@@ -265,7 +265,7 @@ impl BucketReads for FakeReader {
         Ok(Some("BucketOwnerEnforced".into()))
     }
     async fn public_access_block(&self, _: &str, bucket: &str) -> Read<Option<PublicAccessFlags>> {
-        self.check("s3:GetBucketPublicAccessBlock")?;
+        self.check("s3:GetPublicAccessBlock")?;
         self.bucket(bucket)?;
         Ok(None)
     }

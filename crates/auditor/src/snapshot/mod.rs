@@ -111,8 +111,8 @@ pub struct Snapshot {
 pub struct CollectionError {
     /// The account the read was addressed to, when known.
     pub account: Option<String>,
-    /// The API call, as an IAM action (`s3:GetBucketPolicy`, `iam:GetRolePolicy`,
-    /// `sts:AssumeRole`).
+    /// The API call as `service:Operation` (`s3:GetBucketPolicy`, `s3:HeadObject`,
+    /// `iam:GetRolePolicy`, `sts:AssumeRole`).
     pub operation: String,
     /// What was being read (a bucket, object, key or role ARN), when there was one.
     pub resource: Option<String>,

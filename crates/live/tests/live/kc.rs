@@ -395,7 +395,6 @@ async fn run(test: &str, cause: Cause) -> Option<Value> {
     all.extend(codes(&body, false));
     all.sort();
     assert_eq!(listed, all);
-    let _ = kc.key_arn;
     Some(body)
 }
 

@@ -7,6 +7,7 @@
 //!   published message must carry the verdict, codes and attributes.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
 //!   (cargo-lambda's emulator).
+//! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
 
 #![allow(
     clippy::unwrap_used,
@@ -16,5 +17,6 @@
 )]
 
 mod kc;
+mod measure;
 mod runtime_api;
 mod support;

@@ -15,7 +15,7 @@ use crate::kc::{Cause, Kc};
 use crate::support::{unique, Inbox, Moto, EXTERNAL_ID, REGION, ROLE};
 
 /// Kills the process when the test ends, however it ends.
-struct Guard(Child);
+pub struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -24,7 +24,7 @@ impl Drop for Guard {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -40,7 +40,7 @@ fn cargo_lambda_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn invoke(port: u16, event: &Value) -> Value {
+pub fn invoke(port: u16, event: &Value) -> Value {
     let file = std::env::temp_dir().join(format!("{}.event.json", unique("s3ka-invoke")));
     std::fs::write(&file, event.to_string()).expect("write event");
     let out = Command::new("cargo")
