@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
@@ -60,7 +61,18 @@ pub async fn load_sdk_config(settings: &SdkSettings) -> SdkConfig {
     } else {
         RetryConfig::standard().with_max_attempts(settings.max_attempts)
     };
-    loader.retry_config(retry).load().await
+    // A read that hangs must fail the invocation (and be retried) well before Lambda's own
+    // timeout ends it without a word.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(25))
+        .build();
+    loader
+        .retry_config(retry)
+        .timeout_config(timeouts)
+        .load()
+        .await
 }
 
 /// The role the auditor assumes in other accounts.

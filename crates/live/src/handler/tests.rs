@@ -74,3 +74,17 @@ async fn a_failed_publish_is_an_error_with_a_stable_type() {
     let e = handle(&collector(), &p, &event).await.unwrap_err();
     assert_eq!(e.error_type(), "PublishFailed");
 }
+
+#[cfg(feature = "lambda")]
+#[tokio::test]
+async fn failures_reach_lambda_with_their_error_type() {
+    let p = FakePublisher {
+        fail: true,
+        ..FakePublisher::default()
+    };
+    let event: Value = serde_json::from_str(EVENT).unwrap();
+    let e = handle(&collector(), &p, &event).await.unwrap_err();
+    let d = lambda_runtime::Diagnostic::from(e);
+    assert_eq!(d.error_type, "PublishFailed");
+    assert!(d.error_message.starts_with("publishing to SNS failed"));
+}

@@ -184,3 +184,29 @@ async fn the_lambda_binary_diagnoses_and_publishes_through_the_runtime_api() {
         assert!(!f[k].is_null(), "log field `{k}` missing: {line}");
     }
 }
+
+#[test]
+fn a_bad_configuration_stops_the_container_before_any_event() {
+    // GIVEN a function whose topic ARN is misspelt (no server is needed: it never gets that far)
+    let out = Command::new(env!("CARGO_BIN_EXE_auditor-lambda"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("AWS_REGION", REGION)
+        .env(
+            "S3KA_TOPIC_ARN",
+            "arn:aws:sqs:us-west-2:123456789012:not-a-topic",
+        )
+        .output()
+        .expect("the Lambda binary");
+    // THEN it exits at init, naming the variable, in a JSON log line
+    assert!(!out.status.success());
+    let logs = String::from_utf8_lossy(&out.stdout);
+    let line: Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "invalid configuration")
+        .unwrap_or_else(|| panic!("no 'invalid configuration' line in {logs}"));
+    assert!(line["fields"]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("S3KA_TOPIC_ARN")));
+}
