@@ -1059,11 +1059,12 @@ impl<A: Accounts> Collector<A> {
         };
         // Depth 3: documents, and the groups' own lists.
         let d3 = d + 1;
+        let inline_op = match id.kind {
+            IdentityKind::Role => "iam:GetRolePolicy",
+            _ => "iam:GetUserPolicy",
+        };
         let inline = join_all(names.iter().map(|p| {
-            let op = match id.kind {
-                IdentityKind::Role => "iam:GetRolePolicy",
-                _ => "iam:GetUserPolicy",
-            };
+            let op = inline_op;
             meter.call(op, d3);
             async move {
                 (
@@ -1105,7 +1106,7 @@ impl<A: Accounts> Collector<A> {
                     inline_docs.push(json!({"PolicyName": name, "PolicyDocument": decode(&doc)}))
                 }
                 Err(e) => {
-                    out.push(gap(account, "iam:GetRolePolicy", Some(&info.arn), &e));
+                    out.push(gap(account, inline_op, Some(&info.arn), &e));
                     return Ok(out);
                 }
             }

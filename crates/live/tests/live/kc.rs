@@ -498,3 +498,96 @@ async fn kc_disabled_key() {
     };
     assert_eq!(codes(&d, true), ["KEY_NOT_USABLE"]);
 }
+
+const USER_SAMPLE: &str =
+    include_str!("../../../../events/s3-getobject-denied-iam-user.cloudtrail.json");
+
+#[tokio::test]
+async fn kc_iam_user_policies_through_groups() {
+    let Some(m) = Moto::connect("kc_iam_user").await else {
+        return;
+    };
+    // GIVEN the scenario, and in B a user whose KMS permission comes through a group
+    let kc = Kc::build(&m, Cause::KeyPolicy).await;
+    let iam = aws_sdk_iam::Client::new(&m.account(&kc.b).await);
+    iam.create_user().user_name("alice").send().await.unwrap();
+    iam.put_user_policy()
+        .user_name("alice")
+        .policy_name("read-reports")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{}/*", kc.bucket)}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    iam.create_group()
+        .group_name("readers")
+        .send()
+        .await
+        .unwrap();
+    iam.put_group_policy()
+        .group_name("readers")
+        .policy_name("decrypt-inline")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "kms:Decrypt", "Resource": kc.key_arn}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    iam.attach_group_policy()
+        .group_name("readers")
+        .policy_arn(format!("arn:aws:iam::{}:policy/decrypt-reports", kc.b))
+        .send()
+        .await
+        .unwrap();
+    iam.add_user_to_group()
+        .group_name("readers")
+        .user_name("alice")
+        .send()
+        .await
+        .unwrap();
+    let event: Value = serde_json::from_str(
+        &USER_SAMPLE
+            .replace("111122223333", &kc.a)
+            .replace("444455556666", &kc.b)
+            .replace("doc-example-bucket", &kc.bucket),
+    )
+    .unwrap();
+    // WHEN the user's denial is collected
+    let collector = collector(&m, Duration::ZERO);
+    let report = diagnose_event(&collector, &event).await.unwrap();
+    let live = &report.diagnosed[0];
+    // THEN the user, its group and the group's policies are in the snapshot
+    let iam_doc = &live.snapshot["accounts"][kc.b.as_str()]["iam"];
+    assert_eq!(
+        iam_doc["UserDetailList"][0]["GroupList"],
+        json!(["readers"])
+    );
+    assert_eq!(
+        iam_doc["GroupDetailList"][0]["GroupPolicyList"][0]["PolicyName"],
+        "decrypt-inline"
+    );
+    assert_eq!(iam_doc["Policies"].as_array().map(Vec::len), Some(1));
+    assert!(
+        live.snapshot.get("collection_errors").is_none(),
+        "{:#}",
+        live.snapshot
+    );
+    // AND the identity side passes, so only A's side blocks, as offline
+    let raw = live.snapshot.clone();
+    let snap = Snapshot::from_value(&raw).unwrap();
+    let Some(EventOutcome::Denied(req)) = parse_events(&event).unwrap().pop() else {
+        panic!("the sample is a denial");
+    };
+    let offline = diagnose(&snap, &raw, &Query::from_denied(&req));
+    assert_eq!(offline, live.diagnosis);
+    let d = serde_json::to_value(&live.diagnosis).unwrap();
+    assert_eq!(
+        codes(&d, true),
+        ["BUCKET_POLICY_NO_ALLOW", "KEY_POLICY_NO_ALLOW"]
+    );
+}
