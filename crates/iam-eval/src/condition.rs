@@ -540,22 +540,14 @@ impl Condition {
                 None => t.resolve_text(ctx, unknown).is_some_and(|v| v == r),
             },
             (StringEqualsIgnoreCase | StringNotEqualsIgnoreCase, Value::Text(t)) => {
-                let v = match t.as_literal() {
-                    Some(lit) => Some(lit.to_owned()),
-                    None => t.resolve_text(ctx, unknown),
-                };
-                v.is_some_and(|v| v.to_lowercase() == r.to_lowercase())
+                with_text(t, ctx, unknown, |v| eq_ignore_case(v, r))
             }
             (StringLike | StringNotLike, Value::Glob(p)) => p.is_match(r),
             (StringLike | StringNotLike, Value::Text(t)) => t
                 .resolve_glob(ctx, unknown)
                 .is_some_and(|e| Pattern::from_elems(e).is_match(r)),
             (Bool, Value::Text(t)) => {
-                let v = match t.as_literal() {
-                    Some(lit) => Some(lit.to_owned()),
-                    None => t.resolve_text(ctx, unknown),
-                };
-                v.is_some_and(|v| v.eq_ignore_ascii_case(r.trim()))
+                with_text(t, ctx, unknown, |v| v.eq_ignore_ascii_case(r.trim()))
             }
             (op, Value::Number(n)) => {
                 let Some(x) = parse_number(r) else {
@@ -595,6 +587,30 @@ impl Condition {
             (ArnEquals | ArnLike | ArnNotEquals | ArnNotLike, Value::Text(_)) => false,
             _ => false,
         }
+    }
+}
+
+/// Applies `f` to the value's text: borrowed when literal, resolved when it holds variables
+/// (`false` when a variable has no value).
+fn with_text(
+    t: &Template,
+    ctx: &Context,
+    unknown: &mut Vec<String>,
+    f: impl Fn(&str) -> bool,
+) -> bool {
+    match t.as_literal() {
+        Some(lit) => f(lit),
+        None => t.resolve_text(ctx, unknown).is_some_and(|v| f(&v)),
+    }
+}
+
+/// Case-insensitive equality without allocating for ASCII text; full Unicode lowercasing
+/// otherwise.
+fn eq_ignore_case(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
     }
 }
 
