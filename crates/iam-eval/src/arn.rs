@@ -50,6 +50,11 @@ impl<'a> Arn<'a> {
 pub struct ArnPattern {
     // INVARIANT: exactly six patterns: "arn", partition, service, region, account, resource.
     segments: Vec<Pattern>,
+    /// `arn:aws:s3:::` when the first five segments are literal (the usual case): an input
+    /// then matches iff it starts with this text and its resource part matches, one
+    /// comparison instead of five. Literal segments hold no `:`, so a prefix match lines the
+    /// segments up exactly.
+    head: Option<Box<str>>,
 }
 
 impl ArnPattern {
@@ -59,9 +64,29 @@ impl ArnPattern {
         if parts.len() != 6 {
             return None;
         }
-        Some(ArnPattern {
-            segments: parts.iter().map(|p| Pattern::glob(p)).collect(),
-        })
+        Some(ArnPattern::new(
+            parts.iter().map(|p| Pattern::glob(p)).collect(),
+        ))
+    }
+
+    fn new(segments: Vec<Pattern>) -> ArnPattern {
+        let mut head = String::new();
+        let literal = segments.iter().take(5).all(|seg| match seg.elems() {
+            [Elem::Lit(s)] => {
+                head.push_str(s);
+                head.push(':');
+                true
+            }
+            [] => {
+                head.push(':');
+                true
+            }
+            _ => false,
+        });
+        ArnPattern {
+            head: literal.then(|| head.into()),
+            segments,
+        }
     }
 
     /// Builds a pattern from already-compiled elements (a policy variable's value arrives as a
@@ -95,13 +120,23 @@ impl ArnPattern {
         if segments.len() != 6 {
             return None;
         }
-        Some(ArnPattern {
-            segments: segments.into_iter().map(Pattern::from_elems).collect(),
-        })
+        Some(ArnPattern::new(
+            segments.into_iter().map(Pattern::from_elems).collect(),
+        ))
     }
 
     /// Whether `input` (an ARN) matches, segment by segment.
     pub fn is_match(&self, input: &str) -> bool {
+        if let (Some(head), Some(resource)) = (&self.head, self.segments.get(5)) {
+            return input
+                .strip_prefix(&**head)
+                .is_some_and(|rest| resource.is_match(rest));
+        }
+        self.is_match_segments(input)
+    }
+
+    /// The reference rule: split the input on its first five colons and match each segment.
+    fn is_match_segments(&self, input: &str) -> bool {
         let mut parts = input.splitn(6, ':');
         for seg in &self.segments {
             match parts.next() {
@@ -114,7 +149,10 @@ impl ArnPattern {
 
     /// Whether an ARN already split into its six parts matches (the evaluator splits the
     /// request's resource once rather than once per policy entry).
-    pub fn is_match_parts(&self, parts: &[String]) -> bool {
+    pub fn is_match_parts(&self, input: &str, parts: &[String]) -> bool {
+        if self.head.is_some() {
+            return self.is_match(input);
+        }
         parts.len() == self.segments.len()
             && self
                 .segments
@@ -171,6 +209,41 @@ mod tests {
         resource_part_may_hold_colons: "arn:aws:logs:us-east-1:1:log-group:g:*", "arn:aws:logs:us-east-1:1:log-group:g:log-stream:s" => true;
         alias_is_not_key: "arn:aws:kms:us-west-2:111122223333:alias/reports", "arn:aws:kms:us-west-2:111122223333:key/1234" => false;
         service_mismatch: "arn:aws:s3:::*", "arn:aws:kms:us-west-2:111122223333:key/1" => false;
+    }
+
+    #[test]
+    fn literal_head_fast_path_agrees_with_segment_matching() {
+        let patterns = [
+            "arn:aws:s3:::b/*",
+            "arn:aws:s3:::b",
+            "arn:aws:kms:us-west-2:111122223333:key/*",
+            "arn:aws:kms:*:111122223333:key/*",
+            "arn:aws:s3:::*",
+            "arn:aws:iam::111122223333:role/a/*",
+            "arn:aws-cn:s3:::b/*",
+            "arn:aws:logs:us-east-1:1:log-group:g:*",
+        ];
+        let inputs = [
+            "arn:aws:s3:::b/k",
+            "arn:aws:s3:::b",
+            "arn:aws:s3:::bb/k",
+            "arn:aws:s3::1:b/k",
+            "arn:aws:s3:::b/",
+            "arn:aws:kms:us-west-2:111122223333:key/x",
+            "arn:aws:kms:us-west-2:111122223334:key/x",
+            "arn:aws:kms:us-west-2:111122223333:alias/x",
+            "arn:aws:iam::111122223333:role/a/b",
+            "arn:aws:logs:us-east-1:1:log-group:g:log-stream:s",
+            "arn:aws:s3",
+            "*",
+            "",
+        ];
+        for p in patterns {
+            let pat = ArnPattern::parse(p).unwrap();
+            for i in inputs {
+                assert_eq!(pat.is_match(i), pat.is_match_segments(i), "{p} vs {i}");
+            }
+        }
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl Request {
 
     /// Whether a compiled ARN pattern matches the resource.
     pub fn resource_matches(&self, pattern: &crate::arn::ArnPattern) -> bool {
-        pattern.is_match_parts(&self.resource_parts)
+        pattern.is_match_parts(&self.resource, &self.resource_parts)
     }
 
     /// The action's service prefix, lowercased.
