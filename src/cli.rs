@@ -215,10 +215,7 @@ fn diagnose(
     }
     if queries.is_empty() {
         // A record that needs no diagnosis (a success, a policy change) is not bad input.
-        println!(
-            "nothing to diagnose: no authorization failure in {}",
-            event.map(|p| p.display().to_string()).unwrap_or_default()
-        );
+        nothing_to_diagnose(event, &skipped, format)?;
         return Ok(ExitCode::SUCCESS);
     }
     let outputs: Vec<_> = queries
@@ -269,10 +266,7 @@ fn diagnose_live(event: &Path, aws: &LiveArgs, format: Format) -> Result<ExitCod
         eprintln!("{s}");
     }
     if collected.is_empty() {
-        println!(
-            "nothing to diagnose: no authorization failure in {}",
-            event.display()
-        );
+        nothing_to_diagnose(Some(event), &skipped, format)?;
         return Ok(ExitCode::SUCCESS);
     }
     for c in &collected {
@@ -346,6 +340,29 @@ fn check_adhoc(action: &str, resource: &str) -> Result<()> {
         }
     } else if !lower.starts_with("kms:") {
         anyhow::bail!("--action `{action}`: the diagnosis covers s3:GetObject, s3:HeadObject, s3:PutObject and kms: actions");
+    }
+    Ok(())
+}
+
+/// The answer for an event file with no denial in it, in the format asked for.
+fn nothing_to_diagnose<S: std::fmt::Display>(
+    event: Option<&Path>,
+    skipped: &[S],
+    format: Format,
+) -> Result<()> {
+    let file = event.map(|p| p.display().to_string()).unwrap_or_default();
+    match format {
+        Format::Text => println!(
+            "nothing to diagnose: no record in {file} is an authorization failure of an S3 object or KMS operation{}",
+            if skipped.is_empty() { "" } else { " (skipped records are listed on stderr)" }
+        ),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "diagnoses": [],
+                "skipped": skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }))?
+        ),
     }
     Ok(())
 }

@@ -139,6 +139,59 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
             problems.push(format!("fixes_verified {}, expected {v}", d.fixes_verified));
         }
     }
+    // Verified fixes must be exactly the printed ones: apply each printed patch in order to a
+    // copy of the snapshot; nothing may block afterwards.
+    if d.fixes_verified {
+        let mut fixed = raw.clone();
+        for f in d.blocking() {
+            let patch = Value::Array(f.fix.as_ref().map(|x| x.patch.clone()).unwrap_or_default());
+            let ops = json_patch::parse_patch(&patch).map_err(|e| format!("fix patch: {e}"))?;
+            json_patch::apply(&mut fixed, &ops)
+                .map_err(|e| format!("fix patch of {}: {e}", f.code))?;
+        }
+        let again = diagnose(
+            &Snapshot::from_value(&fixed).map_err(|e| format!("fixed snapshot: {e}"))?,
+            &fixed,
+            &query,
+        );
+        let left: Vec<String> = again.blocking().map(|f| f.code.to_string()).collect();
+        if !left.is_empty() {
+            problems.push(format!(
+                "after the printed fixes, still blocked by {left:?}"
+            ));
+        }
+        // Fixes to one policy are cumulative: the last one printed for a document holds every
+        // earlier change to it, so its command alone also works.
+        let mut last: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+        for f in d.blocking() {
+            for op in f.fix.as_ref().map(|x| x.patch.clone()).unwrap_or_default() {
+                if let (Some(p), Some(v)) =
+                    (op.get("path").and_then(Value::as_str), op.get("value"))
+                {
+                    if let Some(prev) = last.get(p) {
+                        for st in prev
+                            .get("Statement")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
+                            if st.get("Sid").is_some()
+                                && !v
+                                    .get("Statement")
+                                    .and_then(Value::as_array)
+                                    .is_some_and(|a| {
+                                        a.iter().any(|x| x.get("Sid") == st.get("Sid"))
+                                    })
+                            {
+                                problems.push(format!("the fix for {} drops statement {} added by an earlier fix to {p}", f.code, st.get("Sid").unwrap_or(&Value::Null)));
+                            }
+                        }
+                    }
+                    last.insert(p.to_owned(), v.clone());
+                }
+            }
+        }
+    }
     if let Some(c) = expect.get("confidence") {
         let got = serde_json::to_value(d.confidence).map_err(|e| e.to_string())?;
         if &got != c {

@@ -503,8 +503,8 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         (false, true) if caller.kind == CallerKind::Root => Some(GrantPath::RootUser),
         // Same account, resource policy names the session, user or everyone: the grant stands
         // on its own; implicit denies in identity, boundary and session policy are ignored.
-        (false, true) if rbp == Some(MatchKind::Direct) => {
-            if !boundary_ok || !session_ok {
+        (false, true) if rbp.is_some_and(MatchKind::is_direct) => {
+            if rbp == Some(MatchKind::Everyone) && (!boundary_ok || !session_ok) {
                 ev.notes.push(Note::EveryoneGrantSkipsCeiling);
             }
             Some(GrantPath::ResourcePolicyDirect)
@@ -546,7 +546,12 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         // KMS, same account: a grant suffices on its own.
         (true, true) if grant_allows => Some(GrantPath::Grant),
         // KMS, same account, key policy names the session or user: like any resource policy.
-        (true, true) if rbp == Some(MatchKind::Direct) => Some(GrantPath::ResourcePolicyDirect),
+        (true, true) if rbp.is_some_and(MatchKind::is_direct) => {
+            if rbp == Some(MatchKind::Everyone) && (!boundary_ok || !session_ok) {
+                ev.notes.push(Note::EveryoneGrantSkipsCeiling);
+            }
+            Some(GrantPath::ResourcePolicyDirect)
+        }
         // KMS, same account, key policy names the role: boundary and session still apply.
         (true, true) if rbp == Some(MatchKind::Role) => {
             ceilings(&mut blocks);

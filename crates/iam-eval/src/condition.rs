@@ -170,6 +170,14 @@ impl IpNet {
         (prefix <= max).then_some(IpNet { addr, prefix })
     }
 
+    /// No broader than /8 (IPv4) or /32 (IPv6), and outside the RFC 1918 private ranges.
+    pub fn is_narrow_public(&self) -> bool {
+        match self.addr {
+            IpAddr::V4(a) => self.prefix >= 8 && !a.is_private(),
+            IpAddr::V6(_) => self.prefix >= 32,
+        }
+    }
+
     /// Whether `ip` lies inside this network (families never mix).
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
@@ -441,6 +449,17 @@ impl Condition {
                 | Value::Number(_)
                 | Value::Date(_)
                 | Value::Flag(_) => true,
+            })
+    }
+
+    /// Whether every value is an IP range that S3 Block Public Access accepts as restricting
+    /// a grant: IPv4 no broader than /8, IPv6 no broader than /32, and not a private
+    /// (RFC 1918) range, which `aws:SourceIp` never carries. `false` for non-IP values.
+    pub fn has_narrow_public_ip_ranges(&self) -> bool {
+        !self.values.is_empty()
+            && self.values.iter().all(|v| match v {
+                Value::Net(net) => net.is_narrow_public(),
+                _ => false,
             })
     }
 

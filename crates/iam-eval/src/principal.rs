@@ -61,6 +61,9 @@ pub struct Caller {
     pub name: Option<String>,
     /// Whether this is a service-linked role (exempt from SCPs and RCPs).
     pub service_linked: bool,
+    /// The S3 canonical user id of the caller's account, when known: a bucket policy may name
+    /// the account that way (`{"CanonicalUser": "…"}`).
+    pub canonical_id: Option<String>,
 }
 
 /// Why a principal string could not be read as a caller.
@@ -92,6 +95,7 @@ impl Caller {
             session_name: None,
             name: None,
             service_linked: false,
+            canonical_id: None,
         };
         if text == "anonymous" || text == "*" {
             return Ok(caller);
@@ -227,8 +231,18 @@ pub enum MatchKind {
     Account,
     /// The role of the calling session, or the IAM user who created a federated session.
     Role,
-    /// The calling session, user, federated session, service, or everyone.
+    /// `"*"`: everyone. Acts like a direct grant, but whether it also overrides a boundary or a
+    /// session policy is documented only for the `aws:PrincipalArn` form (spec §4.3).
+    Everyone,
+    /// The calling session, user, federated session or service, by name.
     Direct,
+}
+
+impl MatchKind {
+    /// Whether the grant names the caller itself (by name or as everyone).
+    pub fn is_direct(self) -> bool {
+        matches!(self, MatchKind::Direct | MatchKind::Everyone)
+    }
 }
 
 impl PolicyPrincipal {
@@ -273,7 +287,7 @@ impl PolicyPrincipal {
     /// Whether this principal matches `caller`, and how.
     pub fn matches(&self, caller: &Caller) -> Option<MatchKind> {
         match self {
-            PolicyPrincipal::Everyone => Some(MatchKind::Direct),
+            PolicyPrincipal::Everyone => Some(MatchKind::Everyone),
             PolicyPrincipal::Account(a) => (caller.kind != CallerKind::Service
                 && caller.kind != CallerKind::Anonymous
                 && caller.account.as_deref() == Some(a))
@@ -299,8 +313,12 @@ impl PolicyPrincipal {
             }
             PolicyPrincipal::Service(s) => (caller.kind == CallerKind::Service && caller.arn == *s)
                 .then_some(MatchKind::Direct),
+            // A canonical user id names the account, like an account id does.
+            PolicyPrincipal::CanonicalUser(id) => (caller.kind != CallerKind::Service
+                && caller.kind != CallerKind::Anonymous
+                && caller.canonical_id.as_deref() == Some(id))
+            .then_some(MatchKind::Account),
             PolicyPrincipal::Federated(_)
-            | PolicyPrincipal::CanonicalUser(_)
             | PolicyPrincipal::Orphaned(_)
             | PolicyPrincipal::Unrecognized(_) => None,
         }
@@ -329,7 +347,7 @@ pub fn not_principal_exempts(list: &[PolicyPrincipal], caller: &Caller) -> (bool
     let account = list.iter().any(|p| p.covers_account(caller));
     let any_direct = list
         .iter()
-        .any(|p| matches!(p.matches(caller), Some(MatchKind::Direct)));
+        .any(|p| p.matches(caller).is_some_and(MatchKind::is_direct));
     let role = list
         .iter()
         .any(|p| matches!(p.matches(caller), Some(MatchKind::Role)));

@@ -129,6 +129,13 @@ impl Request {
         pattern.is_match_parts(&self.resource, &self.resource_parts)
     }
 
+    /// Sets the S3 canonical user id of the caller's account (a policy may name the account
+    /// by it); nothing in the request itself carries it.
+    pub fn with_canonical_id(mut self, id: Option<String>) -> Request {
+        self.caller.canonical_id = id;
+        self
+    }
+
     /// The action's service prefix, lowercased.
     pub fn service(&self) -> &str {
         &self.service_lower

@@ -193,8 +193,8 @@ macro_rules! principal_rows {
 const SESSION: &str = "arn:aws:sts::444455556666:assumed-role/reader/s1";
 
 principal_rows! {
-    principal_star_matches_session_directly: "*", SESSION => Some(MatchKind::Direct);
-    principal_star_matches_service: "*", "s3.amazonaws.com" => Some(MatchKind::Direct);
+    principal_star_matches_session_as_everyone: "*", SESSION => Some(MatchKind::Everyone);
+    principal_star_matches_service_as_everyone: "*", "s3.amazonaws.com" => Some(MatchKind::Everyone);
     principal_account_id_names_the_account: "444455556666", SESSION => Some(MatchKind::Account);
     principal_root_arn_names_the_account: "arn:aws:iam::444455556666:root", SESSION => Some(MatchKind::Account);
     principal_root_arn_covers_users: "arn:aws:iam::444455556666:root", "arn:aws:iam::444455556666:user/alice" => Some(MatchKind::Account);

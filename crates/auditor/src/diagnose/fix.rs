@@ -56,6 +56,21 @@ pub(super) struct FixContext<'a> {
     pub explicit: bool,
     /// The hop is S3's forward access session to KMS.
     pub fas: bool,
+    /// Documents already rewritten by earlier fixes of this diagnosis, by pointer: a second
+    /// fix to the same policy starts from the first one's result, so the printed commands
+    /// can be run in order and the last one holds every change.
+    pub rewritten: &'a std::cell::RefCell<std::collections::BTreeMap<String, Value>>,
+}
+
+impl FixContext<'_> {
+    /// The document a fix to `np` starts from.
+    fn current(&self, np: &NamedPolicy) -> Value {
+        self.rewritten
+            .borrow()
+            .get(&np.pointer)
+            .cloned()
+            .unwrap_or_else(|| np.document.clone())
+    }
 }
 
 /// The principal a new statement should name: the role (with its path) for sessions, the
@@ -199,8 +214,10 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             else {
                 return None;
             };
+            let current = fc.resource_policy.map(|np| fc.current(np));
             Some(bucket_grant(
                 fc.resource_policy,
+                current.as_ref(),
                 account,
                 bucket,
                 &grantee,
@@ -234,7 +251,7 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             )];
             let (patched, patch, cli) = match fc.resource_policy {
                 Some(np) => {
-                    let doc = with_statement(Some(&np.document), st.clone());
+                    let doc = with_statement(Some(&fc.current(np)), st.clone());
                     let cli = format!("aws kms put-key-policy --region {region} --key-id {arn} --policy-name default --policy '{}'", compact(&doc));
                     (
                         Some(doc.clone()),
@@ -264,7 +281,7 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
         Code::PermissionsBoundaryNoAllow => {
             let np = fc.boundary?;
             let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": scoped(fc)});
-            let doc = with_statement(Some(&np.document), st.clone());
+            let doc = with_statement(Some(&fc.current(np)), st.clone());
             Some(Fix { account: fc.caller_account.to_owned(), artifact: format!("permissions boundary {}", np.name), statement: Some(st),
                 cli: put_command(fc.raw, np, &doc, Some(fc.target)), patched_policy: Some(doc.clone()),
                 notes: vec!["A permissions boundary caps every role or user it is attached to; check the other principals that share it.".into()],
@@ -273,7 +290,7 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
         Code::SessionPolicyNoAllow => {
             let np = fc.session?;
             let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": scoped(fc)});
-            let doc = with_statement(Some(&np.document), st.clone());
+            let doc = with_statement(Some(&fc.current(np)), st.clone());
             Some(Fix { account: fc.caller_account.to_owned(), artifact: np.name.clone(), statement: Some(st),
                 cli: session_command(fc, &doc), patched_policy: Some(doc.clone()),
                 notes: vec!["A session policy is fixed when the session is created: whoever calls AssumeRole (a pipeline, an SDK client, an identity broker) must pass the new policy, and existing sessions keep the old one until they expire.".into()],
@@ -301,7 +318,7 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             })?;
             let np = fc.scp.get(level)?.first()?;
             let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": "*"});
-            let doc = with_statement(Some(&np.document), st.clone());
+            let doc = with_statement(Some(&fc.current(np)), st.clone());
             Some(Fix {
                 account: format!(
                     "management account of the organization of {}",
@@ -333,6 +350,7 @@ fn scoped(fc: &FixContext<'_>) -> String {
 /// "public" under Block Public Access).
 pub(super) fn bucket_grant(
     policy: Option<&NamedPolicy>,
+    current: Option<&Value>,
     account: &str,
     bucket: &str,
     grantee: &str,
@@ -341,7 +359,7 @@ pub(super) fn bucket_grant(
 ) -> Fix {
     let st = json!({"Sid": sid_for(action), "Effect": "Allow", "Principal": {"AWS": grantee},
         "Action": action, "Resource": object_scope(resource)});
-    let doc = with_statement(policy.map(|p| &p.document), st.clone());
+    let doc = with_statement(current.or(policy.map(|p| &p.document)), st.clone());
     let patch = match policy {
         Some(p) => patch_replace(&p.pointer, doc.clone()),
         None => {
@@ -368,12 +386,39 @@ pub(super) fn bucket_grant(
 fn identity_grant(fc: &FixContext<'_>, _grantee: &str) -> Option<Fix> {
     let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": scoped(fc)});
     let doc = json!({"Version": "2012-10-17", "Statement": [st.clone()]});
-    let policy_name = format!(
+    let base_name = format!(
         "s3-kms-auditor-{}",
         fc.action.replace(':', "-").to_lowercase()
     );
     let account = fc.caller_account;
     let iam = fc.raw.pointer(&pointer(["accounts", account, "iam"]));
+    // put-role-policy replaces an inline policy of the same name: never reuse one.
+    let taken: Vec<String> = iam
+        .into_iter()
+        .flat_map(|i| ["RoleDetailList", "UserDetailList"].map(|l| i.get(l)))
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .flat_map(|e| ["RolePolicyList", "UserPolicyList"].map(|l| e.get(l)))
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(|p| {
+            p.get("PolicyName")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
+    let policy_name = (1..)
+        .map(|n| {
+            if n == 1 {
+                base_name.clone()
+            } else {
+                format!("{base_name}-{n}")
+            }
+        })
+        .find(|n| !taken.contains(n))
+        .unwrap_or(base_name);
     let (list, name_key, name, cli) = match fc.caller.kind {
         CallerKind::AssumedRole => {
             let role = fc.caller.role_name.clone()?;
@@ -472,7 +517,7 @@ fn explicit_deny(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
         .collect();
     let first = denies.first()?;
     let np = find_policy(fc, fc.layer, first.policy)?;
-    let mut doc = np.document.clone();
+    let mut doc = fc.current(np);
     let grantee = grantee(fc.caller, fc.principal_arn);
     let mut notes = Vec::new();
     for s in &denies {
@@ -486,10 +531,13 @@ fn explicit_deny(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             continue;
         };
         let sid = s.sid.map(|x| format!(" (Sid `{x}`)")).unwrap_or_default();
+        // The carve-out fits only a guard on a key this hop does not carry (VPC keys on S3's
+        // call to KMS, or aws:SourceIp after a VPC endpoint); an IP guard the hop can satisfy
+        // must not be switched off for every service-made call.
         let network = st
             .conditions
             .iter()
-            .any(|c| NETWORK_KEYS.contains(&c.key_lower()));
+            .any(|c| NETWORK_KEYS.contains(&c.key_lower()) && fc.req.context.get(&c.key).is_none());
         if fc.fas && network {
             // The guard is meant for the caller's own network path; S3's call to KMS on the
             // caller's behalf carries no VPC keys. Exempt calls made through AWS services.
@@ -630,14 +678,22 @@ pub(super) fn build_special(
     match (code, tgt) {
         (Code::KeyNotUsable, Target::Key { account, arn, region }) => {
             let state = raw.pointer(&key_pointer(account, arn, "metadata")).and_then(|m| m.get("KeyState")).and_then(Value::as_str).unwrap_or("");
-            let cli = if state == "PendingDeletion" {
-                format!("aws kms cancel-key-deletion --region {region} --key-id {arn} && aws kms enable-key --region {region} --key-id {arn}")
+            let enable = format!("aws kms enable-key --region {region} --key-id {arn}");
+            let (cli, can_patch, why) = match state {
+                "Disabled" => (enable, true, "it was disabled"),
+                "PendingDeletion" => (format!("aws kms cancel-key-deletion --region {region} --key-id {arn} && {enable}"), true, "it is scheduled for deletion (cancelling leaves it disabled, hence the enable)"),
+                "PendingImport" => (format!("aws kms get-parameters-for-import --region {region} --key-id {arn} --wrapping-algorithm RSAES_OAEP_SHA_256 --wrapping-key-spec RSA_4096   # then wrap the key material and: aws kms import-key-material --region {region} --key-id {arn} --encrypted-key-material fileb://EncryptedKeyMaterial.bin --import-token fileb://ImportToken.bin --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE"), false, "its imported key material is missing or expired: only re-importing the same material makes existing ciphertexts readable again"),
+                "Unavailable" => ("aws kms connect-custom-key-store --custom-key-store-id <the key's CustomKeyStoreId>".to_owned(), false, "its custom key store is disconnected"),
+                _ => (format!("aws kms describe-key --region {region} --key-id {arn}   # wait for the key to leave `{state}`"), false, "it is in a transitional state"),
+            };
+            let patch = if can_patch {
+                vec![json!({"op": "add", "path": format!("{}/KeyState", key_pointer(account, arn, "metadata")), "value": "Enabled"})]
             } else {
-                format!("aws kms enable-key --region {region} --key-id {arn}")
+                Vec::new()
             };
             Some(Fix { account: account.clone(), artifact: format!("key {arn}"), statement: None, patched_policy: None, cli,
-                notes: vec![format!("The key is `{state}`; only account {account} can change its state. If it was disabled on purpose, the objects it protects stay unreadable.")],
-                patch: vec![json!({"op": "add", "path": format!("{}/KeyState", key_pointer(account, arn, "metadata")), "value": "Enabled"})] })
+                notes: vec![format!("The key is `{state}`: {why}. Only account {account} can change its state; if it was made unusable on purpose, the objects it protects stay unreadable.")],
+                patch })
         }
         (Code::AwsManagedKey, Target::Key { account, region, .. }) => {
             let cmk = snap.account(account).and_then(|a| a.kms.values().find(|k| !k.is_aws_managed() && k.is_usable() && (region.is_empty() || k.metadata.region == *region)).map(|k| k.metadata.arn.clone()))

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use iam_eval::{
     authorize, Caller, CallerKind, Context, ContextValue, Decision, Evaluation, Layer, Named,
-    Policy, PolicyKind, PolicySet, Request,
+    Policy, PolicySet, Request,
 };
 
 use super::findings::{Code, Finding, StatementInfo};
@@ -85,6 +85,8 @@ pub(super) struct Run<'s> {
     /// caller's IAM must allow.
     required_identity: Vec<(String, String)>,
     caller_account_missing: Option<String>,
+    /// Documents rewritten by the fixes proposed so far (see `FixContext::rewritten`).
+    rewritten: std::cell::RefCell<BTreeMap<String, Value>>,
 }
 
 /// Runs the diagnosis (without fix verification).
@@ -101,6 +103,7 @@ pub(super) fn run(snap: &Snapshot, raw: &Value, query: &Query, with_fixes: bool)
         incomplete: false,
         required_identity: Vec::new(),
         caller_account_missing: None,
+        rewritten: std::cell::RefCell::new(BTreeMap::new()),
     };
     r.collection_gaps();
     r.assumptions.extend(query.assumptions.iter().cloned());
@@ -331,6 +334,7 @@ impl<'s> Run<'s> {
         if let Some(arn) = &side.principal_arn {
             side.caller.set_role_arn(arn);
         }
+        side.caller.canonical_id = a.canonical_id.clone();
         // Session tags override role tags of the same key.
         if let Some(sess) = a.sessions.get(&side.caller.arn) {
             side.session = sess.policy.as_ref();
@@ -420,6 +424,31 @@ impl<'s> Run<'s> {
         }
     }
 
+    /// A request by the caller, carrying what the snapshot knows of it beyond its ARN.
+    fn request(
+        side: &CallerSide<'_>,
+        action: &str,
+        resource: &str,
+        account: Option<&str>,
+        ctx: Context,
+    ) -> Result<Request, iam_eval::ParseError> {
+        Request::new(&side.caller.arn, action, resource, account, ctx)
+            .map(|r| r.with_canonical_id(side.caller.canonical_id.clone()))
+    }
+
+    /// `aws:ResourceOrgID` of the account owning the resource being authorized (present
+    /// whenever that account is in an organization, spec §1.5).
+    fn resource_org(&self, ctx: &mut Context, account: &str) {
+        if let Some(org) = self
+            .snap
+            .account(account)
+            .and_then(|a| a.organization.as_ref())
+            .and_then(|o| o.id.clone())
+        {
+            ctx.insert("aws:ResourceOrgID", ContextValue::Single(org));
+        }
+    }
+
     /// RCP levels of the account owning a resource (none for management accounts).
     fn rcp_of(&self, account: &str) -> &'s [Vec<NamedPolicy>] {
         match self
@@ -460,7 +489,7 @@ impl<'s> Run<'s> {
     ) -> Option<String> {
         let head = self.query.operation == Operation::HeadObject;
         let Some((owner, b)) = self.snap.bucket(bucket) else {
-            return self.bucket_missing(side, assumed, bucket, "s3:GetObject", key);
+            return self.bucket_missing(side, assumed, bucket, self.query.read_action(), key);
         };
         let owner = owner.to_owned();
         let object_arn = format!("arn:aws:s3:::{bucket}/{}", key.unwrap_or("*"));
@@ -471,7 +500,7 @@ impl<'s> Run<'s> {
             &owner,
             bucket,
             b,
-            "s3:GetObject",
+            self.query.read_action(),
             &object_arn,
             key,
             band,
@@ -629,7 +658,7 @@ impl<'s> Run<'s> {
         match (&owner, side.identity_known) {
             (Some(o), true) => {
                 let ctx = self.base_context(side);
-                if let Ok(req) = Request::new(&side.caller.arn, action, &object_arn, Some(o), ctx) {
+                if let Ok(req) = Self::request(side, action, &object_arn, Some(o), ctx) {
                     let resource = Some(Named {
                         name: "(bucket policy not in the snapshot, assumed to allow)",
                         policy: &assumed.rcp_full_access,
@@ -683,8 +712,8 @@ impl<'s> Run<'s> {
         key: &str,
     ) {
         let ctx = self.base_context(side);
-        let Ok(req) = Request::new(
-            &side.caller.arn,
+        let Ok(req) = Self::request(
+            side,
             "s3:ListBucket",
             &format!("arn:aws:s3:::{bucket}"),
             Some(owner),
@@ -770,7 +799,7 @@ impl<'s> Run<'s> {
         {
             ctx.insert_if_absent("aws:ResourceOrgID", ContextValue::Single(org));
         }
-        if action == "s3:GetObject" {
+        if action.starts_with("s3:GetObject") {
             if let Some(o) = key.and_then(|k| b.objects.get(k)) {
                 for (k, v) in &o.tags {
                     ctx.insert_if_absent(
@@ -780,7 +809,7 @@ impl<'s> Run<'s> {
                 }
             }
         }
-        let Ok(req) = Request::new(&side.caller.arn, action, object_arn, Some(owner), ctx) else {
+        let Ok(req) = Self::request(side, action, object_arn, Some(owner), ctx) else {
             self.incomplete = true;
             return;
         };
@@ -879,8 +908,13 @@ impl<'s> Run<'s> {
                 .principal_arn
                 .clone()
                 .unwrap_or_else(|| side.caller.arn.clone());
+            let current = b
+                .policy
+                .as_ref()
+                .and_then(|np| self.rewritten.borrow().get(&np.pointer).cloned());
             let bpa_fix = fix::bucket_grant(
                 b.policy.as_ref(),
+                current.as_ref(),
                 owner,
                 bucket,
                 &grantee,
@@ -894,6 +928,7 @@ impl<'s> Run<'s> {
                 if let Some(f) = found.last_mut() {
                     let mut bpa_fix = bpa_fix;
                     bpa_fix.notes.push("The added statement names the caller, so it is not public and RestrictPublicBuckets does not void it. Turning RestrictPublicBuckets off instead would expose the bucket.".into());
+                    self.remember(Some(&bpa_fix));
                     f.fix = Some(bpa_fix);
                 }
             }
@@ -915,7 +950,13 @@ impl<'s> Run<'s> {
                         .as_deref()
                         .and_then(|a| self.snap.account(a))
                         .and_then(|a| a.canonical_id.clone());
-                    let ignore_public = b.public_access_block.is_some_and(|p| p.ignore_public_acls);
+                    // The stricter of the bucket and account settings applies.
+                    let ignore_public = b.public_access_block.is_some_and(|p| p.ignore_public_acls)
+                        || self
+                            .snap
+                            .account(owner)
+                            .and_then(|a| a.public_access_block)
+                            .is_some_and(|p| p.ignore_public_acls);
                     let acl_grants = o.grants.iter().any(|g| {
                         g.permission.allows_read()
                             && match &g.grantee {
@@ -994,8 +1035,8 @@ impl<'s> Run<'s> {
         }
         let mut ctx = self.fas_context(side, &b.region, context_arn);
         ctx.remove("aws:ResourceAccount");
-        let Ok(req) = Request::new(&side.caller.arn, action, &key_arn, Some(&key_account), ctx)
-        else {
+        self.resource_org(&mut ctx, &key_account);
+        let Ok(req) = Self::request(side, action, &key_arn, Some(&key_account), ctx) else {
             self.incomplete = true;
             return;
         };
@@ -1024,7 +1065,7 @@ impl<'s> Run<'s> {
             }
             None => {
                 self.advisory(Code::MissingEvidence, Some(action), Some(&key_account), format!(
-                    "The key policy of `{key_arn}` is not in the snapshot; it was assumed to enable IAM policies of account {caller_account} only (the default policy), which may hide or invent a cause on the key side."));
+                    "The key policy of `{key_arn}` is not in the snapshot (not collected, or GetKeyPolicy was refused): the key side of the KMS hop is unknown. Causes in the caller's account are still reported; whether the key policy allows `{}` is not.", side.caller.arn));
                 self.cap(Confidence::Low, "key policy missing");
                 self.incomplete = true;
                 unknown_policy = Policy::from_value(&json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
@@ -1055,7 +1096,13 @@ impl<'s> Run<'s> {
             band,
             true,
         );
-        self.findings.extend(found);
+        // Without the real key policy, a key-side cause would be invented by the stand-in
+        // document: keep only what the caller's side shows.
+        let key_policy_known = k.policy.is_some() || k.is_aws_managed();
+        self.findings.extend(found.into_iter().filter(|f| {
+            key_policy_known
+                || !matches!(f.code, Code::KeyPolicyNoAllow | Code::KeyPolicyExplicitDeny)
+        }));
         self.engine_notes(&ev, &key_account);
         let _ = bucket_owner;
     }
@@ -1185,14 +1232,9 @@ impl<'s> Run<'s> {
             );
             self.findings.push(f);
         }
-        let ctx = self.base_context(side);
-        let Ok(req) = Request::new(
-            &side.caller.arn,
-            action,
-            &k.metadata.arn,
-            Some(&key_account),
-            ctx,
-        ) else {
+        let mut ctx = self.base_context(side);
+        self.resource_org(&mut ctx, &key_account);
+        let Ok(req) = Self::request(side, action, &k.metadata.arn, Some(&key_account), ctx) else {
             return Some(key_account);
         };
         let rcp: &[Vec<NamedPolicy>] = if k.is_aws_managed() {
@@ -1356,13 +1398,34 @@ impl<'s> Run<'s> {
                         layer: *layer,
                         explicit,
                         fas: kms && !matches!(self.query.operation, Operation::Kms { .. }),
+                        rewritten: &self.rewritten,
                     };
                     f.fix = fix::build(code, &fc);
+                    self.remember(f.fix.as_ref());
                 }
                 out.push(f);
             }
         }
         out
+    }
+
+    /// Records the documents a fix rewrites, so that the next fix to the same document starts
+    /// from them.
+    fn remember(&self, fix: Option<&super::findings::Fix>) {
+        let Some(fix) = fix else { return };
+        for op in &fix.patch {
+            if let (Some(path), Some(value)) =
+                (op.get("path").and_then(Value::as_str), op.get("value"))
+            {
+                if op.get("op").and_then(Value::as_str) == Some("replace")
+                    || value.get("Statement").is_some()
+                {
+                    self.rewritten
+                        .borrow_mut()
+                        .insert(path.to_owned(), value.clone());
+                }
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1587,13 +1650,12 @@ pub(super) fn public_statements(policy: &Policy) -> Vec<usize> {
             })
         })
         .filter(|s| {
-            !s.conditions
-                .iter()
-                .any(|c| RESTRICTING.contains(&c.key_lower()) && c.has_fixed_values())
+            !s.conditions.iter().any(|c| {
+                RESTRICTING.contains(&c.key_lower())
+                    && c.has_fixed_values()
+                    && (c.key_lower() != "aws:sourceip" || c.has_narrow_public_ip_ranges())
+            })
         })
         .map(|s| s.index)
         .collect()
 }
-
-#[allow(dead_code)]
-fn _kinds(_: PolicyKind) {}

@@ -77,6 +77,19 @@ pub struct Query {
     pub principal_id: Option<String>,
     /// What the event parser derived rather than read, carried into the report.
     pub assumptions: Vec<String>,
+    /// The read names a version (`versionId`): S3 authorizes `s3:GetObjectVersion`.
+    pub versioned: bool,
+}
+
+impl Query {
+    /// The S3 action a read of the object is authorized as.
+    pub fn read_action(&self) -> &'static str {
+        if self.versioned {
+            "s3:GetObjectVersion"
+        } else {
+            "s3:GetObject"
+        }
+    }
 }
 
 /// Provenance of a query taken from CloudTrail.
@@ -209,8 +222,14 @@ impl Query {
             "CreateMultipartUpload"
             | "UploadPart"
             | "UploadPartCopy"
-            | "CompleteMultipartUpload" => Operation::MultipartUpload,
-            "CopyObject" => match &req.copy_source {
+            | "CompleteMultipartUpload"
+                if event_name != "UploadPartCopy" || req.copy_source.is_none() =>
+            {
+                Operation::MultipartUpload
+            }
+            // A part copied from another object reads that object (both hops) before the
+            // multipart write, like CopyObject.
+            "CopyObject" | "UploadPartCopy" => match &req.copy_source {
                 Some(src) => Operation::CopyObject {
                     source_bucket: src.bucket.clone(),
                     source_key: src.key.clone(),
@@ -238,6 +257,8 @@ impl Query {
             resource_account: req.resource_account.clone(),
             context: req.context.clone(),
             principal_id: req.principal_id.clone(),
+            versioned: req.action.eq_ignore_ascii_case("s3:GetObjectVersion")
+                || req.version_id.is_some() && req.action.eq_ignore_ascii_case("s3:GetObject"),
             assumptions: req.assumptions.clone(),
             event: req.event.as_ref().map(|e| EventRef {
                 event_id: e.event_id.clone(),

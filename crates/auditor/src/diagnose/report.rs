@@ -11,10 +11,11 @@ use super::{Diagnosis, Verdict};
 
 fn near_miss_text(ev: &Evaluation<'_>, layer: Layer) -> String {
     let mut parts = Vec::new();
+    // Only Allow statements are near misses of a missing allow.
     for n in ev
         .near_misses
         .iter()
-        .filter(|n| n.statement.layer == layer)
+        .filter(|n| n.statement.layer == layer && n.statement.effect == iam_eval::Effect::Allow)
         .take(4)
     {
         let sid = n
@@ -146,10 +147,10 @@ pub fn render_text(d: &Diagnosis) -> String {
             h.action, h.decision, h.resource
         );
     }
-    if let Some(first) = blocking.first() {
+    if let (Some(first), true) = (blocking.first(), blocking.len() > 1) {
         let _ = writeln!(
             out,
-            "\nAWS stops at the first wall: {} ({}). Fix them all: each one alone still denies.",
+            "\nAWS stops at the first wall: {} ({}), and reports only that one. Fix them all: fixing one alone still leaves the request denied.",
             first.code,
             first.action.as_deref().unwrap_or("")
         );

@@ -1,8 +1,8 @@
 //! Fix verification: apply the fixes to a copy of the snapshot and diagnose again.
 //!
-//! Fixes are applied in rounds: each round applies the fixes the current state calls for
-//! (one per policy document, since two fixes may rewrite the same document), re-reads the
-//! snapshot and diagnoses again, until nothing blocks or a round changes nothing.
+//! Every printed fix is applied in order (fixes to one document are cumulative), the snapshot
+//! is read again and the request diagnosed again: nothing may block then. The check verifies
+//! exactly the printed fixes, nothing found later.
 
 use serde_json::Value;
 
@@ -10,7 +10,8 @@ use super::{hops, Query, Verdict};
 use crate::json_patch;
 use crate::snapshot::Snapshot;
 
-const MAX_ROUNDS: usize = 8;
+/// One round: the verdict must follow from exactly the fixes the report prints.
+const MAX_ROUNDS: usize = 1;
 
 /// Whether applying every proposed fix leaves nothing blocking.
 pub(super) fn verify(raw: &Value, query: &Query, d: &super::Diagnosis) -> bool {
@@ -19,7 +20,7 @@ pub(super) fn verify(raw: &Value, query: &Query, d: &super::Diagnosis) -> bool {
     }
     let mut doc = raw.clone();
     let mut current = d.clone();
-    for _ in 0..MAX_ROUNDS {
+    for _ in 0..=MAX_ROUNDS {
         let blocking: Vec<_> = current.blocking().collect();
         if blocking.is_empty() {
             return current.verdict != Verdict::Denied;
@@ -31,29 +32,16 @@ pub(super) fn verify(raw: &Value, query: &Query, d: &super::Diagnosis) -> bool {
         {
             return false;
         }
-        let mut touched: Vec<String> = Vec::new();
-        let mut applied = false;
+        // Fixes to the same document are cumulative (each starts from the previous one's
+        // result), so applying every patch in order applies exactly what the report prints.
         for f in &blocking {
             let Some(fix) = &f.fix else { continue };
-            let paths: Vec<String> = fix
-                .patch
-                .iter()
-                .filter_map(|p| p.get("path").and_then(Value::as_str).map(str::to_owned))
-                .collect();
-            if paths.iter().any(|p| touched.iter().any(|t| t == p)) {
-                continue;
-            }
             let Ok(ops) = json_patch::parse_patch(&Value::Array(fix.patch.clone())) else {
                 return false;
             };
             if json_patch::apply(&mut doc, &ops).is_err() {
                 return false;
             }
-            touched.extend(paths);
-            applied = true;
-        }
-        if !applied {
-            return false;
         }
         let Ok(snap) = Snapshot::from_value(&doc) else {
             return false;
