@@ -37,11 +37,15 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
     };
     let _ = writeln!(out, "  accounts:  {cross}");
 
+    let cross_account =
+        matches!((&req.resource_account, &req.caller.account), (Some(r), Some(c)) if r != c);
     if ev.decision == Decision::Allowed {
         let how = match ev.granted_by {
             Some(GrantPath::ResourcePolicyDirect) => "the resource-based policy grants this principal directly",
             Some(GrantPath::ResourcePolicyRole) => "the resource-based policy grants the role (boundary and session policy still apply)",
-            Some(GrantPath::IdentityPolicy) => "identity-based policies allow it (and the resource side allows or does not need to)",
+            Some(GrantPath::IdentityPolicy) if cross_account => "the resource-based policy allows this caller (or its account) and its own identity-based policies allow it, as a cross-account request needs",
+            Some(GrantPath::IdentityPolicy) if req.is_kms_key() => "the key policy enables IAM policies for the caller's account, and an identity-based policy allows it",
+            Some(GrantPath::IdentityPolicy) => "an identity-based policy allows it, and nothing in the resource-based policy is needed in the same account",
             Some(GrantPath::Grant) => "a KMS grant allows it",
             Some(GrantPath::RootUser) => "the root user has full access to its own account's resources",
             None => "every required layer allows it",
