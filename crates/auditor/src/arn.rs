@@ -1,37 +1,8 @@
-//! Just enough ARN handling for locating principals, buckets and keys.
+//! ARN helpers for locating principals, buckets and keys, on top of the engine's [`Arn`].
 
-/// The six colon-separated parts of an ARN; the resource part keeps its own colons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Arn<'a> {
-    pub(crate) partition: &'a str,
-    pub(crate) service: &'a str,
-    pub(crate) region: &'a str,
-    pub(crate) account: &'a str,
-    pub(crate) resource: &'a str,
-}
-
-impl<'a> Arn<'a> {
-    /// Splits `arn:partition:service:region:account:resource`; `None` if it is not an ARN.
-    pub(crate) fn parse(text: &'a str) -> Option<Arn<'a>> {
-        let mut parts = text.splitn(6, ':');
-        if parts.next()? != "arn" {
-            return None;
-        }
-        let arn = Arn {
-            partition: parts.next()?,
-            service: parts.next()?,
-            region: parts.next()?,
-            account: parts.next()?,
-            resource: parts.next()?,
-        };
-        (!arn.partition.is_empty() && !arn.service.is_empty()).then_some(arn)
-    }
-}
-
-/// Whether `text` is a 12-digit AWS account id.
-pub(crate) fn is_account_id(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
-}
+// The engine's ARN splitter and account-id check: one definition for the whole project.
+pub(crate) use iam_eval::arn::Arn;
+pub(crate) use iam_eval::principal::is_account_id;
 
 /// The partition a Region belongs to (for building ARNs that the record did not carry).
 pub(crate) fn partition_for_region(region: &str) -> &'static str {

@@ -162,20 +162,12 @@ fn subject(d: &Diagnosis) -> String {
 /// `arn:aws:sts::444455556666:assumed-role/reader/s1` → `reader/s1`: the resource part
 /// without its type, which is what people call the principal.
 fn short_principal(arn: &str) -> String {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_), Some(_), Some(_), Some(_), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let Some(parsed) = crate::arn::Arn::parse(arn) else {
         return arn.to_owned();
     };
-    match resource.split_once('/') {
+    match parsed.resource.split_once('/') {
         Some(("assumed-role" | "role" | "user" | "federated-user", rest)) => rest.to_owned(),
-        _ => resource.to_owned(),
+        _ => parsed.resource.to_owned(),
     }
 }
 

@@ -35,7 +35,7 @@ impl<'a> Arn<'a> {
             it.next()?,
             it.next()?,
         );
-        (arn == "arn").then_some(Arn {
+        (arn == "arn" && !partition.is_empty() && !service.is_empty()).then_some(Arn {
             partition,
             service,
             region,

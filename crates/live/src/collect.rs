@@ -167,17 +167,12 @@ impl Plan {
 
 /// The IAM identity behind a principal ARN: a role (for a session or a role ARN) or a user.
 fn identity_of(arn: &str) -> Option<Identity> {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), _, Some(service), _, Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
+    let iam_eval::arn::Arn {
+        service,
+        account,
+        resource,
+        ..
+    } = iam_eval::arn::Arn::parse(arn)?;
     let (kind, name) = match (service, resource.split_once('/')) {
         ("sts", Some(("assumed-role", rest))) => (IdentityKind::Role, rest.split('/').next()?),
         ("iam", Some(("role", rest))) => (IdentityKind::Role, rest.rsplit('/').next()?),
@@ -193,18 +188,9 @@ fn identity_of(arn: &str) -> Option<Identity> {
 
 /// `arn:aws:kms:REGION:ACCOUNT:key/ID` → (region, account).
 fn key_arn_parts(arn: &str) -> Option<(&str, &str)> {
-    let rest = arn.strip_prefix("arn:")?;
-    let mut parts = rest.splitn(5, ':');
-    let (_, Some("kms"), Some(region), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    resource.starts_with("key/").then_some((region, account))
+    let parsed = iam_eval::arn::Arn::parse(arn)?;
+    (parsed.service == "kms" && parsed.resource.starts_with("key/"))
+        .then_some((parsed.region, parsed.account))
 }
 
 fn gap(account: &str, operation: &str, resource: Option<&str>, e: &ReadError) -> Fragment {
