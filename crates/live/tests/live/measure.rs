@@ -15,12 +15,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::kc::{Cause, Kc};
-use crate::runtime_api::{free_port, invoke, Guard};
+use crate::runtime_api::{free_port, invoke, start_emulator, Guard};
 use crate::support::{unique, Inbox, Moto, EXTERNAL_ID, REGION, ROLE};
 
 fn binary() -> String {
@@ -107,27 +107,7 @@ async fn measure() {
     let kc = Kc::build(&m, Cause::KeyPolicy).await;
     let inbox = Inbox::new(&m).await;
     let port = free_port();
-    let _emulator = Guard(
-        Command::new("cargo")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-            ])
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cargo lambda watch"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the emulator did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _emulator = start_emulator(port);
     let log = std::env::temp_dir().join(format!("{}.log", unique("s3ka-measure")));
     let f = Guard(
         function(&bin, port, &inbox.topic_arn, &m.endpoint)

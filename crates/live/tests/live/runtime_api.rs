@@ -24,6 +24,33 @@ impl Drop for Guard {
     }
 }
 
+/// Starts cargo-lambda's Runtime API emulator on `port` (APIs only: the binary under test is
+/// the one cargo already built) and waits until it accepts connections.
+pub(crate) fn start_emulator(port: u16) -> Guard {
+    let guard = Guard(
+        Command::new("cargo")
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+            ])
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cargo lambda watch"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the emulator did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    guard
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -85,27 +112,7 @@ async fn the_lambda_binary_diagnoses_and_publishes_through_the_runtime_api() {
     let inbox = Inbox::new(&m).await;
     // AND the Runtime API emulator with the compiled function polling it
     let port = free_port();
-    let _emulator = Guard(
-        Command::new("cargo")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-            ])
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cargo lambda watch"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the emulator did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _emulator = start_emulator(port);
     let log = std::env::temp_dir().join(format!("{}.log", unique("s3ka-lambda")));
     let log_file = std::fs::File::create(&log).expect("log file");
     let _function = Guard(
