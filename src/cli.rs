@@ -189,9 +189,7 @@ fn diagnose(
             let mut qs = Vec::new();
             for o in outcomes {
                 match o {
-                    auditor::event::EventOutcome::Denied(req) => {
-                        qs.push(auditor::diagnose::Query::from_denied(&req))
-                    }
+                    auditor::event::EventOutcome::Denied(req) => qs.push(*req),
                     auditor::event::EventOutcome::Skipped { event_id, reason } => {
                         skipped.push(format!(
                             "{}: skipped: {reason}",
@@ -203,10 +201,9 @@ fn diagnose(
             qs
         }
         (None, Some(((p, a), r))) => {
-            check_adhoc(&a, &r)?;
             let req =
                 auditor::event::adhoc_request(&p, &a, &r).map_err(|e| anyhow::anyhow!("{e}"))?;
-            vec![auditor::diagnose::Query::from_denied(&req)]
+            vec![req]
         }
         (None, None) => anyhow::bail!("give --event FILE, or --principal, --action and --resource"),
     };
@@ -313,35 +310,6 @@ fn sweep(snapshot: &Path, format: Format) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The ad hoc requests the diagnosis models; anything else would be silently evaluated as
-/// something it is not.
-fn check_adhoc(action: &str, resource: &str) -> Result<()> {
-    let lower = action.to_ascii_lowercase();
-    let supported = [
-        "s3:getobject",
-        "s3:getobjectversion",
-        "s3:headobject",
-        "s3:putobject",
-    ];
-    if lower.starts_with("s3:") {
-        if !supported.contains(&lower.as_str()) {
-            anyhow::bail!("--action `{action}`: the diagnosis covers s3:GetObject, s3:HeadObject, s3:PutObject and kms: actions");
-        }
-        let object = resource
-            .strip_prefix("arn:aws:s3:::")
-            .and_then(|r| r.split_once('/'))
-            .is_some_and(|(b, k)| !b.is_empty() && !k.is_empty());
-        if !object {
-            anyhow::bail!(
-                "--resource `{resource}`: {action} takes an object ARN, arn:aws:s3:::BUCKET/KEY"
-            );
-        }
-    } else if !lower.starts_with("kms:") {
-        anyhow::bail!("--action `{action}`: the diagnosis covers s3:GetObject, s3:HeadObject, s3:PutObject and kms: actions");
-    }
-    Ok(())
 }
 
 /// The answer for an event file with no denial in it, in the format asked for.

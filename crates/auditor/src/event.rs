@@ -10,7 +10,7 @@
 //! is not an authorization failure). The request carries the principal, the IAM action, the
 //! resource and its owner, and the request context a policy would see, derived from what the
 //! record shows. Anything derived rather than read is stated in
-//! [`DeniedRequest::assumptions`]. Keys that only the snapshot knows (`aws:PrincipalOrgID`,
+//! [`Request::assumptions`]. Keys that only the snapshot knows (`aws:PrincipalOrgID`,
 //! `aws:PrincipalTag/*`, `aws:ResourceOrgID`, the role path of a session) are left to the
 //! diagnosis. Spec §1.2, §1.5, §1.6, §6.
 
@@ -18,12 +18,15 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use iam_eval::ContextValue;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::arn::{self, is_account_id, Arn};
 use crate::reader::{Node, PathError};
+use crate::refs::{self as arn, is_account_id, is_service_name, Arn, BucketRef, Partition};
+pub use crate::request::{
+    AwsDenial, CopySource, EventMeta, Operation, Principal, PrincipalType, Request,
+};
 
 /// An event that cannot be read, with the JSON path of the offending value
 /// (`detail.userIdentity`, `Records[2].eventName`).
@@ -61,7 +64,7 @@ impl From<PathError> for EventError {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum EventOutcome {
     /// An authorization failure this tool can diagnose.
-    Denied(Box<DeniedRequest>),
+    Denied(Box<Request>),
     /// A record that needs no diagnosis.
     Skipped {
         /// `eventID`, when the record has one.
@@ -109,233 +112,7 @@ impl std::fmt::Display for SkipReason {
     }
 }
 
-/// The record's own facts, kept for reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct EventMeta {
-    /// `eventID`.
-    pub event_id: Option<String>,
-    /// `eventTime`.
-    pub event_time: Option<String>,
-    /// `eventName`.
-    pub event_name: String,
-    /// `eventSource`.
-    pub event_source: String,
-    /// `awsRegion`.
-    pub aws_region: Option<String>,
-    /// `recipientAccountId`: the account this copy of the record was delivered to.
-    pub recipient_account: Option<String>,
-    /// `errorCode`.
-    pub error_code: Option<String>,
-    /// `errorMessage`.
-    pub error_message: Option<String>,
-    /// `sharedEventID`: the same value in the caller's and the resource owner's copy.
-    pub shared_event_id: Option<String>,
-    /// `vpcEndpointId`.
-    pub vpc_endpoint_id: Option<String>,
-    /// `sourceIPAddress` (an IP, or a service name for calls made by a service).
-    pub source_ip_address: Option<String>,
-    /// `userAgent`.
-    pub user_agent: Option<String>,
-}
-
-/// Who made the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// A principal known by ARN: a role session, user, root or federated user (or a role ARN
-    /// given for an ad hoc request).
-    Arn(String),
-    /// An unsigned request.
-    Anonymous,
-    /// An AWS service principal calling on its own behalf (`userIdentity.type` `AWSService`).
-    Service(String),
-    /// Not identifiable from the record: the resource owner's copy of a cross-account event
-    /// (`type` `AWSAccount`) keeps only `principalId` and the account.
-    Unknown,
-}
-
-impl Principal {
-    /// The ARN, when the principal is known by one.
-    pub fn arn(&self) -> Option<&str> {
-        match self {
-            Principal::Arn(arn) => Some(arn),
-            Principal::Anonymous | Principal::Service(_) | Principal::Unknown => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Principal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Principal::Arn(arn) => f.write_str(arn),
-            Principal::Anonymous => f.write_str("anonymous"),
-            Principal::Service(name) => f.write_str(name),
-            Principal::Unknown => f.write_str("unknown principal"),
-        }
-    }
-}
-
-/// Serialized as the ARN, `anonymous`, the service name, or `null` when unknown.
-impl Serialize for Principal {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Principal::Unknown => s.serialize_none(),
-            other => s.serialize_str(&other.to_string()),
-        }
-    }
-}
-
-/// The kind of principal, in the vocabulary of `aws:PrincipalType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum PrincipalType {
-    /// The account root user.
-    Account,
-    /// An IAM user.
-    User,
-    /// A role session.
-    AssumedRole,
-    /// An STS federated user.
-    FederatedUser,
-    /// An unsigned request.
-    Anonymous,
-    /// An AWS service principal.
-    #[serde(rename = "AWSService")]
-    AwsService,
-    /// Not determinable.
-    Unknown,
-}
-
-impl PrincipalType {
-    /// The value of `aws:PrincipalType`, for the kinds that have one.
-    pub fn context_value(self) -> Option<&'static str> {
-        match self {
-            PrincipalType::Account => Some("Account"),
-            PrincipalType::User => Some("User"),
-            PrincipalType::AssumedRole => Some("AssumedRole"),
-            PrincipalType::FederatedUser => Some("FederatedUser"),
-            PrincipalType::Anonymous => Some("Anonymous"),
-            PrincipalType::AwsService | PrincipalType::Unknown => None,
-        }
-    }
-
-    /// The kind a principal ARN denotes.
-    fn of_arn(text: &str) -> PrincipalType {
-        let Some(a) = Arn::parse(text) else {
-            return PrincipalType::Unknown;
-        };
-        match (a.service, a.resource.split_once('/')) {
-            ("sts", Some(("assumed-role", _))) => PrincipalType::AssumedRole,
-            ("sts", Some(("federated-user", _))) => PrincipalType::FederatedUser,
-            ("iam", Some(("user", _))) => PrincipalType::User,
-            // A role ARN stands for its sessions.
-            ("iam", Some(("role", _))) => PrincipalType::AssumedRole,
-            ("iam", None) if a.resource == "root" => PrincipalType::Account,
-            _ => PrincipalType::Unknown,
-        }
-    }
-
-    /// The kind a unique id denotes (`AROA…` role, `AIDA…` user, a bare account id for
-    /// root), for records that carry no ARN.
-    fn of_unique_id(id: &str) -> PrincipalType {
-        if id.starts_with("AROA") {
-            PrincipalType::AssumedRole
-        } else if id.starts_with("AIDA") {
-            PrincipalType::User
-        } else if is_account_id(id) {
-            PrincipalType::Account
-        } else {
-            PrincipalType::Unknown
-        }
-    }
-}
-
-/// The source of a `CopyObject` (`x-amz-copy-source`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CopySource {
-    /// Source bucket.
-    pub bucket: String,
-    /// Source object key, percent-decoded.
-    pub key: String,
-    /// Source version, when named.
-    pub version_id: Option<String>,
-    /// The source bucket's owner, when the record's `resources` show it.
-    pub account: Option<String>,
-}
-
-/// One denied request, ready to be diagnosed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeniedRequest {
-    /// The record's facts; `None` for an ad hoc request.
-    pub event: Option<EventMeta>,
-    /// The failure is a KMS key state error (`DisabledException`,
-    /// `KMSInvalidStateException`), not a policy decision.
-    pub key_state_error: bool,
-    /// Who made the request.
-    pub principal: Principal,
-    /// The kind of principal.
-    pub principal_type: PrincipalType,
-    /// The principal's account (`userIdentity.accountId`, or from the ARN).
-    pub principal_account: Option<String>,
-    /// `userIdentity.principalId` (`AROA…:session`, `AIDA…`, the account id for root).
-    pub principal_id: Option<String>,
-    /// The role behind a session (`sessionIssuer.arn`), the value of `aws:PrincipalArn`.
-    pub role_arn: Option<String>,
-    /// `role_arn` was rebuilt from the session ARN because the record has no
-    /// `sessionIssuer`; it then lacks the role path, which the snapshot can supply.
-    pub role_arn_from_session: bool,
-    /// `userIdentity.invokedBy`: the service that made the call on the principal's behalf.
-    pub invoked_by: Option<String>,
-    /// The IAM action authorized (`s3:GetObject`, `kms:Decrypt`, ...).
-    pub action: String,
-    /// The ARN authorized: the object for S3 events, the key for KMS events (unknown when
-    /// a KMS record names no key).
-    pub resource: Option<String>,
-    /// The bucket: from the request for S3 events, from the `aws:s3:arn` encryption
-    /// context for KMS events made by S3.
-    pub bucket: Option<String>,
-    /// The object key, likewise (absent for a Bucket Key context, which names the bucket).
-    pub object_key: Option<String>,
-    /// `versionId` of the request.
-    pub version_id: Option<String>,
-    /// For `CopyObject`: the object read.
-    pub copy_source: Option<CopySource>,
-    /// The key ARN, when the record names the key by ARN.
-    pub kms_key_arn: Option<String>,
-    /// The key as the request named it (`keyId`, the S3 key-id header): an ARN, alias name,
-    /// alias ARN or key id; resolve it with [`crate::snapshot::Snapshot::key`].
-    pub kms_key_ref: Option<String>,
-    /// The account that owns `resource`, when the record shows it.
-    pub resource_account: Option<String>,
-    /// A KMS request made by S3 on the principal's behalf (the second hop of spec §1.6).
-    pub via_s3: bool,
-    /// The `aws:s3:arn` encryption context names the bucket: S3 used a Bucket Key.
-    pub bucket_key: bool,
-    /// The KMS encryption context of the request.
-    pub encryption_context: BTreeMap<String, String>,
-    /// The request context, keyed by condition key as AWS spells it.
-    pub context: BTreeMap<String, ContextValue>,
-    /// What was derived rather than read from the record, in words for the report.
-    pub assumptions: Vec<String>,
-}
-
-impl DeniedRequest {
-    /// Whether the action is an S3 action.
-    pub fn is_s3(&self) -> bool {
-        self.action.starts_with("s3:")
-    }
-
-    /// Whether the action is a KMS action.
-    pub fn is_kms(&self) -> bool {
-        self.action.starts_with("kms:")
-    }
-
-    /// The value of `aws:PrincipalArn`: the role for sessions, the principal ARN otherwise.
-    pub fn principal_arn(&self) -> Option<&str> {
-        self.role_arn.as_deref().or(self.principal.arn())
-    }
-}
-
 const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
-const S3_SERVICE: &str = "s3.amazonaws.com";
 
 /// Reads every record of a CloudTrail record, EventBridge envelope, trail log file,
 /// `lookup-events` output or array of records.
@@ -387,9 +164,9 @@ fn parse_any(root: &Node<'_>) -> Result<Vec<EventOutcome>, PathError> {
     Ok(vec![parse_record(root)?])
 }
 
-/// The operations this tool diagnoses.
+/// The families of records this tool diagnoses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Operation {
+enum Kind {
     /// GetObject, HeadObject.
     S3Read,
     /// PutObject and the multipart-upload calls.
@@ -400,29 +177,35 @@ enum Operation {
     Kms(&'static str),
 }
 
-fn operation(event_source: &str, event_name: &str) -> Option<Operation> {
-    match (event_source, event_name) {
-        ("s3.amazonaws.com", "GetObject" | "HeadObject") => Some(Operation::S3Read),
+fn kind(event_source: &str, event_name: &str) -> Option<Kind> {
+    // China's records may name the service with its own DNS suffix.
+    let service = if is_service_name(event_source, "s3") {
+        "s3"
+    } else if is_service_name(event_source, "kms") {
+        "kms"
+    } else {
+        return None;
+    };
+    match (service, event_name) {
+        ("s3", "GetObject" | "HeadObject") => Some(Kind::S3Read),
         (
-            "s3.amazonaws.com",
+            "s3",
             "PutObject" | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload",
-        ) => Some(Operation::S3Write),
-        ("s3.amazonaws.com", "CopyObject" | "UploadPartCopy") => Some(Operation::S3Copy),
-        ("kms.amazonaws.com", "Decrypt") => Some(Operation::Kms("kms:Decrypt")),
-        ("kms.amazonaws.com", "Encrypt") => Some(Operation::Kms("kms:Encrypt")),
-        ("kms.amazonaws.com", "GenerateDataKey") => Some(Operation::Kms("kms:GenerateDataKey")),
-        ("kms.amazonaws.com", "GenerateDataKeyWithoutPlaintext") => {
-            Some(Operation::Kms("kms:GenerateDataKeyWithoutPlaintext"))
+        ) => Some(Kind::S3Write),
+        ("s3", "CopyObject" | "UploadPartCopy") => Some(Kind::S3Copy),
+        ("kms", "Decrypt") => Some(Kind::Kms("kms:Decrypt")),
+        ("kms", "Encrypt") => Some(Kind::Kms("kms:Encrypt")),
+        ("kms", "GenerateDataKey") => Some(Kind::Kms("kms:GenerateDataKey")),
+        ("kms", "GenerateDataKeyWithoutPlaintext") => {
+            Some(Kind::Kms("kms:GenerateDataKeyWithoutPlaintext"))
         }
-        ("kms.amazonaws.com", "GenerateDataKeyPair") => {
-            Some(Operation::Kms("kms:GenerateDataKeyPair"))
-        }
-        ("kms.amazonaws.com", "GenerateDataKeyPairWithoutPlaintext") => {
-            Some(Operation::Kms("kms:GenerateDataKeyPairWithoutPlaintext"))
+        ("kms", "GenerateDataKeyPair") => Some(Kind::Kms("kms:GenerateDataKeyPair")),
+        ("kms", "GenerateDataKeyPairWithoutPlaintext") => {
+            Some(Kind::Kms("kms:GenerateDataKeyPairWithoutPlaintext"))
         }
         // ReEncrypt needs ReEncryptFrom on the source key and ReEncryptTo on the destination;
         // the record does not say which was refused, so the source side is diagnosed.
-        ("kms.amazonaws.com", "ReEncrypt") => Some(Operation::Kms("kms:ReEncryptFrom")),
+        ("kms", "ReEncrypt") => Some(Kind::Kms("kms:ReEncryptFrom")),
         _ => None,
     }
 }
@@ -454,7 +237,7 @@ fn parse_record(node: &Node<'_>) -> Result<EventOutcome, PathError> {
             reason: SkipReason::NotAuthorizationError { error_code },
         });
     };
-    let Some(op) = operation(&event_source, &event_name) else {
+    let Some(op) = kind(&event_source, &event_name) else {
         return Ok(EventOutcome::Skipped {
             event_id,
             reason: SkipReason::UnsupportedEvent {
@@ -480,7 +263,10 @@ fn parse_record(node: &Node<'_>) -> Result<EventOutcome, PathError> {
     let identity = Identity::parse(&node.req("userIdentity")?, meta.aws_region.as_deref())?;
     let resources = Resources::parse(node)?;
     let params = node.get("requestParameters")?;
-    let mut request = DeniedRequest {
+    let partition = identity.partition(meta.aws_region.as_deref());
+    let mut request = Request {
+        partition,
+        operation: Operation::GetObject,
         event: None,
         key_state_error,
         principal: identity.principal.clone(),
@@ -503,23 +289,35 @@ fn parse_record(node: &Node<'_>) -> Result<EventOutcome, PathError> {
         bucket_key: false,
         encryption_context: BTreeMap::new(),
         context: BTreeMap::new(),
+        sse: None,
+        secure_transport: None,
+        denial: meta.error_message.as_deref().and_then(AwsDenial::parse),
         assumptions: Vec::new(),
     };
-    let partition = identity.partition(meta.aws_region.as_deref());
     match op {
-        Operation::S3Read | Operation::S3Write | Operation::S3Copy => {
+        Kind::S3Read | Kind::S3Write | Kind::S3Copy => {
             fill_s3(
                 &mut request,
                 op,
+                &meta.event_name,
                 node,
                 params.as_ref(),
                 &resources,
                 partition,
             )?;
         }
-        Operation::Kms(action) => {
+        Kind::Kms(action) => {
             request.action = action.to_owned();
             fill_kms(&mut request, &meta, params.as_ref(), &resources)?;
+            request.operation = if request.via_s3 && request.bucket.is_some() {
+                Operation::KmsViaS3 {
+                    action: action.to_owned(),
+                }
+            } else {
+                Operation::Kms {
+                    action: action.to_owned(),
+                }
+            };
         }
     }
     if request.resource_account.is_none() {
@@ -609,9 +407,9 @@ impl Identity {
             ),
             (Some("Root"), None) => match &account {
                 Some(acct) => (
-                    Principal::Arn(format!(
-                        "arn:{}:iam::{acct}:root",
-                        arn::partition_for_region(region.unwrap_or_default())
+                    Principal::Arn(arn::account_root(
+                        Partition::of_region(region.unwrap_or_default()),
+                        acct,
                     )),
                     PrincipalType::Account,
                 ),
@@ -646,7 +444,7 @@ impl Identity {
 
         let (role_arn, role_arn_from_session) = match (&principal, principal_type) {
             _ if issuer_arn.is_some() => (issuer_arn, false),
-            (Principal::Arn(a), PrincipalType::AssumedRole) => match role_of_session(a) {
+            (Principal::Arn(a), PrincipalType::AssumedRole) => match arn::role_of_session(a) {
                 Some(role) => (Some(role), true),
                 // A role ARN (type `Role`, or an ad hoc request) is its own role.
                 None => (Some(a.clone()), false),
@@ -669,29 +467,13 @@ impl Identity {
     }
 
     /// The partition for ARNs the record does not carry: the caller's, else the Region's.
-    fn partition(&self, region: Option<&str>) -> String {
+    fn partition(&self, region: Option<&str>) -> Partition {
         self.principal
             .arn()
             .or(self.role_arn.as_deref())
-            .and_then(Arn::parse)
-            .map(|a| a.partition.to_owned())
-            .unwrap_or_else(|| arn::partition_for_region(region.unwrap_or_default()).to_owned())
+            .and_then(Partition::of_arn)
+            .unwrap_or_else(|| Partition::of_region(region.unwrap_or_default()))
     }
-}
-
-/// `arn:aws:sts::ACCT:assumed-role/NAME/SESSION` → `arn:aws:iam::ACCT:role/NAME` (without the
-/// role path, which the session ARN does not carry).
-fn role_of_session(session_arn: &str) -> Option<String> {
-    let a = Arn::parse(session_arn)?;
-    if a.service != "sts" {
-        return None;
-    }
-    let rest = a.resource.strip_prefix("assumed-role/")?;
-    let name = rest.split('/').next().filter(|n| !n.is_empty())?;
-    Some(format!(
-        "arn:{}:iam::{}:role/{name}",
-        a.partition, a.account
-    ))
 }
 
 /// One `resources[]` entry.
@@ -746,22 +528,24 @@ impl Resources {
     }
 
     /// The owner of the bucket `bucket` (from its bucket or object entry).
-    fn bucket_owner(&self, partition: &str, bucket: &str, key: Option<&str>) -> Option<&str> {
-        let bucket_arn = format!("arn:{partition}:s3:::{bucket}");
-        self.account_of("AWS::S3::Bucket", &bucket_arn).or_else(|| {
-            let object_arn = format!("{bucket_arn}/{}", key?);
-            self.account_of("AWS::S3::Object", &object_arn)
-        })
+    fn bucket_owner(&self, partition: Partition, bucket: &str, key: Option<&str>) -> Option<&str> {
+        let bucket = BucketRef::new(partition, bucket);
+        self.account_of("AWS::S3::Bucket", &bucket.arn())
+            .or_else(|| {
+                let object = bucket.object(key?);
+                self.account_of("AWS::S3::Object", &object.arn())
+            })
     }
 }
 
 fn fill_s3(
-    request: &mut DeniedRequest,
-    op: Operation,
+    request: &mut Request,
+    op: Kind,
+    event_name: &str,
     record: &Node<'_>,
     params: Option<&Node<'_>>,
     resources: &Resources,
-    partition: String,
+    partition: Partition,
 ) -> Result<(), PathError> {
     let param = |key: &str| -> Result<Option<String>, PathError> {
         match params {
@@ -791,16 +575,16 @@ fn fill_s3(
     };
     let version_id = param("versionId")?;
     request.action = match (op, &version_id) {
-        (Operation::S3Read, Some(_)) => "s3:GetObjectVersion",
-        (Operation::S3Read, None) => "s3:GetObject",
+        (Kind::S3Read, Some(_)) => "s3:GetObjectVersion",
+        (Kind::S3Read, None) => "s3:GetObject",
         _ => "s3:PutObject",
     }
     .to_owned();
-    if op == Operation::S3Copy {
+    if op == Kind::S3Copy {
         if let Some(source) = param("x-amz-copy-source")? {
             request.copy_source = parse_copy_source(&source).map(|mut src| {
                 src.account = resources
-                    .bucket_owner(&partition, &src.bucket, Some(&src.key))
+                    .bucket_owner(partition, &src.bucket, Some(&src.key))
                     .map(str::to_owned);
                 src
             });
@@ -811,15 +595,30 @@ fn fill_s3(
             }
         }
     }
+    request.operation = match (event_name, &request.copy_source) {
+        ("HeadObject", _) => Operation::HeadObject,
+        ("GetObject", _) => Operation::GetObject,
+        ("CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload", _) => {
+            Operation::MultipartUpload
+        }
+        ("CopyObject" | "UploadPartCopy", Some(src)) => Operation::CopyObject {
+            source_bucket: src.bucket.clone(),
+            source_key: src.key.clone(),
+        },
+        // A part copied from an unreadable source is diagnosed as the write it also is.
+        ("UploadPartCopy", None) => Operation::MultipartUpload,
+        _ => Operation::PutObject,
+    };
+    request.sse = param("x-amz-server-side-encryption")?;
     if let Some(key_ref) = param("x-amz-server-side-encryption-aws-kms-key-id")? {
         if arn::kms_key_arn(&key_ref).is_some() {
             request.kms_key_arn = Some(key_ref.clone());
         }
         request.kms_key_ref = Some(key_ref);
     }
-    request.resource = Some(format!("arn:{partition}:s3:::{bucket}/{key}"));
+    request.resource = Some(BucketRef::new(partition, &bucket).object(&key).arn());
     request.resource_account = resources
-        .bucket_owner(&partition, &bucket, Some(&key))
+        .bucket_owner(partition, &bucket, Some(&key))
         .map(str::to_owned);
     request.bucket = Some(bucket);
     request.object_key = Some(key);
@@ -851,7 +650,7 @@ fn parse_copy_source(text: &str) -> Option<CopySource> {
 }
 
 fn fill_kms(
-    request: &mut DeniedRequest,
+    request: &mut Request,
     meta: &EventMeta,
     params: Option<&Node<'_>>,
     resources: &Resources,
@@ -895,7 +694,7 @@ fn fill_kms(
         }
     }
     let s3_arn = request.encryption_context.get("aws:s3:arn").cloned();
-    let by_s3 = |v: &Option<String>| v.as_deref() == Some(S3_SERVICE);
+    let by_s3 = |v: &Option<String>| v.as_deref().is_some_and(|t| is_service_name(t, "s3"));
     request.via_s3 = by_s3(&request.invoked_by)
         || by_s3(&meta.source_ip_address)
         || by_s3(&meta.user_agent)
@@ -926,7 +725,7 @@ fn single(value: impl Into<String>) -> ContextValue {
 }
 
 fn build_context(
-    request: &mut DeniedRequest,
+    request: &mut Request,
     meta: &EventMeta,
     identity: &Identity,
     record: &Node<'_>,
@@ -953,19 +752,12 @@ fn build_context(
         (None, None) => {}
     }
 
-    // S3 refuses SSE-KMS reads and writes over plain HTTP and KMS accepts HTTPS only, so a
-    // request that got as far as an authorization decision on an SSE-KMS object came over
-    // TLS. Records often omit tlsDetails (older versions, trimmed samples), so true is the
-    // value; the assumption is stated when the record does not show TLS itself.
     let tls = record.get("tlsDetails")?;
-    let cipher = match record.get("additionalEventData")? {
-        Some(extra) if extra.v.is_object() => extra.get("CipherSuite")?.is_some(),
-        _ => false,
-    };
-    ctx.insert("aws:SecureTransport".to_owned(), single("true"));
-    if tls.is_none() && !cipher && request.is_s3() {
-        request.assumptions.push(
-            "aws:SecureTransport is taken as true: the record does not show TLS, and S3 serves SSE-KMS objects over HTTPS only".to_owned(),
+    request.secure_transport = secure_transport(request, record, tls.is_some())?;
+    if let Some(secure) = request.secure_transport {
+        ctx.insert(
+            "aws:SecureTransport".to_owned(),
+            single(if secure { "true" } else { "false" }),
         );
     }
 
@@ -991,15 +783,57 @@ fn build_context(
     if request.is_s3() {
         add_s3_keys(&mut ctx, request, record, tls.as_ref())?;
     } else {
-        add_kms_keys(&mut ctx, request, meta);
+        add_kms_keys(&mut ctx, request, meta, request.partition);
     }
     request.context = ctx;
     Ok(())
 }
 
+/// The value of `aws:SecureTransport`, from what the record shows (docs/design.md, "Evidence
+/// from the record"):
+/// * KMS records: true — KMS endpoints accept HTTPS only;
+/// * `tlsDetails`, or `additionalEventData.CipherSuite`: true;
+/// * neither, in a record of event version 1.08 or later (which carries `tlsDetails` for
+///   every request made over TLS): false, stated as an assumption;
+/// * neither, in an older or unversioned record: unknown (`None`), so that policies testing
+///   the key see it absent and the report says when the verdict depends on it.
+fn secure_transport(
+    request: &mut Request,
+    record: &Node<'_>,
+    has_tls_details: bool,
+) -> Result<Option<bool>, PathError> {
+    if request.is_kms() {
+        return Ok(Some(true));
+    }
+    let cipher = match record.get("additionalEventData")? {
+        Some(extra) if extra.v.is_object() => extra.get("CipherSuite")?.is_some(),
+        _ => false,
+    };
+    if has_tls_details || cipher {
+        return Ok(Some(true));
+    }
+    let version = record.opt_str("eventVersion")?;
+    let modern = version.as_deref().and_then(|v| {
+        let (major, minor) = v.split_once('.')?;
+        Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?))
+    });
+    if modern.is_some_and(|(major, minor)| major > 1 || minor >= 8) {
+        request.assumptions.push(format!(
+            "the request is taken to have been made over plain HTTP (aws:SecureTransport = false): the record (event version {}) has no `tlsDetails`, which CloudTrail includes for requests made over TLS",
+            version.unwrap_or_default()
+        ));
+        Ok(Some(false))
+    } else {
+        request.assumptions.push(
+            "the record does not show whether the request came over TLS (no `tlsDetails`, event version before 1.08): aws:SecureTransport is left unknown".to_owned(),
+        );
+        Ok(None)
+    }
+}
+
 fn add_principal_keys(
     ctx: &mut BTreeMap<String, ContextValue>,
-    request: &DeniedRequest,
+    request: &Request,
     identity: &Identity,
 ) {
     let anonymous = request.principal == Principal::Anonymous;
@@ -1055,7 +889,7 @@ fn add_principal_keys(
 
 fn add_s3_keys(
     ctx: &mut BTreeMap<String, ContextValue>,
-    request: &DeniedRequest,
+    request: &Request,
     record: &Node<'_>,
     tls: Option<&Node<'_>>,
 ) -> Result<(), PathError> {
@@ -1109,8 +943,9 @@ fn add_s3_keys(
 
 fn add_kms_keys(
     ctx: &mut BTreeMap<String, ContextValue>,
-    request: &DeniedRequest,
+    request: &Request,
     meta: &EventMeta,
+    partition: Partition,
 ) {
     let via = if request.via_s3 { "true" } else { "false" };
     ctx.insert("aws:ViaAWSService".to_owned(), single(via));
@@ -1121,7 +956,7 @@ fn add_kms_keys(
         if let Some(region) = &meta.aws_region {
             ctx.insert(
                 "kms:ViaService".to_owned(),
-                single(format!("s3.{region}.amazonaws.com")),
+                single(partition.service_endpoint("s3", region)),
             );
         }
     }
@@ -1137,28 +972,107 @@ fn add_kms_keys(
 }
 
 /// A request given on the command line (`--principal ARN --action s3:GetObject --resource
-/// arn:aws:s3:::bucket/key`) instead of an event.
+/// <object ARN>`) instead of an event.
 ///
 /// `principal` is a principal ARN (role session, role, user, root, federated user), a bare
-/// account id (its root) or `anonymous`; `resource` an S3 object or bucket ARN, an
+/// account id (its root) or `anonymous`; `resource` an S3 object ARN of any partition, an
 /// `s3://bucket/key` URL, or a KMS key or alias ARN. Errors name the argument as their path.
-pub fn adhoc_request(
-    principal: &str,
-    action: &str,
-    resource: &str,
-) -> Result<DeniedRequest, EventError> {
+pub fn adhoc_request(principal: &str, action: &str, resource: &str) -> Result<Request, EventError> {
     adhoc(principal, action, resource).map_err(EventError::from)
 }
 
-fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<DeniedRequest, PathError> {
+fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<Request, PathError> {
     let mut assumptions = vec![
         "no event was given: the time, source IP, VPC endpoint, MFA and session-tag keys are absent".to_owned(),
     ];
+    let Some((service, name)) = action.split_once(':') else {
+        return Err(PathError::new(
+            "action",
+            format!("`{action}` is not an IAM action such as `s3:GetObject`"),
+        ));
+    };
+    let well_formed =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !well_formed(service) || !well_formed(name) {
+        return Err(PathError::new(
+            "action",
+            format!("`{action}` is not an IAM action such as `s3:GetObject`"),
+        ));
+    }
+    let service = service.to_ascii_lowercase();
+    // The S3 operations the diagnosis models, with the IAM action each is authorized as.
+    let (operation, iam_action) = match (service.as_str(), name.to_ascii_lowercase().as_str()) {
+        ("s3", "getobject") => (Operation::GetObject, "s3:GetObject".to_owned()),
+        ("s3", "getobjectversion") => (Operation::GetObject, "s3:GetObjectVersion".to_owned()),
+        // HeadObject is authorized as s3:GetObject and makes no KMS request.
+        ("s3", "headobject") => (Operation::HeadObject, "s3:GetObject".to_owned()),
+        ("s3", "putobject") => (Operation::PutObject, "s3:PutObject".to_owned()),
+        ("s3", _) => {
+            return Err(PathError::new(
+                "action",
+                format!("`{action}`: the diagnosis covers s3:GetObject, s3:GetObjectVersion, s3:HeadObject, s3:PutObject and kms: actions"),
+            ))
+        }
+        ("kms", _) => (
+            Operation::Kms {
+                action: action.to_owned(),
+            },
+            action.to_owned(),
+        ),
+        (other, _) => {
+            return Err(PathError::new(
+                "action",
+                format!(
+                    "`{action}` is a `{other}` action; only `s3` and `kms` actions can be diagnosed"
+                ),
+            ))
+        }
+    };
+
+    // The partition: the resource's when it is an ARN, else the principal's.
+    let principal_partition = if principal_text.starts_with("arn:") {
+        match Partition::of_arn(principal_text) {
+            Some(p) => Some(p),
+            None => {
+                return Err(PathError::new(
+                    "principal",
+                    format!("`{principal_text}` is not in a partition the auditor knows (aws, aws-cn, aws-us-gov)"),
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    let resource_partition = if resource.starts_with("arn:") {
+        match Partition::of_arn(resource) {
+            Some(p) => Some(p),
+            None => {
+                return Err(PathError::new(
+                    "resource",
+                    format!("`{resource}` is not an ARN in a partition the auditor knows (aws, aws-cn, aws-us-gov)"),
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    if let (Some(p), Some(r)) = (principal_partition, resource_partition) {
+        if p != r {
+            return Err(PathError::new(
+                "resource",
+                format!("`{resource}` is in partition `{r}` but the principal is in `{p}`: requests never cross partitions"),
+            ));
+        }
+    }
+    let partition = resource_partition
+        .or(principal_partition)
+        .unwrap_or_default();
+
     let (principal, principal_type) = if principal_text == "anonymous" {
         (Principal::Anonymous, PrincipalType::Anonymous)
     } else if is_account_id(principal_text) {
         (
-            Principal::Arn(format!("arn:aws:iam::{principal_text}:root")),
+            Principal::Arn(arn::account_root(partition, principal_text)),
             PrincipalType::Account,
         )
     } else {
@@ -1174,7 +1088,7 @@ fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<DeniedReq
         (Principal::Arn(principal_text.to_owned()), kind)
     };
     let (role_arn, role_arn_from_session) = match (&principal, principal_type) {
-        (Principal::Arn(a), PrincipalType::AssumedRole) => match role_of_session(a) {
+        (Principal::Arn(a), PrincipalType::AssumedRole) => match arn::role_of_session(a) {
             Some(role) => {
                 assumptions.push(format!(
                     "the role behind the session is taken to be {role} (a session ARN does not show the role path; the snapshot can)"
@@ -1196,22 +1110,9 @@ fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<DeniedReq
         .map(|a| a.account.to_owned())
         .filter(|a| is_account_id(a));
 
-    let Some((service, name)) = action.split_once(':') else {
-        return Err(PathError::new(
-            "action",
-            format!("`{action}` is not an IAM action such as `s3:GetObject`"),
-        ));
-    };
-    let well_formed =
-        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !well_formed(service) || !well_formed(name) {
-        return Err(PathError::new(
-            "action",
-            format!("`{action}` is not an IAM action such as `s3:GetObject`"),
-        ));
-    }
-
-    let mut request = DeniedRequest {
+    let mut request = Request {
+        partition,
+        operation,
         event: None,
         key_state_error: false,
         principal,
@@ -1221,7 +1122,7 @@ fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<DeniedReq
         role_arn,
         role_arn_from_session,
         invoked_by: None,
-        action: action.to_owned(),
+        action: iam_action,
         resource: None,
         bucket: None,
         object_key: None,
@@ -1234,71 +1135,60 @@ fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<DeniedReq
         bucket_key: false,
         encryption_context: BTreeMap::new(),
         context: BTreeMap::new(),
+        sse: None,
+        secure_transport: Some(true),
+        denial: None,
         assumptions,
     };
 
-    let s3_target = resource
-        .strip_prefix("s3://")
-        .map(|rest| match rest.split_once('/') {
-            Some((b, k)) if !k.is_empty() => (b, Some(k)),
-            Some((b, _)) => (b, None),
-            None => (rest, None),
-        })
-        .filter(|(b, _)| !b.is_empty())
-        .or_else(|| arn::s3_arn(resource));
-    match (service.to_ascii_lowercase().as_str(), s3_target) {
-        ("s3", Some((bucket, key))) => {
-            let partition = request
-                .principal
-                .arn()
-                .and_then(Arn::parse)
-                .map_or("aws", |a| a.partition)
-                .to_owned();
-            request.resource = Some(match key {
-                Some(k) => format!("arn:{partition}:s3:::{bucket}/{k}"),
-                None => format!("arn:{partition}:s3:::{bucket}"),
-            });
-            request.bucket = Some(bucket.to_owned());
-            request.object_key = key.map(str::to_owned);
-        }
-        ("s3", None) => {
+    if service == "s3" {
+        let object = match resource.strip_prefix("s3://") {
+            Some(rest) => rest
+                .split_once('/')
+                .filter(|(b, k)| !b.is_empty() && !k.is_empty()),
+            None => arn::parse_s3_arn(resource).and_then(|(_, b, k)| Some((b, k?))),
+        };
+        let Some((bucket, key)) = object.filter(|(_, k)| !k.is_empty()) else {
             return Err(PathError::new(
                 "resource",
                 format!(
-                "`{resource}` is not an S3 object or bucket ARN such as `arn:aws:s3:::bucket/key`"
-            ),
-            ))
-        }
-        ("kms", _) => {
-            let key = Arn::parse(resource).filter(|a| {
-                a.service == "kms"
-                    && is_account_id(a.account)
-                    && (a.resource.starts_with("key/") || a.resource.starts_with("alias/"))
-            });
-            let Some(key) = key else {
-                return Err(PathError::new(
-                    "resource",
-                    format!("`{resource}` is not a KMS key or alias ARN such as `arn:aws:kms:us-west-2:111122223333:key/<key-id>`"),
-                ));
-            };
-            if key.resource.starts_with("key/") {
-                request.kms_key_arn = Some(resource.to_owned());
-                request.resource = Some(resource.to_owned());
-            }
-            request.kms_key_ref = Some(resource.to_owned());
-            request.resource_account = Some(key.account.to_owned());
-            request
-                .context
-                .insert("aws:RequestedRegion".to_owned(), single(key.region));
-        }
-        (other, _) => {
+                    "`{resource}` is not an S3 object ARN such as `{}` (or `s3://bucket/key`): {action} acts on an object",
+                    BucketRef::new(partition, "bucket").object("key").arn()
+                ),
+            ));
+        };
+        request.resource = Some(BucketRef::new(partition, bucket).object(key).arn());
+        request.bucket = Some(bucket.to_owned());
+        request.object_key = Some(key.to_owned());
+    } else {
+        let key = Arn::parse(resource).filter(|a| {
+            a.service == "kms"
+                && is_account_id(a.account)
+                && (a.resource.starts_with("key/") || a.resource.starts_with("alias/"))
+        });
+        let Some(key) = key else {
             return Err(PathError::new(
-                "action",
+                "resource",
                 format!(
-                "`{action}` is a `{other}` action; only `s3` and `kms` actions can be diagnosed"
-            ),
-            ))
+                    "`{resource}` is not a KMS key or alias ARN such as `{}`",
+                    arn::key_arn(
+                        partition,
+                        partition.example_region(),
+                        "111122223333",
+                        "<key-id>"
+                    )
+                ),
+            ));
+        };
+        if key.resource.starts_with("key/") {
+            request.kms_key_arn = Some(resource.to_owned());
+            request.resource = Some(resource.to_owned());
         }
+        request.kms_key_ref = Some(resource.to_owned());
+        request.resource_account = Some(key.account.to_owned());
+        request
+            .context
+            .insert("aws:RequestedRegion".to_owned(), single(key.region));
     }
 
     let is_kms = request.is_kms();
@@ -1337,7 +1227,7 @@ fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<DeniedReq
         }
     }
     request.assumptions.push(
-        "aws:SecureTransport is taken as true: S3 serves SSE-KMS objects over HTTPS only"
+        "aws:SecureTransport is taken as true: a request described on the command line is assumed to use HTTPS, as the AWS SDKs and CLI do"
             .to_owned(),
     );
     Ok(request)

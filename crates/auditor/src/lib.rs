@@ -12,15 +12,22 @@
 //!   and fixes verified by re-evaluation.
 //! * [`notify`]: the SNS message a diagnosis is published as (subject, per-protocol bodies,
 //!   filter attributes, trimming under the size limit).
+//! * [`request`]: the request to diagnose, modelled once ([`request::Request`]), with its
+//!   [`request::Operation`] and the evidence the record gives.
+//! * [`refs`]: partitions, buckets, objects, keys and principals — the only code that
+//!   formats or interprets their ARNs and service names.
 //! * [`json_patch`]: RFC 6902 patches over the snapshot document, used to apply and verify
 //!   fixes.
 #![warn(missing_docs)]
 
-mod arn;
+// Older name of `refs`, kept for modules that still import `crate::arn`.
+pub(crate) use refs as arn;
 pub mod diagnose;
 pub mod event;
 pub mod json_patch;
 pub mod notify;
 mod reader;
+pub mod refs;
+pub mod request;
 pub mod snapshot;
 pub mod sweep;

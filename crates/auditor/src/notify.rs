@@ -386,7 +386,7 @@ fn cut_at_char(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::{diagnose, Query};
+    use crate::diagnose::diagnose;
     use crate::event::{parse_events, EventOutcome};
     use crate::snapshot::Snapshot;
 
@@ -401,7 +401,7 @@ mod tests {
         let Some(EventOutcome::Denied(req)) = parse_events(&event).expect("parses").pop() else {
             panic!("the sample is a denial");
         };
-        diagnose(&snap, &raw, &Query::from_denied(&req))
+        diagnose(&snap, &raw, &req)
     }
 
     fn attribute<'a>(n: &'a Notification, name: &str) -> Option<&'a AttributeValue> {

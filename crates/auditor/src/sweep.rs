@@ -16,7 +16,7 @@ use serde_json::Value;
 use iam_eval::principal::PolicyPrincipal;
 use iam_eval::Effect;
 
-use crate::diagnose::{diagnose, Finding, Query, Verdict};
+use crate::diagnose::{diagnose, Finding, Verdict};
 use crate::event::adhoc_request;
 use crate::snapshot::Snapshot;
 
@@ -275,7 +275,7 @@ fn check_path(
     ) else {
         return;
     };
-    let d = diagnose(snap, raw, &Query::from_denied(&req));
+    let d = diagnose(snap, raw, &req);
     out.paths.push(Path {
         principal: principal.to_owned(),
         bucket: bucket.to_owned(),

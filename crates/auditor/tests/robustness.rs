@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use auditor::diagnose::{diagnose, Query};
+use auditor::diagnose::diagnose;
 use auditor::event::{parse_events, EventOutcome};
 use auditor::snapshot::Snapshot;
 use proptest::prelude::*;
@@ -124,7 +124,7 @@ proptest! {
             if let Ok(outcomes) = parse_events(&event) {
                 for o in outcomes {
                     if let EventOutcome::Denied(d) = o {
-                        let diag = diagnose(&parsed, raw, &Query::from_denied(&d));
+                        let diag = diagnose(&parsed, raw, &d);
                         prop_assert!(!diag.principal.is_empty());
                     }
                 }

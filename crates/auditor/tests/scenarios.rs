@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use auditor::diagnose::{diagnose, Code, Query};
+use auditor::diagnose::{diagnose, Code};
 use auditor::event::{adhoc_request, parse_events, EventOutcome};
 use auditor::json_patch;
 use auditor::snapshot::Snapshot;
@@ -86,7 +86,7 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
                     denied.len()
                 ));
             };
-            Query::from_denied(one)
+            (**one).clone()
         }
         (None, Some(r)) => {
             let s = |k: &str| {
@@ -94,10 +94,8 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
                     .and_then(Value::as_str)
                     .ok_or(format!("request.{k} missing"))
             };
-            Query::from_denied(
-                &adhoc_request(s("principal")?, s("action")?, s("resource")?)
-                    .map_err(|e| format!("request: {e}"))?,
-            )
+            adhoc_request(s("principal")?, s("action")?, s("resource")?)
+                .map_err(|e| format!("request: {e}"))?
         }
         _ => return Err("give exactly one of `event` and `request`".into()),
     };

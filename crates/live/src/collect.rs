@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use auditor::event::{DeniedRequest, Principal};
+use auditor::event::{Principal, Request};
 use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
 
@@ -121,7 +121,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn of(req: &DeniedRequest) -> Plan {
+    fn of(req: &Request) -> Plan {
         let mut plan = Plan {
             caller_account: req.principal_account.clone(),
             bucket_account: req.resource_account.clone(),
@@ -269,7 +269,7 @@ impl<A: Accounts> Collector<A> {
     }
 
     /// Reads what the diagnosis of `req` needs; `meter` counts the calls.
-    pub async fn collect(&self, req: &DeniedRequest, meter: &Meter) -> Result<Value, CollectError> {
+    pub async fn collect(&self, req: &Request, meter: &Meter) -> Result<Value, CollectError> {
         let plan = Plan::of(req);
         // Depth 1: a session in every account the event names.
         let mut names: BTreeSet<String> = BTreeSet::new();

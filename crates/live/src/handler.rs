@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use auditor::diagnose::{diagnose, Diagnosis, Query};
+use auditor::diagnose::{diagnose, Diagnosis};
 use auditor::event::{parse_events, EventError, EventOutcome};
 use auditor::notify::{error_notification, notification};
 use auditor::snapshot::{Snapshot, SnapshotError};
@@ -113,7 +113,7 @@ pub async fn diagnose_event<A: Accounts>(
                 // Boxed: the collection's future is large, and deeply nested types slow the build.
                 let snapshot = Box::pin(collector.collect(&req, &meter)).await?;
                 let snap = Snapshot::from_value(&snapshot)?;
-                let diagnosis = diagnose(&snap, &snapshot, &Query::from_denied(&req));
+                let diagnosis = diagnose(&snap, &snapshot, &req);
                 report.diagnosed.push(Diagnosed {
                     event_id: req.event.as_ref().and_then(|e| e.event_id.clone()),
                     snapshot,

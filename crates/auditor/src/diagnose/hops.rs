@@ -6,12 +6,13 @@ use serde_json::{json, Value};
 
 use iam_eval::{
     authorize, Caller, CallerKind, Context, ContextValue, Decision, Evaluation, Layer, Named,
-    Policy, PolicySet, Request,
+    Policy, PolicySet, Request as EvalRequest,
 };
 
 use super::findings::{Code, Finding, StatementInfo};
 use super::fix::{self, FixContext, Target};
-use super::{Confidence, Diagnosis, Hop, Operation, Query, Verdict};
+use super::{Confidence, Diagnosis, EventRef, Hop, Operation, Request, Verdict};
+use crate::refs::{self, BucketRef, Partition};
 use crate::snapshot::{Bucket, Key, NamedPolicy, Snapshot};
 
 /// Ranks: the order AWS meets the walls. Each hop gets a band of 100.
@@ -74,7 +75,7 @@ impl Assumed {
 pub(super) struct Run<'s> {
     snap: &'s Snapshot,
     raw: &'s Value,
-    query: &'s Query,
+    req: &'s Request,
     with_fixes: bool,
     pub findings: Vec<Finding>,
     pub assumptions: Vec<String>,
@@ -90,11 +91,11 @@ pub(super) struct Run<'s> {
 }
 
 /// Runs the diagnosis (without fix verification).
-pub(super) fn run(snap: &Snapshot, raw: &Value, query: &Query, with_fixes: bool) -> Diagnosis {
+pub(super) fn run(snap: &Snapshot, raw: &Value, req: &Request, with_fixes: bool) -> Diagnosis {
     let mut r = Run {
         snap,
         raw,
-        query,
+        req,
         with_fixes,
         findings: Vec::new(),
         assumptions: Vec::new(),
@@ -106,18 +107,18 @@ pub(super) fn run(snap: &Snapshot, raw: &Value, query: &Query, with_fixes: bool)
         rewritten: std::cell::RefCell::new(BTreeMap::new()),
     };
     r.collection_gaps();
-    r.assumptions.extend(query.assumptions.iter().cloned());
-    let caller = match Caller::parse(&query.principal) {
+    r.assumptions.extend(req.assumptions.iter().cloned());
+    let caller = match Caller::parse(req.principal.arn().unwrap_or_default()) {
         Ok(c) => Ok(c),
         // A resource owner's copy of a cross-account record carries only the principal id:
         // find the role or user it belongs to in the snapshot.
-        Err(e) => match query
+        Err(e) => match req
             .principal_id
             .as_deref()
             .and_then(|id| resolve_unique_id(snap, id))
         {
             Some(arn) => {
-                r.assumptions.push(format!("The record names the caller only by its unique id `{}`; it was resolved to `{arn}` through the snapshot's IAM data.", query.principal_id.as_deref().unwrap_or("")));
+                r.assumptions.push(format!("The record names the caller only by its unique id `{}`; it was resolved to `{arn}` through the snapshot's IAM data.", req.principal_id.as_deref().unwrap_or("")));
                 Caller::parse(&arn)
             }
             None => Err(e),
@@ -131,7 +132,7 @@ pub(super) fn run(snap: &Snapshot, raw: &Value, query: &Query, with_fixes: bool)
             None,
             format!(
                 "The caller `{}` cannot be identified: a resource owner's copy of a cross-account record (userIdentity type AWSAccount) carries only the account and a unique id, and no account in the snapshot has that id. Use the caller's copy of the event (same sharedEventID) from the caller's account, or add that account's IAM data.",
-                query.principal
+                req.principal_label()
             ),
         );
         return r.finish(None, None);
@@ -142,30 +143,30 @@ pub(super) fn run(snap: &Snapshot, raw: &Value, query: &Query, with_fixes: bool)
     };
     let side = r.caller_side(caller);
     let principal_account = side.account.clone();
-    let resource_account = match &query.operation {
+    // The hop plan of each operation (docs/design.md, "Hop plans").
+    let resource_account = match &req.operation {
         Operation::CopyObject {
             source_bucket,
             source_key,
         } => {
-            let src = r.object_read(&side, &assumed, source_bucket, Some(source_key), 0);
-            let dst = query.bucket.clone();
-            if let Some(b) = dst {
-                r.object_write(&side, &assumed, &b, query.object_key.as_deref(), 200);
+            // The source is read with its own key: the request's encryption headers name
+            // the destination's.
+            let src = r.object_read(&side, &assumed, source_bucket, Some(source_key), false, 0);
+            if let Some(b) = req.bucket.as_deref() {
+                r.object_write(&side, &assumed, b, req.object_key.as_deref(), 200);
             }
             src
         }
-        Operation::GetObject | Operation::HeadObject => match query.bucket.clone() {
-            Some(b) => r.object_read(&side, &assumed, &b, query.object_key.as_deref(), 0),
+        Operation::GetObject | Operation::HeadObject => match req.bucket.as_deref() {
+            Some(b) => r.object_read(&side, &assumed, b, req.object_key.as_deref(), true, 0),
             None => r.no_bucket(),
         },
-        Operation::PutObject | Operation::MultipartUpload => match query.bucket.clone() {
-            Some(b) => r.object_write(&side, &assumed, &b, query.object_key.as_deref(), 0),
+        Operation::PutObject | Operation::MultipartUpload => match req.bucket.as_deref() {
+            Some(b) => r.object_write(&side, &assumed, b, req.object_key.as_deref(), 0),
             None => r.no_bucket(),
         },
-        Operation::Kms { action } => {
-            let action = action.clone();
-            r.direct_kms(&side, &assumed, &action)
-        }
+        Operation::KmsViaS3 { action } => r.kms_via_s3(&side, &assumed, action),
+        Operation::Kms { action } => r.direct_kms(&side, &assumed, action),
     };
     r.finish(principal_account, resource_account)
 }
@@ -348,7 +349,7 @@ impl<'s> Run<'s> {
     /// The request context for the caller's direct request.
     fn base_context(&self, side: &CallerSide<'_>) -> Context {
         let mut ctx = Context::new();
-        for (k, v) in &self.query.context {
+        for (k, v) in &self.req.context {
             ctx.insert(k, v.clone());
         }
         if let Some(arn) = &side.principal_arn {
@@ -431,8 +432,8 @@ impl<'s> Run<'s> {
         resource: &str,
         account: Option<&str>,
         ctx: Context,
-    ) -> Result<Request, iam_eval::ParseError> {
-        Request::new(&side.caller.arn, action, resource, account, ctx)
+    ) -> Result<EvalRequest, iam_eval::ParseError> {
+        EvalRequest::new(&side.caller.arn, action, resource, account, ctx)
             .map(|r| r.with_canonical_id(side.caller.canonical_id.clone()))
     }
 
@@ -478,21 +479,26 @@ impl<'s> Run<'s> {
         });
     }
 
-    /// A read: the S3 hop, then the KMS hop on the object's key. Returns the bucket owner.
+    /// A read: the S3 hop, then (except for HeadObject) the KMS hop on the object's key.
+    /// `named_key`: whether a key the request names may stand for the object's (not for a
+    /// copy source, whose request headers name the destination's key). Returns the bucket
+    /// owner.
     fn object_read(
         &mut self,
         side: &CallerSide<'s>,
         assumed: &Assumed,
         bucket: &str,
         key: Option<&str>,
+        named_key: bool,
         band: u32,
     ) -> Option<String> {
-        let head = self.query.operation == Operation::HeadObject;
+        let head = self.req.operation == Operation::HeadObject;
         let Some((owner, b)) = self.snap.bucket(bucket) else {
-            return self.bucket_missing(side, assumed, bucket, self.query.read_action(), key);
+            return self.bucket_missing(side, assumed, bucket, self.req.read_action(), key);
         };
         let owner = owner.to_owned();
-        let object_arn = format!("arn:aws:s3:::{bucket}/{}", key.unwrap_or("*"));
+        let bucket_ref = self.bucket_ref(bucket);
+        let object_arn = bucket_ref.objects_arn(key.unwrap_or("*"));
         let object = key.and_then(|k| b.objects.get(k));
         self.s3_hop(
             side,
@@ -500,7 +506,7 @@ impl<'s> Run<'s> {
             &owner,
             bucket,
             b,
-            self.query.read_action(),
+            self.req.read_action(),
             &object_arn,
             key,
             band,
@@ -530,20 +536,17 @@ impl<'s> Run<'s> {
         };
         let key_ref = match key_ref {
             Some(k) => Some(k),
-            None => {
-                if let Some(k) = &self.query.kms_key {
-                    Some((k.clone(), self.query.bucket_key.unwrap_or(false)))
-                } else {
-                    self.assumed_default_key(&owner, bucket, b, key)
-                }
-            }
+            None => match self.named_key().filter(|_| named_key) {
+                Some(k) => Some((k.to_owned(), self.bucket_key_hint().unwrap_or(false))),
+                None => self.assumed_default_key(&owner, bucket, b, key),
+            },
         };
         let Some((key_ref, bucket_key)) = key_ref else {
             return Some(owner);
         };
-        let bucket_key = self.query.bucket_key.unwrap_or(bucket_key);
+        let bucket_key = self.bucket_key_hint().unwrap_or(bucket_key);
         let context_arn = if bucket_key {
-            format!("arn:aws:s3:::{bucket}")
+            bucket_ref.arn()
         } else {
             object_arn.clone()
         };
@@ -551,9 +554,8 @@ impl<'s> Run<'s> {
             side,
             assumed,
             &owner,
-            b,
+            &b.region,
             &key_ref,
-            &owner,
             "kms:Decrypt",
             &context_arn,
             band + 100,
@@ -561,8 +563,109 @@ impl<'s> Run<'s> {
         Some(owner)
     }
 
+    /// The partition-qualified reference to a bucket of this request.
+    fn bucket_ref(&self, bucket: &str) -> BucketRef {
+        BucketRef::new(self.req.partition, bucket)
+    }
+
+    /// The key the request names (a KMS record's key, PutObject's key header).
+    fn named_key(&self) -> Option<&'s str> {
+        self.req
+            .kms_key_arn
+            .as_deref()
+            .or(self.req.kms_key_ref.as_deref())
+    }
+
+    /// Whether a KMS record made by S3 shows a Bucket Key (its `aws:s3:arn` context names
+    /// the bucket); `None` when the request does not tell.
+    fn bucket_key_hint(&self) -> Option<bool> {
+        (self.req.via_s3 && !self.req.encryption_context.is_empty()).then_some(self.req.bucket_key)
+    }
+
+    /// S3's own call to KMS for the caller, as a KMS record shows it: that S3 made the call
+    /// proves the S3 hop passed, so only the KMS hop is evaluated, with the key and the
+    /// encryption context of the record (the object ARN, or the bucket ARN with a Bucket
+    /// Key). Returns the bucket owner (or the key owner when the bucket is unknown).
+    fn kms_via_s3(
+        &mut self,
+        side: &CallerSide<'s>,
+        assumed: &Assumed,
+        action: &str,
+    ) -> Option<String> {
+        let bucket = self.req.bucket.clone().unwrap_or_default();
+        let key = self.req.object_key.clone();
+        self.assumptions.push(format!(
+            "This record is S3's request to KMS ({action}) on behalf of the caller: S3 had already authorized the caller's request to bucket `{bucket}`, so only the KMS hop is evaluated."
+        ));
+        let found = self.snap.bucket(&bucket);
+        let owner = found
+            .map(|(o, _)| o.to_owned())
+            .or_else(|| self.req.resource_account.clone());
+        let region = found
+            .map(|(_, b)| b.region.clone())
+            .or_else(|| self.req.event.as_ref().and_then(|e| e.aws_region.clone()))
+            .unwrap_or_default();
+        let context_arn = self
+            .req
+            .encryption_context
+            .get("aws:s3:arn")
+            .cloned()
+            .unwrap_or_else(|| {
+                self.bucket_ref(&bucket)
+                    .objects_arn(key.as_deref().unwrap_or("*"))
+            });
+        // The key: the record's, else the object's metadata, else the bucket default.
+        let key_ref = match self.named_key() {
+            Some(k) => Some(k.to_owned()),
+            None => match found {
+                Some((o, b)) => {
+                    let from_object = key
+                        .as_deref()
+                        .and_then(|k| b.objects.get(k))
+                        .and_then(|obj| obj.kms_key_id.clone());
+                    match from_object {
+                        Some(k) => Some(k),
+                        None => {
+                            let o = o.to_owned();
+                            self.assumed_default_key(&o, &bucket, b, key.as_deref())
+                                .map(|(k, _)| k)
+                        }
+                    }
+                }
+                None => None,
+            },
+        };
+        let Some(key_ref) = key_ref else {
+            self.incomplete = true;
+            self.advisory(Code::MissingEvidence, Some(action), owner.as_deref(), format!(
+                "The record names no key and bucket `{bucket}` is not in the snapshot: the key S3 used cannot be determined, so the KMS hop was not evaluated."));
+            self.cap(Confidence::Low, "the key of the KMS request is unknown");
+            return owner;
+        };
+        // Aliases and bare key ids resolve in the account of the request's resource owner:
+        // the bucket owner for reads, the writer for writes (KMS resolves them in the
+        // requester's account for writes made through S3).
+        let resolve = if action.eq_ignore_ascii_case("kms:Decrypt") {
+            owner.clone()
+        } else {
+            side.account.clone().or_else(|| owner.clone())
+        }
+        .unwrap_or_default();
+        self.kms_hop(
+            side,
+            assumed,
+            &resolve,
+            &region,
+            &key_ref,
+            action,
+            &context_arn,
+            100,
+        );
+        owner.or_else(|| self.req.resource_account.clone())
+    }
+
     /// A write: the S3 hop (`s3:PutObject`), then `kms:GenerateDataKey` (and `kms:Decrypt` for
-    /// multipart uploads) on the write key.
+    /// multipart uploads) on the write key, when the object will be SSE-KMS.
     fn object_write(
         &mut self,
         side: &CallerSide<'s>,
@@ -575,7 +678,8 @@ impl<'s> Run<'s> {
             return self.bucket_missing(side, assumed, bucket, "s3:PutObject", key);
         };
         let owner = owner.to_owned();
-        let object_arn = format!("arn:aws:s3:::{bucket}/{}", key.unwrap_or("*"));
+        let bucket_ref = self.bucket_ref(bucket);
+        let object_arn = bucket_ref.objects_arn(key.unwrap_or("*"));
         self.s3_hop(
             side,
             assumed,
@@ -588,15 +692,24 @@ impl<'s> Run<'s> {
             band,
         );
         self.encryption_advisories(&owner, bucket, b, None);
-        // The write key: the request header, else the bucket default; aliases and bare key
-        // ids resolve in the requester's account (spec §4.9).
+        // The write key (PutObject API reference, x-amz-server-side-encryption): the request
+        // header decides; `aws:kms` without a key id means the AWS managed key `aws/s3`; with
+        // no header the bucket default applies. Aliases and bare key ids resolve in the
+        // requester's account.
         let requester = side.account.clone().unwrap_or_else(|| owner.clone());
-        let (key_ref, bucket_key) = match (&self.query.kms_key, &b.encryption) {
-            (Some(k), enc) => (
-                Some(k.clone()),
-                enc.as_ref().is_some_and(|e| e.bucket_key_enabled),
-            ),
-            (None, Some(enc)) if enc.algorithm.starts_with("aws:kms") => (
+        let default_bucket_key = b.encryption.as_ref().is_some_and(|e| e.bucket_key_enabled);
+        let sse = self.req.sse.as_deref();
+        let (key_ref, bucket_key) = match (sse, self.named_key(), &b.encryption) {
+            (Some(alg), _, _) if !alg.starts_with("aws:kms") => {
+                self.assumptions.push(format!("The request asks for `{alg}` encryption (x-amz-server-side-encryption), not SSE-KMS: S3 makes no KMS request for this write, whatever the bucket default."));
+                (None, false)
+            }
+            (_, Some(k), _) => (Some(k.to_owned()), default_bucket_key),
+            (Some(alg), None, _) => {
+                self.assumptions.push(format!("The request asks for `{alg}` without a key id: S3 then uses the AWS managed key `aws/s3` of account {requester}, not the bucket default."));
+                (Some("alias/aws/s3".to_owned()), default_bucket_key)
+            }
+            (None, None, Some(enc)) if enc.algorithm.starts_with("aws:kms") => (
                 Some(
                     enc.kms_key_id
                         .clone()
@@ -604,14 +717,16 @@ impl<'s> Run<'s> {
                 ),
                 enc.bucket_key_enabled,
             ),
-            _ => (None, false),
+            (None, None, _) => {
+                self.assumptions.push("The write is not SSE-KMS (no encryption header, and the bucket default is not SSE-KMS): no KMS request is made.".into());
+                (None, false)
+            }
         };
         let Some(key_ref) = key_ref else {
-            self.assumptions.push("The write is not SSE-KMS (no key header, default encryption is not SSE-KMS): no KMS request is made.".into());
             return Some(owner);
         };
         let context_arn = if bucket_key {
-            format!("arn:aws:s3:::{bucket}")
+            bucket_ref.arn()
         } else {
             object_arn
         };
@@ -619,21 +734,19 @@ impl<'s> Run<'s> {
             side,
             assumed,
             &requester,
-            b,
+            &b.region,
             &key_ref,
-            &owner,
             "kms:GenerateDataKey",
             &context_arn,
             band + 100,
         );
-        if self.query.operation == Operation::MultipartUpload {
+        if self.req.operation == Operation::MultipartUpload {
             self.kms_hop(
                 side,
                 assumed,
                 &requester,
-                b,
+                &b.region,
                 &key_ref,
-                &owner,
                 "kms:Decrypt",
                 &context_arn,
                 band + 150,
@@ -651,8 +764,8 @@ impl<'s> Run<'s> {
         key: Option<&str>,
     ) -> Option<String> {
         self.incomplete = true;
-        let owner = self.query.resource_account.clone();
-        let object_arn = format!("arn:aws:s3:::{bucket}/{}", key.unwrap_or("*"));
+        let owner = self.req.resource_account.clone();
+        let object_arn = self.bucket_ref(bucket).objects_arn(key.unwrap_or("*"));
         // The bucket owner's side is unknown: evaluate the caller's side alone, as if the
         // bucket policy allowed, so that causes in the caller's account are still found.
         match (&owner, side.identity_known) {
@@ -715,7 +828,7 @@ impl<'s> Run<'s> {
         let Ok(req) = Self::request(
             side,
             "s3:ListBucket",
-            &format!("arn:aws:s3:::{bucket}"),
+            &self.bucket_ref(bucket).arn(),
             Some(owner),
             ctx,
         ) else {
@@ -982,20 +1095,25 @@ impl<'s> Run<'s> {
         self.engine_notes(&ev, owner);
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The KMS hop S3 makes for the caller (a forward access session) on the key `key_ref`,
+    /// for an object in a bucket of `bucket_region`; aliases and key ids resolve in
+    /// `resolve_account`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one hop's inputs; folded into a struct by the hops rework"
+    )]
     fn kms_hop(
         &mut self,
         side: &CallerSide<'s>,
         assumed: &Assumed,
         resolve_account: &str,
-        b: &Bucket,
+        bucket_region: &str,
         key_ref: &str,
-        bucket_owner: &str,
         action: &str,
         context_arn: &str,
         band: u32,
     ) {
-        let Some((key_account, k)) = self.snap.key(key_ref, &b.region, resolve_account) else {
+        let Some((key_account, k)) = self.snap.key(key_ref, bucket_region, resolve_account) else {
             self.key_missing(side, key_ref, resolve_account, action, band);
             return;
         };
@@ -1008,10 +1126,10 @@ impl<'s> Run<'s> {
         };
         let caller_account = side.account.clone().unwrap_or_default();
         let mut stop = false;
-        if k.metadata.region != b.region {
+        if k.metadata.region != bucket_region {
             let f = self.blocking(Code::KeyRegionMismatch, action, &key_account, None, Vec::new(), format!(
-                "Key `{key_arn}` is in {} but bucket is in {}: S3 uses only keys in the bucket's Region (it treats multi-Region keys as single-Region keys). KMS answers as if the key did not exist.",
-                k.metadata.region, b.region), band + RANK_KEY_EXISTS, &tgt);
+                "Key `{key_arn}` is in {} but bucket is in {bucket_region}: S3 uses only keys in the bucket's Region (it treats multi-Region keys as single-Region keys). KMS answers as if the key did not exist.",
+                k.metadata.region), band + RANK_KEY_EXISTS, &tgt);
             self.findings.push(f);
             stop = true;
         }
@@ -1033,7 +1151,7 @@ impl<'s> Run<'s> {
             self.push_hop(action, &key_arn, None);
             return;
         }
-        let mut ctx = self.fas_context(side, &b.region, context_arn);
+        let mut ctx = self.fas_context(side, bucket_region, context_arn);
         ctx.remove("aws:ResourceAccount");
         self.resource_org(&mut ctx, &key_account);
         let Ok(req) = Self::request(side, action, &key_arn, Some(&key_account), ctx) else {
@@ -1057,7 +1175,7 @@ impl<'s> Run<'s> {
                 unknown_policy = Policy::from_value(&json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                     "Principal": {"AWS": "*"}, "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
                     "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": key_account.clone(),
-                    "kms:ViaService": format!("s3.{}.amazonaws.com", k.metadata.region)}}}]})).ok();
+                    "kms:ViaService": self.req.partition.service_endpoint("s3", &k.metadata.region)}}}]})).ok();
                 unknown_policy.as_ref().map(|p| Named {
                     name: "aws/s3 key policy (AWS managed)",
                     policy: p,
@@ -1069,7 +1187,7 @@ impl<'s> Run<'s> {
                 self.cap(Confidence::Low, "key policy missing");
                 self.incomplete = true;
                 unknown_policy = Policy::from_value(&json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                    "Principal": {"AWS": format!("arn:aws:iam::{key_account}:root")}, "Action": "kms:*", "Resource": "*"}]})).ok();
+                    "Principal": {"AWS": refs::account_root(self.req.partition, &key_account)}, "Action": "kms:*", "Resource": "*"}]})).ok();
                 unknown_policy.as_ref().map(|p| Named {
                     name: "(key policy not in the snapshot)",
                     policy: p,
@@ -1104,7 +1222,6 @@ impl<'s> Run<'s> {
                 || !matches!(f.code, Code::KeyPolicyNoAllow | Code::KeyPolicyExplicitDeny)
         }));
         self.engine_notes(&ev, &key_account);
-        let _ = bucket_owner;
     }
 
     fn key_missing(
@@ -1146,7 +1263,7 @@ impl<'s> Run<'s> {
     }
 
     /// The context S3's forward access session carries to KMS (spec §1.6): the caller's
-    /// principal keys, `aws:ViaAWSService = true`, `kms:ViaService = s3.<region>.amazonaws.com`,
+    /// principal keys, `aws:ViaAWSService = true`, `kms:ViaService` = S3's Regional endpoint name,
     /// the encryption context, and no network keys.
     fn fas_context(&self, side: &CallerSide<'_>, region: &str, context_arn: &str) -> Context {
         let base = self.base_context(side);
@@ -1179,7 +1296,7 @@ impl<'s> Run<'s> {
         ctx.insert("aws:PrincipalIsAWSService", single("false"));
         ctx.insert(
             "kms:ViaService",
-            ContextValue::Single(format!("s3.{region}.amazonaws.com")),
+            ContextValue::Single(self.req.partition.service_endpoint("s3", region)),
         );
         ctx.insert("kms:EncryptionContext:aws:s3:arn", single(context_arn));
         ctx.insert(
@@ -1196,7 +1313,7 @@ impl<'s> Run<'s> {
         assumed: &Assumed,
         action: &str,
     ) -> Option<String> {
-        let Some(key_ref) = self.query.kms_key.clone() else {
+        let Some(key_ref) = self.named_key().map(str::to_owned) else {
             self.incomplete = true;
             self.advisory(Code::MissingEvidence, Some(action), None, "The KMS event names no key (failed KMS calls often omit `resources`); the key hop cannot be evaluated.".into());
             return None;
@@ -1296,7 +1413,7 @@ impl<'s> Run<'s> {
     fn layer_findings(
         &self,
         side: &CallerSide<'_>,
-        req: &Request,
+        req: &EvalRequest,
         ev: &Evaluation<'_>,
         action: &str,
         resource: &str,
@@ -1397,7 +1514,7 @@ impl<'s> Run<'s> {
                         ev,
                         layer: *layer,
                         explicit,
-                        fas: kms && !matches!(self.query.operation, Operation::Kms { .. }),
+                        fas: kms && !matches!(self.req.operation, Operation::Kms { .. }),
                         rewritten: &self.rewritten,
                     };
                     f.fix = fix::build(code, &fc);
@@ -1445,10 +1562,10 @@ impl<'s> Run<'s> {
         f.statements = statements;
         if self.with_fixes {
             let object = self
-                .query
+                .req
                 .bucket
                 .as_deref()
-                .map(|b| (b, self.query.object_key.as_deref()));
+                .map(|b| (b, self.req.object_key.as_deref()));
             f.fix = fix::build_special(code, self.snap, self.raw, object, action, tgt);
         }
         f
@@ -1464,7 +1581,7 @@ impl<'s> Run<'s> {
         match &default_key {
             Some(k) if k.starts_with("alias/") || k.contains(":alias/") => {
                 self.advisory(Code::DefaultEncryptionAlias, None, Some(owner), format!(
-                    "Default encryption of `{bucket}` names the key by alias (`{k}`). KMS resolves an alias in the requester's account, so objects written by other accounts are encrypted with their own key (or fail), and AWS's own pages disagree on this point. Name the key by its full key ARN: `aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"arn:aws:kms:<region>:{owner}:key/<key-id>\"}}}}]}}'`."));
+                    "Default encryption of `{bucket}` names the key by alias (`{k}`). KMS resolves an alias in the requester's account, so objects written by other accounts are encrypted with their own key (or fail), and AWS's own pages disagree on this point. Name the key by its full key ARN: `aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{}\"}}}}]}}'`.", refs::key_arn(self.req.partition, &b.region, owner, "<key-id>")));
                 self.cap(Confidence::Medium, "default encryption names an alias");
             }
             _ => {}
@@ -1529,7 +1646,7 @@ impl<'s> Run<'s> {
                 .join(" and ");
             let explanation = format!(
                 "Account {b} (the caller's) is not in the snapshot: its identity policies, permissions boundaries and SCPs were not evaluated, and the verdict covers the resource side only.{}",
-                if needs.is_empty() { String::new() } else { format!(" For the request to succeed, account {b} must also allow {needs} for `{}`, and nothing there may deny it.", self.query.principal) });
+                if needs.is_empty() { String::new() } else { format!(" For the request to succeed, account {b} must also allow {needs} for `{}`, and nothing there may deny it.", self.req.principal_label()) });
             let mut f = Finding::new(
                 Code::MissingEvidence,
                 None,
@@ -1567,7 +1684,7 @@ impl<'s> Run<'s> {
             .min()
             .unwrap_or(Confidence::High);
         if verdict == Verdict::Allowed {
-            if let Some(ev) = &self.query.event {
+            if let Some(ev) = &self.req.event {
                 if ev.error_code.is_some() {
                     confidence = Confidence::Low;
                     self.assumptions.push("AWS denied this request, yet every policy in the snapshot allows it: the cause lies in something a snapshot cannot show — a session policy, a VPC endpoint policy, an SCP or RCP of an organization not in the snapshot, a missing object (403 without s3:ListBucket), or a change made after the denial (IAM and KMS changes take up to minutes to propagate).".into());
@@ -1590,16 +1707,16 @@ impl<'s> Run<'s> {
         }
         Diagnosis {
             verdict,
-            principal: self.query.principal.clone(),
+            principal: self.req.principal_label(),
             principal_account,
             resource_account,
-            operation: self.query.operation.clone(),
+            operation: self.req.operation.clone(),
             hops: self.hops,
             findings: self.findings,
             fixes_verified: false,
             confidence,
             assumptions: self.assumptions,
-            event: self.query.event.clone(),
+            event: self.req.event.as_ref().map(EventRef::of),
         }
     }
 }
@@ -1612,8 +1729,11 @@ fn resolve_unique_id(snap: &Snapshot, id: &str) -> Option<String> {
         crate::snapshot::IdentityKind::Role => {
             let role = arn.rsplit('/').next()?;
             let session = id.split_once(':').map_or("unknown-session", |(_, s)| s);
-            Some(format!(
-                "arn:aws:sts::{account}:assumed-role/{role}/{session}"
+            Some(refs::session_arn(
+                Partition::of_arn(arn).unwrap_or_default(),
+                account,
+                role,
+                session,
             ))
         }
     }

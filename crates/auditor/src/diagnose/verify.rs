@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::{hops, Query, Verdict};
+use super::{hops, Request, Verdict};
 use crate::json_patch;
 use crate::snapshot::Snapshot;
 
@@ -14,7 +14,7 @@ use crate::snapshot::Snapshot;
 const MAX_ROUNDS: usize = 1;
 
 /// Whether applying every proposed fix leaves nothing blocking.
-pub(super) fn verify(raw: &Value, query: &Query, d: &super::Diagnosis) -> bool {
+pub(super) fn verify(raw: &Value, request: &Request, d: &super::Diagnosis) -> bool {
     if d.verdict != Verdict::Denied {
         return false;
     }
@@ -46,7 +46,7 @@ pub(super) fn verify(raw: &Value, query: &Query, d: &super::Diagnosis) -> bool {
         let Ok(snap) = Snapshot::from_value(&doc) else {
             return false;
         };
-        current = hops::run(&snap, &doc, query, true);
+        current = hops::run(&snap, &doc, request, true);
     }
     false
 }

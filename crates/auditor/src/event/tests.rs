@@ -80,7 +80,7 @@ fn decrypt_via_s3() -> Value {
     })
 }
 
-fn one(v: &Value) -> DeniedRequest {
+fn one(v: &Value) -> Request {
     let outcomes = parse_events(v).unwrap();
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
     match outcomes.into_iter().next() {
@@ -89,7 +89,7 @@ fn one(v: &Value) -> DeniedRequest {
     }
 }
 
-fn ctx<'a>(r: &'a DeniedRequest, key: &str) -> Option<&'a str> {
+fn ctx<'a>(r: &'a Request, key: &str) -> Option<&'a str> {
     match r.context.get(key) {
         Some(ContextValue::Single(s)) => Some(s),
         Some(ContextValue::Multi(_)) => panic!("{key} is multivalued"),
@@ -202,10 +202,18 @@ fn s3_owner_copy_without_arn_keeps_the_unique_id() {
     assert_eq!(ctx(&r, "aws:userid"), Some("AROAEXAMPLEREADER0001:etl-7"));
     assert_eq!(ctx(&r, "aws:PrincipalAccount"), Some(B));
     assert_eq!(r.resource_account.as_deref(), Some(A));
-    // No TLS evidence on an S3 record: true, and said so.
-    assert_eq!(ctx(&r, "aws:SecureTransport"), Some("true"));
+    // No TLS evidence on a record of event version 1.08 or later: plain HTTP, and said so.
+    assert_eq!(ctx(&r, "aws:SecureTransport"), Some("false"));
+    assert_eq!(r.secure_transport, Some(false));
     assert_eq!(r.assumptions.len(), 1);
-    assert!(r.assumptions[0].starts_with("aws:SecureTransport is taken as true"));
+    assert!(r.assumptions[0].starts_with("the request is taken to have been made over plain HTTP"));
+
+    // An older record cannot tell: the key is left out, and said so.
+    v["eventVersion"] = json!("1.05");
+    let r = one(&v);
+    assert_eq!(ctx(&r, "aws:SecureTransport"), None);
+    assert_eq!(r.secure_transport, None);
+    assert!(r.assumptions[0].contains("aws:SecureTransport is left unknown"));
 }
 
 #[test]
@@ -793,18 +801,55 @@ fn adhoc_other_principals_and_resources() {
         Some("arn:aws:s3:::doc-example-bucket/a/b.csv")
     );
 
-    let r = adhoc_request(B, "s3:ListBucket", "arn:aws:s3:::doc-example-bucket").unwrap();
+    // Only object operations are modelled: a bucket action is refused, not mis-evaluated.
+    let err = adhoc_request(B, "s3:ListBucket", "arn:aws:s3:::doc-example-bucket").unwrap_err();
+    assert_eq!(err.path(), "action");
+    let err = adhoc_request(B, "s3:GetObject", "arn:aws:s3:::doc-example-bucket").unwrap_err();
+    assert_eq!(err.path(), "resource");
+
+    let r = adhoc_request(B, "s3:GetObject", "arn:aws:s3:::doc-example-bucket/k").unwrap();
     assert_eq!(
         r.principal,
         Principal::Arn("arn:aws:iam::444455556666:root".into())
     );
     assert_eq!(r.principal_type, PrincipalType::Account);
-    assert_eq!(r.object_key, None);
-    assert_eq!(
-        r.resource.as_deref(),
-        Some("arn:aws:s3:::doc-example-bucket")
-    );
+    assert_eq!(r.object_key.as_deref(), Some("k"));
     assert_eq!(ctx(&r, "aws:userid"), Some(B));
+
+    // Every partition: the resource's partition is the request's, and a bare account id
+    // becomes the root of that partition.
+    let r = adhoc_request(B, "s3:GetObject", "arn:aws-cn:s3:::data/k").unwrap();
+    assert_eq!(r.partition, crate::refs::Partition::AwsCn);
+    assert_eq!(
+        r.principal,
+        Principal::Arn("arn:aws-cn:iam::444455556666:root".into())
+    );
+    assert_eq!(r.resource.as_deref(), Some("arn:aws-cn:s3:::data/k"));
+    let r = adhoc_request(
+        "arn:aws-us-gov:sts::444455556666:assumed-role/reader/s1",
+        "s3:GetObject",
+        "s3://data/k",
+    )
+    .unwrap();
+    assert_eq!(r.partition, crate::refs::Partition::AwsUsGov);
+    assert_eq!(r.resource.as_deref(), Some("arn:aws-us-gov:s3:::data/k"));
+    assert_eq!(
+        r.role_arn.as_deref(),
+        Some("arn:aws-us-gov:iam::444455556666:role/reader")
+    );
+    let err = adhoc_request(
+        "arn:aws-cn:sts::444455556666:assumed-role/reader/s1",
+        "s3:GetObject",
+        "arn:aws:s3:::data/k",
+    )
+    .unwrap_err();
+    assert_eq!(err.path(), "resource");
+    assert!(err.message().contains("never cross partitions"), "{err}");
+
+    // HeadObject is authorized as s3:GetObject and is its own operation (no KMS hop).
+    let r = adhoc_request(SESSION, "s3:HeadObject", "arn:aws:s3:::data/k").unwrap();
+    assert_eq!(r.action, "s3:GetObject");
+    assert_eq!(r.operation, crate::request::Operation::HeadObject);
 
     let r = adhoc_request("arn:aws:iam::444455556666:user/alice", "kms:Decrypt", KEY).unwrap();
     assert_eq!(r.principal_type, PrincipalType::User);

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use auditor::diagnose::{diagnose, Code, Query, Verdict};
-use auditor::event::{parse_events, DeniedRequest, EventOutcome};
+use auditor::diagnose::{diagnose, Code, Verdict};
+use auditor::event::{parse_events, EventOutcome, Request};
 use auditor::snapshot::Snapshot;
 use serde_json::Value;
 
@@ -11,7 +11,7 @@ use crate::fake::{kc_world, FakeAccounts, World, A, B, BUCKET, KEY_ARN, OBJECT};
 const EVENT: &str =
     include_str!("../../../../events/s3-getobject-denied-cross-account.eventbridge.json");
 
-fn request() -> DeniedRequest {
+fn request() -> Request {
     let v: Value = serde_json::from_str(EVENT).unwrap();
     match parse_events(&v).unwrap().pop() {
         Some(EventOutcome::Denied(r)) => *r,
@@ -30,7 +30,7 @@ fn collector(world: World, ttl: u64) -> Collector<FakeAccounts> {
 
 fn codes(snapshot: &Value) -> (Verdict, Vec<Code>) {
     let snap = Snapshot::from_value(snapshot).unwrap();
-    let d = diagnose(&snap, snapshot, &Query::from_denied(&request()));
+    let d = diagnose(&snap, snapshot, &request());
     (d.verdict, d.blocking().map(|f| f.code).collect())
 }
 
@@ -102,7 +102,7 @@ async fn a_refused_read_is_a_gap_not_a_crash() {
         .get("policy")
         .is_none());
     let snap = Snapshot::from_value(&snapshot).unwrap();
-    let d = diagnose(&snap, &snapshot, &Query::from_denied(&request()));
+    let d = diagnose(&snap, &snapshot, &request());
     assert!(d
         .findings
         .iter()
