@@ -18,6 +18,7 @@ use iam_eval::Effect;
 
 use crate::diagnose::{diagnose, Finding, Verdict};
 use crate::event::adhoc_request;
+use crate::refs::{self, BucketRef, Partition};
 use crate::snapshot::Snapshot;
 
 /// One read path and its outcome.
@@ -35,6 +36,9 @@ pub struct Path {
     pub verdict: Verdict,
     /// Blocking finding codes.
     pub blocking: Vec<String>,
+    /// Why the path could not be checked (verdict `unknown`), when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Something worth knowing that is not tied to one path.
@@ -98,21 +102,34 @@ pub fn sweep(snap: &Snapshot, raw: &Value) -> Sweep {
                     .map(|s| format!(" (Sid {s})"))
                     .unwrap_or_default();
                 let granted_by = format!("{} statement {}{sid}", policy.name, st.index);
-                let objects = objects_for(snap, owner, bucket_name, &policy.document, st.index);
+                // The bucket's partition follows its Region.
+                let bucket_ref = BucketRef::new(Partition::of_region(&bucket.region), bucket_name);
+                let objects = objects_for(snap, owner, &bucket_ref, &policy.document, st.index);
                 for p in &spec.entries {
-                    for principal in principals_for(snap, p, owner, bucket_name) {
+                    for principal in principals_for(snap, p, owner, &bucket_ref) {
                         if let Some(acct) =
                             iam_eval::arn::Arn::parse(&principal).map(|a| a.account.to_owned())
                         {
                             granted_accounts.insert((owner.clone(), acct));
+                        }
+                        if objects.is_empty() {
+                            // Never a dropped path: say why it was not checked.
+                            out.paths.push(Path {
+                                principal: principal.clone(),
+                                bucket: bucket_name.clone(),
+                                object: String::new(),
+                                granted_by: granted_by.clone(),
+                                verdict: Verdict::Unknown,
+                                blocking: Vec::new(),
+                                error: Some("the statement's Resource names no object of this bucket the sweep can test (no listed object matches it, and it has no object prefix)".into()),
+                            });
                         }
                         for object in &objects {
                             check_path(
                                 snap,
                                 raw,
                                 &principal,
-                                bucket_name,
-                                object,
+                                &bucket_ref.object(object.as_str()),
                                 &granted_by,
                                 &mut out,
                             );
@@ -135,7 +152,12 @@ pub fn sweep(snap: &Snapshot, raw: &Value) -> Sweep {
 }
 
 /// The principals a policy principal stands for on a cross-account read path.
-fn principals_for(snap: &Snapshot, p: &PolicyPrincipal, owner: &str, bucket: &str) -> Vec<String> {
+fn principals_for(
+    snap: &Snapshot,
+    p: &PolicyPrincipal,
+    owner: &str,
+    bucket: &BucketRef,
+) -> Vec<String> {
     match p {
         PolicyPrincipal::Role { account, arn, .. } | PolicyPrincipal::User { account, arn, .. }
             if account != owner =>
@@ -150,7 +172,8 @@ fn principals_for(snap: &Snapshot, p: &PolicyPrincipal, owner: &str, bucket: &st
             // Delegation: the account's own principals whose identity policies reach the bucket.
             let mut found = Vec::new();
             if let Some(iam) = snap.account(account).and_then(|a| a.iam.as_ref()) {
-                let object = format!("arn:aws:s3:::{bucket}/*");
+                let object = bucket.objects_arn("*");
+                let example = bucket.objects_arn("x");
                 let names = iam
                     .roles
                     .iter()
@@ -173,10 +196,7 @@ fn principals_for(snap: &Snapshot, p: &PolicyPrincipal, owner: &str, bucket: &st
                                         && r.entries.iter().any(|e| match e {
                                             iam_eval::policy::ResourceEntry::Any => true,
                                             iam_eval::policy::ResourceEntry::Arn(p) => {
-                                                p.is_match(&object)
-                                                    || p.is_match(&format!(
-                                                        "arn:aws:s3:::{bucket}/x"
-                                                    ))
+                                                p.is_match(&object) || p.is_match(&example)
                                             }
                                             _ => false,
                                         })
@@ -189,7 +209,7 @@ fn principals_for(snap: &Snapshot, p: &PolicyPrincipal, owner: &str, bucket: &st
                 }
             }
             if found.is_empty() {
-                found.push(format!("arn:aws:iam::{account}:root"));
+                found.push(refs::account_root(bucket.partition, account));
             }
             found
         }
@@ -201,7 +221,7 @@ fn principals_for(snap: &Snapshot, p: &PolicyPrincipal, owner: &str, bucket: &st
 fn objects_for(
     snap: &Snapshot,
     owner: &str,
-    bucket: &str,
+    bucket: &BucketRef,
     document: &Value,
     index: usize,
 ) -> Vec<String> {
@@ -231,15 +251,11 @@ fn objects_for(
         .collect();
     let listed: Vec<String> = snap
         .account(owner)
-        .and_then(|a| a.s3.get(bucket))
+        .and_then(|a| a.s3.get(&bucket.name))
         .map(|b| {
             b.objects
                 .keys()
-                .filter(|k| {
-                    patterns
-                        .iter()
-                        .any(|p| p.is_match(&format!("arn:aws:s3:::{bucket}/{k}")))
-                })
+                .filter(|k| patterns.iter().any(|p| p.is_match(&bucket.objects_arn(k))))
                 .cloned()
                 .collect()
         })
@@ -248,7 +264,7 @@ fn objects_for(
         return listed;
     }
     // A representative key under the granted prefix.
-    let prefix = format!("arn:aws:s3:::{bucket}/");
+    let prefix = bucket.objects_arn("");
     let example = resources
         .iter()
         .find_map(|r| {
@@ -263,26 +279,37 @@ fn check_path(
     snap: &Snapshot,
     raw: &Value,
     principal: &str,
-    bucket: &str,
-    object: &str,
+    object: &refs::ObjectRef,
     granted_by: &str,
     out: &mut Sweep,
 ) {
-    let Ok(req) = adhoc_request(
-        principal,
-        "s3:GetObject",
-        &format!("arn:aws:s3:::{bucket}/{object}"),
-    ) else {
-        return;
+    let bucket = object.bucket.name.as_str();
+    let key = object.key.clone().unwrap_or_default();
+    let req = match adhoc_request(principal, "s3:GetObject", &object.arn()) {
+        Ok(req) => req,
+        Err(e) => {
+            // Never a dropped path: say why it was not checked.
+            out.paths.push(Path {
+                principal: principal.to_owned(),
+                bucket: bucket.to_owned(),
+                object: key,
+                granted_by: granted_by.to_owned(),
+                verdict: Verdict::Unknown,
+                blocking: Vec::new(),
+                error: Some(e.to_string()),
+            });
+            return;
+        }
     };
     let d = diagnose(snap, raw, &req);
     out.paths.push(Path {
         principal: principal.to_owned(),
         bucket: bucket.to_owned(),
-        object: object.to_owned(),
+        object: key,
         granted_by: granted_by.to_owned(),
         verdict: d.verdict,
         blocking: d.blocking().map(|f| f.code.to_string()).collect(),
+        error: None,
     });
     for mut f in d.findings {
         f.principal = Some(principal.to_owned());

@@ -549,9 +549,9 @@ fn explicit_deny(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             );
             notes.push(format!("Statement {}{sid} denies unless the request comes from a given network, but S3's request to KMS carries no VPC keys. The added `Bool aws:ViaAWSService false` keeps the guard for direct calls and exempts S3 acting for the caller.", s.index));
         } else if st.principal.as_ref().is_some_and(|p| p.not) {
-            let mut extra = vec![Value::String(format!(
-                "arn:aws:iam::{}:root",
-                fc.caller_account
+            let mut extra = vec![Value::String(crate::refs::account_root(
+                crate::refs::Partition::of_arn(&fc.caller.arn).unwrap_or_default(),
+                fc.caller_account,
             ))];
             if let Some(role) = fc.principal_arn {
                 extra.push(Value::String(role.to_owned()));
@@ -697,7 +697,7 @@ pub(super) fn build_special(
         }
         (Code::AwsManagedKey, Target::Key { account, region, .. }) => {
             let cmk = snap.account(account).and_then(|a| a.kms.values().find(|k| !k.is_aws_managed() && k.is_usable() && (region.is_empty() || k.metadata.region == *region)).map(|k| k.metadata.arn.clone()))
-                .unwrap_or_else(|| format!("arn:aws:kms:{region}:{account}:key/<customer-managed-key-id>"));
+                .unwrap_or_else(|| crate::refs::key_arn(crate::refs::Partition::of_region(region), region, account, "<customer-managed-key-id>"));
             Some(Fix { account: account.clone(), artifact: "encryption of the affected objects and the bucket default".into(), statement: None, patched_policy: None,
                 cli: format!("{copy} --sse aws:kms --sse-kms-key-id {cmk} && aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{cmk}\"}},\"BucketKeyEnabled\":true}}]}}'"),
                 notes: vec![

@@ -922,6 +922,15 @@ impl<'s> Run<'s> {
                 }
             }
         }
+        // When the record cannot tell whether TLS was used, the same request over plain HTTP,
+        // to find out whether the verdict depends on it.
+        let over_http = (!ctx.contains("aws:SecureTransport"))
+            .then(|| {
+                let mut http = ctx.clone();
+                http.insert("aws:SecureTransport", ContextValue::Single("false".into()));
+                Self::request(side, action, object_arn, Some(owner), http).ok()
+            })
+            .flatten();
         let Ok(req) = Self::request(side, action, object_arn, Some(owner), ctx) else {
             self.incomplete = true;
             return;
@@ -976,6 +985,29 @@ impl<'s> Run<'s> {
             _ => ev_full,
         };
         self.push_hop(action, object_arn, Some(&ev));
+        if let Some(http) = &over_http {
+            let ev_http = authorize(http, &set);
+            if ev_http.decision != ev.decision {
+                let statements: Vec<String> = ev_http
+                    .statements
+                    .iter()
+                    .map(|st| match st.sid {
+                        Some(sid) => {
+                            format!("statement {} (Sid `{sid}`) of {}", st.index, st.policy)
+                        }
+                        None => format!("statement {} of {}", st.index, st.policy),
+                    })
+                    .collect();
+                self.advisory(Code::MissingEvidence, Some(action), Some(owner), format!(
+                    "The verdict depends on whether the request came over TLS, which the record does not show (no `tlsDetails`): over plain HTTP it is {:?}{}. Check the caller's endpoint (https://) before changing policies.",
+                    ev_http.decision,
+                    if statements.is_empty() { String::new() } else { format!(" by {}", statements.join(", ")) }));
+                self.cap(
+                    Confidence::Medium,
+                    "the verdict depends on aws:SecureTransport, which the record does not show",
+                );
+            }
+        }
         if !side.identity_known {
             self.required_identity
                 .push((action.to_owned(), object_arn.to_owned()));
@@ -1683,6 +1715,60 @@ impl<'s> Run<'s> {
             .map(|(c, _)| *c)
             .min()
             .unwrap_or(Confidence::High);
+        super::evidence::reconcile_hops(&mut self.hops, &self.findings);
+        // AWS's enhanced AccessDenied message names the policy type that denied: the
+        // diagnosis is checked against it.
+        if let Some(denial) = self.req.denial {
+            let said = format!(
+                "AWS's error message says the request was denied {} {} {}",
+                match denial.explicit {
+                    Some(true) => "by an explicit deny in",
+                    Some(false) => "because no",
+                    None => "by (or for want of an allow in)",
+                },
+                if denial.explicit == Some(false) {
+                    ""
+                } else {
+                    "a"
+                },
+                denial.policy_type.as_words(),
+            )
+            .replace("  ", " ");
+            let said = if denial.explicit == Some(false) {
+                format!("{said} allows it")
+            } else {
+                said
+            };
+            match super::evidence::check_denial(denial, self.findings.iter().filter(|f| f.blocking))
+            {
+                super::evidence::DenialCheck::Agrees(code) => {
+                    confidence = match confidence {
+                        Confidence::Low => Confidence::Medium,
+                        _ => Confidence::High,
+                    };
+                    self.assumptions.push(format!(
+                        "{said}; the diagnosis agrees ({code}), which raises its confidence."
+                    ));
+                }
+                super::evidence::DenialCheck::Disagrees => {
+                    confidence = Confidence::Low;
+                    let found: Vec<String> = self
+                        .findings
+                        .iter()
+                        .filter(|f| f.blocking)
+                        .map(|f| f.code.to_string())
+                        .collect();
+                    let ours = if found.is_empty() {
+                        "no blocking cause".to_owned()
+                    } else {
+                        found.join(", ")
+                    };
+                    self.advisory(Code::MissingEvidence, None, None, format!(
+                        "{said}, but the diagnosis finds {ours}. The snapshot may be older than the denial, or miss the policy AWS applied{}: confidence is low until they agree.",
+                        if denial.policy_type == crate::request::DeniedPolicyType::VpcEndpoint { " (VPC endpoint policies are not collected)" } else { "" }));
+                }
+            }
+        }
         if verdict == Verdict::Allowed {
             if let Some(ev) = &self.req.event {
                 if ev.error_code.is_some() {
