@@ -56,6 +56,7 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
         "patch",
         "event",
         "request",
+        "translate",
         "expect",
     ];
     for k in case.as_object().ok_or("not an object")?.keys() {
@@ -63,15 +64,22 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
             return Err(format!("unknown key `{k}`"));
         }
     }
+    let translate = case.get("translate").map(Translation::parse).transpose()?;
     let mut raw = load(case.get("snapshot").ok_or("missing snapshot")?, "snapshot")?;
     if let Some(p) = case.get("patch") {
         let ops = json_patch::parse_patch(p).map_err(|e| format!("patch: {e}"))?;
         json_patch::apply(&mut raw, &ops).map_err(|e| format!("patch: {e}"))?;
     }
+    if let Some(t) = &translate {
+        raw = t.apply(&raw)?;
+    }
     let snap = Snapshot::from_value(&raw).map_err(|e| format!("snapshot: {e}"))?;
     let query = match (case.get("event"), case.get("request")) {
         (Some(e), None) => {
-            let ev = load(e, "event")?;
+            let mut ev = load(e, "event")?;
+            if let Some(t) = &translate {
+                ev = t.apply(&ev)?;
+            }
             let outcomes = parse_events(&ev).map_err(|e| format!("event: {e}"))?;
             let denied: Vec<_> = outcomes
                 .into_iter()
@@ -89,6 +97,10 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
             (**one).clone()
         }
         (None, Some(r)) => {
+            let r = match &translate {
+                Some(t) => t.apply(r)?,
+                None => r.clone(),
+            };
             let s = |k: &str| {
                 r.get(k)
                     .and_then(Value::as_str)
@@ -101,7 +113,52 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
     };
     let d = diagnose(&snap, &raw, &query);
     let expect = case.get("expect").ok_or("missing expect")?;
+    // A misspelt key must not switch an assertion off.
+    const EXPECT_KEYS: [&str; 10] = [
+        "verdict",
+        "blocking",
+        "first",
+        "advisory",
+        "fixes_verified",
+        "confidence",
+        "hops",
+        "operation",
+        "contains",
+        "absent",
+    ];
+    for k in expect.as_object().ok_or("expect is not an object")?.keys() {
+        if !EXPECT_KEYS.contains(&k.as_str()) {
+            return Err(format!("unknown expect key `{k}`"));
+        }
+    }
     let mut problems = Vec::new();
+    let output = serde_json::to_string(&d).map_err(|e| e.to_string())?;
+    if let Some(hops) = expect.get("hops") {
+        let got: Vec<Value> = d
+            .hops
+            .iter()
+            .map(|h| serde_json::json!([h.action, h.decision]))
+            .collect();
+        if &Value::Array(got.clone()) != hops {
+            problems.push(format!("hops {got:?}, expected {hops}"));
+        }
+    }
+    if let Some(op) = expect.get("operation") {
+        let got = serde_json::to_value(&d.operation).map_err(|e| e.to_string())?;
+        if &got != op {
+            problems.push(format!("operation {got}, expected {op}"));
+        }
+    }
+    for text in codes(expect.get("contains")) {
+        if !output.contains(&text) {
+            problems.push(format!("the diagnosis does not mention `{text}`"));
+        }
+    }
+    for text in codes(expect.get("absent")) {
+        if output.contains(&text) {
+            problems.push(format!("the diagnosis mentions `{text}`"));
+        }
+    }
     let verdict = serde_json::to_value(d.verdict).map_err(|e| e.to_string())?;
     if Some(&verdict) != expect.get("verdict") {
         problems.push(format!(
@@ -218,6 +275,48 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
         Ok(())
     } else {
         Err(problems.join("; "))
+    }
+}
+
+/// A twin of a case in another partition: every ARN, Region and service name of the
+/// snapshot, the event and the request is rewritten, and the verdict and codes must not
+/// change (docs/scenario-format.md, `translate`).
+struct Translation {
+    partition: String,
+    region: String,
+}
+
+impl Translation {
+    fn parse(v: &Value) -> Result<Translation, String> {
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or(format!("translate.{k} missing"))
+        };
+        for k in v.as_object().ok_or("translate is not an object")?.keys() {
+            if k != "partition" && k != "region" {
+                return Err(format!("unknown translate key `{k}`"));
+            }
+        }
+        Ok(Translation {
+            partition: s("partition")?,
+            region: s("region")?,
+        })
+    }
+
+    fn apply(&self, v: &Value) -> Result<Value, String> {
+        let text = serde_json::to_string(v).map_err(|e| e.to_string())?;
+        let suffix = if self.partition == "aws-cn" {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        let text = text
+            .replace("arn:aws:", &format!("arn:{}:", self.partition))
+            .replace("us-west-2", &self.region)
+            .replace("amazonaws.com", suffix);
+        serde_json::from_str(&text).map_err(|e| e.to_string())
     }
 }
 

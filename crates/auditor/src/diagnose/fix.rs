@@ -264,8 +264,21 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
                     (None, Vec::new(), format!("aws kms get-key-policy --region {region} --key-id {arn} --policy-name default --output text > key-policy.json   # add the statement, then: aws kms put-key-policy --region {region} --key-id {arn} --policy-name default --policy file://key-policy.json"))
                 }
             };
+            // Cross-account use needs the caller's IAM policy too: say so only when this
+            // evaluation shows it missing (or could not see it), never when it already allows.
             if fc.caller_account != account {
-                notes.push(format!("Account {} must also allow {} on this key ARN in the caller's IAM policy (cross-account use needs both).", fc.caller_account, fc.action));
+                let identity_blocks = fc.ev.missing_allows.contains(&Layer::Identity)
+                    || fc.ev.explicit_denies.contains(&Layer::Identity);
+                let identity_unknown = fc.identity.is_empty()
+                    && !matches!(
+                        fc.caller.kind,
+                        CallerKind::Root | CallerKind::Service | CallerKind::Anonymous
+                    );
+                if identity_blocks {
+                    notes.push(format!("Account {} must also allow {} on this key ARN in the caller's IAM policy (cross-account use needs both); that is a separate finding.", fc.caller_account, fc.action));
+                } else if identity_unknown {
+                    notes.push(format!("Account {} must also allow {} on this key ARN in the caller's IAM policy (cross-account use needs both); its policies are not in the snapshot, so this was not checked.", fc.caller_account, fc.action));
+                }
             }
             Some(Fix {
                 account: account.clone(),
