@@ -7,11 +7,17 @@
 //! the diagnosis evaluates both hops regardless and reports every cause, ranked in the order
 //! AWS would hit them, so fixing one never reveals an unannounced next one.
 
+mod caller;
+mod context;
 mod evidence;
 pub mod findings;
 mod fix;
-mod hops;
+mod kms;
+mod layers;
+mod outcome;
 mod report;
+mod run;
+mod s3;
 mod verify;
 
 use serde::Serialize;
@@ -122,7 +128,7 @@ impl Diagnosis {
 /// Diagnoses `request` against `snapshot`, whose JSON document is `raw` (the base that fixes
 /// are applied to for verification).
 pub fn diagnose(snapshot: &Snapshot, raw: &Value, request: &Request) -> Diagnosis {
-    let mut d = hops::run(snapshot, raw, request, true);
+    let mut d = run::run(snapshot, raw, request, true);
     d.fixes_verified = verify::verify(raw, request, &d);
     d
 }

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::{hops, Request, Verdict};
+use super::{run, Request, Verdict};
 use crate::json_patch;
 use crate::snapshot::Snapshot;
 
@@ -46,7 +46,7 @@ pub(super) fn verify(raw: &Value, request: &Request, d: &super::Diagnosis) -> bo
         let Ok(snap) = Snapshot::from_value(&doc) else {
             return false;
         };
-        current = hops::run(&snap, &doc, request, true);
+        current = run::run(&snap, &doc, request, true);
     }
     false
 }

@@ -1,0 +1,197 @@
+//! The caller's side (account B): its identity policies, boundary, session policy, SCPs,
+//! tags and organization, as the snapshot shows them, and what is missing.
+
+use std::collections::BTreeMap;
+
+use iam_eval::{Caller, CallerKind};
+
+use super::findings::Code;
+use super::outcome::Outcome;
+use super::run::Ctx;
+use super::Confidence;
+use crate::refs::{self, Partition};
+use crate::snapshot::{NamedPolicy, Snapshot};
+
+/// Everything known about the caller's side (account B).
+pub(super) struct CallerSide<'s> {
+    pub caller: Caller,
+    pub account: Option<String>,
+    /// The caller's identity policies are known (IAM data found, or root).
+    pub identity_known: bool,
+    pub identity: Vec<&'s NamedPolicy>,
+    pub boundary: Option<&'s NamedPolicy>,
+    /// The session policy, when the session's creation is in the snapshot.
+    pub session: Option<&'s NamedPolicy>,
+    /// `aws:PrincipalArn` with the role path when known.
+    pub principal_arn: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub scp: Vec<Vec<&'s NamedPolicy>>,
+    pub org_id: Option<String>,
+    /// The caller's account is in the snapshot.
+    pub in_snapshot: bool,
+}
+
+impl<'s> Ctx<'s> {
+    /// Reads the collector could not make. What they would have returned is absent from the
+    /// snapshot, and absent can read as "nothing there" (no bucket policy, no SCP), so each
+    /// gap is reported and the verdict cannot be `allowed` on the evidence at hand.
+    pub(super) fn collection_gaps(&self) -> Outcome {
+        let mut out = Outcome::default();
+        let snap = self.snap;
+        for e in &snap.collection_errors {
+            let what = match &e.resource {
+                Some(r) => format!("`{}` on `{r}`", e.operation),
+                None => format!("`{}`", e.operation),
+            };
+            let whose = match &e.account {
+                Some(a) => format!(" in account {a}"),
+                None => String::new(),
+            };
+            let message = e
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            out.advisory(
+                Code::MissingEvidence,
+                None,
+                e.account.as_deref(),
+                format!(
+                    "The collector could not read {what}{whose} ({}{message}). The diagnosis ran without it: a policy or setting it would have shown may hide or invent a cause. Grant the auditor's read role that permission, or add the data to the snapshot by hand.",
+                    e.error
+                ),
+            );
+            out.incomplete = true;
+            out.cap(
+                Confidence::Medium,
+                "the collector could not read everything it needed",
+            );
+        }
+        out
+    }
+
+    pub(super) fn caller_side(&self, caller: Caller) -> (CallerSide<'s>, Outcome) {
+        let mut out = Outcome::default();
+        let account = caller.account.clone();
+        let acct = account.as_deref().and_then(|a| self.snap.account(a));
+        let mut side = CallerSide {
+            principal_arn: caller.principal_arn().map(str::to_owned),
+            caller,
+            account: account.clone(),
+            identity_known: false,
+            identity: Vec::new(),
+            boundary: None,
+            session: None,
+            tags: BTreeMap::new(),
+            scp: Vec::new(),
+            org_id: None,
+            in_snapshot: acct.is_some(),
+        };
+        let Some(a) = acct else {
+            out.incomplete = true;
+            out.cap(
+                Confidence::Medium,
+                "the caller's account is not in the snapshot",
+            );
+            return (side, out);
+        };
+        let id = account.unwrap_or_default();
+        match &a.organization {
+            Some(org) => {
+                side.org_id = org.id.clone();
+                if !org.is_management_account {
+                    side.scp = org.scp.iter().map(|l| l.iter().collect()).collect();
+                }
+            }
+            None => {
+                out.assumptions.push(format!(
+                    "Account {id} has no `organization` data in the snapshot: it was evaluated as not under any SCP."
+                ));
+                out.cap(Confidence::Medium, "SCPs of the caller's account unknown");
+            }
+        }
+        match side.caller.kind {
+            CallerKind::Root => side.identity_known = true,
+            CallerKind::AssumedRole | CallerKind::User => {
+                let arn = side.caller.arn.clone();
+                match self.snap.principal_policies(&arn) {
+                    Some(pp) => {
+                        side.identity_known = true;
+                        side.identity = pp.identity.clone();
+                        side.boundary = pp.boundary;
+                        side.principal_arn = Some(pp.arn.to_owned());
+                        side.tags = pp.tags.clone();
+                        if pp.boundary.is_none() {
+                            if let Some(b) = pp.boundary_arn {
+                                out.advisory(Code::MissingEvidence, None, Some(&id), format!(
+                                    "The permissions boundary `{b}` of `{}` is not in the snapshot; it was not evaluated (add its document under `Policies`).", pp.arn));
+                                out.cap(
+                                    Confidence::Medium,
+                                    "permissions boundary document missing",
+                                );
+                            }
+                        }
+                        if !pp.missing.is_empty() {
+                            out.advisory(Code::MissingEvidence, None, Some(&id), format!(
+                                "Policies attached to `{}` are not in the snapshot and were not evaluated: {}. If one of them allows the request the verdict may change; if one denies it, a cause may be missing.",
+                                pp.arn, pp.missing.join(", ")));
+                            out.cap(
+                                Confidence::Medium,
+                                "attached policies missing from the snapshot",
+                            );
+                        }
+                    }
+                    None => {
+                        out.incomplete = true;
+                        let has_iam = a.iam.is_some();
+                        out.advisory(Code::MissingEvidence, None, Some(&id), if has_iam {
+                            format!("`{arn}` is not in account {id}'s IAM data (GetAccountAuthorizationDetails); its identity policies were not evaluated. Was the role or user deleted, or the snapshot taken before it existed?")
+                        } else {
+                            format!("Account {id}'s IAM data is not in the snapshot; the identity policies of `{arn}` were not evaluated.")
+                        });
+                        out.cap(
+                            Confidence::Low,
+                            "the caller's identity policies are unknown",
+                        );
+                    }
+                }
+            }
+            CallerKind::FederatedUser => {
+                out.incomplete = true;
+                out.advisory(Code::MissingEvidence, None, Some(&id), "The caller is an STS federated user: its permissions are the intersection of the IAM user's policies and the session policy passed to GetFederationToken, which no snapshot holds.".into());
+                out.cap(Confidence::Low, "federated user permissions unknown");
+            }
+            CallerKind::Service | CallerKind::Anonymous => side.identity_known = true,
+        }
+        if let Some(arn) = &side.principal_arn {
+            side.caller.set_role_arn(arn);
+        }
+        side.caller.canonical_id = a.canonical_id.clone();
+        // Session tags override role tags of the same key.
+        if let Some(sess) = a.sessions.get(&side.caller.arn) {
+            side.session = sess.policy.as_ref();
+            for (k, v) in &sess.tags {
+                side.tags.insert(k.clone(), v.clone());
+            }
+        }
+        (side, out)
+    }
+}
+
+/// The ARN of the principal a unique id (`AROA…:session`, `AIDA…`) denotes.
+pub(super) fn resolve_unique_id(snap: &Snapshot, id: &str) -> Option<String> {
+    let (account, kind, arn) = snap.identity_by_unique_id(id)?;
+    match kind {
+        crate::snapshot::IdentityKind::User => Some(arn.to_owned()),
+        crate::snapshot::IdentityKind::Role => {
+            let role = arn.rsplit('/').next()?;
+            let session = id.split_once(':').map_or("unknown-session", |(_, s)| s);
+            Some(refs::session_arn(
+                Partition::of_arn(arn).unwrap_or_default(),
+                account,
+                role,
+                session,
+            ))
+        }
+    }
+}

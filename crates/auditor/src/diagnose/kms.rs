@@ -1,0 +1,362 @@
+//! The KMS side: S3's forward access session to KMS for the caller, a KMS record S3 made,
+//! and KMS calls the caller made directly.
+
+use serde_json::json;
+
+use iam_eval::{authorize, Layer, Named, Policy};
+
+use super::caller::CallerSide;
+use super::findings::Code;
+use super::fix::Target;
+use super::layers::{layer_rank, HopKind};
+use super::outcome::{Outcome, RANK_IMPLICIT, RANK_KEY_EXISTS, RANK_KEY_STATE};
+use super::run::{Ctx, LayerEval};
+use super::Confidence;
+use crate::refs;
+use crate::snapshot::NamedPolicy;
+
+/// One KMS hop made by S3 for the caller.
+#[derive(Clone, Copy)]
+pub(super) struct KmsHop<'a> {
+    /// The account in which an alias or a bare key id resolves.
+    pub resolve_account: &'a str,
+    /// The bucket's Region: S3 uses only keys of that Region.
+    pub bucket_region: &'a str,
+    /// The key as named: key ARN, alias, alias ARN or key id.
+    pub key_ref: &'a str,
+    /// `kms:Decrypt`, `kms:GenerateDataKey`.
+    pub action: &'a str,
+    /// The `aws:s3:arn` encryption context: the object ARN, or the bucket ARN with a
+    /// Bucket Key.
+    pub context_arn: &'a str,
+    /// The rank band of the hop.
+    pub band: u32,
+}
+
+impl<'s> Ctx<'s> {
+    /// S3's own call to KMS for the caller, as a KMS record shows it: that S3 made the call
+    /// proves the S3 hop passed, so only the KMS hop is evaluated, with the key and the
+    /// encryption context of the record (the object ARN, or the bucket ARN with a Bucket
+    /// Key). Returns the bucket owner (or the key owner when the bucket is unknown).
+    pub(super) fn kms_via_s3(
+        &self,
+        side: &CallerSide<'s>,
+        action: &str,
+    ) -> (Outcome, Option<String>) {
+        let mut out = Outcome::default();
+        let bucket = self.req.bucket.clone().unwrap_or_default();
+        let key = self.req.object_key.clone();
+        out.assumptions.push(format!(
+            "This record is S3's request to KMS ({action}) on behalf of the caller: S3 had already authorized the caller's request to bucket `{bucket}`, so only the KMS hop is evaluated."
+        ));
+        let found = self.snap.bucket(&bucket);
+        let owner = found
+            .map(|(o, _)| o.to_owned())
+            .or_else(|| self.req.resource_account.clone());
+        let region = found
+            .map(|(_, b)| b.region.clone())
+            .or_else(|| self.req.event.as_ref().and_then(|e| e.aws_region.clone()))
+            .unwrap_or_default();
+        let context_arn = self
+            .req
+            .encryption_context
+            .get("aws:s3:arn")
+            .cloned()
+            .unwrap_or_else(|| {
+                self.bucket_ref(&bucket)
+                    .objects_arn(key.as_deref().unwrap_or("*"))
+            });
+        // The key: the record's, else the object's metadata, else the bucket default.
+        let key_ref = match self.named_key() {
+            Some(k) => Some(k.to_owned()),
+            None => match found {
+                Some((o, b)) => {
+                    let from_object = key
+                        .as_deref()
+                        .and_then(|k| b.objects.get(k))
+                        .and_then(|obj| obj.kms_key_id.clone());
+                    match from_object {
+                        Some(k) => Some(k),
+                        None => {
+                            let o = o.to_owned();
+                            let (o, k) = self.assumed_default_key(&o, &bucket, b, key.as_deref());
+                            out.merge(o);
+                            k.map(|(k, _)| k)
+                        }
+                    }
+                }
+                None => None,
+            },
+        };
+        let Some(key_ref) = key_ref else {
+            out.incomplete = true;
+            out.advisory(Code::MissingEvidence, Some(action), owner.as_deref(), format!(
+                "The record names no key and bucket `{bucket}` is not in the snapshot: the key S3 used cannot be determined, so the KMS hop was not evaluated."));
+            out.cap(Confidence::Low, "the key of the KMS request is unknown");
+            return (out, owner);
+        };
+        // Aliases and bare key ids resolve in the account of the request's resource owner:
+        // the bucket owner for reads, the writer for writes (KMS resolves them in the
+        // requester's account for writes made through S3).
+        let resolve = if action.eq_ignore_ascii_case("kms:Decrypt") {
+            owner.clone()
+        } else {
+            side.account.clone().or_else(|| owner.clone())
+        }
+        .unwrap_or_default();
+        out.merge(self.kms_hop(
+            side,
+            &KmsHop {
+                resolve_account: &resolve,
+                bucket_region: &region,
+                key_ref: &key_ref,
+                action,
+                context_arn: &context_arn,
+                band: 100,
+            },
+        ));
+        (out, owner.or_else(|| self.req.resource_account.clone()))
+    }
+
+    /// The KMS hop S3 makes for the caller (a forward access session) on the key
+    /// `hop.key_ref`, for an object in a bucket of `hop.bucket_region`; aliases and key ids
+    /// resolve in `hop.resolve_account`.
+    pub(super) fn kms_hop(&self, side: &CallerSide<'s>, hop: &KmsHop<'_>) -> Outcome {
+        let KmsHop {
+            resolve_account,
+            bucket_region,
+            key_ref,
+            action,
+            context_arn,
+            band,
+        } = *hop;
+        let mut out = Outcome::default();
+        let Some((key_account, k)) = self.snap.key(key_ref, bucket_region, resolve_account) else {
+            return self.key_missing(side, key_ref, resolve_account, action, band);
+        };
+        let key_account = key_account.to_owned();
+        let key_arn = k.metadata.arn.clone();
+        let tgt = Target::Key {
+            account: key_account.clone(),
+            arn: key_arn.clone(),
+            region: k.metadata.region.clone(),
+        };
+        let caller_account = side.account.clone().unwrap_or_default();
+        let mut stop = false;
+        if k.metadata.region != bucket_region {
+            let f = self.blocking(Code::KeyRegionMismatch, action, &key_account, format!(
+                "Key `{key_arn}` is in {} but bucket is in {bucket_region}: S3 uses only keys in the bucket's Region (it treats multi-Region keys as single-Region keys). KMS answers as if the key did not exist.",
+                k.metadata.region), band + RANK_KEY_EXISTS, &tgt);
+            out.findings.push(f);
+            stop = true;
+        }
+        if !k.is_usable() {
+            let f = self.blocking(Code::KeyNotUsable, action, &key_account, format!(
+                "Key `{key_arn}` is in state `{}`: KMS refuses every cryptographic request with it (DisabledException / KMSInvalidStateException) whatever the policies say.",
+                k.metadata.key_state.as_str()), band + RANK_KEY_STATE, &tgt);
+            out.findings.push(f);
+        }
+        if k.is_aws_managed() && key_account != caller_account {
+            let f = self.blocking(Code::AwsManagedKey, action, &key_account, format!(
+                "The object is encrypted with `{key_arn}`, an AWS managed key (`aws/s3`) of account {key_account}. Its key policy cannot be edited and allows only principals of account {key_account} calling through S3, so no policy change lets `{}` (account {caller_account}) decrypt it. The objects must be re-encrypted under a customer managed key.",
+                side.caller.arn), band + RANK_IMPLICIT + layer_rank(Layer::Resource), &tgt);
+            out.findings.push(f);
+            out.push_hop(action, &key_arn, None);
+            return out;
+        }
+        if stop {
+            out.push_hop(action, &key_arn, None);
+            return out;
+        }
+        let mut ctx = self.fas_context(side, bucket_region, context_arn);
+        ctx.remove("aws:ResourceAccount");
+        self.resource_org(&mut ctx, &key_account);
+        let Ok(req) = Self::request(side, action, &key_arn, Some(&key_account), ctx) else {
+            out.incomplete = true;
+            return out;
+        };
+        // RCPs do not apply to AWS managed keys.
+        let rcp: &[Vec<NamedPolicy>] = if k.is_aws_managed() {
+            &[]
+        } else {
+            self.rcp_of(&key_account)
+        };
+        let unknown_policy;
+        let resource = match &k.policy {
+            Some(p) => Some(Named {
+                name: p.name.as_str(),
+                policy: &p.policy,
+            }),
+            None if k.is_aws_managed() => {
+                // The fixed policy of aws/s3: principals of the owning account, through S3.
+                unknown_policy = Policy::from_value(&json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Principal": {"AWS": "*"}, "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                    "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": key_account.clone(),
+                    "kms:ViaService": self.req.partition.service_endpoint("s3", &k.metadata.region)}}}]})).ok();
+                unknown_policy.as_ref().map(|p| Named {
+                    name: "aws/s3 key policy (AWS managed)",
+                    policy: p,
+                })
+            }
+            None => {
+                out.advisory(Code::MissingEvidence, Some(action), Some(&key_account), format!(
+                    "The key policy of `{key_arn}` is not in the snapshot (not collected, or GetKeyPolicy was refused): the key side of the KMS hop is unknown. Causes in the caller's account are still reported; whether the key policy allows `{}` is not.", side.caller.arn));
+                out.cap(Confidence::Low, "key policy missing");
+                out.incomplete = true;
+                unknown_policy = Policy::from_value(&json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Principal": {"AWS": refs::account_root(self.req.partition, &key_account)}, "Action": "kms:*", "Resource": "*"}]})).ok();
+                unknown_policy.as_ref().map(|p| Named {
+                    name: "(key policy not in the snapshot)",
+                    policy: p,
+                })
+            }
+        };
+        let mut set = self.policy_set(side, resource, rcp);
+        set.grants = k.grants.iter().map(|g| &g.grant).collect();
+        let ev = authorize(&req, &set);
+        out.push_hop(action, &key_arn, Some(&ev));
+        if !side.identity_known {
+            out.required_identity
+                .push((action.to_owned(), key_arn.clone()));
+        }
+        let found = self.layer_findings(
+            side,
+            &LayerEval {
+                req: &req,
+                ev: &ev,
+                action,
+                resource: &key_arn,
+                tgt: &tgt,
+                resource_policy: k.policy.as_ref(),
+                rcp,
+                band,
+                hop: HopKind::Kms,
+            },
+        );
+        // Without the real key policy, a key-side cause would be invented by the stand-in
+        // document: keep only what the caller's side shows.
+        let key_policy_known = k.policy.is_some() || k.is_aws_managed();
+        out.findings.extend(found.into_iter().filter(|f| {
+            key_policy_known
+                || !matches!(f.code, Code::KeyPolicyNoAllow | Code::KeyPolicyExplicitDeny)
+        }));
+        out.merge(self.engine_notes(&ev, &key_account));
+        out
+    }
+
+    fn key_missing(
+        &self,
+        side: &CallerSide<'_>,
+        key_ref: &str,
+        resolve_account: &str,
+        action: &str,
+        band: u32,
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        let aws_managed = key_ref.contains("alias/aws/");
+        let key_account = iam_eval::arn::Arn::parse(key_ref)
+            .map(|a| a.account.to_owned())
+            .unwrap_or_else(|| resolve_account.to_owned());
+        let caller_account = side.account.clone().unwrap_or_default();
+        if aws_managed && key_account != caller_account {
+            let tgt = Target::Key {
+                account: key_account.clone(),
+                arn: key_ref.to_owned(),
+                region: String::new(),
+            };
+            let f = self.blocking(Code::AwsManagedKey, action, &key_account, format!(
+                "The object is encrypted with the AWS managed key `aws/s3` of account {key_account}. Its key policy cannot be edited and allows only principals of account {key_account} calling through S3, so `{}` can never decrypt it. Re-encrypt the objects under a customer managed key.",
+                side.caller.arn), band + RANK_IMPLICIT + layer_rank(Layer::Resource), &tgt);
+            out.findings.push(f);
+            out.push_hop(action, key_ref, None);
+            return out;
+        }
+        out.incomplete = true;
+        out.push_hop(action, key_ref, None);
+        let alias_note = if key_ref.contains("alias/") && !key_ref.starts_with("arn:") {
+            format!(" It is named by alias, which KMS resolves in the requester's account ({resolve_account}) — for a cross-account writer that is usually not the key the bucket owner meant.")
+        } else {
+            String::new()
+        };
+        out.advisory(Code::MissingEvidence, Some(action), Some(&key_account), format!(
+            "Key `{key_ref}` is not in the snapshot (account {key_account}): the KMS hop ({action}) was not evaluated.{alias_note} Add the key's DescribeKey, GetKeyPolicy and ListGrants output."));
+        out.cap(Confidence::Low, "the object's key is not in the snapshot");
+        out
+    }
+
+    /// A KMS call made by the principal directly (no S3 in between).
+    pub(super) fn direct_kms(
+        &self,
+        side: &CallerSide<'s>,
+        action: &str,
+    ) -> (Outcome, Option<String>) {
+        let mut out = Outcome::default();
+        let Some(key_ref) = self.named_key().map(str::to_owned) else {
+            out.incomplete = true;
+            out.advisory(Code::MissingEvidence, Some(action), None, "The KMS event names no key (failed KMS calls often omit `resources`); the key hop cannot be evaluated.".into());
+            return (out, None);
+        };
+        let region = iam_eval::arn::Arn::parse(&key_ref)
+            .map(|a| a.region.to_owned())
+            .unwrap_or_default();
+        let acct = side.account.clone().unwrap_or_default();
+        let Some((key_account, k)) = self.snap.key(&key_ref, &region, &acct) else {
+            return (self.key_missing(side, &key_ref, &acct, action, 100), None);
+        };
+        let key_account = key_account.to_owned();
+        let tgt = Target::Key {
+            account: key_account.clone(),
+            arn: k.metadata.arn.clone(),
+            region: k.metadata.region.clone(),
+        };
+        if !k.is_usable() {
+            let f = self.blocking(
+                Code::KeyNotUsable,
+                action,
+                &key_account,
+                format!(
+                    "Key `{}` is in state `{}`: KMS refuses cryptographic requests with it.",
+                    k.metadata.arn,
+                    k.metadata.key_state.as_str()
+                ),
+                100 + RANK_KEY_STATE,
+                &tgt,
+            );
+            out.findings.push(f);
+        }
+        let mut ctx = self.base_context(side);
+        self.resource_org(&mut ctx, &key_account);
+        let Ok(req) = Self::request(side, action, &k.metadata.arn, Some(&key_account), ctx) else {
+            return (out, Some(key_account));
+        };
+        let rcp: &[Vec<NamedPolicy>] = if k.is_aws_managed() {
+            &[]
+        } else {
+            self.rcp_of(&key_account)
+        };
+        let resource = k.policy.as_ref().map(|p| Named {
+            name: p.name.as_str(),
+            policy: &p.policy,
+        });
+        let mut set = self.policy_set(side, resource, rcp);
+        set.grants = k.grants.iter().map(|g| &g.grant).collect();
+        let ev = authorize(&req, &set);
+        out.push_hop(action, &k.metadata.arn, Some(&ev));
+        let found = self.layer_findings(
+            side,
+            &LayerEval {
+                req: &req,
+                ev: &ev,
+                action,
+                resource: &k.metadata.arn,
+                tgt: &tgt,
+                resource_policy: k.policy.as_ref(),
+                rcp,
+                band: 100,
+                hop: HopKind::Kms,
+            },
+        );
+        out.findings.extend(found);
+        (out, Some(key_account))
+    }
+}

@@ -1,0 +1,707 @@
+//! The S3 side of a request: the object read or write (the S3 hop), what the bucket's
+//! encryption says about the key, and the plan that leads to the KMS hop.
+
+use iam_eval::{authorize, ContextValue, Decision, Layer, Named, Policy, PolicySet};
+
+use super::caller::CallerSide;
+use super::findings::{Code, StatementInfo};
+use super::fix::{self, Target};
+use super::kms::KmsHop;
+use super::layers::{layer_rank, HopKind};
+use super::outcome::{Outcome, RANK_EXPLICIT, RANK_IMPLICIT};
+use super::run::{Ctx, LayerEval};
+use super::{Confidence, Operation};
+use crate::refs;
+use crate::snapshot::{Bucket, Key};
+
+/// One S3 hop: the caller's request on an object of a bucket of the snapshot.
+#[derive(Clone, Copy)]
+pub(super) struct S3Hop<'a, 's> {
+    /// The bucket owner.
+    pub owner: &'a str,
+    /// The bucket name.
+    pub bucket: &'a str,
+    /// The bucket as the snapshot holds it.
+    pub b: &'s Bucket,
+    /// `s3:GetObject`, `s3:GetObjectVersion`, `s3:PutObject`.
+    pub action: &'a str,
+    /// The object ARN (or `bucket/*` when the key is unknown).
+    pub object_arn: &'a str,
+    /// The object key, when known.
+    pub key: Option<&'a str>,
+    /// The rank band of the hop (100 per hop).
+    pub band: u32,
+}
+
+impl<'s> Ctx<'s> {
+    pub(super) fn no_bucket(&self) -> (Outcome, Option<String>) {
+        let mut out = Outcome::default();
+        out.incomplete = true;
+        out.advisory(
+            Code::MissingEvidence,
+            None,
+            None,
+            "The request names no bucket; nothing on the S3 side can be evaluated.".into(),
+        );
+        (out, None)
+    }
+
+    /// A read: the S3 hop, then (except for HeadObject) the KMS hop on the object's key.
+    /// `named_key`: whether a key the request names may stand for the object's (not for a
+    /// copy source, whose request headers name the destination's key). Returns the bucket
+    /// owner.
+    pub(super) fn object_read(
+        &self,
+        side: &CallerSide<'s>,
+        bucket: &str,
+        key: Option<&str>,
+        named_key: bool,
+        band: u32,
+    ) -> (Outcome, Option<String>) {
+        let mut out = Outcome::default();
+        let head = self.req.operation == Operation::HeadObject;
+        let Some((owner, b)) = self.snap.bucket(bucket) else {
+            return self.bucket_missing(side, bucket, self.req.read_action(), key);
+        };
+        let owner = owner.to_owned();
+        let bucket_ref = self.bucket_ref(bucket);
+        let object_arn = bucket_ref.objects_arn(key.unwrap_or("*"));
+        let object = key.and_then(|k| b.objects.get(k));
+        out.merge(self.s3_hop(
+            side,
+            &S3Hop {
+                owner: &owner,
+                bucket,
+                b,
+                action: self.req.read_action(),
+                object_arn: &object_arn,
+                key,
+                band,
+            },
+        ));
+        out.merge(self.encryption_advisories(&owner, bucket, b, key));
+        if head {
+            out.assumptions.push("HeadObject makes no KMS request (unless ChecksumMode is ENABLED on an object with a checksum), so only the S3 hop was evaluated.".into());
+            return (out, Some(owner));
+        }
+        if let Some(k) = key.filter(|k| !b.objects.contains_key(*k)) {
+            out.merge(self.missing_object_note(side, &owner, bucket, b, k));
+        }
+        // The key that actually encrypted the object: object metadata first, then the key the
+        // event names, then (as a stated assumption) the bucket default.
+        let key_ref = match object {
+            Some(o) => match o.sse.as_deref() {
+                Some("aws:kms") | Some("aws:kms:dsse") => {
+                    o.kms_key_id.clone().map(|k| (k, o.bucket_key_enabled))
+                }
+                Some(other) => {
+                    out.assumptions.push(format!("The object is encrypted with `{other}`, not SSE-KMS: S3 makes no KMS request to read it."));
+                    return (out, Some(owner));
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let key_ref = match key_ref {
+            Some(k) => Some(k),
+            None => match self.named_key().filter(|_| named_key) {
+                Some(k) => Some((k.to_owned(), self.bucket_key_hint().unwrap_or(false))),
+                None => {
+                    let (o, k) = self.assumed_default_key(&owner, bucket, b, key);
+                    out.merge(o);
+                    k
+                }
+            },
+        };
+        let Some((key_ref, bucket_key)) = key_ref else {
+            return (out, Some(owner));
+        };
+        let bucket_key = self.bucket_key_hint().unwrap_or(bucket_key);
+        let context_arn = if bucket_key {
+            bucket_ref.arn()
+        } else {
+            object_arn.clone()
+        };
+        out.merge(self.kms_hop(
+            side,
+            &KmsHop {
+                resolve_account: &owner,
+                bucket_region: &b.region,
+                key_ref: &key_ref,
+                action: "kms:Decrypt",
+                context_arn: &context_arn,
+                band: band + 100,
+            },
+        ));
+        (out, Some(owner))
+    }
+
+    /// A write: the S3 hop (`s3:PutObject`), then `kms:GenerateDataKey` (and `kms:Decrypt` for
+    /// multipart uploads) on the write key, when the object will be SSE-KMS.
+    pub(super) fn object_write(
+        &self,
+        side: &CallerSide<'s>,
+        bucket: &str,
+        key: Option<&str>,
+        band: u32,
+    ) -> (Outcome, Option<String>) {
+        let mut out = Outcome::default();
+        let Some((owner, b)) = self.snap.bucket(bucket) else {
+            return self.bucket_missing(side, bucket, "s3:PutObject", key);
+        };
+        let owner = owner.to_owned();
+        let bucket_ref = self.bucket_ref(bucket);
+        let object_arn = bucket_ref.objects_arn(key.unwrap_or("*"));
+        out.merge(self.s3_hop(
+            side,
+            &S3Hop {
+                owner: &owner,
+                bucket,
+                b,
+                action: "s3:PutObject",
+                object_arn: &object_arn,
+                key,
+                band,
+            },
+        ));
+        out.merge(self.encryption_advisories(&owner, bucket, b, None));
+        // The write key (PutObject API reference, x-amz-server-side-encryption): the request
+        // header decides; `aws:kms` without a key id means the AWS managed key `aws/s3`; with
+        // no header the bucket default applies. Aliases and bare key ids resolve in the
+        // requester's account.
+        let requester = side.account.clone().unwrap_or_else(|| owner.clone());
+        let default_bucket_key = b.encryption.as_ref().is_some_and(|e| e.bucket_key_enabled);
+        let sse = self.req.sse.as_deref();
+        let (key_ref, bucket_key) = match (sse, self.named_key(), &b.encryption) {
+            (Some(alg), _, _) if !alg.starts_with("aws:kms") => {
+                out.assumptions.push(format!("The request asks for `{alg}` encryption (x-amz-server-side-encryption), not SSE-KMS: S3 makes no KMS request for this write, whatever the bucket default."));
+                (None, false)
+            }
+            (_, Some(k), _) => (Some(k.to_owned()), default_bucket_key),
+            (Some(alg), None, _) => {
+                out.assumptions.push(format!("The request asks for `{alg}` without a key id: S3 then uses the AWS managed key `aws/s3` of account {requester}, not the bucket default."));
+                (Some("alias/aws/s3".to_owned()), default_bucket_key)
+            }
+            (None, None, Some(enc)) if enc.algorithm.starts_with("aws:kms") => (
+                Some(
+                    enc.kms_key_id
+                        .clone()
+                        .unwrap_or_else(|| "alias/aws/s3".to_owned()),
+                ),
+                enc.bucket_key_enabled,
+            ),
+            (None, None, _) => {
+                out.assumptions.push("The write is not SSE-KMS (no encryption header, and the bucket default is not SSE-KMS): no KMS request is made.".into());
+                (None, false)
+            }
+        };
+        let Some(key_ref) = key_ref else {
+            return (out, Some(owner));
+        };
+        let context_arn = if bucket_key {
+            bucket_ref.arn()
+        } else {
+            object_arn
+        };
+        let hop = KmsHop {
+            resolve_account: &requester,
+            bucket_region: &b.region,
+            key_ref: &key_ref,
+            action: "kms:GenerateDataKey",
+            context_arn: &context_arn,
+            band: band + 100,
+        };
+        out.merge(self.kms_hop(side, &hop));
+        if self.req.operation == Operation::MultipartUpload {
+            out.merge(self.kms_hop(
+                side,
+                &KmsHop {
+                    action: "kms:Decrypt",
+                    band: band + 150,
+                    ..hop
+                },
+            ));
+        }
+        (out, Some(owner))
+    }
+
+    fn bucket_missing(
+        &self,
+        side: &CallerSide<'s>,
+        bucket: &str,
+        action: &str,
+        key: Option<&str>,
+    ) -> (Outcome, Option<String>) {
+        let mut out = Outcome::default();
+        out.incomplete = true;
+        let owner = self.req.resource_account.clone();
+        let object_arn = self.bucket_ref(bucket).objects_arn(key.unwrap_or("*"));
+        // The bucket owner's side is unknown: evaluate the caller's side alone, as if the
+        // bucket policy allowed, so that causes in the caller's account are still found.
+        match (&owner, side.identity_known) {
+            (Some(o), true) => {
+                let ctx = self.base_context(side);
+                if let Ok(req) = Self::request(side, action, &object_arn, Some(o), ctx) {
+                    let resource = Some(Named {
+                        name: "(bucket policy not in the snapshot, assumed to allow)",
+                        policy: &self.assumed.rcp_full_access,
+                    });
+                    let set = self.policy_set(side, resource, &[]);
+                    let ev = authorize(&req, &set);
+                    out.push_hop(action, &object_arn, Some(&ev));
+                    let tgt = Target::Bucket {
+                        account: o.clone(),
+                        bucket: bucket.to_owned(),
+                        region: String::new(),
+                    };
+                    let mut found = self.layer_findings(
+                        side,
+                        &LayerEval {
+                            req: &req,
+                            ev: &ev,
+                            action,
+                            resource: &object_arn,
+                            tgt: &tgt,
+                            resource_policy: None,
+                            rcp: &[],
+                            band: 0,
+                            hop: HopKind::S3,
+                        },
+                    );
+                    found.retain(|f| {
+                        f.code != Code::BucketPolicyNoAllow
+                            && f.code != Code::BucketPolicyExplicitDeny
+                    });
+                    out.findings.extend(found);
+                }
+            }
+            _ => out.push_hop(action, &object_arn, None),
+        }
+        out.advisory(Code::MissingEvidence, Some(action), owner.as_deref(), format!(
+            "Bucket `{bucket}` is not in the snapshot: its policy, encryption and key were not evaluated.{}",
+            owner.as_ref().map(|o| format!(" It belongs to account {o}; add that account's `s3` data.")).unwrap_or_default()));
+        out.cap(Confidence::Low, "the bucket is not in the snapshot");
+        (out, owner)
+    }
+
+    /// An object the snapshot does not list may not exist at all: without `s3:ListBucket`
+    /// S3 then answers 403 AccessDenied instead of 404 NoSuchKey (spec C01), which no policy
+    /// change will cure.
+    fn missing_object_note(
+        &self,
+        side: &CallerSide<'s>,
+        owner: &str,
+        bucket: &str,
+        b: &'s Bucket,
+        key: &str,
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        let ctx = self.base_context(side);
+        let Ok(req) = Self::request(
+            side,
+            "s3:ListBucket",
+            &self.bucket_ref(bucket).arn(),
+            Some(owner),
+            ctx,
+        ) else {
+            return out;
+        };
+        let resource = b.policy.as_ref().map(|p| Named {
+            name: p.name.as_str(),
+            policy: &p.policy,
+        });
+        let set = self.policy_set(side, resource, self.rcp_of(owner));
+        if authorize(&req, &set).decision != Decision::Allowed {
+            out.advisory(Code::MissingEvidence, Some("s3:GetObject"), Some(owner), format!(
+                "Object `{key}` is not listed in the snapshot. If it does not exist, S3 answers 403 AccessDenied, not 404 NoSuchKey, because `{}` may not s3:ListBucket `{bucket}`: check the key's spelling (keys are case-sensitive) before changing policies.",
+                side.caller.arn));
+        }
+        out
+    }
+
+    /// Which key the bucket default names, stated as an assumption.
+    pub(super) fn assumed_default_key(
+        &self,
+        owner: &str,
+        bucket: &str,
+        b: &Bucket,
+        key: Option<&str>,
+    ) -> (Outcome, Option<(String, bool)>) {
+        let mut out = Outcome::default();
+        let what = match key {
+            Some(k) => format!("object `{k}`"),
+            None => "the object".to_owned(),
+        };
+        match &b.encryption {
+            Some(enc) if enc.algorithm.starts_with("aws:kms") => {
+                let k = enc
+                    .kms_key_id
+                    .clone()
+                    .unwrap_or_else(|| "alias/aws/s3".to_owned());
+                out.assumptions.push(format!(
+                    "The metadata of {what} is not in the snapshot: it is assumed to be encrypted with the bucket's default key `{k}`. Objects written before the default changed, or by writers naming another key, may use a different key (HeadObject shows the real one)."));
+                out.advisory(Code::MissingEvidence, Some("kms:Decrypt"), Some(owner), format!(
+                    "No HeadObject metadata for {what} in bucket `{bucket}`: the key that actually encrypted it is unknown, so the bucket default was assumed."));
+                out.cap(
+                    Confidence::Medium,
+                    "object metadata missing; default key assumed",
+                );
+                (out, Some((k, enc.bucket_key_enabled)))
+            }
+            Some(_) => {
+                out.assumptions.push(format!("The metadata of {what} is not in the snapshot; the bucket default (SSE-S3) is assumed, so no KMS request is made."));
+                out.cap(Confidence::Medium, "object metadata missing");
+                (out, None)
+            }
+            None => {
+                out.assumptions.push(format!("The metadata of {what} and the bucket's default encryption are not in the snapshot; S3's default (SSE-S3) is assumed, so no KMS request is made."));
+                out.cap(
+                    Confidence::Medium,
+                    "object metadata and default encryption missing",
+                );
+                (out, None)
+            }
+        }
+    }
+
+    /// The S3 hop: the caller's request for `hop.action` on the object, evaluated against
+    /// the bucket policy, the caller's policies, SCPs and RCPs, Block Public Access and
+    /// object ownership.
+    fn s3_hop(&self, side: &CallerSide<'s>, hop: &S3Hop<'_, 's>) -> Outcome {
+        let S3Hop {
+            owner,
+            bucket,
+            b,
+            action,
+            object_arn,
+            key,
+            band,
+        } = *hop;
+        let mut out = Outcome::default();
+        let mut ctx = self.base_context(side);
+        if let Some(org) = self
+            .snap
+            .account(owner)
+            .and_then(|a| a.organization.as_ref())
+            .and_then(|o| o.id.clone())
+        {
+            ctx.insert_if_absent("aws:ResourceOrgID", ContextValue::Single(org));
+        }
+        if action.starts_with("s3:GetObject") {
+            if let Some(o) = key.and_then(|k| b.objects.get(k)) {
+                for (k, v) in &o.tags {
+                    ctx.insert_if_absent(
+                        &format!("s3:ExistingObjectTag/{k}"),
+                        ContextValue::Single(v.clone()),
+                    );
+                }
+            }
+        }
+        // When the record cannot tell whether TLS was used, the same request over plain HTTP,
+        // to find out whether the verdict depends on it.
+        let over_http = (!ctx.contains("aws:SecureTransport"))
+            .then(|| {
+                let mut http = ctx.clone();
+                http.insert("aws:SecureTransport", ContextValue::Single("false".into()));
+                Self::request(side, action, object_arn, Some(owner), http).ok()
+            })
+            .flatten();
+        let Ok(req) = Self::request(side, action, object_arn, Some(owner), ctx) else {
+            out.incomplete = true;
+            return out;
+        };
+        let rcp = self.rcp_of(owner);
+        let cross = side.account.as_deref() != Some(owner);
+        // Block Public Access: with RestrictPublicBuckets, public statements grant nothing to
+        // other accounts (spec §4.8), so they are left out of the evaluation.
+        let restrict = b
+            .public_access_block
+            .is_some_and(|p| p.restrict_public_buckets)
+            || self
+                .snap
+                .account(owner)
+                .and_then(|a| a.public_access_block)
+                .is_some_and(|p| p.restrict_public_buckets);
+        let public_sids: Vec<usize> = b
+            .policy
+            .as_ref()
+            .map(|p| public_statements(&p.policy))
+            .unwrap_or_default();
+        let stripped = if restrict && cross && !public_sids.is_empty() {
+            b.policy.as_ref().map(|p| {
+                let mut copy = p.policy.clone();
+                copy.statements.retain(|s| !public_sids.contains(&s.index));
+                copy
+            })
+        } else {
+            None
+        };
+        let resource = b.policy.as_ref().map(|p| Named {
+            name: p.name.as_str(),
+            policy: &p.policy,
+        });
+        let set = self.policy_set(side, resource, rcp);
+        let ev_full = authorize(&req, &set);
+        let mut bpa_blocks = false;
+        let ev = match (&stripped, &b.policy) {
+            (Some(copy), Some(p)) => {
+                let set2 = PolicySet {
+                    resource: Some(Named {
+                        name: p.name.as_str(),
+                        policy: copy,
+                    }),
+                    ..set.clone()
+                };
+                let ev2 = authorize(&req, &set2);
+                bpa_blocks = ev2.missing_allows.contains(&Layer::Resource)
+                    && !ev_full.missing_allows.contains(&Layer::Resource);
+                ev2
+            }
+            _ => ev_full,
+        };
+        out.push_hop(action, object_arn, Some(&ev));
+        if let Some(http) = &over_http {
+            let ev_http = authorize(http, &set);
+            if ev_http.decision != ev.decision {
+                let statements: Vec<String> = ev_http
+                    .statements
+                    .iter()
+                    .map(|st| match st.sid {
+                        Some(sid) => {
+                            format!("statement {} (Sid `{sid}`) of {}", st.index, st.policy)
+                        }
+                        None => format!("statement {} of {}", st.index, st.policy),
+                    })
+                    .collect();
+                out.advisory(Code::MissingEvidence, Some(action), Some(owner), format!(
+                    "The verdict depends on whether the request came over TLS, which the record does not show (no `tlsDetails`): over plain HTTP it is {:?}{}. Check the caller's endpoint (https://) before changing policies.",
+                    ev_http.decision,
+                    if statements.is_empty() { String::new() } else { format!(" by {}", statements.join(", ")) }));
+                out.cap(
+                    Confidence::Medium,
+                    "the verdict depends on aws:SecureTransport, which the record does not show",
+                );
+            }
+        }
+        if !side.identity_known {
+            out.required_identity
+                .push((action.to_owned(), object_arn.to_owned()));
+        }
+        let tgt = Target::Bucket {
+            account: owner.to_owned(),
+            bucket: bucket.to_owned(),
+            region: b.region.clone(),
+        };
+        let mut found = self.layer_findings(
+            side,
+            &LayerEval {
+                req: &req,
+                ev: &ev,
+                action,
+                resource: object_arn,
+                tgt: &tgt,
+                resource_policy: b.policy.as_ref(),
+                rcp,
+                band,
+                hop: HopKind::S3,
+            },
+        );
+        if bpa_blocks {
+            let p = b.policy.as_ref();
+            let statements: Vec<StatementInfo> = p
+                .map(|p| {
+                    public_sids
+                        .iter()
+                        .map(|i| StatementInfo {
+                            policy: p.name.clone(),
+                            index: *i,
+                            sid: p
+                                .policy
+                                .statements
+                                .iter()
+                                .find(|s| s.index == *i)
+                                .and_then(|s| s.sid.clone()),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.retain(|f| f.code != Code::BucketPolicyNoAllow);
+            let grantee = side
+                .principal_arn
+                .clone()
+                .unwrap_or_else(|| side.caller.arn.clone());
+            let current = b
+                .policy
+                .as_ref()
+                .and_then(|np| self.rewritten.borrow().get(&np.pointer).cloned());
+            let bpa_fix = fix::bucket_grant(
+                b.policy.as_ref(),
+                current.as_ref(),
+                owner,
+                bucket,
+                &grantee,
+                action,
+                object_arn,
+            );
+            let mut bpa = self.blocking(Code::BlockPublicAccess, action, owner, format!(
+                "Bucket `{bucket}` has Block Public Access `RestrictPublicBuckets` on (bucket or account level) and its policy is public (a `Principal: \"*\"` grant without a fixed-value condition such as `aws:PrincipalOrgID`). S3 then ignores the public grants for every caller outside account {owner}, so `{}` gets nothing from them; S3 reports it as an explicit deny in a resource-based policy.",
+                side.caller.arn), band + RANK_EXPLICIT + layer_rank(Layer::Resource), &tgt);
+            bpa.policy = p.map(|p| p.name.clone());
+            bpa.statements = statements;
+            found.push(bpa);
+            if self.with_fixes {
+                if let Some(f) = found.last_mut() {
+                    let mut bpa_fix = bpa_fix;
+                    bpa_fix.notes.push("The added statement names the caller, so it is not public and RestrictPublicBuckets does not void it. Turning RestrictPublicBuckets off instead would expose the bucket.".into());
+                    self.remember(Some(&bpa_fix));
+                    f.fix = Some(bpa_fix);
+                }
+            }
+        }
+        // Object ownership: a bucket-policy Allow covers only objects the bucket owner owns
+        // (spec §4.8); another account's object needs its own ACL grant.
+        if let Some(o) = key.and_then(|k| b.objects.get(k)) {
+            let bucket_owner_id = b.acl_owner_id.clone().or_else(|| {
+                self.snap
+                    .account(owner)
+                    .and_then(|a| a.canonical_id.clone())
+            });
+            if let (false, Some(oid), Some(bid)) =
+                (b.acls_disabled(), &o.owner_id, &bucket_owner_id)
+            {
+                if oid != bid {
+                    let caller_canon = side
+                        .account
+                        .as_deref()
+                        .and_then(|a| self.snap.account(a))
+                        .and_then(|a| a.canonical_id.clone());
+                    // The stricter of the bucket and account settings applies.
+                    let ignore_public = b.public_access_block.is_some_and(|p| p.ignore_public_acls)
+                        || self
+                            .snap
+                            .account(owner)
+                            .and_then(|a| a.public_access_block)
+                            .is_some_and(|p| p.ignore_public_acls);
+                    let acl_grants = o.grants.iter().any(|g| {
+                        g.permission.allows_read()
+                            && match &g.grantee {
+                                crate::snapshot::Grantee::CanonicalUser { id } => {
+                                    Some(id) == caller_canon.as_ref()
+                                }
+                                grantee => grantee.is_public() && !ignore_public,
+                            }
+                    });
+                    found.retain(|f| f.code != Code::BucketPolicyNoAllow);
+                    if !acl_grants {
+                        let writer = self.snap.account_by_canonical_id(oid).map(str::to_owned);
+                        found.push(self.blocking(Code::ObjectOwnerMismatch, action, owner, format!(
+                            "Object `{}` is owned by another account ({}) than the bucket owner {owner}: Object Ownership is `{}`, and the object was written without `bucket-owner-full-control`. A bucket-policy Allow applies only to objects the bucket owner owns, and the object's ACL grants `{}` no READ.",
+                            key.unwrap_or(""), writer.unwrap_or_else(|| format!("canonical id {oid}")),
+                            b.ownership.map_or("ObjectWriter (no ownership controls)", |x| x.as_str()), side.caller.arn),
+                            band + RANK_IMPLICIT + layer_rank(Layer::Resource), &tgt));
+                    }
+                }
+            }
+        }
+        out.findings.extend(found);
+        out.merge(self.engine_notes(&ev, owner));
+        out
+    }
+
+    /// Advisory findings about the bucket's default encryption and the object's key.
+    fn encryption_advisories(
+        &self,
+        owner: &str,
+        bucket: &str,
+        b: &Bucket,
+        key: Option<&str>,
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        let Some(enc) = &b.encryption else { return out };
+        if !enc.algorithm.starts_with("aws:kms") {
+            return out;
+        }
+        let default_key = enc.kms_key_id.clone();
+        match &default_key {
+            Some(k) if k.starts_with("alias/") || k.contains(":alias/") => {
+                out.advisory(Code::DefaultEncryptionAlias, None, Some(owner), format!(
+                    "Default encryption of `{bucket}` names the key by alias (`{k}`). KMS resolves an alias in the requester's account, so objects written by other accounts are encrypted with their own key (or fail), and AWS's own pages disagree on this point. Name the key by its full key ARN: `aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{}\"}}}}]}}'`.", refs::key_arn(self.req.partition, &b.region, owner, "<key-id>")));
+                out.cap(Confidence::Medium, "default encryption names an alias");
+            }
+            _ => {}
+        }
+        let default_resolved = match &default_key {
+            Some(k) => self.snap.key(k, &b.region, owner).map(|(_, key)| key),
+            None => self
+                .snap
+                .key("alias/aws/s3", &b.region, owner)
+                .map(|(_, key)| key),
+        };
+        let aws_managed_default = default_key.is_none()
+            || default_key
+                .as_deref()
+                .is_some_and(|k| k.contains("alias/aws/"))
+            || default_resolved.is_some_and(Key::is_aws_managed);
+        if aws_managed_default {
+            out.advisory(Code::DefaultEncryptionAwsManagedKey, None, Some(owner), format!(
+                "Default encryption of `{bucket}` uses the AWS managed key `aws/s3`{}. New objects are then unreadable from any other account; use a customer managed key named by its key ARN.",
+                if default_key.is_none() { " (SSE-KMS with no key id)" } else { "" }));
+        }
+        if let (Some(k), Some(def)) = (key.and_then(|k| b.objects.get(k)), default_resolved) {
+            if let Some(obj_key) = &k.kms_key_id {
+                let obj_resolved = self
+                    .snap
+                    .key(obj_key, &b.region, owner)
+                    .map(|(_, key)| key.metadata.arn.clone())
+                    .unwrap_or_else(|| obj_key.clone());
+                if obj_resolved != def.metadata.arn {
+                    out.advisory(Code::ObjectKeyNotDefault, None, Some(owner), format!(
+                        "Object `{}` is encrypted with `{obj_resolved}`, not with the bucket's default key `{}`: it was written before the default changed or by a writer naming another key. Permissions on the default key do not help for this object.",
+                        key.unwrap_or(""), def.metadata.arn));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Indexes of the Allow statements S3 considers public: `Principal: "*"` (or `AWS: "*"`)
+/// without a condition restricting them to fixed values (spec §4.8).
+pub(super) fn public_statements(policy: &Policy) -> Vec<usize> {
+    const RESTRICTING: &[&str] = &[
+        "aws:principalorgid",
+        "aws:principalaccount",
+        "aws:principalarn",
+        "aws:sourceip",
+        "aws:sourcearn",
+        "aws:sourcevpc",
+        "aws:sourcevpce",
+        "aws:sourceowner",
+        "aws:sourceaccount",
+        "aws:userid",
+        "s3:x-amz-server-side-encryption-aws-kms-key-id",
+        "s3:dataaccesspointarn",
+        "s3:dataaccesspointaccount",
+    ];
+    policy
+        .statements
+        .iter()
+        .filter(|s| s.effect == iam_eval::Effect::Allow)
+        .filter(|s| {
+            s.principal.as_ref().is_some_and(|p| {
+                !p.not
+                    && p.entries
+                        .iter()
+                        .any(|e| matches!(e, iam_eval::principal::PolicyPrincipal::Everyone))
+            })
+        })
+        .filter(|s| {
+            !s.conditions.iter().any(|c| {
+                RESTRICTING.contains(&c.key_lower())
+                    && c.has_fixed_values()
+                    && (c.key_lower() != "aws:sourceip" || c.has_narrow_public_ip_ranges())
+            })
+        })
+        .map(|s| s.index)
+        .collect()
+}
