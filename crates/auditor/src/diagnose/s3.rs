@@ -35,8 +35,10 @@ pub(super) struct S3Hop<'a, 's> {
 
 impl<'s> Ctx<'s> {
     pub(super) fn no_bucket(&self) -> (Outcome, Option<String>) {
-        let mut out = Outcome::default();
-        out.incomplete = true;
+        let mut out = Outcome {
+            incomplete: true,
+            ..Outcome::default()
+        };
         out.advisory(
             Code::MissingEvidence,
             None,
@@ -232,8 +234,10 @@ impl<'s> Ctx<'s> {
         action: &str,
         key: Option<&str>,
     ) -> (Outcome, Option<String>) {
-        let mut out = Outcome::default();
-        out.incomplete = true;
+        let mut out = Outcome {
+            incomplete: true,
+            ..Outcome::default()
+        };
         let owner = self.req.resource_account.clone();
         let object_arn = self.bucket_ref(bucket).objects_arn(key.unwrap_or("*"));
         // The bucket owner's side is unknown: evaluate the caller's side alone, as if the
