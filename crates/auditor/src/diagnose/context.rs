@@ -90,3 +90,45 @@ impl Ctx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use iam_eval::Caller;
+
+    use super::super::testing::{read, working};
+    use super::*;
+
+    #[test]
+    fn the_forward_access_session_carries_the_callers_keys_and_s3s_endpoint() {
+        let (snap, raw) = working();
+        for (partition, endpoint) in [
+            ("aws", "s3.us-west-2.amazonaws.com"),
+            ("aws-cn", "s3.us-west-2.amazonaws.com.cn"),
+        ] {
+            let req = read(partition);
+            let ctx = Ctx::for_test(&snap, &raw, &req).expect("context");
+            let caller = Caller::parse(&format!(
+                "arn:{partition}:sts::444455556666:assumed-role/reader/s1"
+            ))
+            .expect("caller");
+            let (side, _) = ctx.caller_side(caller);
+            let fas = ctx.fas_context(&side, "us-west-2", "arn:aws:s3:::doc-example-bucket/k");
+            let single = |k: &str| match fas.get(k) {
+                Some(ContextValue::Single(v)) => Some(v.clone()),
+                _ => None,
+            };
+            assert_eq!(single("kms:ViaService").as_deref(), Some(endpoint));
+            assert_eq!(single("aws:ViaAWSService").as_deref(), Some("true"));
+            assert_eq!(
+                single("aws:PrincipalAccount").as_deref(),
+                Some("444455556666")
+            );
+            // The caller's transport is not S3's: S3 calls KMS over its own connection.
+            assert_eq!(single("aws:SecureTransport"), None);
+            assert_eq!(
+                single("kms:EncryptionContext:aws:s3:arn").as_deref(),
+                Some("arn:aws:s3:::doc-example-bucket/k")
+            );
+        }
+    }
+}

@@ -360,3 +360,84 @@ impl<'s> Ctx<'s> {
         (out, Some(key_account))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use iam_eval::Caller;
+
+    use super::super::testing::{read, working};
+    use super::*;
+
+    fn kms_outcome(bucket_region: &str, partition_arn: &str) -> (Outcome, Outcome) {
+        let (snap, raw) = working();
+        let req = read("aws");
+        let ctx = Ctx::for_test(&snap, &raw, &req).expect("context");
+        let caller = Caller::parse(partition_arn).expect("caller");
+        let (side, _) = ctx.caller_side(caller);
+        let hop = KmsHop {
+            resolve_account: "111122223333",
+            bucket_region,
+            key_ref: "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            action: "kms:Decrypt",
+            context_arn: "arn:aws:s3:::doc-example-bucket/reports/q1.csv",
+            band: 100,
+        };
+        let same = ctx.kms_hop(&side, &hop);
+        let managed = ctx.kms_hop(
+            &side,
+            &KmsHop {
+                key_ref: "alias/aws/s3",
+                ..hop
+            },
+        );
+        (same, managed)
+    }
+
+    #[test]
+    fn the_kms_hop_of_the_working_setup_is_allowed() {
+        let (out, _) = kms_outcome(
+            "us-west-2",
+            "arn:aws:sts::444455556666:assumed-role/reader/s1",
+        );
+        assert_eq!(out.hops.len(), 1);
+        assert_eq!(out.hops[0].decision, "Allowed");
+        assert!(
+            out.findings.iter().all(|f| !f.blocking),
+            "{:?}",
+            out.findings
+        );
+    }
+
+    #[test]
+    fn a_key_in_another_region_blocks_before_any_policy() {
+        let (out, _) = kms_outcome(
+            "eu-west-1",
+            "arn:aws:sts::444455556666:assumed-role/reader/s1",
+        );
+        assert_eq!(out.hops[0].decision, "NotEvaluated");
+        let codes: Vec<Code> = out
+            .findings
+            .iter()
+            .filter(|f| f.blocking)
+            .map(|f| f.code)
+            .collect();
+        assert_eq!(codes, [Code::KeyRegionMismatch]);
+    }
+
+    #[test]
+    fn another_accounts_aws_managed_key_is_never_usable() {
+        let (_, managed) = kms_outcome(
+            "us-west-2",
+            "arn:aws:sts::444455556666:assumed-role/reader/s1",
+        );
+        let codes: Vec<Code> = managed
+            .findings
+            .iter()
+            .filter(|f| f.blocking)
+            .map(|f| f.code)
+            .collect();
+        // The aws/s3 key of account A is either in the snapshot (AWS_MANAGED_KEY) or
+        // recognised by its alias (AWS_MANAGED_KEY as well): never a policy fix.
+        assert_eq!(codes, [Code::AwsManagedKey]);
+    }
+}

@@ -161,3 +161,42 @@ pub fn who_acts(f: &Finding) -> String {
         who
     }
 }
+
+#[cfg(test)]
+pub(super) mod testing {
+    //! A snapshot and requests for unit tests of single steps.
+    use serde_json::Value;
+
+    use crate::event::adhoc_request;
+    use crate::request::Request;
+    use crate::snapshot::Snapshot;
+
+    /// The working knowledge-center setup (reads allowed on both hops).
+    pub fn working() -> (Snapshot, Value) {
+        let raw: Value = serde_json::from_str(include_str!(
+            "../../../../tests/scenarios/base/kc-working.json"
+        ))
+        .unwrap_or(Value::Null);
+        let snap = Snapshot::from_value(&raw).unwrap_or_default();
+        (snap, raw)
+    }
+
+    /// The reader's GetObject of `reports/q1.csv`.
+    pub fn read(partition: &str) -> Request {
+        let (p, r) = if partition == "aws" {
+            (
+                "arn:aws:sts::444455556666:assumed-role/reader/s1".to_owned(),
+                "arn:aws:s3:::doc-example-bucket/reports/q1.csv".to_owned(),
+            )
+        } else {
+            (
+                format!("arn:{partition}:sts::444455556666:assumed-role/reader/s1"),
+                format!("arn:{partition}:s3:::doc-example-bucket/reports/q1.csv"),
+            )
+        };
+        match adhoc_request(&p, "s3:GetObject", &r) {
+            Ok(r) => r,
+            Err(e) => panic!("test request: {e}"),
+        }
+    }
+}

@@ -52,6 +52,25 @@ pub(super) struct Ctx<'s> {
     pub rewritten: std::cell::RefCell<BTreeMap<String, Value>>,
 }
 
+#[cfg(test)]
+impl<'s> Ctx<'s> {
+    /// A context for unit tests of single steps.
+    pub(super) fn for_test(
+        snap: &'s Snapshot,
+        raw: &'s Value,
+        req: &'s Request,
+    ) -> Option<Ctx<'s>> {
+        Some(Ctx {
+            snap,
+            raw,
+            req,
+            with_fixes: true,
+            assumed: Assumed::new()?,
+            rewritten: std::cell::RefCell::new(BTreeMap::new()),
+        })
+    }
+}
+
 /// One hop's evaluation, as the layer table turns it into findings.
 #[derive(Clone, Copy)]
 pub(super) struct LayerEval<'a> {

@@ -709,3 +709,67 @@ pub(super) fn public_statements(policy: &Policy) -> Vec<usize> {
         .map(|s| s.index)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use iam_eval::Caller;
+
+    use serde_json::Value;
+
+    use super::super::testing::{read, working};
+    use super::*;
+
+    fn hop_outcome(patch: impl FnOnce(&mut Value)) -> Outcome {
+        let (_, mut raw) = working();
+        patch(&mut raw);
+        let snap = crate::snapshot::Snapshot::from_value(&raw).unwrap_or_default();
+        let req = read("aws");
+        let ctx = Ctx::for_test(&snap, &raw, &req).expect("context");
+        let caller =
+            Caller::parse("arn:aws:sts::444455556666:assumed-role/reader/s1").expect("caller");
+        let (side, _) = ctx.caller_side(caller);
+        let (owner, b) = snap.bucket("doc-example-bucket").expect("bucket");
+        ctx.s3_hop(
+            &side,
+            &S3Hop {
+                owner,
+                bucket: "doc-example-bucket",
+                b,
+                action: "s3:GetObject",
+                object_arn: "arn:aws:s3:::doc-example-bucket/reports/q1.csv",
+                key: Some("reports/q1.csv"),
+                band: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn the_s3_hop_of_the_working_setup_is_allowed() {
+        let out = hop_outcome(|_| {});
+        assert_eq!(out.hops.len(), 1);
+        assert_eq!(out.hops[0].decision, "Allowed");
+        assert!(
+            out.findings.iter().all(|f| !f.blocking),
+            "{:?}",
+            out.findings
+        );
+    }
+
+    #[test]
+    fn a_bucket_policy_deny_is_a_blocking_finding_for_the_bucket_owner() {
+        let out = hop_outcome(|raw| {
+            if let Some(Value::Array(st)) =
+                raw.pointer_mut("/accounts/111122223333/s3/doc-example-bucket/policy/Statement")
+            {
+                st.push(serde_json::json!({"Effect": "Deny", "Principal": "*",
+                    "Action": "s3:GetObject", "Resource": "arn:aws:s3:::doc-example-bucket/reports/*"}));
+            }
+        });
+        assert_eq!(out.hops[0].decision, "ExplicitlyDenied");
+        let f: Vec<_> = out.findings.iter().filter(|f| f.blocking).collect();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].code, Code::BucketPolicyExplicitDeny);
+        assert_eq!(f[0].account.as_deref(), Some("111122223333"));
+        assert!(f[0].fix.is_some());
+    }
+}
