@@ -50,6 +50,7 @@ mod s3;
 
 use std::collections::BTreeMap;
 
+use iam_eval::Json;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -64,7 +65,7 @@ pub use self::s3::{
 
 use self::kms::KeyRef;
 use crate::arn::{is_account_id, Arn};
-use crate::reader::{Node, PathError};
+use crate::reader::{reject_duplicate_keys, Loc, Node, PathError};
 
 /// A snapshot that cannot be used, with the JSON path of the offending value
 /// (`accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect`).
@@ -167,7 +168,30 @@ const ACCOUNT_KEYS: &[&str] = &[
 ];
 
 impl Snapshot {
-    /// Parses and validates a snapshot document.
+    /// Parses and validates snapshot text (a `--snapshot` file). The text is read through
+    /// the engine's duplicate-preserving [`Json`], so an object that gives a key twice
+    /// anywhere (a policy's `"Effect": "Deny", "Effect": "Allow"`, two `policy` keys of one
+    /// bucket) is rejected with its path instead of silently keeping the last value.
+    pub fn from_text(text: &str) -> Result<Snapshot, SnapshotError> {
+        let json = Json::parse(text).map_err(|e| SnapshotError {
+            path: "$".to_owned(),
+            message: format!("not valid JSON: {e}"),
+        })?;
+        Snapshot::from_json(&json)
+    }
+
+    /// Parses and validates a snapshot held as duplicate-preserving JSON (a snapshot embedded
+    /// in another input that was parsed with [`Json::parse`]); duplicate keys anywhere are
+    /// rejected with their path, as in [`Snapshot::from_text`].
+    pub fn from_json(json: &Json) -> Result<Snapshot, SnapshotError> {
+        reject_duplicate_keys(json, &Loc::default())?;
+        Snapshot::from_value(&json.to_value())
+    }
+
+    /// Parses and validates a snapshot document that is already a `serde_json::Value`.
+    /// Such a value cannot hold duplicate keys any more (the parser kept the last one), so
+    /// only policies stored as strings are still checked for them: read files with
+    /// [`Snapshot::from_text`].
     pub fn from_value(v: &Value) -> Result<Snapshot, SnapshotError> {
         Snapshot::parse(v).map_err(SnapshotError::from)
     }

@@ -3,7 +3,7 @@
 use iam_eval::{Json, Policy, PolicyKind};
 use serde_json::Value;
 
-use crate::reader::{Node, PathError};
+use crate::reader::{reject_duplicate_keys, Node, PathError};
 
 /// A parsed policy document with a human name and its place in the snapshot.
 #[derive(Debug, Clone)]
@@ -31,6 +31,13 @@ pub(crate) fn parse_policy(
     name: String,
 ) -> Result<NamedPolicy, PathError> {
     let node = unwrap_get_policy_output(node)?;
+    if let Value::String(text) = node.v {
+        // A document stored as a string was not seen by the snapshot's own duplicate check;
+        // check it the same way so both forms fail with the same path.
+        if let Some(json) = decode_text(text) {
+            reject_duplicate_keys(&json, &node.loc)?;
+        }
+    }
     let policy = Policy::parse(&Json::from_value(node.v), kind).map_err(|e| {
         let message = e.to_string();
         // The engine's Display already starts with its path; keep only the message so the
@@ -62,6 +69,18 @@ fn unwrap_get_policy_output<'a>(node: &Node<'a>) -> Result<Node<'a>, PathError> 
         }
     }
     Ok(node.clone())
+}
+
+/// Document text as duplicate-preserving JSON: plain JSON, or URL-encoded JSON (IAM returns
+/// documents URL-encoded per RFC 3986, so `+` is not a space). `None` when it is neither;
+/// the engine then reports why.
+fn decode_text(text: &str) -> Option<Json> {
+    Json::parse(text).ok().or_else(|| {
+        let decoded = percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .ok()?;
+        Json::parse(&decoded).ok()
+    })
 }
 
 /// The document as a JSON value: objects as they are, strings parsed as JSON or, failing

@@ -830,3 +830,87 @@ fn collection_errors_are_read_and_checked() {
     v["collection_errors"] = json!([{"error": "AccessDenied"}]);
     assert_eq!(error(&v).path(), "collection_errors[0].operation");
 }
+
+/// A statement that says `Deny` and then `Allow`: `serde_json` keeps the last value.
+const DENY_THEN_ALLOW: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}]}"#;
+
+#[test]
+fn duplicate_key_in_a_policy_object_is_rejected_with_its_path() {
+    let text = kc().to_string();
+    // serde_json writes members sorted, so the statement reads `..."Sid":"CrossAccountRead"}`.
+    let needle = r#""Sid":"CrossAccountRead""#;
+    assert_eq!(text.matches(needle).count(), 1);
+    let text = text.replace(needle, &format!(r#"{needle},"Effect":"Deny""#));
+    let err = Snapshot::from_text(&text).unwrap_err();
+    assert_eq!(
+        err.path(),
+        "accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect"
+    );
+    assert!(err.message().starts_with("duplicate key `Effect`"), "{err}");
+    // The same document without the duplicate is accepted by the same entry point.
+    assert!(Snapshot::from_text(&kc().to_string()).is_ok());
+}
+
+#[test]
+fn duplicate_key_in_a_policy_string_is_rejected_with_its_path() {
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["policy"] = json!(DENY_THEN_ALLOW);
+    let err = error(&v);
+    assert_eq!(
+        err.path(),
+        "accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect"
+    );
+    assert!(err.message().starts_with("duplicate key `Effect`"), "{err}");
+
+    // The `get-key-policy` output form, and a URL-encoded IAM document.
+    let mut v = kc();
+    v["accounts"][A]["kms"][KEY_ARN]["policy"] = json!({"Policy": DENY_THEN_ALLOW});
+    assert_eq!(
+        error(&v).path(),
+        format!("accounts.111122223333.kms.{KEY_ARN}.policy.Policy.Statement[0].Effect")
+    );
+    let mut v = kc();
+    let encoded =
+        percent_encoding::utf8_percent_encode(DENY_THEN_ALLOW, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    v["accounts"][B]["iam"]["RoleDetailList"][0]["RolePolicyList"][0]["PolicyDocument"] =
+        json!(encoded);
+    assert_eq!(
+        error(&v).path(),
+        "accounts.444455556666.iam.RoleDetailList[0].RolePolicyList[0].PolicyDocument.Statement[0].Effect"
+    );
+}
+
+#[test]
+fn duplicate_keys_in_scp_session_and_wrapper_objects_are_rejected() {
+    // An SCP given as `describe-policy` output whose `Content` string repeats a key.
+    let mut v = kc();
+    v["accounts"][A]["organization"]["scp"][1] = json!([{"PolicySummary": {"Name": "x"}, "Content": DENY_THEN_ALLOW.replace(r#""Principal":"*","#, "")}]);
+    assert_eq!(
+        error(&v).path(),
+        "accounts.111122223333.organization.scp[1][0].Content.Statement[0].Effect"
+    );
+    // A session policy object, and two `region` keys of one bucket, found in the text.
+    let mut v = kc();
+    v["accounts"][B]["sessions"] = json!({
+        "arn:aws:sts::444455556666:assumed-role/reader/s1": {"policy": "SESSION"}});
+    let text = v.to_string().replace(
+        r#""SESSION""#,
+        &DENY_THEN_ALLOW.replace(r#""Principal":"*","#, ""),
+    );
+    assert_eq!(
+        Snapshot::from_text(&text).unwrap_err().path(),
+        "accounts.444455556666.sessions.arn:aws:sts::444455556666:assumed-role/reader/s1.policy.Statement[0].Effect"
+    );
+    let text = kc().to_string().replace(
+        r#""region":"us-west-2""#,
+        r#""region":"us-west-2","region":"eu-west-1""#,
+    );
+    let err = Snapshot::from_text(&text).unwrap_err();
+    assert_eq!(
+        err.path(),
+        "accounts.111122223333.s3.doc-example-bucket.region"
+    );
+    // Not JSON at all.
+    assert_eq!(Snapshot::from_text("{").unwrap_err().path(), "$");
+}
