@@ -47,6 +47,7 @@ mod kms;
 mod org;
 mod policy;
 mod s3;
+pub mod write;
 
 use std::collections::BTreeMap;
 
@@ -98,8 +99,10 @@ impl SnapshotError {
 }
 
 /// The parsed snapshot.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
+    /// `description`: free text (what the snapshot shows, who collected it when).
+    pub description: Option<String>,
     /// Accounts by 12-digit id.
     pub accounts: BTreeMap<String, Account>,
     /// Reads a collector attempted and could not make (`collection_errors`): each is a gap in
@@ -124,7 +127,7 @@ pub struct CollectionError {
 }
 
 /// What the snapshot knows about one account.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Account {
     /// The organization the account belongs to, when known.
     pub organization: Option<Organization>,
@@ -146,7 +149,7 @@ pub struct Account {
 
 /// What an `AssumeRole` call attached to one session (from its CloudTrail record's
 /// `requestParameters`): the inline session policy and the session tags.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     /// The inline session policy (`policy`), with any managed session policies
     /// (`policyArns`) merged by the user as further statements.
@@ -199,10 +202,10 @@ impl Snapshot {
     fn parse(v: &Value) -> Result<Snapshot, PathError> {
         let root = Node::root(v);
         root.only_keys(TOP_KEYS)?;
-        if let Some(d) = root.get("description")? {
-            d.str()?;
-        }
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot {
+            description: root.opt_str("description")?,
+            ..Snapshot::default()
+        };
         for (id, node) in root.req("accounts")?.members()? {
             if !is_account_id(id) {
                 return Err(node.err(format!("`{id}` is not an account id (12 digits)")));

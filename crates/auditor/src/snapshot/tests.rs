@@ -914,3 +914,75 @@ fn duplicate_keys_in_scp_session_and_wrapper_objects_are_rejected() {
     // Not JSON at all.
     assert_eq!(Snapshot::from_text("{").unwrap_err().path(), "$");
 }
+
+#[test]
+fn every_section_round_trips_through_the_writer() {
+    let mut v = kc();
+    v["accounts"][B]["sessions"] = json!({"arn:aws:sts::444455556666:assumed-role/reader/s1": {
+        "policy": reader_policy().to_string(), "tags": {"team": "reports"}}});
+    v["accounts"][A]["public_access_block"] =
+        json!({"PublicAccessBlockConfiguration": {"IgnorePublicAcls": true}});
+    v["collection_errors"] =
+        json!([{"account": B, "operation": "iam:GetRole", "error": "AccessDenied"}]);
+    let first = parse(&v);
+    let written = first.to_value();
+    let second = parse(&written);
+    assert_eq!(first, second);
+    // The forms policies were given in are kept: a string stays a string, `describe-policy`
+    // output keeps the summary that names the SCP.
+    assert_eq!(
+        written["accounts"][A]["kms"][KEY_ARN]["policy"],
+        v["accounts"][A]["kms"][KEY_ARN]["policy"]
+    );
+    assert_eq!(
+        second.accounts[A].organization.as_ref().unwrap().scp[0][0].name,
+        "SCP FullAWSAccess (p-FullAWSAccess)"
+    );
+    assert_eq!(
+        written["accounts"][B]["iam"]["RoleDetailList"][0]["RolePolicyList"][0]["PolicyName"],
+        "ReadReports"
+    );
+    assert_eq!(
+        second.description.as_deref(),
+        Some("knowledge-center scenario")
+    );
+}
+
+#[test]
+fn policy_equality_ignores_the_pointer_but_not_the_source() {
+    let snap = parse(&kc());
+    let policy = snap.accounts[A].s3["doc-example-bucket"]
+        .policy
+        .clone()
+        .unwrap();
+    let mut moved = policy.clone();
+    moved.pointer = "/elsewhere".into();
+    assert_eq!(policy, moved);
+    let mut as_text = policy.clone();
+    as_text.source = json!(bucket_policy().to_string());
+    assert_ne!(policy, as_text);
+}
+
+#[test]
+fn policies_and_grants_built_outside_a_document() {
+    let p = NamedPolicy::inline(
+        "role",
+        "reader",
+        "ReadReports",
+        json!(url_encoded(&reader_policy())),
+    )
+    .unwrap();
+    assert_eq!(p.name, "inline policy ReadReports of role reader");
+    assert_eq!(p.policy_name.as_deref(), Some("ReadReports"));
+    assert_eq!(p.document, reader_policy());
+    let err =
+        NamedPolicy::new("x", json!(DENY_THEN_ALLOW), iam_eval::PolicyKind::Resource).unwrap_err();
+    assert_eq!(err.path(), "Statement[0].Effect");
+    let grant = KeyGrant::new(
+        json!({"GrantId": "g1", "GranteePrincipal": "arn:aws:iam::444455556666:role/reader",
+        "Operations": ["Decrypt"], "KeyId": KEY_ARN}),
+    )
+    .unwrap();
+    assert_eq!(grant.raw["GrantId"], "g1");
+    assert!(KeyGrant::new(json!({"Operations": "Decrypt"})).is_err());
+}
