@@ -164,7 +164,8 @@ fn load_snapshot(path: &Path) -> Result<(auditor::snapshot::Snapshot, serde_json
     let text = read(path)?;
     let raw: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))?;
-    let snap = auditor::snapshot::Snapshot::from_value(&raw)
+    // Read through the duplicate-preserving parser: a key given twice is an error.
+    let snap = auditor::snapshot::Snapshot::from_text(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok((snap, raw))
 }

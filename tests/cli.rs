@@ -1177,6 +1177,37 @@ fn diagnose_malformed_snapshot_policy_string_names_file_and_path() {
 }
 
 #[test]
+fn diagnose_snapshot_policy_with_duplicate_effect_is_bad_input() {
+    // `"Effect": "Deny", "Effect": "Allow"` must not be read as Allow (the last value), in a
+    // policy given as an object or as a JSON string.
+    for as_string in [false, true] {
+        let bad = std::fs::read_to_string(snapshot_with_bad_effect(as_string))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (permit, twice) = if as_string {
+            (
+                r#"\"Effect\":\"Permit\""#,
+                r#"\"Effect\":\"Deny\",\"Effect\":\"Allow\""#,
+            )
+        } else {
+            (
+                r#""Effect":"Permit""#,
+                r#""Effect":"Deny","Effect":"Allow""#,
+            )
+        };
+        assert_eq!(bad.matches(permit).count(), 1, "{as_string}");
+        let f = temp_file("duplicate-effect.json", &bad.replace(permit, twice));
+        let r = run([
+            "diagnose".as_ref(),
+            "--snapshot".as_ref(),
+            f.as_os_str(),
+            "--event".as_ref(),
+            EVENT.as_ref(),
+        ]);
+        assert_bad_input(&r, &f, &[BAD_EFFECT_PATH, "duplicate key `Effect`"]);
+    }
+}
+
+#[test]
 fn diagnose_snapshot_with_invalid_account_id_names_the_path() {
     let f = temp_file(
         "bad-account.json",

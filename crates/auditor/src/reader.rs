@@ -3,6 +3,9 @@
 //! policy knows its JSON Pointer inside the snapshot. Shared by the snapshot and event
 //! parsers, whose public errors are built from [`PathError`].
 
+use std::collections::HashSet;
+
+use iam_eval::Json;
 use serde_json::{Map, Value};
 
 use crate::json_patch;
@@ -250,6 +253,33 @@ impl<'a> Node<'a> {
     }
 }
 
+/// Rejects a JSON object that gives one key twice, anywhere below `loc`: `serde_json::Value`
+/// would silently keep the last value (a statement with `"Effect": "Deny", "Effect": "Allow"`
+/// would read as `Allow`), so the document is ambiguous and must be fixed by its author. The
+/// error names the path of the second occurrence (`...policy.Statement[0].Effect`).
+pub(crate) fn reject_duplicate_keys(json: &Json, loc: &Loc) -> Result<(), PathError> {
+    match json {
+        Json::Object(members) => {
+            let mut seen: HashSet<&str> = HashSet::with_capacity(members.len());
+            for (key, value) in members {
+                let at = loc.key(key);
+                if !seen.insert(key.as_str()) {
+                    return Err(at.err(format!(
+                        "duplicate key `{key}`: an object may give each key once (JSON parsers disagree on which value wins)"
+                    )));
+                }
+                reject_duplicate_keys(value, &at)?;
+            }
+            Ok(())
+        }
+        Json::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| reject_duplicate_keys(item, &loc.index(i))),
+        Json::Null | Json::Bool(_) | Json::Number(_) | Json::String(_) => Ok(()),
+    }
+}
+
 /// A short name of the JSON type, for error messages.
 pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
@@ -370,6 +400,23 @@ mod tests {
         assert_eq!(
             n.req("a").unwrap_err(),
             PathError::new("a", "missing required field")
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_at_their_path() {
+        let j = Json::parse(r#"{"a": [{"x": 1}, {"y": 1, "z": {"q": 1, "q": 2}}]}"#).unwrap();
+        let err = reject_duplicate_keys(&j, &Loc::default().key("doc")).unwrap_err();
+        assert_eq!(err.path, "doc.a[1].z.q");
+        assert!(
+            err.message.starts_with("duplicate key `q`"),
+            "{}",
+            err.message
+        );
+        let same_key_in_two_objects = Json::parse(r#"{"a": {"k": 1}, "b": {"k": 1}}"#).unwrap();
+        assert_eq!(
+            reject_duplicate_keys(&same_key_in_two_objects, &Loc::default()),
+            Ok(())
         );
     }
 

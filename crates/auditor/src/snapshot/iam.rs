@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use iam_eval::PolicyKind;
 
-use super::policy::{parse_policy, NamedPolicy};
+use super::policy::{inline_name, parse_policy, trust_policy_name, NamedPolicy};
 use crate::arn::Arn;
 use crate::reader::{Node, PathError};
 
 /// The IAM picture of one account.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Iam {
     /// `RoleDetailList`.
     pub roles: Vec<Role>,
@@ -23,7 +23,7 @@ pub struct Iam {
 }
 
 /// An IAM role.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Role {
     /// `Path`, `/` when absent.
     pub path: String,
@@ -46,7 +46,7 @@ pub struct Role {
 }
 
 /// An IAM user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct User {
     /// `Path`, `/` when absent.
     pub path: String,
@@ -69,7 +69,7 @@ pub struct User {
 }
 
 /// An IAM group.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Group {
     /// `Path`, `/` when absent.
     pub path: String,
@@ -86,7 +86,7 @@ pub struct Group {
 }
 
 /// A managed policy and the document of its default version.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ManagedPolicy {
     /// `Arn`.
     pub arn: String,
@@ -276,7 +276,7 @@ impl Iam {
                 .and_then(|p| p.document.as_ref())
             {
                 // A policy attached both to the user and to one of its groups counts once.
-                Some(doc) if out.identity.iter().any(|p| p.pointer == doc.pointer) => {}
+                Some(doc) if out.identity.iter().any(|p| std::ptr::eq(*p, doc)) => {}
                 Some(doc) => out.identity.push(doc),
                 None if out.missing.contains(arn) => {}
                 None => out.missing.push(arn.clone()),
@@ -411,7 +411,7 @@ impl Role {
             Some(doc) => Some(parse_policy(
                 &doc,
                 PolicyKind::Resource,
-                format!("trust policy of role {}", c.name),
+                trust_policy_name(&c.name),
             )?),
             None => None,
         };
@@ -480,11 +480,13 @@ fn parse_inline(
         .iter()
         .map(|item| {
             let name = item.req_str("PolicyName")?;
-            parse_policy(
+            let mut named = parse_policy(
                 &item.req("PolicyDocument")?,
                 PolicyKind::Identity,
-                format!("inline policy {name} of {kind} {owner}"),
-            )
+                inline_name(kind, owner, &name),
+            )?;
+            named.policy_name = Some(name);
+            Ok(named)
         })
         .collect()
 }

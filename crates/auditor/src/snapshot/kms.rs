@@ -3,12 +3,13 @@
 use iam_eval::{Grant, PolicyKind};
 use serde_json::Value;
 
-use super::policy::{parse_policy, NamedPolicy};
+use super::policy::{key_policy_name, parse_policy, NamedPolicy};
+use super::SnapshotError;
 use crate::arn::{self, Arn};
 use crate::reader::{Node, PathError};
 
 /// One KMS key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Key {
     /// `DescribeKey`'s `KeyMetadata`.
     pub metadata: KeyMetadata,
@@ -71,8 +72,29 @@ pub enum KeyState {
     Other(String),
 }
 
+impl KeyManager {
+    /// The manager named as AWS spells it (`AWS`, `CUSTOMER`), if it is one.
+    pub fn from_aws(text: &str) -> Option<KeyManager> {
+        match text {
+            "AWS" => Some(KeyManager::Aws),
+            "CUSTOMER" => Some(KeyManager::Customer),
+            _ => None,
+        }
+    }
+
+    /// The manager as AWS spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyManager::Aws => "AWS",
+            KeyManager::Customer => "CUSTOMER",
+        }
+    }
+}
+
 impl KeyState {
-    fn parse(text: &str) -> KeyState {
+    /// The state named as AWS spells it; a name this version does not know is kept as
+    /// [`KeyState::Other`].
+    pub fn parse(text: &str) -> KeyState {
         match text {
             "Enabled" => KeyState::Enabled,
             "Disabled" => KeyState::Disabled,
@@ -102,7 +124,8 @@ impl KeyState {
     }
 }
 
-/// One grant: the engine's model and the entry as listed.
+/// One grant: the engine's model and the entry as listed. Equality leaves `pointer` out, as
+/// for [`NamedPolicy`].
 #[derive(Debug, Clone)]
 pub struct KeyGrant {
     /// The checked grant.
@@ -111,6 +134,20 @@ pub struct KeyGrant {
     pub raw: Value,
     /// RFC 6901 JSON Pointer of the entry inside the snapshot.
     pub pointer: String,
+}
+
+impl PartialEq for KeyGrant {
+    fn eq(&self, other: &KeyGrant) -> bool {
+        self.raw == other.raw && self.grant == other.grant
+    }
+}
+
+impl KeyGrant {
+    /// A grant that was not read from a snapshot document: a `ListGrants` entry as AWS
+    /// returns it. `pointer` is empty until the snapshot is written and read back.
+    pub fn new(raw: Value) -> Result<KeyGrant, SnapshotError> {
+        parse_grant(&Node::root(&raw)).map_err(SnapshotError::from)
+    }
 }
 
 const KEY_KEYS: &[&str] = &["metadata", "policy", "grants", "aliases"];
@@ -145,7 +182,7 @@ impl Key {
             Some(p) => Some(parse_policy(
                 &p,
                 PolicyKind::Resource,
-                format!("key policy of {map_key}"),
+                key_policy_name(map_key),
             )?),
             None => None,
         };
@@ -188,15 +225,12 @@ fn parse_metadata(
         )));
     }
     let manager_node = meta.req("KeyManager")?;
-    let key_manager = match manager_node.str()? {
-        "AWS" => KeyManager::Aws,
-        "CUSTOMER" => KeyManager::Customer,
-        other => {
-            return Err(manager_node.err(format!(
-                "`{other}` is not a key manager; expected `AWS` or `CUSTOMER`"
-            )))
-        }
-    };
+    let manager = manager_node.str()?;
+    let key_manager = KeyManager::from_aws(manager).ok_or_else(|| {
+        manager_node.err(format!(
+            "`{manager}` is not a key manager; expected `AWS` or `CUSTOMER`"
+        ))
+    })?;
     let key_state = KeyState::parse(meta.req("KeyState")?.str()?);
     Ok(KeyMetadata {
         key_id: id,
@@ -216,25 +250,24 @@ fn parse_grants(node: &Node<'_>) -> Result<Vec<KeyGrant>, PathError> {
     } else {
         node.clone()
     };
-    list.arr()?
-        .iter()
-        .map(|item| {
-            let grant = Grant::from_value(item.v).map_err(|e| {
-                let message = e.to_string();
-                let prefix = format!("{}: ", e.path());
-                let message = message
-                    .strip_prefix(&prefix)
-                    .map(str::to_owned)
-                    .unwrap_or(message);
-                item.loc.err_below(e.path(), message)
-            })?;
-            Ok(KeyGrant {
-                grant,
-                raw: item.v.clone(),
-                pointer: item.loc.pointer(),
-            })
-        })
-        .collect()
+    list.arr()?.iter().map(parse_grant).collect()
+}
+
+fn parse_grant(item: &Node<'_>) -> Result<KeyGrant, PathError> {
+    let grant = Grant::from_value(item.v).map_err(|e| {
+        let message = e.to_string();
+        let prefix = format!("{}: ", e.path());
+        let message = message
+            .strip_prefix(&prefix)
+            .map(str::to_owned)
+            .unwrap_or(message);
+        item.loc.err_below(e.path(), message)
+    })?;
+    Ok(KeyGrant {
+        grant,
+        raw: item.v.clone(),
+        pointer: item.loc.pointer(),
+    })
 }
 
 fn parse_aliases(node: &Node<'_>) -> Result<Vec<String>, PathError> {

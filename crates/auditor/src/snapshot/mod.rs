@@ -47,9 +47,11 @@ mod kms;
 mod org;
 mod policy;
 mod s3;
+pub mod write;
 
 use std::collections::BTreeMap;
 
+use iam_eval::Json;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -64,7 +66,7 @@ pub use self::s3::{
 
 use self::kms::KeyRef;
 use crate::arn::{is_account_id, Arn};
-use crate::reader::{Node, PathError};
+use crate::reader::{reject_duplicate_keys, Loc, Node, PathError};
 
 /// A snapshot that cannot be used, with the JSON path of the offending value
 /// (`accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect`).
@@ -97,8 +99,10 @@ impl SnapshotError {
 }
 
 /// The parsed snapshot.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
+    /// `description`: free text (what the snapshot shows, who collected it when).
+    pub description: Option<String>,
     /// Accounts by 12-digit id.
     pub accounts: BTreeMap<String, Account>,
     /// Reads a collector attempted and could not make (`collection_errors`): each is a gap in
@@ -123,7 +127,7 @@ pub struct CollectionError {
 }
 
 /// What the snapshot knows about one account.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Account {
     /// The organization the account belongs to, when known.
     pub organization: Option<Organization>,
@@ -145,7 +149,7 @@ pub struct Account {
 
 /// What an `AssumeRole` call attached to one session (from its CloudTrail record's
 /// `requestParameters`): the inline session policy and the session tags.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     /// The inline session policy (`policy`), with any managed session policies
     /// (`policyArns`) merged by the user as further statements.
@@ -167,7 +171,30 @@ const ACCOUNT_KEYS: &[&str] = &[
 ];
 
 impl Snapshot {
-    /// Parses and validates a snapshot document.
+    /// Parses and validates snapshot text (a `--snapshot` file). The text is read through
+    /// the engine's duplicate-preserving [`Json`], so an object that gives a key twice
+    /// anywhere (a policy's `"Effect": "Deny", "Effect": "Allow"`, two `policy` keys of one
+    /// bucket) is rejected with its path instead of silently keeping the last value.
+    pub fn from_text(text: &str) -> Result<Snapshot, SnapshotError> {
+        let json = Json::parse(text).map_err(|e| SnapshotError {
+            path: "$".to_owned(),
+            message: format!("not valid JSON: {e}"),
+        })?;
+        Snapshot::from_json(&json)
+    }
+
+    /// Parses and validates a snapshot held as duplicate-preserving JSON (a snapshot embedded
+    /// in another input that was parsed with [`Json::parse`]); duplicate keys anywhere are
+    /// rejected with their path, as in [`Snapshot::from_text`].
+    pub fn from_json(json: &Json) -> Result<Snapshot, SnapshotError> {
+        reject_duplicate_keys(json, &Loc::default())?;
+        Snapshot::from_value(&json.to_value())
+    }
+
+    /// Parses and validates a snapshot document that is already a `serde_json::Value`.
+    /// Such a value cannot hold duplicate keys any more (the parser kept the last one), so
+    /// only policies stored as strings are still checked for them: read files with
+    /// [`Snapshot::from_text`].
     pub fn from_value(v: &Value) -> Result<Snapshot, SnapshotError> {
         Snapshot::parse(v).map_err(SnapshotError::from)
     }
@@ -175,10 +202,10 @@ impl Snapshot {
     fn parse(v: &Value) -> Result<Snapshot, PathError> {
         let root = Node::root(v);
         root.only_keys(TOP_KEYS)?;
-        if let Some(d) = root.get("description")? {
-            d.str()?;
-        }
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot {
+            description: root.opt_str("description")?,
+            ..Snapshot::default()
+        };
         for (id, node) in root.req("accounts")?.members()? {
             if !is_account_id(id) {
                 return Err(node.err(format!("`{id}` is not an account id (12 digits)")));

@@ -6,7 +6,7 @@ use super::policy::{parse_policy, NamedPolicy};
 use crate::reader::{Node, PathError};
 
 /// The organization an account belongs to, and the policies it inherits.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Organization {
     /// `o-…`, the value of `aws:PrincipalOrgID` / `aws:ResourceOrgID`.
     pub id: Option<String>,
@@ -118,5 +118,8 @@ fn parse_org_policy(
         (None, Some(i)) => format!("{kind} {i}"),
         (None, None) => format!("{kind} #{position} at level {depth} above account {account}"),
     };
-    parse_policy(&described.req("Content")?, policy_kind, name)
+    let mut named = parse_policy(&described.req("Content")?, policy_kind, name)?;
+    // The summary names the policy: keep the whole entry so the writer gives it back.
+    named.source = node.v.clone();
+    Ok(named)
 }

@@ -3,9 +3,15 @@
 use iam_eval::{Json, Policy, PolicyKind};
 use serde_json::Value;
 
-use crate::reader::{Node, PathError};
+use super::SnapshotError;
+use crate::reader::{reject_duplicate_keys, Node, PathError};
 
 /// A parsed policy document with a human name and its place in the snapshot.
+///
+/// `source` is the fact; `policy` and `document` are what it says, and `name` and `pointer`
+/// say where it sits. Two policies are equal when they hold the same `source` under the same
+/// name: `pointer` locates the policy in one particular JSON text, and is left out of the
+/// comparison so that a snapshot equals itself written and read back.
 #[derive(Debug, Clone)]
 pub struct NamedPolicy {
     /// What a person calls it: `bucket policy of doc-example-bucket`, `inline policy
@@ -14,11 +20,82 @@ pub struct NamedPolicy {
     /// The checked policy.
     pub policy: Policy,
     /// RFC 6901 JSON Pointer of the document inside the snapshot, so a fix can replace it
-    /// (with a JSON object; the document may have been stored as a string).
+    /// (with a JSON object; the document may have been stored as a string). Empty for a
+    /// policy built with [`NamedPolicy::new`] until the snapshot is written and read back.
     pub pointer: String,
     /// The document as a JSON object, decoded from a string or URL-encoded string if it was
     /// stored that way: the base a fix patches.
     pub document: Value,
+    /// The value exactly as the snapshot holds it at the policy's key (`policy`,
+    /// `PolicyDocument`, `Document`, `AssumeRolePolicyDocument`, an SCP/RCP level entry): an
+    /// object, a JSON string, a URL-encoded string, or the `get-bucket-policy`,
+    /// `get-key-policy` or `describe-policy` output it was pasted as. The writer
+    /// ([`super::write`]) writes it back unchanged.
+    pub source: Value,
+    /// `PolicyName` of an inline policy (`RolePolicyList`, `UserPolicyList`,
+    /// `GroupPolicyList`); `None` for every other policy.
+    pub policy_name: Option<String>,
+}
+
+impl PartialEq for NamedPolicy {
+    fn eq(&self, other: &NamedPolicy) -> bool {
+        // `pointer` is left out on purpose (see the type's documentation).
+        self.name == other.name
+            && self.source == other.source
+            && self.policy_name == other.policy_name
+            && self.policy == other.policy
+            && self.document == other.document
+    }
+}
+
+impl NamedPolicy {
+    /// A policy that was not read from a snapshot document (a collector builds it from an AWS
+    /// read): `source` in any form a snapshot accepts, checked under the element rules of
+    /// `kind`. Errors carry the JSON path inside `source` (`$` for the value itself).
+    pub fn new(
+        name: impl Into<String>,
+        source: Value,
+        kind: PolicyKind,
+    ) -> Result<NamedPolicy, SnapshotError> {
+        parse_policy(&Node::root(&source), kind, name.into()).map_err(SnapshotError::from)
+    }
+
+    /// An inline policy of a role, user or group (`owner_kind` is `role`, `user` or `group`),
+    /// named as the snapshot reader names it.
+    pub fn inline(
+        owner_kind: &str,
+        owner: &str,
+        policy_name: &str,
+        source: Value,
+    ) -> Result<NamedPolicy, SnapshotError> {
+        let mut named = NamedPolicy::new(
+            inline_name(owner_kind, owner, policy_name),
+            source,
+            PolicyKind::Identity,
+        )?;
+        named.policy_name = Some(policy_name.to_owned());
+        Ok(named)
+    }
+}
+
+/// The human name of an inline policy.
+pub(crate) fn inline_name(owner_kind: &str, owner: &str, policy_name: &str) -> String {
+    format!("inline policy {policy_name} of {owner_kind} {owner}")
+}
+
+/// The human name of a bucket policy.
+pub(crate) fn bucket_policy_name(bucket: &str) -> String {
+    format!("bucket policy of {bucket}")
+}
+
+/// The human name of a key policy.
+pub(crate) fn key_policy_name(key_arn: &str) -> String {
+    format!("key policy of {key_arn}")
+}
+
+/// The human name of a role's trust policy.
+pub(crate) fn trust_policy_name(role: &str) -> String {
+    format!("trust policy of role {role}")
 }
 
 /// Parses a policy value in any of the forms AWS output uses: a JSON object, a JSON string,
@@ -30,7 +107,15 @@ pub(crate) fn parse_policy(
     kind: PolicyKind,
     name: String,
 ) -> Result<NamedPolicy, PathError> {
+    let source = node.v.clone();
     let node = unwrap_get_policy_output(node)?;
+    if let Value::String(text) = node.v {
+        // A document stored as a string was not seen by the snapshot's own duplicate check;
+        // check it the same way so both forms fail with the same path.
+        if let Some(json) = decode_text(text) {
+            reject_duplicate_keys(&json, &node.loc)?;
+        }
+    }
     let policy = Policy::parse(&Json::from_value(node.v), kind).map_err(|e| {
         let message = e.to_string();
         // The engine's Display already starts with its path; keep only the message so the
@@ -49,6 +134,8 @@ pub(crate) fn parse_policy(
         policy,
         pointer: node.loc.pointer(),
         document,
+        source,
+        policy_name: None,
     })
 }
 
@@ -62,6 +149,18 @@ fn unwrap_get_policy_output<'a>(node: &Node<'a>) -> Result<Node<'a>, PathError> 
         }
     }
     Ok(node.clone())
+}
+
+/// Document text as duplicate-preserving JSON: plain JSON, or URL-encoded JSON (IAM returns
+/// documents URL-encoded per RFC 3986, so `+` is not a space). `None` when it is neither;
+/// the engine then reports why.
+fn decode_text(text: &str) -> Option<Json> {
+    Json::parse(text).ok().or_else(|| {
+        let decoded = percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .ok()?;
+        Json::parse(&decoded).ok()
+    })
 }
 
 /// The document as a JSON value: objects as they are, strings parsed as JSON or, failing

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use iam_eval::PolicyKind;
 
-use super::policy::{parse_policy, NamedPolicy};
+use super::policy::{bucket_policy_name, parse_policy, NamedPolicy};
 use crate::reader::{Node, PathError};
 
 /// One bucket.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Bucket {
     /// The bucket's Region (`region`), which fixes `kms:ViaService` and where its key must be.
     pub region: String,
@@ -54,6 +54,16 @@ pub enum ObjectOwnership {
 }
 
 impl ObjectOwnership {
+    /// The setting named as AWS spells it (`BucketOwnerEnforced`, ...), if it is one.
+    pub fn from_aws(text: &str) -> Option<ObjectOwnership> {
+        match text {
+            "BucketOwnerEnforced" => Some(ObjectOwnership::BucketOwnerEnforced),
+            "BucketOwnerPreferred" => Some(ObjectOwnership::BucketOwnerPreferred),
+            "ObjectWriter" => Some(ObjectOwnership::ObjectWriter),
+            _ => None,
+        }
+    }
+
     /// The setting as AWS spells it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -154,6 +164,17 @@ pub enum AclPermission {
 }
 
 impl AclPermission {
+    /// The permission as AWS spells it (`FULL_CONTROL`, `READ`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AclPermission::FullControl => "FULL_CONTROL",
+            AclPermission::Read => "READ",
+            AclPermission::Write => "WRITE",
+            AclPermission::ReadAcp => "READ_ACP",
+            AclPermission::WriteAcp => "WRITE_ACP",
+        }
+    }
+
     /// Whether the permission lets the grantee read object data (`READ` or `FULL_CONTROL`).
     pub fn allows_read(self) -> bool {
         matches!(self, AclPermission::Read | AclPermission::FullControl)
@@ -185,7 +206,7 @@ impl Bucket {
             Some(p) => Some(parse_policy(
                 &p,
                 PolicyKind::Resource,
-                format!("bucket policy of {name}"),
+                bucket_policy_name(name),
             )?),
             None => None,
         };
@@ -284,14 +305,10 @@ fn parse_ownership(node: &Node<'_>) -> Result<ObjectOwnership, PathError> {
         return Err(controls.loc.key("Rules").err("expected one rule"));
     };
     let value = rule.req("ObjectOwnership")?;
-    match value.str()? {
-        "BucketOwnerEnforced" => Ok(ObjectOwnership::BucketOwnerEnforced),
-        "BucketOwnerPreferred" => Ok(ObjectOwnership::BucketOwnerPreferred),
-        "ObjectWriter" => Ok(ObjectOwnership::ObjectWriter),
-        other => Err(value.err(format!(
-            "`{other}` is not an Object Ownership setting; expected `BucketOwnerEnforced`, `BucketOwnerPreferred` or `ObjectWriter`"
-        ))),
-    }
+    let text = value.str()?;
+    ObjectOwnership::from_aws(text).ok_or_else(|| value.err(format!(
+        "`{text}` is not an Object Ownership setting; expected `BucketOwnerEnforced`, `BucketOwnerPreferred` or `ObjectWriter`"
+    )))
 }
 
 pub(crate) fn parse_public_access_block(node: &Node<'_>) -> Result<PublicAccessBlock, PathError> {

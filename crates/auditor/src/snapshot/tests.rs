@@ -830,3 +830,159 @@ fn collection_errors_are_read_and_checked() {
     v["collection_errors"] = json!([{"error": "AccessDenied"}]);
     assert_eq!(error(&v).path(), "collection_errors[0].operation");
 }
+
+/// A statement that says `Deny` and then `Allow`: `serde_json` keeps the last value.
+const DENY_THEN_ALLOW: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}]}"#;
+
+#[test]
+fn duplicate_key_in_a_policy_object_is_rejected_with_its_path() {
+    let text = kc().to_string();
+    // serde_json writes members sorted, so the statement reads `..."Sid":"CrossAccountRead"}`.
+    let needle = r#""Sid":"CrossAccountRead""#;
+    assert_eq!(text.matches(needle).count(), 1);
+    let text = text.replace(needle, &format!(r#"{needle},"Effect":"Deny""#));
+    let err = Snapshot::from_text(&text).unwrap_err();
+    assert_eq!(
+        err.path(),
+        "accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect"
+    );
+    assert!(err.message().starts_with("duplicate key `Effect`"), "{err}");
+    // The same document without the duplicate is accepted by the same entry point.
+    assert!(Snapshot::from_text(&kc().to_string()).is_ok());
+}
+
+#[test]
+fn duplicate_key_in_a_policy_string_is_rejected_with_its_path() {
+    let mut v = kc();
+    v["accounts"][A]["s3"]["doc-example-bucket"]["policy"] = json!(DENY_THEN_ALLOW);
+    let err = error(&v);
+    assert_eq!(
+        err.path(),
+        "accounts.111122223333.s3.doc-example-bucket.policy.Statement[0].Effect"
+    );
+    assert!(err.message().starts_with("duplicate key `Effect`"), "{err}");
+
+    // The `get-key-policy` output form, and a URL-encoded IAM document.
+    let mut v = kc();
+    v["accounts"][A]["kms"][KEY_ARN]["policy"] = json!({"Policy": DENY_THEN_ALLOW});
+    assert_eq!(
+        error(&v).path(),
+        format!("accounts.111122223333.kms.{KEY_ARN}.policy.Policy.Statement[0].Effect")
+    );
+    let mut v = kc();
+    let encoded =
+        percent_encoding::utf8_percent_encode(DENY_THEN_ALLOW, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    v["accounts"][B]["iam"]["RoleDetailList"][0]["RolePolicyList"][0]["PolicyDocument"] =
+        json!(encoded);
+    assert_eq!(
+        error(&v).path(),
+        "accounts.444455556666.iam.RoleDetailList[0].RolePolicyList[0].PolicyDocument.Statement[0].Effect"
+    );
+}
+
+#[test]
+fn duplicate_keys_in_scp_session_and_wrapper_objects_are_rejected() {
+    // An SCP given as `describe-policy` output whose `Content` string repeats a key.
+    let mut v = kc();
+    v["accounts"][A]["organization"]["scp"][1] = json!([{"PolicySummary": {"Name": "x"}, "Content": DENY_THEN_ALLOW.replace(r#""Principal":"*","#, "")}]);
+    assert_eq!(
+        error(&v).path(),
+        "accounts.111122223333.organization.scp[1][0].Content.Statement[0].Effect"
+    );
+    // A session policy object, and two `region` keys of one bucket, found in the text.
+    let mut v = kc();
+    v["accounts"][B]["sessions"] = json!({
+        "arn:aws:sts::444455556666:assumed-role/reader/s1": {"policy": "SESSION"}});
+    let text = v.to_string().replace(
+        r#""SESSION""#,
+        &DENY_THEN_ALLOW.replace(r#""Principal":"*","#, ""),
+    );
+    assert_eq!(
+        Snapshot::from_text(&text).unwrap_err().path(),
+        "accounts.444455556666.sessions.arn:aws:sts::444455556666:assumed-role/reader/s1.policy.Statement[0].Effect"
+    );
+    let text = kc().to_string().replace(
+        r#""region":"us-west-2""#,
+        r#""region":"us-west-2","region":"eu-west-1""#,
+    );
+    let err = Snapshot::from_text(&text).unwrap_err();
+    assert_eq!(
+        err.path(),
+        "accounts.111122223333.s3.doc-example-bucket.region"
+    );
+    // Not JSON at all.
+    assert_eq!(Snapshot::from_text("{").unwrap_err().path(), "$");
+}
+
+#[test]
+fn every_section_round_trips_through_the_writer() {
+    let mut v = kc();
+    v["accounts"][B]["sessions"] = json!({"arn:aws:sts::444455556666:assumed-role/reader/s1": {
+        "policy": reader_policy().to_string(), "tags": {"team": "reports"}}});
+    v["accounts"][A]["public_access_block"] =
+        json!({"PublicAccessBlockConfiguration": {"IgnorePublicAcls": true}});
+    v["collection_errors"] =
+        json!([{"account": B, "operation": "iam:GetRole", "error": "AccessDenied"}]);
+    let first = parse(&v);
+    let written = first.to_value();
+    let second = parse(&written);
+    assert_eq!(first, second);
+    // The forms policies were given in are kept: a string stays a string, `describe-policy`
+    // output keeps the summary that names the SCP.
+    assert_eq!(
+        written["accounts"][A]["kms"][KEY_ARN]["policy"],
+        v["accounts"][A]["kms"][KEY_ARN]["policy"]
+    );
+    assert_eq!(
+        second.accounts[A].organization.as_ref().unwrap().scp[0][0].name,
+        "SCP FullAWSAccess (p-FullAWSAccess)"
+    );
+    assert_eq!(
+        written["accounts"][B]["iam"]["RoleDetailList"][0]["RolePolicyList"][0]["PolicyName"],
+        "ReadReports"
+    );
+    assert_eq!(
+        second.description.as_deref(),
+        Some("knowledge-center scenario")
+    );
+}
+
+#[test]
+fn policy_equality_ignores_the_pointer_but_not_the_source() {
+    let snap = parse(&kc());
+    let policy = snap.accounts[A].s3["doc-example-bucket"]
+        .policy
+        .clone()
+        .unwrap();
+    let mut moved = policy.clone();
+    moved.pointer = "/elsewhere".into();
+    assert_eq!(policy, moved);
+    let mut as_text = policy.clone();
+    as_text.source = json!(bucket_policy().to_string());
+    assert_ne!(policy, as_text);
+}
+
+#[test]
+fn policies_and_grants_built_outside_a_document() {
+    let p = NamedPolicy::inline(
+        "role",
+        "reader",
+        "ReadReports",
+        json!(url_encoded(&reader_policy())),
+    )
+    .unwrap();
+    assert_eq!(p.name, "inline policy ReadReports of role reader");
+    assert_eq!(p.policy_name.as_deref(), Some("ReadReports"));
+    assert_eq!(p.document, reader_policy());
+    let err =
+        NamedPolicy::new("x", json!(DENY_THEN_ALLOW), iam_eval::PolicyKind::Resource).unwrap_err();
+    assert_eq!(err.path(), "Statement[0].Effect");
+    let grant = KeyGrant::new(
+        json!({"GrantId": "g1", "GranteePrincipal": "arn:aws:iam::444455556666:role/reader",
+        "Operations": ["Decrypt"], "KeyId": KEY_ARN}),
+    )
+    .unwrap();
+    assert_eq!(grant.raw["GrantId"], "g1");
+    assert!(KeyGrant::new(json!({"Operations": "Decrypt"})).is_err());
+}
