@@ -160,14 +160,11 @@ fn explain(path: &Path, format: Format) -> Result<ExitCode> {
     })
 }
 
-fn load_snapshot(path: &Path) -> Result<(auditor::snapshot::Snapshot, serde_json::Value)> {
+fn load_snapshot(path: &Path) -> Result<auditor::snapshot::Snapshot> {
     let text = read(path)?;
-    let raw: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))?;
     // Read through the duplicate-preserving parser: a key given twice is an error.
-    let snap = auditor::snapshot::Snapshot::from_text(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok((snap, raw))
+    auditor::snapshot::Snapshot::from_text(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 type Adhoc = Option<((String, String), String)>;
@@ -178,7 +175,7 @@ fn diagnose(
     adhoc: Adhoc,
     format: Format,
 ) -> Result<ExitCode> {
-    let (snap, raw) = load_snapshot(snapshot)?;
+    let snap = load_snapshot(snapshot)?;
     let mut skipped = Vec::new();
     let queries = match (event, adhoc) {
         (Some(path), _) => {
@@ -218,7 +215,7 @@ fn diagnose(
     }
     let outputs: Vec<_> = queries
         .iter()
-        .map(|q| auditor::diagnose::diagnose(&snap, &raw, q))
+        .map(|q| auditor::diagnose::diagnose(&snap, q))
         .collect();
     report(&outputs, format)
 }
@@ -300,8 +297,8 @@ fn snapshot(event: &Path, out: &Path, aws: &LiveArgs) -> Result<ExitCode> {
 }
 
 fn sweep(snapshot: &Path, format: Format) -> Result<ExitCode> {
-    let (snap, raw) = load_snapshot(snapshot)?;
-    let result = auditor::sweep::sweep(&snap, &raw);
+    let snap = load_snapshot(snapshot)?;
+    let result = auditor::sweep::sweep(&snap);
     match format {
         Format::Text => print!("{}", auditor::sweep::render_text(&result)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),

@@ -401,7 +401,7 @@ mod tests {
         let Some(EventOutcome::Denied(req)) = parse_events(&event).expect("parses").pop() else {
             panic!("the sample is a denial");
         };
-        diagnose(&snap, &raw, &req)
+        diagnose(&snap, &req)
     }
 
     fn attribute<'a>(n: &'a Notification, name: &str) -> Option<&'a AttributeValue> {

@@ -70,8 +70,8 @@ impl Sweep {
     }
 }
 
-/// Sweeps a snapshot (`raw` is its JSON, the base for fix verification).
-pub fn sweep(snap: &Snapshot, raw: &Value) -> Sweep {
+/// Sweeps a snapshot.
+pub fn sweep(snap: &Snapshot) -> Sweep {
     let mut out = Sweep {
         findings: Vec::new(),
         paths: Vec::new(),
@@ -127,7 +127,6 @@ pub fn sweep(snap: &Snapshot, raw: &Value) -> Sweep {
                         for object in &objects {
                             check_path(
                                 snap,
-                                raw,
                                 &principal,
                                 &bucket_ref.object(object.as_str()),
                                 &granted_by,
@@ -277,7 +276,6 @@ fn objects_for(
 
 fn check_path(
     snap: &Snapshot,
-    raw: &Value,
     principal: &str,
     object: &refs::ObjectRef,
     granted_by: &str,
@@ -301,7 +299,7 @@ fn check_path(
             return;
         }
     };
-    let d = diagnose(snap, raw, &req);
+    let d = diagnose(snap, &req);
     out.paths.push(Path {
         principal: principal.to_owned(),
         bucket: bucket.to_owned(),

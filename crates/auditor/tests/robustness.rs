@@ -124,7 +124,7 @@ proptest! {
             if let Ok(outcomes) = parse_events(&event) {
                 for o in outcomes {
                     if let EventOutcome::Denied(d) = o {
-                        let diag = diagnose(&parsed, raw, &d);
+                        let diag = diagnose(&parsed, &d);
                         prop_assert!(!diag.principal.is_empty());
                     }
                 }

@@ -111,7 +111,7 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
         }
         _ => return Err("give exactly one of `event` and `request`".into()),
     };
-    let d = diagnose(&snap, &raw, &query);
+    let d = diagnose(&snap, &query);
     let expect = case.get("expect").ok_or("missing expect")?;
     // A misspelt key must not switch an assertion off.
     const EXPECT_KEYS: [&str; 10] = [
@@ -206,7 +206,6 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
         }
         let again = diagnose(
             &Snapshot::from_value(&fixed).map_err(|e| format!("fixed snapshot: {e}"))?,
-            &fixed,
             &query,
         );
         let left: Vec<String> = again.blocking().map(|f| f.code.to_string()).collect();

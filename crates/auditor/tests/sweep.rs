@@ -23,7 +23,7 @@ fn load(rel: &str) -> Value {
 #[test]
 fn broken_example_has_one_blocked_path_with_both_causes() {
     let raw = load("examples/kc-scenario.json");
-    let s = sweep(&Snapshot::from_value(&raw).unwrap(), &raw);
+    let s = sweep(&Snapshot::from_value(&raw).unwrap());
     assert_eq!(s.paths.len(), 1);
     let p = &s.paths[0];
     assert_eq!(p.principal, "arn:aws:iam::444455556666:role/reader");
@@ -50,7 +50,7 @@ fn broken_example_has_one_blocked_path_with_both_causes() {
 #[test]
 fn fixed_example_is_clean() {
     let raw = load("examples/kc-scenario-fixed.json");
-    let s = sweep(&Snapshot::from_value(&raw).unwrap(), &raw);
+    let s = sweep(&Snapshot::from_value(&raw).unwrap());
     assert_eq!(s.paths.len(), 1);
     assert_eq!(s.paths[0].verdict, Verdict::Allowed);
     assert!(!s.has_blocking());
@@ -59,7 +59,7 @@ fn fixed_example_is_clean() {
 #[test]
 fn listed_objects_are_each_checked_and_aws_managed_objects_flagged() {
     let raw = load("tests/scenarios/base/kc-working.json");
-    let s = sweep(&Snapshot::from_value(&raw).unwrap(), &raw);
+    let s = sweep(&Snapshot::from_value(&raw).unwrap());
     let legacy = s
         .paths
         .iter()
@@ -82,7 +82,7 @@ fn account_principal_expands_to_the_accounts_roles_and_key_grants_are_cross_chec
         "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "s3:GetObject",
         "Resource": "arn:aws:s3:::doc-example-bucket/*"}]});
     raw["accounts"]["111122223333"]["s3"]["doc-example-bucket"]["policy"] = policy;
-    let s = sweep(&Snapshot::from_value(&raw).unwrap(), &raw);
+    let s = sweep(&Snapshot::from_value(&raw).unwrap());
     assert!(
         s.paths
             .iter()
@@ -97,7 +97,7 @@ fn account_principal_expands_to_the_accounts_roles_and_key_grants_are_cross_chec
         "Principal": {"AWS": "arn:aws:iam::777788889999:role/partner"}, "Action": "s3:GetObject",
         "Resource": "arn:aws:s3:::doc-example-bucket/reports/*"}]});
     raw["accounts"]["111122223333"]["s3"]["doc-example-bucket"]["policy"] = policy;
-    let s = sweep(&Snapshot::from_value(&raw).unwrap(), &raw);
+    let s = sweep(&Snapshot::from_value(&raw).unwrap());
     let partner = s
         .paths
         .iter()

@@ -113,7 +113,7 @@ pub async fn diagnose_event<A: Accounts>(
                 // Boxed: the collection's future is large, and deeply nested types slow the build.
                 let snapshot = Box::pin(collector.collect(&req, &meter)).await?;
                 let snap = Snapshot::from_value(&snapshot)?;
-                let diagnosis = diagnose(&snap, &snapshot, &req);
+                let diagnosis = diagnose(&snap, &req);
                 report.diagnosed.push(Diagnosed {
                     event_id: req.event.as_ref().and_then(|e| e.event_id.clone()),
                     snapshot,

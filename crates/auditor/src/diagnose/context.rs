@@ -100,13 +100,13 @@ mod tests {
 
     #[test]
     fn the_forward_access_session_carries_the_callers_keys_and_s3s_endpoint() {
-        let (snap, raw) = working();
+        let (snap, _) = working();
         for (partition, endpoint) in [
             ("aws", "s3.us-west-2.amazonaws.com"),
             ("aws-cn", "s3.us-west-2.amazonaws.com.cn"),
         ] {
             let req = read(partition);
-            let ctx = Ctx::for_test(&snap, &raw, &req).expect("context");
+            let ctx = Ctx::for_test(&snap, &req).expect("context");
             let caller = Caller::parse(&format!(
                 "arn:{partition}:sts::444455556666:assumed-role/reader/s1"
             ))

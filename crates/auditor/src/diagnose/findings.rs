@@ -202,8 +202,11 @@ pub struct Fix {
     /// Extra steps or caveats, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    /// The snapshot patch (RFC 6902) used to verify the fix; empty when the fix cannot be
+    /// The typed changes to the snapshot that verify the fix; empty when the fix cannot be
     /// expressed as a snapshot change (re-encrypting objects, say).
+    #[serde(skip)]
+    pub edits: Vec<super::edit::Edit>,
+    /// The same changes as an RFC 6902 patch of the snapshot document.
     #[serde(skip)]
     pub patch: Vec<Value>,
 }

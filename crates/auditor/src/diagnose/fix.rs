@@ -1,13 +1,13 @@
 //! Fixes: the least-privilege change that removes one cause, addressed to the account that
-//! must make it, as a statement, the whole patched policy, the AWS CLI command, and the
-//! snapshot patch used to verify it.
+//! must make it, as a statement, the whole patched policy, the AWS CLI command, and the typed
+//! snapshot edits ([`Edit`]) used to verify it (rendered as a JSON patch for the report).
 
 use serde_json::{json, Map, Value};
 
 use iam_eval::{authorize, Caller, CallerKind, Evaluation, Layer, Named, PolicySet, Request};
 
+use super::edit::{Edit, InlineHolder};
 use super::findings::{Code, Fix};
-use crate::json_patch::pointer;
 use crate::snapshot::{NamedPolicy, Snapshot};
 
 /// What a hop authorized, for addressing fixes.
@@ -37,7 +37,7 @@ impl Target {
 
 /// Everything a fix for an engine-reported layer needs.
 pub(super) struct FixContext<'a> {
-    pub raw: &'a Value,
+    pub snap: &'a Snapshot,
     pub caller: &'a Caller,
     pub principal_arn: Option<&'a str>,
     pub caller_account: &'a str,
@@ -130,16 +130,8 @@ fn with_statement(document: Option<&Value>, st: Value) -> Value {
     doc
 }
 
-fn key_pointer(account: &str, arn: &str, field: &str) -> String {
-    pointer(["accounts", account, "kms", arn, field])
-}
-
-fn bucket_pointer(account: &str, bucket: &str, field: &str) -> String {
-    pointer(["accounts", account, "s3", bucket, field])
-}
-
 /// The CLI command that writes `doc` as the policy `np` (by its place in the snapshot).
-fn put_command(raw: &Value, np: &NamedPolicy, doc: &Value, target: Option<&Target>) -> String {
+fn put_command(snap: &Snapshot, np: &NamedPolicy, doc: &Value, target: Option<&Target>) -> String {
     let p = &np.pointer;
     let json = compact(doc);
     let parts: Vec<&str> = p.split('/').collect();
@@ -162,32 +154,32 @@ fn put_command(raw: &Value, np: &NamedPolicy, doc: &Value, target: Option<&Targe
     if parts.get(3) == Some(&"organization") {
         return format!("aws organizations update-policy --policy-id <id of this policy> --content '{json}'   # from the organization's management account");
     }
-    // IAM: an inline policy (…/RolePolicyList/i/PolicyDocument) or a managed policy version.
-    let parent = p.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
-    let parent_v = raw.pointer(parent);
-    if let Some(name) = parent_v
-        .and_then(|v| v.get("PolicyName"))
-        .and_then(Value::as_str)
-    {
-        let holder = parent.rsplitn(3, '/').nth(2).and_then(|h| raw.pointer(h));
-        if let Some(role) = holder
-            .and_then(|h| h.get("RoleName"))
-            .and_then(Value::as_str)
-        {
-            return format!("aws iam put-role-policy --role-name {role} --policy-name {name} --policy-document '{json}'");
-        }
-        if let Some(user) = holder
-            .and_then(|h| h.get("UserName"))
-            .and_then(Value::as_str)
-        {
-            return format!("aws iam put-user-policy --user-name {user} --policy-name {name} --policy-document '{json}'");
-        }
-        if let Some(group) = holder
-            .and_then(|h| h.get("GroupName"))
-            .and_then(Value::as_str)
-        {
-            return format!("aws iam put-group-policy --group-name {group} --policy-name {name} --policy-document '{json}'");
-        }
+    // IAM: an inline policy of a role, user or group, or a managed policy version.
+    let holder = snap
+        .accounts
+        .values()
+        .filter_map(|a| a.iam.as_ref())
+        .find_map(|iam| {
+            let has = |list: &[NamedPolicy]| list.iter().any(|x| x.pointer == *p);
+            iam.roles
+                .iter()
+                .find(|r| has(&r.inline_policies))
+                .map(|r| ("role", r.name.as_str()))
+                .or_else(|| {
+                    iam.users
+                        .iter()
+                        .find(|u| has(&u.inline_policies))
+                        .map(|u| ("user", u.name.as_str()))
+                })
+                .or_else(|| {
+                    iam.groups
+                        .iter()
+                        .find(|g| has(&g.inline_policies))
+                        .map(|g| ("group", g.name.as_str()))
+                })
+        });
+    if let (Some((kind, holder)), Some(name)) = (holder, np.policy_name.as_deref()) {
+        return format!("aws iam put-{kind}-policy --{kind}-name {holder} --policy-name {name} --policy-document '{json}'");
     }
     format!(
         "aws iam create-policy-version --policy-arn {} --policy-document '{json}' --set-as-default",
@@ -195,9 +187,12 @@ fn put_command(raw: &Value, np: &NamedPolicy, doc: &Value, target: Option<&Targe
     )
 }
 
-/// Replaces an existing document (`add` would insert into an array instead).
-fn patch_replace(pointer: &str, value: Value) -> Value {
-    json!({"op": "replace", "path": pointer, "value": value})
+/// Replaces the document of a policy already in the snapshot.
+fn replace(np: &NamedPolicy, document: Value) -> Edit {
+    Edit::ReplacePolicy {
+        pointer: np.pointer.clone(),
+        document,
+    }
 }
 
 /// A fix for a layer the engine reported.
@@ -253,11 +248,7 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
                 Some(np) => {
                     let doc = with_statement(Some(&fc.current(np)), st.clone());
                     let cli = format!("aws kms put-key-policy --region {region} --key-id {arn} --policy-name default --policy '{}'", compact(&doc));
-                    (
-                        Some(doc.clone()),
-                        vec![patch_replace(&np.pointer, doc)],
-                        cli,
-                    )
+                    (Some(doc.clone()), vec![replace(np, doc)], cli)
                 }
                 None => {
                     notes.push("The current key policy is not in the snapshot: add the statement to it (get-key-policy), never replace the whole policy with this one statement.".into());
@@ -287,7 +278,8 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
                 patched_policy: patched,
                 cli,
                 notes,
-                patch,
+                edits: patch,
+                patch: Vec::new(),
             })
         }
         Code::IdentityPolicyNoAllow => identity_grant(fc, &grantee),
@@ -296,9 +288,9 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": scoped(fc)});
             let doc = with_statement(Some(&fc.current(np)), st.clone());
             Some(Fix { account: fc.caller_account.to_owned(), artifact: format!("permissions boundary {}", np.name), statement: Some(st),
-                cli: put_command(fc.raw, np, &doc, Some(fc.target)), patched_policy: Some(doc.clone()),
+                cli: put_command(fc.snap, np, &doc, Some(fc.target)), patched_policy: Some(doc.clone()),
                 notes: vec!["A permissions boundary caps every role or user it is attached to; check the other principals that share it.".into()],
-                patch: vec![patch_replace(&np.pointer, doc)] })
+                edits: vec![replace(np, doc)], patch: Vec::new() })
         }
         Code::SessionPolicyNoAllow => {
             let np = fc.session?;
@@ -307,7 +299,7 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             Some(Fix { account: fc.caller_account.to_owned(), artifact: np.name.clone(), statement: Some(st),
                 cli: session_command(fc, &doc), patched_policy: Some(doc.clone()),
                 notes: vec!["A session policy is fixed when the session is created: whoever calls AssumeRole (a pipeline, an SDK client, an identity broker) must pass the new policy, and existing sessions keep the old one until they expire.".into()],
-                patch: vec![patch_replace(&np.pointer, doc)] })
+                edits: vec![replace(np, doc)], patch: Vec::new() })
         }
         Code::ScpNoAllow => {
             // The first level (root → account) where no SCP allows the action.
@@ -339,13 +331,14 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
                 ),
                 artifact: format!("SCP {} (level {level} from the root)", np.name),
                 statement: Some(st),
-                cli: put_command(fc.raw, np, &doc, None),
+                cli: put_command(fc.snap, np, &doc, None),
                 patched_policy: Some(doc.clone()),
                 notes: vec![format!(
                     "SCPs filter: {} must be allowed at every level from the root to account {}.",
                     fc.action, fc.caller_account
                 )],
-                patch: vec![patch_replace(&np.pointer, doc)],
+                edits: vec![replace(np, doc)],
+                patch: Vec::new(),
             })
         }
         _ => None,
@@ -374,10 +367,12 @@ pub(super) fn bucket_grant(
         "Action": action, "Resource": object_scope(resource)});
     let doc = with_statement(current.or(policy.map(|p| &p.document)), st.clone());
     let patch = match policy {
-        Some(p) => patch_replace(&p.pointer, doc.clone()),
-        None => {
-            json!({"op": "add", "path": bucket_pointer(account, bucket, "policy"), "value": doc.clone()})
-        }
+        Some(p) => replace(p, doc.clone()),
+        None => Edit::PutBucketPolicy {
+            account: account.to_owned(),
+            bucket: bucket.to_owned(),
+            document: doc.clone(),
+        },
     };
     Fix {
         account: account.to_owned(),
@@ -391,7 +386,8 @@ pub(super) fn bucket_grant(
         notes: vec![format!(
             "Only account {account}, which owns the bucket, can change its policy."
         )],
-        patch: vec![patch],
+        edits: vec![patch],
+        patch: Vec::new(),
     }
 }
 
@@ -404,23 +400,17 @@ fn identity_grant(fc: &FixContext<'_>, _grantee: &str) -> Option<Fix> {
         fc.action.replace(':', "-").to_lowercase()
     );
     let account = fc.caller_account;
-    let iam = fc.raw.pointer(&pointer(["accounts", account, "iam"]));
+    let iam = fc.snap.account(account).and_then(|a| a.iam.as_ref());
     // put-role-policy replaces an inline policy of the same name: never reuse one.
-    let taken: Vec<String> = iam
+    let taken: Vec<&str> = iam
         .into_iter()
-        .flat_map(|i| ["RoleDetailList", "UserDetailList"].map(|l| i.get(l)))
-        .flatten()
-        .filter_map(Value::as_array)
-        .flatten()
-        .flat_map(|e| ["RolePolicyList", "UserPolicyList"].map(|l| e.get(l)))
-        .flatten()
-        .filter_map(Value::as_array)
-        .flatten()
-        .filter_map(|p| {
-            p.get("PolicyName")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
+        .flat_map(|i| {
+            i.roles
+                .iter()
+                .flat_map(|r| r.inline_policies.iter())
+                .chain(i.users.iter().flat_map(|u| u.inline_policies.iter()))
         })
+        .filter_map(|p| p.policy_name.as_deref())
         .collect();
     let policy_name = (1..)
         .map(|n| {
@@ -430,43 +420,35 @@ fn identity_grant(fc: &FixContext<'_>, _grantee: &str) -> Option<Fix> {
                 format!("{base_name}-{n}")
             }
         })
-        .find(|n| !taken.contains(n))
+        .find(|n| !taken.contains(&n.as_str()))
         .unwrap_or(base_name);
-    let (list, name_key, name, cli) = match fc.caller.kind {
+    let (holder, name, cli) = match fc.caller.kind {
         CallerKind::AssumedRole => {
             let role = fc.caller.role_name.clone()?;
-            ("RoleDetailList", "RoleName", role.clone(), format!("aws iam put-role-policy --role-name {role} --policy-name {policy_name} --policy-document '{}'", compact(&doc)))
+            (InlineHolder::Role, role.clone(), format!("aws iam put-role-policy --role-name {role} --policy-name {policy_name} --policy-document '{}'", compact(&doc)))
         }
         CallerKind::User => {
             let user = fc.caller.name.clone()?;
-            ("UserDetailList", "UserName", user.clone(), format!("aws iam put-user-policy --user-name {user} --policy-name {policy_name} --policy-document '{}'", compact(&doc)))
+            (InlineHolder::User, user.clone(), format!("aws iam put-user-policy --user-name {user} --policy-name {policy_name} --policy-document '{}'", compact(&doc)))
         }
         _ => return None,
     };
-    let inline_key = if list == "RoleDetailList" {
-        "RolePolicyList"
+    // Verifiable only when the role or user is in the snapshot.
+    let known = iam.is_some_and(|i| match holder {
+        InlineHolder::Role => i.roles.iter().any(|r| r.name == name),
+        InlineHolder::User => i.users.iter().any(|u| u.name == name),
+    });
+    let edits = if known {
+        vec![Edit::AddInlinePolicy {
+            account: account.to_owned(),
+            holder,
+            holder_name: name.clone(),
+            policy_name,
+            document: doc.clone(),
+        }]
     } else {
-        "UserPolicyList"
+        Vec::new()
     };
-    let mut patch = Vec::new();
-    if let Some(items) = iam.and_then(|i| i.get(list)).and_then(Value::as_array) {
-        if let Some(idx) = items
-            .iter()
-            .position(|r| r.get(name_key).and_then(Value::as_str) == Some(name.as_str()))
-        {
-            let entry = json!({"PolicyName": policy_name, "PolicyDocument": doc.clone()});
-            let base = pointer(["accounts", account, "iam", list, &idx.to_string()]);
-            let has_list = items
-                .get(idx)
-                .and_then(|r| r.get(inline_key))
-                .is_some_and(Value::is_array);
-            patch.push(if has_list {
-                json!({"op": "add", "path": format!("{base}/{inline_key}/-"), "value": entry})
-            } else {
-                json!({"op": "add", "path": format!("{base}/{inline_key}"), "value": [entry]})
-            });
-        }
-    }
     let what = if fc.caller.kind == CallerKind::AssumedRole {
         "role"
     } else {
@@ -481,7 +463,8 @@ fn identity_grant(fc: &FixContext<'_>, _grantee: &str) -> Option<Fix> {
         notes: vec![format!(
             "Or add the statement to a policy {name} already has; account {account} owns it."
         )],
-        patch,
+        edits,
+        patch: Vec::new(),
     })
 }
 
@@ -621,10 +604,11 @@ fn explicit_deny(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
         account,
         artifact: np.name.clone(),
         statement: None,
-        cli: put_command(fc.raw, np, &doc, Some(fc.target)),
+        cli: put_command(fc.snap, np, &doc, Some(fc.target)),
         patched_policy: Some(doc.clone()),
         notes,
-        patch: vec![patch_replace(&np.pointer, doc)],
+        edits: vec![replace(np, doc)],
+        patch: Vec::new(),
     })
 }
 
@@ -678,7 +662,6 @@ fn add_not_principal(st: &mut Map<String, Value>, extra: Vec<Value>) {
 pub(super) fn build_special(
     code: Code,
     snap: &Snapshot,
-    raw: &Value,
     object: Option<(&str, Option<&str>)>,
     action: &str,
     tgt: &Target,
@@ -690,7 +673,8 @@ pub(super) fn build_special(
     };
     match (code, tgt) {
         (Code::KeyNotUsable, Target::Key { account, arn, region }) => {
-            let state = raw.pointer(&key_pointer(account, arn, "metadata")).and_then(|m| m.get("KeyState")).and_then(Value::as_str).unwrap_or("");
+            let state = snap.account(account).and_then(|a| a.kms.get(arn)).map(|k| k.metadata.key_state.as_str().to_owned()).unwrap_or_default();
+            let state = state.as_str();
             let enable = format!("aws kms enable-key --region {region} --key-id {arn}");
             let (cli, can_patch, why) = match state {
                 "Disabled" => (enable, true, "it was disabled"),
@@ -699,14 +683,14 @@ pub(super) fn build_special(
                 "Unavailable" => ("aws kms connect-custom-key-store --custom-key-store-id <the key's CustomKeyStoreId>".to_owned(), false, "its custom key store is disconnected"),
                 _ => (format!("aws kms describe-key --region {region} --key-id {arn}   # wait for the key to leave `{state}`"), false, "it is in a transitional state"),
             };
-            let patch = if can_patch {
-                vec![json!({"op": "add", "path": format!("{}/KeyState", key_pointer(account, arn, "metadata")), "value": "Enabled"})]
+            let edits = if can_patch {
+                vec![Edit::EnableKey { account: account.clone(), key_arn: arn.clone() }]
             } else {
                 Vec::new()
             };
             Some(Fix { account: account.clone(), artifact: format!("key {arn}"), statement: None, patched_policy: None, cli,
                 notes: vec![format!("The key is `{state}`: {why}. Only account {account} can change its state; if it was made unusable on purpose, the objects it protects stay unreadable.")],
-                patch })
+                edits, patch: Vec::new() })
         }
         (Code::AwsManagedKey, Target::Key { account, region, .. }) => {
             let cmk = snap.account(account).and_then(|a| a.kms.values().find(|k| !k.is_aws_managed() && k.is_usable() && (region.is_empty() || k.metadata.region == *region)).map(|k| k.metadata.arn.clone()))
@@ -717,18 +701,18 @@ pub(super) fn build_special(
                     "No policy change can help: the key policy of an AWS managed key is read-only.".into(),
                     format!("Re-encrypt the objects in place under a customer managed key of account {account} (a copy onto itself with SSE-KMS), then make that key, named by its key ARN, the bucket default."),
                     "Then grant the reader kms:Decrypt in that key's policy (with kms:ViaService) and in the reader's IAM policy.".into(),
-                ], patch: Vec::new() })
+                ], edits: Vec::new(), patch: Vec::new() })
         }
         (Code::KeyRegionMismatch, Target::Key { account, .. }) => Some(Fix { account: account.clone(), artifact: "the object's encryption key".into(), statement: None, patched_policy: None,
             cli: format!("{copy} --sse aws:kms --sse-kms-key-id <key ARN in the bucket's Region>"),
-            notes: vec!["Re-encrypt the object with a key in the bucket's Region; a multi-Region replica is a separate key with its own policy.".into()], patch: Vec::new() }),
+            notes: vec!["Re-encrypt the object with a key in the bucket's Region; a multi-Region replica is a separate key with its own policy.".into()], edits: Vec::new(), patch: Vec::new() }),
         (Code::ObjectOwnerMismatch, Target::Bucket { account, bucket, .. }) => Some(Fix { account: account.clone(), artifact: format!("Object Ownership of {bucket}"), statement: None, patched_policy: None,
             cli: format!("aws s3api put-bucket-ownership-controls --bucket {bucket} --ownership-controls 'Rules=[{{ObjectOwnership=BucketOwnerEnforced}}]'"),
             notes: vec![
                 "BucketOwnerEnforced makes the bucket owner own every object and disables ACLs, so the bucket policy governs them all.".into(),
                 "Before switching, move any access granted only by ACLs into the bucket policy. Alternatively the object's writer re-uploads it with --acl bucket-owner-full-control.".into(),
             ],
-            patch: vec![json!({"op": "add", "path": bucket_pointer(account, bucket, "ownership_controls"), "value": {"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}}})] }),
+            edits: vec![Edit::EnforceBucketOwner { account: account.clone(), bucket: bucket.clone() }], patch: Vec::new() }),
         _ => {
             let _ = action;
             None

@@ -369,9 +369,9 @@ mod tests {
     use super::*;
 
     fn kms_outcome(bucket_region: &str, partition_arn: &str) -> (Outcome, Outcome) {
-        let (snap, raw) = working();
+        let (snap, _) = working();
         let req = read("aws");
-        let ctx = Ctx::for_test(&snap, &raw, &req).expect("context");
+        let ctx = Ctx::for_test(&snap, &req).expect("context");
         let caller = Caller::parse(partition_arn).expect("caller");
         let (side, _) = ctx.caller_side(caller);
         let hop = KmsHop {

@@ -9,6 +9,7 @@
 
 mod caller;
 mod context;
+pub mod edit;
 mod evidence;
 pub mod findings;
 mod fix;
@@ -18,10 +19,9 @@ mod outcome;
 mod report;
 mod run;
 mod s3;
-mod verify;
+pub mod verify;
 
 use serde::Serialize;
-use serde_json::Value;
 
 pub use findings::{Code, Finding, Fix, StatementInfo};
 pub use report::render_text;
@@ -109,6 +109,9 @@ pub struct Diagnosis {
     /// Whether applying every fix to a copy of the snapshot and diagnosing again leaves
     /// nothing blocking.
     pub fixes_verified: bool,
+    /// Why the fixes could not be verified, when the request is denied and they were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixes_unverified: Option<String>,
     /// Confidence.
     pub confidence: Confidence,
     /// What the diagnosis assumed where evidence was missing.
@@ -125,11 +128,19 @@ impl Diagnosis {
     }
 }
 
-/// Diagnoses `request` against `snapshot`, whose JSON document is `raw` (the base that fixes
-/// are applied to for verification).
-pub fn diagnose(snapshot: &Snapshot, raw: &Value, request: &Request) -> Diagnosis {
-    let mut d = run::run(snapshot, raw, request, true);
-    d.fixes_verified = verify::verify(raw, request, &d);
+/// Diagnoses `request` against `snapshot`: every blocking cause, and fixes verified by
+/// applying their edits to a clone of the snapshot and diagnosing again.
+pub fn diagnose(snapshot: &Snapshot, request: &Request) -> Diagnosis {
+    let mut d = run::run(snapshot, request, true);
+    match verify::verify(snapshot, request, &d) {
+        Ok(()) => d.fixes_verified = true,
+        Err(why) => {
+            d.fixes_verified = false;
+            if d.verdict == Verdict::Denied {
+                d.fixes_unverified = Some(why.to_string());
+            }
+        }
+    }
     d
 }
 

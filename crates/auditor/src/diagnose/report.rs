@@ -192,9 +192,14 @@ pub fn render_text(d: &Diagnosis) -> String {
             out,
             "\nFixes verified by re-evaluation: {}",
             if d.fixes_verified {
-                "yes — with all of them applied the request is allowed"
+                "yes — with all of them applied the request is allowed".to_owned()
             } else {
-                "no — some causes cannot be fixed by a policy change, or evidence is missing"
+                format!(
+                    "no — {}",
+                    d.fixes_unverified
+                        .as_deref()
+                        .unwrap_or("some causes cannot be fixed by a policy change")
+                )
             }
         );
     }

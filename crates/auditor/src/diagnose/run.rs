@@ -11,7 +11,7 @@ use iam_eval::{
 };
 
 use super::caller::{resolve_unique_id, CallerSide};
-use super::findings::{Code, Finding, StatementInfo};
+use super::findings::{Code, Finding, Fix, StatementInfo};
 use super::fix::{self, FixContext, Target};
 use super::layers::{caller_acts, code_for, layer_rank, HopKind};
 use super::outcome::{Outcome, RANK_ADVISORY, RANK_EXPLICIT, RANK_IMPLICIT};
@@ -44,29 +44,27 @@ impl Assumed {
 /// so far. Steps return [`Outcome`] values; nothing here accumulates findings.
 pub(super) struct Ctx<'s> {
     pub snap: &'s Snapshot,
-    pub raw: &'s Value,
     pub req: &'s Request,
     pub with_fixes: bool,
     pub assumed: Assumed,
     /// Documents rewritten by the fixes proposed so far (see `FixContext::rewritten`).
     pub rewritten: std::cell::RefCell<BTreeMap<String, Value>>,
+    /// The snapshot with the fixes proposed so far applied (made on the first fix): each
+    /// fix's patch is rendered against it, so patches applied in order compose.
+    pub applied: std::cell::RefCell<Option<Snapshot>>,
 }
 
 #[cfg(test)]
 impl<'s> Ctx<'s> {
     /// A context for unit tests of single steps.
-    pub(super) fn for_test(
-        snap: &'s Snapshot,
-        raw: &'s Value,
-        req: &'s Request,
-    ) -> Option<Ctx<'s>> {
+    pub(super) fn for_test(snap: &'s Snapshot, req: &'s Request) -> Option<Ctx<'s>> {
         Some(Ctx {
             snap,
-            raw,
             req,
             with_fixes: true,
             assumed: Assumed::new()?,
             rewritten: std::cell::RefCell::new(BTreeMap::new()),
+            applied: std::cell::RefCell::new(None),
         })
     }
 }
@@ -95,7 +93,7 @@ struct Accounts {
 }
 
 /// Runs the diagnosis (without fix verification).
-pub(super) fn run(snap: &Snapshot, raw: &Value, req: &Request, with_fixes: bool) -> Diagnosis {
+pub(super) fn run(snap: &Snapshot, req: &Request, with_fixes: bool) -> Diagnosis {
     let Some(assumed) = Assumed::new() else {
         // The stand-in documents are constants; failing to build them is a bug, reported as
         // an unknown verdict rather than a panic.
@@ -110,11 +108,11 @@ pub(super) fn run(snap: &Snapshot, raw: &Value, req: &Request, with_fixes: bool)
     };
     let r = Ctx {
         snap,
-        raw,
         req,
         with_fixes,
         assumed,
         rewritten: std::cell::RefCell::new(BTreeMap::new()),
+        applied: std::cell::RefCell::new(None),
     };
     let mut out = r.collection_gaps();
     out.assumptions.extend(req.assumptions.iter().cloned());
@@ -199,6 +197,7 @@ fn finish_without_ctx(req: &Request, out: Outcome) -> Diagnosis {
         hops: out.hops,
         findings: out.findings,
         fixes_verified: false,
+        fixes_unverified: None,
         confidence: Confidence::Low,
         assumptions: out.assumptions,
         event: req.event.as_ref().map(EventRef::of),
@@ -307,20 +306,26 @@ impl<'s> Ctx<'s> {
     }
 
     /// Records the documents a fix rewrites, so that the next fix to the same document starts
-    /// from them.
-    pub(super) fn remember(&self, fix: Option<&super::findings::Fix>) {
+    /// from them, and renders its edits as a patch of the snapshot document.
+    pub(super) fn remember(&self, fix: Option<&mut Fix>) {
         let Some(fix) = fix else { return };
-        for op in &fix.patch {
-            if let (Some(path), Some(value)) =
-                (op.get("path").and_then(Value::as_str), op.get("value"))
-            {
-                if op.get("op").and_then(Value::as_str) == Some("replace")
-                    || value.get("Statement").is_some()
-                {
-                    self.rewritten
-                        .borrow_mut()
-                        .insert(path.to_owned(), value.clone());
-                }
+        let mut applied = self.applied.borrow_mut();
+        let current = applied.get_or_insert_with(|| self.snap.clone());
+        fix.patch = fix
+            .edits
+            .iter()
+            .flat_map(|e| {
+                let patch = e.patch(current);
+                // A failing edit is reported by the verification; the patch is still printed.
+                let _ = e.apply(current);
+                patch
+            })
+            .collect();
+        for e in &fix.edits {
+            if let Some((pointer, document)) = e.rewrites() {
+                self.rewritten
+                    .borrow_mut()
+                    .insert(pointer, document.clone());
             }
         }
     }
@@ -343,7 +348,8 @@ impl<'s> Ctx<'s> {
                 .bucket
                 .as_deref()
                 .map(|b| (b, self.req.object_key.as_deref()));
-            f.fix = fix::build_special(code, self.snap, self.raw, object, action, tgt);
+            f.fix = fix::build_special(code, self.snap, object, action, tgt);
+            self.remember(f.fix.as_mut());
         }
         f
     }
@@ -446,7 +452,7 @@ impl<'s> Ctx<'s> {
                 f.statements = statements;
                 if self.with_fixes {
                     let fc = FixContext {
-                        raw: self.raw,
+                        snap: self.snap,
                         caller: &side.caller,
                         principal_arn: side.principal_arn.as_deref(),
                         caller_account: &caller_account,
@@ -468,7 +474,7 @@ impl<'s> Ctx<'s> {
                         rewritten: &self.rewritten,
                     };
                     f.fix = fix::build(code, &fc);
-                    self.remember(f.fix.as_ref());
+                    self.remember(f.fix.as_mut());
                 }
                 out.push(f);
             }
@@ -523,6 +529,7 @@ impl<'s> Ctx<'s> {
                     patched_policy: None,
                     cli: format!("aws iam put-role-policy --role-name <role> --policy-name s3-kms-auditor-access --policy-document '{}'   # in account {b}", serde_json::to_string(&doc).unwrap_or_default()),
                     notes: vec!["Not verified: the caller's account is not in the snapshot.".into()],
+                    edits: Vec::new(),
                     patch: Vec::new(),
                 });
             }
@@ -629,6 +636,7 @@ impl<'s> Ctx<'s> {
             hops: out.hops,
             findings: out.findings,
             fixes_verified: false,
+            fixes_unverified: None,
             confidence,
             assumptions: out.assumptions,
             event: self.req.event.as_ref().map(EventRef::of),

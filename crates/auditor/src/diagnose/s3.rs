@@ -557,7 +557,7 @@ impl<'s> Ctx<'s> {
                 if let Some(f) = found.last_mut() {
                     let mut bpa_fix = bpa_fix;
                     bpa_fix.notes.push("The added statement names the caller, so it is not public and RestrictPublicBuckets does not void it. Turning RestrictPublicBuckets off instead would expose the bucket.".into());
-                    self.remember(Some(&bpa_fix));
+                    self.remember(Some(&mut bpa_fix));
                     f.fix = Some(bpa_fix);
                 }
             }
@@ -724,7 +724,7 @@ mod tests {
         patch(&mut raw);
         let snap = crate::snapshot::Snapshot::from_value(&raw).unwrap_or_default();
         let req = read("aws");
-        let ctx = Ctx::for_test(&snap, &raw, &req).expect("context");
+        let ctx = Ctx::for_test(&snap, &req).expect("context");
         let caller =
             Caller::parse("arn:aws:sts::444455556666:assumed-role/reader/s1").expect("caller");
         let (side, _) = ctx.caller_side(caller);

@@ -1,52 +1,87 @@
-//! Fix verification: apply the fixes to a copy of the snapshot and diagnose again.
-//!
-//! Every printed fix is applied in order (fixes to one document are cumulative), the snapshot
-//! is read again and the request diagnosed again: nothing may block then. The check verifies
-//! exactly the printed fixes, nothing found later.
+//! Fix verification: apply the fixes' typed edits to a clone of the snapshot and diagnose
+//! again: nothing may block then. The check verifies exactly the printed fixes (fixes to one
+//! document are cumulative, so applying them in order applies what the report prints), and
+//! says why when it cannot.
 
-use serde_json::Value;
+use std::fmt;
 
-use super::{run, Request, Verdict};
-use crate::json_patch;
+use super::findings::Code;
+use super::{run, Diagnosis, Request, Verdict};
 use crate::snapshot::Snapshot;
 
-/// One round: the verdict must follow from exactly the fixes the report prints.
-const MAX_ROUNDS: usize = 1;
+/// Why the fixes of a diagnosis were not verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unverified {
+    /// Nothing blocks: there is nothing to verify.
+    NothingBlocks,
+    /// A blocking cause has no fix that can be expressed as a snapshot change (re-encrypting
+    /// objects, a key whose material must be re-imported, a caller outside the snapshot).
+    NoSnapshotChange(Code),
+    /// An edit could not be applied to the snapshot.
+    EditFailed {
+        /// The finding whose fix failed.
+        code: Code,
+        /// Why.
+        why: String,
+    },
+    /// With every fix applied, these causes still block.
+    StillBlocked(Vec<Code>),
+}
 
-/// Whether applying every proposed fix leaves nothing blocking.
-pub(super) fn verify(raw: &Value, request: &Request, d: &super::Diagnosis) -> bool {
-    if d.verdict != Verdict::Denied {
-        return false;
-    }
-    let mut doc = raw.clone();
-    let mut current = d.clone();
-    for _ in 0..=MAX_ROUNDS {
-        let blocking: Vec<_> = current.blocking().collect();
-        if blocking.is_empty() {
-            return current.verdict != Verdict::Denied;
-        }
-        // A blocking finding without a snapshot patch cannot be verified.
-        if blocking
-            .iter()
-            .any(|f| f.fix.as_ref().is_none_or(|x| x.patch.is_empty()))
-        {
-            return false;
-        }
-        // Fixes to the same document are cumulative (each starts from the previous one's
-        // result), so applying every patch in order applies exactly what the report prints.
-        for f in &blocking {
-            let Some(fix) = &f.fix else { continue };
-            let Ok(ops) = json_patch::parse_patch(&Value::Array(fix.patch.clone())) else {
-                return false;
-            };
-            if json_patch::apply(&mut doc, &ops).is_err() {
-                return false;
+impl fmt::Display for Unverified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unverified::NothingBlocks => f.write_str("nothing blocks, so there is no fix to verify"),
+            Unverified::NoSnapshotChange(code) => write!(
+                f,
+                "the fix for {code} is not a change to the snapshot (it re-encrypts objects or acts outside the accounts shown), so it cannot be re-evaluated"
+            ),
+            Unverified::EditFailed { code, why } => {
+                write!(f, "the fix for {code} could not be applied to the snapshot: {why}")
+            }
+            Unverified::StillBlocked(codes) => {
+                let list: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+                write!(
+                    f,
+                    "with every fix applied the request is still blocked by {}",
+                    list.join(", ")
+                )
             }
         }
-        let Ok(snap) = Snapshot::from_value(&doc) else {
-            return false;
-        };
-        current = run::run(&snap, &doc, request, true);
     }
-    false
+}
+
+/// Whether applying every proposed fix to a clone of `snapshot` leaves nothing blocking.
+pub(super) fn verify(
+    snapshot: &Snapshot,
+    request: &Request,
+    d: &Diagnosis,
+) -> Result<(), Unverified> {
+    if d.verdict != Verdict::Denied {
+        return Err(Unverified::NothingBlocks);
+    }
+    let mut fixed = snapshot.clone();
+    for f in d.blocking() {
+        let edits = f
+            .fix
+            .as_ref()
+            .map(|x| x.edits.as_slice())
+            .unwrap_or_default();
+        if edits.is_empty() {
+            return Err(Unverified::NoSnapshotChange(f.code));
+        }
+        for e in edits {
+            e.apply(&mut fixed).map_err(|e| Unverified::EditFailed {
+                code: f.code,
+                why: e.to_string(),
+            })?;
+        }
+    }
+    let again = run::run(&fixed, request, false);
+    let left: Vec<Code> = again.blocking().map(|f| f.code).collect();
+    if left.is_empty() && again.verdict != Verdict::Denied {
+        Ok(())
+    } else {
+        Err(Unverified::StillBlocked(left))
+    }
 }

@@ -30,7 +30,7 @@ fn collector(world: World, ttl: u64) -> Collector<FakeAccounts> {
 
 fn codes(snapshot: &Value) -> (Verdict, Vec<Code>) {
     let snap = Snapshot::from_value(snapshot).unwrap();
-    let d = diagnose(&snap, snapshot, &request());
+    let d = diagnose(&snap, &request());
     (d.verdict, d.blocking().map(|f| f.code).collect())
 }
 
@@ -102,7 +102,7 @@ async fn a_refused_read_is_a_gap_not_a_crash() {
         .get("policy")
         .is_none());
     let snap = Snapshot::from_value(&snapshot).unwrap();
-    let d = diagnose(&snap, &snapshot, &request());
+    let d = diagnose(&snap, &request());
     assert!(d
         .findings
         .iter()

@@ -353,7 +353,7 @@ async fn run(test: &str, cause: Cause) -> Option<Value> {
     let Some(EventOutcome::Denied(req)) = parse_events(&event).expect("event").pop() else {
         panic!("the sample is a denial");
     };
-    let offline = diagnose(&snap, &raw, &req);
+    let offline = diagnose(&snap, &req);
     let live_json = serde_json::to_value(&live.diagnosis).expect("json");
     assert_eq!(
         live_json,
@@ -583,7 +583,7 @@ async fn kc_iam_user_policies_through_groups() {
     let Some(EventOutcome::Denied(req)) = parse_events(&event).unwrap().pop() else {
         panic!("the sample is a denial");
     };
-    let offline = diagnose(&snap, &raw, &req);
+    let offline = diagnose(&snap, &req);
     assert_eq!(offline, live.diagnosis);
     let d = serde_json::to_value(&live.diagnosis).unwrap();
     assert_eq!(
