@@ -303,3 +303,70 @@ fn error_reports_carry_the_failure() {
         .as_str()
         .is_some_and(|l| l.contains("PublishFailed: timeout")));
 }
+
+#[test]
+fn scp_fixes_name_the_organization_management_account() {
+    // GIVEN the first blocking cause must be fixed in the organization's management account
+    let mut d = kc_diagnosis();
+    let first = d
+        .findings
+        .iter_mut()
+        .find(|f| f.blocking)
+        .expect("a blocking finding");
+    first.fix.as_mut().expect("a fix").account =
+        "management account of the organization of 111122223333".into();
+    let n = notification(&d);
+    assert!(
+        n.subject
+            .starts_with("DENIED KEY_POLICY_NO_ALLOW +1 | fix: org management of 111122223333 | "),
+        "{}",
+        n.subject
+    );
+    assert_eq!(
+        body(&n)["acting_accounts"][0],
+        "management account of the organization of 111122223333"
+    );
+}
+
+#[test]
+fn direct_kms_calls_name_the_key() {
+    let mut d = kc_diagnosis();
+    d.hops.retain(|h| h.action.starts_with("kms:"));
+    let n = notification(&d);
+    assert!(
+        n.subject
+            .ends_with(" | key 1234abcd-12ab-34cd-56ef-1234567890ab"),
+        "{}",
+        n.subject
+    );
+    assert_eq!(body(&n)["kms_key"], "1234abcd-12ab-34cd-56ef-1234567890ab");
+    assert!(body(&n).get("bucket").is_none());
+}
+
+#[test]
+fn subjects_stay_under_the_limit_at_their_longest() {
+    // GIVEN every part at its longest: caveats, the longest code, many causes, an SCP fix,
+    // a 63-character bucket and a long prefix
+    let mut d = kc_diagnosis();
+    d.confidence = Confidence::Low;
+    d.verdict = Verdict::Denied;
+    d.findings[0].code = Code::PermissionsBoundaryExplicitDeny;
+    if let Some(fix) = d.findings[0].fix.as_mut() {
+        fix.account = "management account of the organization of 111122223333".into();
+    }
+    for _ in 0..10 {
+        d.findings.push(d.findings[1].clone());
+    }
+    d.hops[0].resource = format!("arn:aws:s3:::{}/{}/k", "b".repeat(63), "p".repeat(300));
+    d.hops[0].decision = "NotEvaluated".into();
+    let n = notification(&d);
+    // THEN the subject fits, and still starts with the verdict, caveats and code
+    assert!(n.subject.len() < 100, "{} ({})", n.subject, n.subject.len());
+    assert!(
+        n.subject.starts_with(
+            "DENIED (incomplete, low confidence) PERMISSIONS_BOUNDARY_EXPLICIT_DENY +11"
+        ),
+        "{}",
+        n.subject
+    );
+}
