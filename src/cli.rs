@@ -1,6 +1,12 @@
-//! Subcommands. Exit codes: 0 allowed / nothing blocking, 1 denied / blocking findings,
-//! 2 bad input or an error (the message names the file and the JSON path).
+//! Subcommands. Exit codes ([`EXIT_CODES`], printed by `--help`): 0 nothing blocking and
+//! decided, 1 blocking findings, 2 bad input or an error (the message names the file and the
+//! JSON path), 3 unknown (nothing visible blocks, but evidence for a verdict is missing).
+//!
+//! Everything a command prints goes through [`emit`]: when standard output is a pipe whose
+//! reader has gone (`s3-kms-auditor diagnose ... | head`), the rest of the output is dropped
+//! quietly and the command ends with the code it would have had.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,9 +17,22 @@ use iam_eval::{authorize, Decision, ExplainInput};
 
 use crate::live::LiveArgs;
 
+/// The exit codes, as `--help` prints them (README.md, *What you get*, says the same).
+pub const EXIT_CODES: &str = "\
+Exit codes (the same for every command; with several requests, 1 wins over 3, 3 over 0):
+  0  nothing blocks and the verdict is decided (allowed; nothing to diagnose)
+  1  blocking findings (denied)
+  2  bad input or an error: the message names the file and the JSON path
+  3  unknown: nothing visible blocks, but evidence needed for a verdict is missing
+
+Output to a closed pipe (`... | head`) ends quietly with the same code.";
+
+/// Exit code 3: the verdict is `unknown`.
+const UNKNOWN: u8 = 3;
+
 /// Diagnoses AccessDenied on reads of SSE-KMS-encrypted S3 objects, across accounts.
 #[derive(Debug, Parser)]
-#[command(name = "s3-kms-auditor", version, about)]
+#[command(name = "s3-kms-auditor", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,6 +42,7 @@ pub struct Cli {
 enum Command {
     /// Diagnoses a denied request against an account snapshot (docs/snapshot-format.md), or
     /// against the accounts' current state read from AWS (`--live --event FILE`).
+    #[command(after_help = EXIT_CODES)]
     Diagnose {
         /// The account snapshot.
         #[arg(long, required_unless_present = "live", conflicts_with = "live")]
@@ -49,6 +69,7 @@ enum Command {
         format: Format,
     },
     /// Reads from AWS what the diagnosis of an event needs and writes it as a snapshot.
+    #[command(after_help = EXIT_CODES)]
     Snapshot {
         /// A CloudTrail record, EventBridge event, or trail log file.
         #[arg(long)]
@@ -60,6 +81,7 @@ enum Command {
         aws: LiveArgs,
     },
     /// Checks every cross-account read path the bucket policies of a snapshot intend.
+    #[command(after_help = EXIT_CODES)]
     Sweep {
         /// The account snapshot.
         #[arg(long)]
@@ -69,6 +91,7 @@ enum Command {
         format: Format,
     },
     /// Evaluates one request against the policies given in a file (see docs/explain-format.md).
+    #[command(after_help = EXIT_CODES)]
     Explain {
         /// The input file: `{"request": {...}, "policies": {...}}`.
         #[arg(long)]
@@ -129,7 +152,7 @@ fn explain(path: &Path, format: Format) -> Result<ExitCode> {
         ExplainInput::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let ev = authorize(&input.request, &input.policy_set());
     match format {
-        Format::Text => print!("{}", iam_eval::explain::render_text(&input.request, &ev)),
+        Format::Text => emit(&iam_eval::explain::render_text(&input.request, &ev))?,
         Format::Json => {
             let req = &input.request;
             let context: serde_json::Map<String, serde_json::Value> = req
@@ -150,7 +173,7 @@ fn explain(path: &Path, format: Format) -> Result<ExitCode> {
                     }),
                 );
             }
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            emit_line(&serde_json::to_string_pretty(&out)?)?;
         }
     }
     Ok(if ev.decision == Decision::Allowed {
@@ -220,15 +243,45 @@ fn diagnose(
     report(&outputs, format)
 }
 
-/// Prints diagnoses; exit 1 when any is not `allowed`.
+/// Writes `text` to standard output. A reader that has gone away (a closed pipe) is not an
+/// error: the rest of the output is dropped and the command keeps its exit code.
+fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("cannot write to standard output"),
+    }
+}
+
+/// [`emit`] with a line break.
+fn emit_line(text: &str) -> Result<()> {
+    emit(&format!("{text}\n"))
+}
+
+/// The exit code for a set of verdicts: 1 when anything blocks, else 3 when any verdict is
+/// unknown, else 0.
+fn verdict_code(blocking: bool, unknown: bool) -> ExitCode {
+    if blocking {
+        ExitCode::from(1)
+    } else if unknown {
+        ExitCode::from(UNKNOWN)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Prints diagnoses; exit 1 when any has a blocking finding (or is denied), else 3 when any
+/// is unknown.
 fn report(outputs: &[auditor::diagnose::Diagnosis], format: Format) -> Result<ExitCode> {
-    let denied = outputs
+    use auditor::diagnose::Verdict;
+    let blocking = outputs
         .iter()
-        .any(|d| d.verdict != auditor::diagnose::Verdict::Allowed);
+        .any(|d| d.verdict == Verdict::Denied || d.blocking().next().is_some());
+    let unknown = outputs.iter().any(|d| d.verdict == Verdict::Unknown);
     match format {
         Format::Text => {
             for d in outputs {
-                print!("{}", auditor::diagnose::render_text(d));
+                emit(&auditor::diagnose::render_text(d))?;
             }
         }
         Format::Json => {
@@ -237,14 +290,10 @@ fn report(outputs: &[auditor::diagnose::Diagnosis], format: Format) -> Result<Ex
             } else {
                 serde_json::json!({ "diagnoses": outputs })
             };
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            emit_line(&serde_json::to_string_pretty(&v)?)?;
         }
     }
-    Ok(if denied {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(verdict_code(blocking, unknown))
 }
 
 fn read_event(path: &Path) -> Result<serde_json::Value> {
@@ -279,10 +328,10 @@ fn snapshot(event: &Path, out: &Path, aws: &LiveArgs) -> Result<ExitCode> {
         eprintln!("{s}");
     }
     if collected.is_empty() {
-        println!(
+        emit_line(&format!(
             "nothing to collect: no authorization failure in {}",
             event.display()
-        );
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     for (i, c) in collected.iter().enumerate() {
@@ -291,7 +340,7 @@ fn snapshot(event: &Path, out: &Path, aws: &LiveArgs) -> Result<ExitCode> {
         std::fs::write(&path, text + "\n")
             .with_context(|| format!("{}: cannot write the snapshot", path.display()))?;
         eprintln!("{}", c.cost);
-        println!("{}", path.display());
+        emit_line(&path.display().to_string())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -300,14 +349,14 @@ fn sweep(snapshot: &Path, format: Format) -> Result<ExitCode> {
     let snap = load_snapshot(snapshot)?;
     let result = auditor::sweep::sweep(&snap);
     match format {
-        Format::Text => print!("{}", auditor::sweep::render_text(&result)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        Format::Text => emit(&auditor::sweep::render_text(&result))?,
+        Format::Json => emit_line(&serde_json::to_string_pretty(&result)?)?,
     }
-    Ok(if result.has_blocking() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    let paths = |v| result.paths.iter().any(|p| p.verdict == v);
+    Ok(verdict_code(
+        result.has_blocking() || paths(auditor::diagnose::Verdict::Denied),
+        paths(auditor::diagnose::Verdict::Unknown),
+    ))
 }
 
 /// The answer for an event file with no denial in it, in the format asked for.
@@ -318,17 +367,13 @@ fn nothing_to_diagnose<S: std::fmt::Display>(
 ) -> Result<()> {
     let file = event.map(|p| p.display().to_string()).unwrap_or_default();
     match format {
-        Format::Text => println!(
+        Format::Text => emit_line(&format!(
             "nothing to diagnose: no record in {file} is an authorization failure of an S3 object or KMS operation{}",
             if skipped.is_empty() { "" } else { " (skipped records are listed on stderr)" }
-        ),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "diagnoses": [],
-                "skipped": skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            }))?
-        ),
+        )),
+        Format::Json => emit_line(&serde_json::to_string_pretty(&serde_json::json!({
+            "diagnoses": [],
+            "skipped": skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }))?),
     }
-    Ok(())
 }

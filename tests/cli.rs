@@ -1,13 +1,13 @@
-//! The command-line contracts of `s3-kms-auditor explain` and `s3-kms-auditor diagnose`:
-//! exit codes (0 allowed, 1 denied, 2 bad input), the JSON fields callers rely on, what the
-//! text report must say, and error messages that name the file and the JSON path. Every test
-//! runs the real binary.
+//! The command-line contracts of `s3-kms-auditor explain`, `diagnose` and `sweep`: exit
+//! codes (0 allowed, 1 denied, 2 bad input, 3 unknown), the JSON fields callers rely on, what
+//! the text report must say, the README's sample output, quiet ends on a closed pipe, and
+//! error messages that name the file and the JSON path. Every test runs the real binary.
 
 // A test fails by panicking; the helpers outside `#[test]` functions do so on purpose.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use iam_eval::Json;
@@ -52,7 +52,7 @@ impl Run {
             self.stderr
         );
         assert!(
-            (0..=2).contains(&self.code),
+            (0..=3).contains(&self.code),
             "{what} exited with {} (killed by a signal or an unexpected code):\n{}",
             self.code,
             self.stderr
@@ -1509,4 +1509,332 @@ fn explain_anonymous_read_is_granted_by_the_resource_policy() {
     let r = explain(&input, "json");
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["granted_by"], "resource_policy_direct");
+}
+
+// ======================================================================================
+// exit codes: 3 for unknown, the same rules for sweep
+// ======================================================================================
+
+/// The working knowledge-center snapshot without the key policy (GetKeyPolicy refused): the
+/// verdict is `unknown`.
+fn snapshot_without_key_policy() -> PathBuf {
+    let mut snap = read_json("tests/scenarios/base/kc-working.json");
+    let key = snap["accounts"][BUCKET_ACCOUNT]["kms"][KEY]
+        .as_object_mut()
+        .unwrap_or_else(|| panic!("kc-working.json lacks the key {KEY}"));
+    assert!(key.remove("policy").is_some(), "the key had a policy");
+    temp_file("no-key-policy.json", &snap.to_string())
+}
+
+#[test]
+fn diagnose_unknown_verdict_exits_3() {
+    // GIVEN a snapshot that lacks the key policy, so nothing visible blocks but the verdict
+    // cannot be decided
+    let snap = snapshot_without_key_policy();
+    // WHEN it is diagnosed, in either format
+    let json_run = run([
+        "diagnose",
+        "--snapshot",
+        snap.to_str().unwrap(),
+        "--event",
+        EVENT,
+        "--format",
+        "json",
+    ]);
+    // THEN the exit code is 3, neither 0 (allowed) nor 1 (blocking)
+    assert_eq!(json_run.json()["verdict"], "unknown", "{json_run:?}");
+    assert_eq!(
+        json_run.json()["findings"]
+            .as_array()
+            .map(|f| f.iter().filter(|f| f["blocking"] == true).count()),
+        Some(0)
+    );
+    assert_eq!(json_run.code, 3, "{json_run:?}");
+    let text_run = run([
+        "diagnose",
+        "--snapshot",
+        snap.to_str().unwrap(),
+        "--event",
+        EVENT,
+    ]);
+    assert_eq!(text_run.code, 3, "{text_run:?}");
+    assert!(
+        text_run.stdout.starts_with("UNKNOWN"),
+        "{}",
+        text_run.stdout
+    );
+}
+
+#[test]
+fn diagnose_blocking_wins_over_unknown_across_records() {
+    // GIVEN a trail log file with the same denied record twice, diagnosed against a snapshot
+    // where it is unknown, then against one where it is denied
+    let record = read_json(EVENT);
+    let log = temp_file(
+        "two-records.json",
+        &json!({ "Records": [record.clone(), record] }).to_string(),
+    );
+    let unknown = snapshot_without_key_policy();
+    let r = run([
+        "diagnose",
+        "--snapshot",
+        unknown.to_str().unwrap(),
+        "--event",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let r = run([
+        "diagnose",
+        "--snapshot",
+        SNAPSHOT,
+        "--event",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+}
+
+#[test]
+fn sweep_exit_codes_follow_the_same_rules() {
+    // Blocking paths: 1.
+    let r = run(["sweep", "--snapshot", SNAPSHOT]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("DENIED"), "{}", r.stdout);
+    // Everything readable: 0.
+    let r = run(["sweep", "--snapshot", SNAPSHOT_FIXED, "--format", "json"]);
+    let paths = r.json()["paths"].as_array().cloned().unwrap_or_default();
+    assert!(!paths.is_empty(), "{r:?}");
+    assert!(paths.iter().all(|p| p["verdict"] == "allowed"), "{r:?}");
+    assert_eq!(r.code, 0, "{r:?}");
+    // Nothing blocks but a path cannot be decided: 3. (Without the legacy object, whose AWS
+    // managed key blocks whatever the key policy says.)
+    let mut snap: Value =
+        serde_json::from_str(&std::fs::read_to_string(snapshot_without_key_policy()).unwrap())
+            .unwrap();
+    let objects = snap["accounts"][BUCKET_ACCOUNT]["s3"]["doc-example-bucket"]["objects"]
+        .as_object_mut()
+        .expect("listed objects");
+    assert!(objects.remove("legacy/2019-summary.csv").is_some());
+    let snap = temp_file("sweep-unknown.json", &snap.to_string());
+    let r = run([
+        "sweep",
+        "--snapshot",
+        snap.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let out = r.json();
+    let verdicts: Vec<&str> = out["paths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["verdict"].as_str())
+        .collect();
+    assert!(verdicts.contains(&"unknown"), "{verdicts:?}");
+    assert!(!verdicts.contains(&"denied"), "{verdicts:?}");
+    assert_eq!(r.code, 3, "{r:?}");
+}
+
+#[test]
+fn help_documents_every_exit_code() {
+    for args in [
+        vec!["--help"],
+        vec!["diagnose", "--help"],
+        vec!["sweep", "--help"],
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{r:?}");
+        for needle in [
+            "0  nothing blocks",
+            "1  blocking findings",
+            "2  bad input",
+            "3  unknown",
+        ] {
+            assert!(
+                r.stdout.contains(needle),
+                "{args:?} lacks {needle:?}:\n{}",
+                r.stdout
+            );
+        }
+    }
+}
+
+// ======================================================================================
+// a closed pipe (`... | head`) ends quietly with the command's normal code
+// ======================================================================================
+
+/// A pipe whose reading end is already closed, as `| head` leaves it once head has exited:
+/// `true` holds the only reading end, and has exited before the auditor starts.
+fn closed_pipe() -> Stdio {
+    let mut reader = Command::new("true")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `true`: {e}"));
+    let writer = reader.stdin.take().expect("the pipe's writing end");
+    let status = reader.wait().expect("`true` exits");
+    assert!(status.success());
+    Stdio::from(writer)
+}
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly_with_the_normal_code() {
+    let kc = [
+        "diagnose",
+        "--snapshot",
+        SNAPSHOT,
+        "--event",
+        "events/s3-getobject-denied-cross-account.eventbridge.json",
+    ];
+    let mut kc_json = kc.to_vec();
+    kc_json.extend(["--format", "json"]);
+    let fixed = ["diagnose", "--snapshot", SNAPSHOT_FIXED, "--event", EVENT];
+    let kms_hop = temp_file(
+        "kms-hop.json",
+        fenced_after(&read("docs/explain-format.md"), "`kms-hop.json`:", "json"),
+    );
+    let explain = vec!["explain", "--input", kms_hop.to_str().unwrap()];
+    let cases: Vec<Vec<&str>> = vec![
+        kc.to_vec(),
+        kc_json,
+        fixed.to_vec(),
+        vec!["sweep", "--snapshot", SNAPSHOT],
+        explain,
+        vec!["--help"],
+    ];
+    for args in cases {
+        // GIVEN what the command prints and returns with a reader
+        let normal = run(&args);
+        assert!(
+            !normal.stdout.is_empty(),
+            "{args:?} printed nothing: {normal:?}"
+        );
+        assert!((0..=3).contains(&normal.code), "{args:?}: {normal:?}");
+        // WHEN its reader is gone before it writes
+        let out = Command::new(BIN)
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(closed_pipe())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+        // THEN it ends with the same code and says nothing
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(normal.code),
+            "{args:?} on a closed pipe; stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.is_empty(),
+            "{args:?} on a closed pipe wrote to stderr:\n{stderr}"
+        );
+    }
+}
+
+// ======================================================================================
+// the README's sample output
+// ======================================================================================
+
+/// The fenced block under `## What you get` in README.md: (offset of its first line, text).
+fn readme_sample(readme: &str) -> (usize, &str) {
+    let section = readme
+        .find("## What you get")
+        .unwrap_or_else(|| panic!("README.md lacks `## What you get`"));
+    let open = readme[section..]
+        .find("```\n")
+        .map(|i| section + i + 4)
+        .unwrap_or_else(|| panic!("no fenced block under `## What you get`"));
+    let len = readme[open..]
+        .find("```")
+        .unwrap_or_else(|| panic!("unclosed fenced block under `## What you get`"));
+    (open, &readme[open..open + len])
+}
+
+/// Whether `real` is what `shown` shows: equal, or, when `shown` has `…`, the text around each
+/// `…` in order, the first piece at the start and the last at the end.
+fn shows(shown: &str, real: &str) -> bool {
+    if !shown.contains('…') {
+        return shown == real;
+    }
+    let pieces: Vec<&str> = shown.split('…').collect();
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    if !real.starts_with(first) || real.len() < first.len() + last.len() || !real.ends_with(last) {
+        return false;
+    }
+    let mut rest = &real[first.len()..real.len() - last.len()];
+    for piece in &pieces[1..pieces.len() - 1] {
+        match rest.find(piece) {
+            Some(i) => rest = &rest[i + piece.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn readme_wildcard_matching_is_strict_outside_the_ellipses() {
+    assert!(shows("DENIED: 2 causes", "DENIED: 2 causes"));
+    assert!(!shows("DENIED: 2 causes", "DENIED: 3 causes"));
+    assert!(shows(
+        "$ aws kms put-key-policy …'{…}'",
+        "$ aws kms put-key-policy --key-id k --policy '{\"a\":1}'"
+    ));
+    assert!(!shows(
+        "$ aws kms put-key-policy …'{…}'",
+        "$ aws kms create-grant --policy '{}'"
+    ));
+    assert!(!shows(
+        "1. KEY_POLICY_NO_ALLOW … account 111122223333 must act",
+        "1. KEY_POLICY_NO_ALLOW [kms:Decrypt] — account 444455556666 must act"
+    ));
+    assert!(!shows("a…b…c", "acb"));
+    assert!(shows("a…b…c", "a-b-c"));
+}
+
+#[test]
+fn readme_sample_output_is_what_the_binary_prints() {
+    // GIVEN the README's first command and the output it shows under `## What you get`
+    let readme = read("README.md");
+    let command = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run --no-default-features -- diagnose "))
+        .unwrap_or_else(|| panic!("README.md lacks its first command"));
+    let args: Vec<&str> = command
+        .split_once(" -- ")
+        .map(|(_, a)| a.split_whitespace().collect())
+        .unwrap_or_default();
+    // WHEN the binary runs it
+    let r = run(&args);
+    assert_eq!(r.code, 1, "the README's example is a denial: {r:?}");
+    let (offset, shown) = readme_sample(&readme);
+    if std::env::var_os("S3KA_BLESS").is_some() {
+        // Regenerate: the block becomes the exact output.
+        let updated = format!(
+            "{}{}{}",
+            &readme[..offset],
+            r.stdout,
+            &readme[offset + shown.len()..]
+        );
+        std::fs::write(repo("README.md"), updated).expect("write README.md");
+        eprintln!("README.md: `## What you get` rewritten from the binary's output");
+        return;
+    }
+    // THEN every line of the block shows the line the binary prints (`…` elides), and no
+    // line is missing or extra. Regenerate with `S3KA_BLESS=1 cargo test --test cli readme`.
+    let shown: Vec<&str> = shown.lines().collect();
+    let real: Vec<&str> = r.stdout.lines().collect();
+    for (i, (s, l)) in shown.iter().zip(&real).enumerate() {
+        assert!(
+            shows(s, l),
+            "README.md `## What you get`, line {} of the block no longer matches the binary:\n  README: {s}\n  binary: {l}\n(regenerate with S3KA_BLESS=1 cargo test --test cli readme)",
+            i + 1
+        );
+    }
+    assert_eq!(
+        shown.len(),
+        real.len(),
+        "README.md `## What you get` has {} lines, the binary prints {}:\n{}",
+        shown.len(),
+        real.len(),
+        r.stdout
+    );
 }

@@ -10,8 +10,9 @@
 //!   requests that were denied.
 //! * [`diagnose`]: the two-hop diagnosis — every blocking cause, the account that must act,
 //!   and fixes verified by re-evaluation.
-//! * [`notify`]: the SNS message a diagnosis is published as (subject, per-protocol bodies,
-//!   filter attributes, trimming under the size limit).
+//! * [`report::sns`] (also reachable as [`notify`]): the SNS message a diagnosis is published
+//!   as (triage subject, JSON body for filter policies and people, attributes, trimming under
+//!   the size limit).
 //! * [`request`]: the request to diagnose, modelled once ([`request::Request`]), with its
 //!   [`request::Operation`] and the evidence the record gives.
 //! * [`refs`]: partitions, buckets, objects, keys and principals — the only code that
@@ -25,9 +26,12 @@ pub(crate) use refs as arn;
 pub mod diagnose;
 pub mod event;
 pub mod json_patch;
-pub mod notify;
 mod reader;
 pub mod refs;
+pub mod report;
 pub mod request;
 pub mod snapshot;
 pub mod sweep;
+
+/// The SNS message of a diagnosis; the same module as [`report::sns`], under its former name.
+pub use report::sns as notify;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use auditor::diagnose::{diagnose, Diagnosis};
 use auditor::event::{parse_events, EventError, EventOutcome};
-use auditor::notify::{error_notification, notification};
+use auditor::report::sns::{error_notification, notification};
 use auditor::snapshot::{Snapshot, SnapshotError};
 use serde::Serialize;
 use serde_json::Value;

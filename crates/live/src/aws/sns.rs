@@ -1,6 +1,11 @@
 //! Publishing notifications to an SNS topic.
+//!
+//! The publish leaves `MessageStructure` unset (String): AWS delivers message attributes only
+//! with the String structure (<https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html>),
+//! and the subscriptions' filter policies need them. The body is the JSON document
+//! `auditor::report::sns` builds, the same for every protocol.
 
-use auditor::notify::Notification;
+use auditor::report::sns::Notification;
 use aws_config::{Region, SdkConfig};
 use aws_sdk_sns::types::MessageAttributeValue;
 
@@ -41,7 +46,6 @@ impl Publisher for SnsPublisher {
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(&n.subject)
-            .message_structure("json")
             .message(&n.message);
         for a in &n.attributes {
             let value = MessageAttributeValue::builder()

@@ -32,7 +32,12 @@ async fn a_denial_is_published_within_the_round_trip_budget() {
     assert_eq!(warm.published[0].api_calls, 1, "only the publish");
     let sent = p.sent.lock().unwrap();
     assert_eq!(sent.len(), 2);
-    assert!(sent[0].subject.starts_with("DENIED: reader/s1"));
+    // The triage subject: verdict, first blocking code, the account that must act.
+    assert!(
+        sent[0].subject.starts_with("DENIED ") && sent[0].subject.contains(" | fix: "),
+        "{}",
+        sent[0].subject
+    );
 }
 
 #[tokio::test]

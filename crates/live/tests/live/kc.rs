@@ -371,15 +371,27 @@ async fn run(test: &str, cause: Cause) -> Option<Value> {
     let p = &summary.published[0];
     assert!(p.depth <= 2, "warm diagnosis deeper than 2: {p:?}");
     let envelope = inbox.next().await;
-    let body: Value =
-        serde_json::from_str(envelope["Message"].as_str().expect("Message")).expect("default body");
-    assert_eq!(body, live_json, "the published JSON is the diagnosis");
+    let message: Value =
+        serde_json::from_str(envelope["Message"].as_str().expect("Message")).expect("JSON body");
+    let body = message["diagnosis"].clone();
+    assert_eq!(body, live_json, "the published diagnosis is the diagnosis");
     let subject = envelope["Subject"].as_str().expect("Subject");
     assert!(subject.len() < 100);
+    let verdict = body["verdict"]
+        .as_str()
+        .expect("verdict")
+        .to_ascii_uppercase();
     assert!(
-        subject.contains(&kc.bucket) && subject.contains("reader/s1"),
+        subject.starts_with(&verdict) && subject.contains(&format!("{}/", kc.bucket)),
         "{subject}"
     );
+    if !codes(&body, true).is_empty() {
+        // Blocking findings come first; the first is the wall AWS hit, and the subject's code.
+        let first = body["findings"][0]["code"].as_str().expect("code");
+        assert!(subject.contains(first), "{subject}");
+    }
+    assert_eq!(message["subject"], subject);
+    assert_eq!(message["verdict"], body["verdict"]);
     let attrs = &envelope["MessageAttributes"];
     assert_eq!(attrs["verdict"]["Value"], body["verdict"]);
     assert_eq!(attrs["principal_account"]["Value"], kc.b.as_str());

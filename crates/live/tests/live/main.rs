@@ -5,6 +5,8 @@
 //! * `kc`: the knowledge-center scenario built in two accounts, once per single cause; the
 //!   live diagnosis must equal the offline diagnosis of the snapshot it collected, and the
 //!   published message must carry the verdict, codes and attributes.
+//! * `sns`: the publish itself — what subscribers receive, and which filter policies (on
+//!   attributes, on the body) it satisfies. These fail without the server.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
 //!   (cargo-lambda's emulator).
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
@@ -19,4 +21,5 @@
 mod kc;
 mod measure;
 mod runtime_api;
+mod sns;
 mod support;

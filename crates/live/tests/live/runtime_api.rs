@@ -151,7 +151,11 @@ async fn the_lambda_binary_diagnoses_and_publishes_through_the_runtime_api() {
     assert_eq!(envelope["MessageAttributes"]["verdict"]["Value"], "denied");
     let body: Value =
         serde_json::from_str(envelope["Message"].as_str().expect("Message")).expect("JSON");
-    assert_eq!(body["findings"][0]["code"], "KEY_POLICY_NO_ALLOW");
+    assert_eq!(
+        body["diagnosis"]["findings"][0]["code"],
+        "KEY_POLICY_NO_ALLOW"
+    );
+    assert_eq!(body["blocking_codes"][0], "KEY_POLICY_NO_ALLOW");
 
     // WHEN an event of another kind arrives, THEN it is ignored, and says why
     let other = serde_json::json!({"version": "0", "id": "e-other", "detail-type": "Object Created",

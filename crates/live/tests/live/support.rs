@@ -75,6 +75,18 @@ impl Moto {
             .build()
     }
 
+    /// [`Moto::connect`] for tests that must not skip: without the server they fail.
+    pub async fn require(test: &str) -> Moto {
+        match std::env::var("S3KA_TEST_ENDPOINT") {
+            Ok(e) if !e.is_empty() => {}
+            _ => panic!("{test}: S3KA_TEST_ENDPOINT is not set: run it through scripts/test, which starts the AWS-compatible server"),
+        }
+        match Moto::connect(test).await {
+            Some(m) => m,
+            None => panic!("{test}: no AWS-compatible server"),
+        }
+    }
+
     pub fn s3(cfg: &SdkConfig) -> aws_sdk_s3::Client {
         aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(cfg)
@@ -118,18 +130,32 @@ pub struct Inbox {
 
 impl Inbox {
     pub async fn new(m: &Moto) -> Inbox {
+        Inbox::subscribed(m, None, &[]).await
+    }
+
+    /// A fresh queue subscribed to `topic_arn` (a fresh topic when `None`) with the given
+    /// subscription attributes (`FilterPolicy`, `FilterPolicyScope`, ...). On AWS the queue
+    /// would also need a policy letting the topic send to it; moto does not check one.
+    pub async fn subscribed(
+        m: &Moto,
+        topic_arn: Option<&str>,
+        attributes: &[(&str, &str)],
+    ) -> Inbox {
         let sns = aws_sdk_sns::Client::new(&m.base);
         let sqs = aws_sdk_sqs::Client::new(&m.base);
         let name = unique("s3ka-inbox");
-        let topic_arn = sns
-            .create_topic()
-            .name(&name)
-            .send()
-            .await
-            .expect("create topic")
-            .topic_arn()
-            .expect("topic arn")
-            .to_owned();
+        let topic_arn = match topic_arn {
+            Some(t) => t.to_owned(),
+            None => sns
+                .create_topic()
+                .name(&name)
+                .send()
+                .await
+                .expect("create topic")
+                .topic_arn()
+                .expect("topic arn")
+                .to_owned(),
+        };
         let queue_url = sqs
             .create_queue()
             .queue_name(&name)
@@ -140,13 +166,15 @@ impl Inbox {
             .expect("queue url")
             .to_owned();
         let queue_arn = format!("arn:aws:sqs:{REGION}:{HOME}:{name}");
-        sns.subscribe()
+        let mut subscribe = sns
+            .subscribe()
             .topic_arn(&topic_arn)
             .protocol("sqs")
-            .endpoint(&queue_arn)
-            .send()
-            .await
-            .expect("subscribe");
+            .endpoint(&queue_arn);
+        for (k, v) in attributes {
+            subscribe = subscribe.attributes(*k, *v);
+        }
+        subscribe.send().await.expect("subscribe");
         Inbox {
             topic_arn,
             queue_url,
@@ -156,7 +184,15 @@ impl Inbox {
 
     /// The next published message, as the SNS envelope SQS subscribers receive.
     pub async fn next(&self) -> Value {
-        for _ in 0..20 {
+        match self.try_next(20).await {
+            Some(v) => v,
+            None => panic!("no message reached the queue"),
+        }
+    }
+
+    /// The next published message within `attempts` polls of about a second, or `None`.
+    pub async fn try_next(&self, attempts: u32) -> Option<Value> {
+        for _ in 0..attempts {
             let out = self
                 .sqs
                 .receive_message()
@@ -176,10 +212,10 @@ impl Inbox {
                         .send()
                         .await;
                 }
-                return serde_json::from_str(m.body().unwrap_or("{}")).expect("SNS envelope");
+                return Some(serde_json::from_str(m.body().unwrap_or("{}")).expect("SNS envelope"));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        panic!("no message reached the queue");
+        None
     }
 }
