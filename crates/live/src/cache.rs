@@ -1,21 +1,32 @@
 //! The per-container cache: what one invocation read, kept for the next ones for a while.
 //!
 //! A warm Lambda container handles many events; most name the same bucket, key and role. The
-//! cache holds snapshot fragments (never errors) by a key naming the account and resource,
+//! cache holds typed snapshot fragments (never errors) by a key naming the account and resource,
 //! for a time-to-live after which they are read again. Invalidation by change events
 //! (`PutBucketPolicy`, `PutKeyPolicy`, ...) goes through [`Cache::invalidate_prefix`].
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+type Entry = (Instant, Arc<dyn Any + Send + Sync>);
 
-/// A time-bounded map of snapshot fragments.
-#[derive(Debug)]
+/// A time-bounded map of snapshot fragments of any type (a bucket, a key, an account's IAM).
 pub struct Cache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Value)>>,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self.entries.lock().map(|e| e.len()).unwrap_or_default();
+        f.debug_struct("Cache")
+            .field("ttl", &self.ttl)
+            .field("entries", &len)
+            .finish()
+    }
 }
 
 impl Cache {
@@ -27,21 +38,24 @@ impl Cache {
         }
     }
 
-    /// The fragment stored under `key`, if it is younger than the time-to-live.
-    pub fn get(&self, key: &str) -> Option<Value> {
+    /// The fragment stored under `key`, if it is younger than the time-to-live and of type `T`.
+    pub fn get<T: Any + Clone>(&self, key: &str) -> Option<T> {
         let entries = self.entries.lock().ok()?;
         let (at, v) = entries.get(key)?;
-        (at.elapsed() < self.ttl).then(|| v.clone())
+        if at.elapsed() >= self.ttl {
+            return None;
+        }
+        v.downcast_ref::<T>().cloned()
     }
 
     /// Stores a fragment.
-    pub fn put(&self, key: String, value: Value) {
+    pub fn put<T: Any + Send + Sync>(&self, key: String, value: T) {
         if self.ttl.is_zero() {
             return;
         }
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
-            entries.insert(key, (Instant::now(), value));
+            entries.insert(key, (Instant::now(), Arc::new(value)));
         }
     }
 
@@ -55,7 +69,7 @@ impl Cache {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 
@@ -66,10 +80,11 @@ mod tests {
         c.put("key/1/k".into(), json!(2));
         assert_eq!(c.get("bucket/1/b"), Some(json!(1)));
         c.invalidate_prefix("bucket/");
-        assert_eq!(c.get("bucket/1/b"), None);
+        assert_eq!(c.get::<Value>("bucket/1/b"), None);
         assert_eq!(c.get("key/1/k"), Some(json!(2)));
+        assert_eq!(c.get::<String>("key/1/k"), None, "another type is a miss");
         let off = Cache::new(Duration::ZERO);
         off.put("k".into(), json!(1));
-        assert_eq!(off.get("k"), None);
+        assert_eq!(off.get::<Value>("k"), None);
     }
 }

@@ -15,18 +15,27 @@
 //! then the publish makes 4. What it could not read becomes an entry of
 //! `collection_errors`, and whatever that read would have filled in is left out, so that
 //! "could not read" is never mistaken for "nothing there".
+//!
+//! Every read becomes a typed value of the snapshot model (`auditor::snapshot`); the
+//! snapshot's one writer, [`Snapshot::to_value`], turns them into the document
+//! (`docs/snapshot-format.md`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use auditor::event::{Principal, Request};
+use auditor::snapshot::{
+    Bucket, CollectionError, DefaultEncryption, Group, Iam, Key, KeyGrant, KeyManager, KeyMetadata,
+    KeyState, ManagedPolicy, NamedPolicy, Object, ObjectOwnership, Organization, PublicAccessBlock,
+    Role, Snapshot, User,
+};
 use futures_util::future::join_all;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::cache::Cache;
 use crate::meter::{Meter, Stats};
 use crate::ports::{
-    Access, Accounts, BucketReads, EncryptionRule, IdentityInfo, IdentityKind, IdentityReads,
-    KeyInfo, KeyReads, ObjectHead, OrgInfo, OrgReads, PublicAccessFlags, Read, ReadError,
+    Access, Accounts, BucketReads, IdentityKind, IdentityReads, KeyInfo, KeyReads, OrgInfo,
+    OrgReads, Read, ReadError,
 };
 
 /// What to read beyond the minimum.
@@ -78,23 +87,23 @@ pub struct CollectError {
 enum Fragment {
     Org {
         account: String,
-        value: Value,
+        org: Organization,
     },
     Iam {
         account: String,
-        value: Value,
+        iam: Iam,
     },
     Bucket {
         account: String,
         name: String,
-        value: Value,
+        bucket: Box<Bucket>,
     },
     Key {
         account: String,
         arn: String,
-        value: Value,
+        key: Box<Key>,
     },
-    Gap(Value),
+    Gap(CollectionError),
 }
 
 type Chain = Result<Vec<Fragment>, CollectError>;
@@ -200,14 +209,25 @@ fn gap(account: &str, operation: &str, resource: Option<&str>, e: &ReadError) ->
         }
         ReadError::Transport { message } => ("Transport".to_owned(), Some(message.clone())),
     };
-    let mut v = json!({"account": account, "operation": operation, "error": error});
-    if let Some(r) = resource {
-        v["resource"] = json!(r);
+    Fragment::Gap(CollectionError {
+        account: Some(account.to_owned()),
+        operation: operation.to_owned(),
+        resource: resource.map(str::to_owned),
+        error,
+        message,
+    })
+}
+
+/// What AWS returned but the snapshot model rejects (a policy that is not valid policy JSON,
+/// a setting this version does not know): a gap like a refused read, so that the rest of the
+/// snapshot is still diagnosed.
+fn invalid(e: impl std::fmt::Display) -> ReadError {
+    ReadError::Service {
+        code: "InvalidDocument".into(),
+        message: Some(format!(
+            "AWS returned a value the snapshot cannot hold: {e}"
+        )),
     }
-    if let Some(m) = message {
-        v["message"] = json!(m);
-    }
-    Fragment::Gap(v)
 }
 
 /// A read's answer, with transport failures turned into the collection's failure.
@@ -268,8 +288,20 @@ impl<A: Accounts> Collector<A> {
         &self.cache
     }
 
-    /// Reads what the diagnosis of `req` needs; `meter` counts the calls.
+    /// Reads what the diagnosis of `req` needs, as the snapshot document (written by the
+    /// snapshot's one writer); `meter` counts the calls.
     pub async fn collect(&self, req: &Request, meter: &Meter) -> Result<Value, CollectError> {
+        Ok(self.collect_snapshot(req, meter).await?.to_value())
+    }
+
+    /// Reads what the diagnosis of `req` needs, as the typed snapshot. Its policies carry no
+    /// JSON Pointer (they were not read from a document); read [`Snapshot::to_value`] back
+    /// where pointers matter.
+    pub async fn collect_snapshot(
+        &self,
+        req: &Request,
+        meter: &Meter,
+    ) -> Result<Snapshot, CollectError> {
         let plan = Plan::of(req);
         // Depth 1: a session in every account the event names.
         let mut names: BTreeSet<String> = BTreeSet::new();
@@ -397,10 +429,10 @@ impl<A: Accounts> Collector<A> {
 
     async fn organization(&self, r: Reader<'_, A::Reader>, meter: &Meter) -> Chain {
         let cache_key = format!("org/{}", r.account);
-        if let Some(value) = self.cached(&cache_key, meter) {
+        if let Some(org) = self.cached(&cache_key, meter) {
             return Ok(vec![Fragment::Org {
                 account: r.account.to_owned(),
-                value,
+                org,
             }]);
         }
         meter.call("organizations:DescribeOrganization", r.depth + 1);
@@ -410,8 +442,9 @@ impl<A: Accounts> Collector<A> {
             "organizations:DescribeOrganization",
         )?;
         let mut out = Vec::new();
-        let value = match got {
-            Ok(None) => json!({}),
+        let org = match got {
+            // Not in an organization: no SCP or RCP applies.
+            Ok(None) => Organization::default(),
             Ok(Some(OrgInfo {
                 id,
                 management_account,
@@ -432,7 +465,11 @@ impl<A: Accounts> Collector<A> {
                         },
                     ));
                 }
-                json!({"id": id, "is_management_account": management})
+                Organization {
+                    id: Some(id),
+                    is_management_account: management,
+                    ..Organization::default()
+                }
             }
             Err(e) => {
                 out.push(gap(
@@ -445,17 +482,17 @@ impl<A: Accounts> Collector<A> {
             }
         };
         if out.is_empty() {
-            self.cache.put(cache_key, value.clone());
+            self.cache.put(cache_key, org.clone());
         }
         out.push(Fragment::Org {
             account: r.account.to_owned(),
-            value,
+            org,
         });
         Ok(out)
     }
 
-    fn cached(&self, key: &str, meter: &Meter) -> Option<Value> {
-        let v = self.cache.get(key)?;
+    fn cached<T: std::any::Any + Clone>(&self, key: &str, meter: &Meter) -> Option<T> {
+        let v = self.cache.get::<T>(key)?;
         meter.hit();
         Some(v)
     }
@@ -478,9 +515,9 @@ impl<A: Accounts> Collector<A> {
         let bucket_key = format!("bucket/{account}/{bucket}");
         let object_key =
             key.map(|k| format!("object/{account}/{bucket}/{k}?{}", version.unwrap_or("")));
-        let cached_bucket = self.cached(&bucket_key, meter);
+        let cached_bucket = self.cached::<Bucket>(&bucket_key, meter);
         let cached_object = match &object_key {
-            Some(k) if self.options.head_object => self.cached(k, meter),
+            Some(k) if self.options.head_object => self.cached::<Object>(k, meter),
             _ => None,
         };
         let read_bucket = async {
@@ -526,7 +563,7 @@ impl<A: Accounts> Collector<A> {
         let (bucket_reads, object_read) = tokio::join!(read_bucket, read_object);
         let mut out = Vec::new();
         let mut depth = r.depth;
-        // The bucket document, from the cache or from the reads.
+        // The bucket, from the cache or from the reads.
         let mut bucket_doc = match (cached_bucket, bucket_reads?) {
             (Some(v), _) => v,
             (None, Some((Err(ReadError::Service { code, message }), ..)))
@@ -547,7 +584,6 @@ impl<A: Accounts> Collector<A> {
             (None, Some((loc, pol, enc, own, pab))) => {
                 depth = d;
                 let mut complete = true;
-                let mut doc = Map::new();
                 let region = match loc {
                     Ok(region) => region,
                     Err(e) => {
@@ -555,12 +591,24 @@ impl<A: Accounts> Collector<A> {
                         event_region.to_owned()
                     }
                 };
-                doc.insert("region".into(), json!(region));
+                let mut doc = Bucket {
+                    region,
+                    policy: None,
+                    encryption: None,
+                    ownership: None,
+                    public_access_block: None,
+                    acl_owner_id: None,
+                    acl_grants: Vec::new(),
+                    objects: BTreeMap::new(),
+                    request_payment: None,
+                };
+                let pol = pol.and_then(|p| {
+                    p.map(|text| NamedPolicy::bucket_policy(bucket, Value::String(text)))
+                        .transpose()
+                        .map_err(invalid)
+                });
                 match pol {
-                    Ok(Some(p)) => {
-                        doc.insert("policy".into(), json!(p));
-                    }
-                    Ok(None) => {}
+                    Ok(p) => doc.policy = p,
                     Err(e) => {
                         // Without it the bucket would read as "no bucket policy": leave the
                         // bucket out rather than invent a cause.
@@ -570,7 +618,11 @@ impl<A: Accounts> Collector<A> {
                 }
                 match enc {
                     Ok(Some(rule)) => {
-                        doc.insert("encryption".into(), encryption_json(&rule));
+                        doc.encryption = Some(DefaultEncryption {
+                            algorithm: rule.algorithm,
+                            kms_key_id: rule.kms_key_id,
+                            bucket_key_enabled: rule.bucket_key_enabled,
+                        });
                     }
                     // Since January 2023 S3 applies SSE-S3 to every bucket without a
                     // configuration; "absent" reads the same way in the diagnosis.
@@ -582,13 +634,15 @@ impl<A: Accounts> Collector<A> {
                         &e,
                     )),
                 }
+                let own = own.and_then(|o| {
+                    o.map(|text| {
+                        ObjectOwnership::from_aws(&text)
+                            .ok_or_else(|| invalid(format!("Object Ownership `{text}`")))
+                    })
+                    .transpose()
+                });
                 match own {
-                    Ok(Some(o)) => {
-                        doc.insert(
-                            "ownership_controls".into(),
-                            json!({"OwnershipControls": {"Rules": [{"ObjectOwnership": o}]}}),
-                        );
-                    }
+                    Ok(Some(o)) => doc.ownership = Some(o),
                     Ok(None) => {}
                     Err(e) => out.push(gap(
                         account,
@@ -599,7 +653,12 @@ impl<A: Accounts> Collector<A> {
                 }
                 match pab {
                     Ok(Some(p)) => {
-                        doc.insert("public_access_block".into(), pab_json(&p));
+                        doc.public_access_block = Some(PublicAccessBlock {
+                            block_public_acls: p.block_public_acls,
+                            ignore_public_acls: p.ignore_public_acls,
+                            block_public_policy: p.block_public_policy,
+                            restrict_public_buckets: p.restrict_public_buckets,
+                        });
                     }
                     Ok(None) => {}
                     Err(e) => out.push(gap(
@@ -609,14 +668,13 @@ impl<A: Accounts> Collector<A> {
                         &e,
                     )),
                 }
-                let v = Value::Object(doc);
                 if !complete {
                     return Ok(out);
                 }
                 if out.is_empty() {
-                    self.cache.put(bucket_key, v.clone());
+                    self.cache.put(bucket_key, doc.clone());
                 }
-                v
+                doc
             }
             (None, None) => return Ok(out),
         };
@@ -627,7 +685,13 @@ impl<A: Accounts> Collector<A> {
                 depth = depth.max(d);
                 match got {
                     Ok(Some(h)) => {
-                        let v = head_json(&h);
+                        let v = Object {
+                            sse: h.sse,
+                            kms_key_id: h.kms_key_id,
+                            bucket_key_enabled: h.bucket_key_enabled,
+                            version_id: h.version_id,
+                            ..Object::default()
+                        };
                         if let Some(k) = &object_key {
                             self.cache.put(k.clone(), v.clone());
                         }
@@ -660,29 +724,20 @@ impl<A: Accounts> Collector<A> {
             }
             (None, None) => None,
         };
-        if let (Some(k), Some(h)) = (key, &head) {
-            bucket_doc["objects"] = json!({ k: h });
-        }
-        let region = bucket_doc
-            .get("region")
-            .and_then(Value::as_str)
-            .unwrap_or(event_region)
-            .to_owned();
         // The keys: the object's (by ARN, from HeadObject) and the bucket default.
         let object_kms = head
             .as_ref()
-            .filter(|h| {
-                h.get("ServerSideEncryption")
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| s.starts_with("aws:kms"))
-            })
-            .and_then(|h| h.get("SSEKMSKeyId").and_then(Value::as_str))
-            .map(str::to_owned);
+            .filter(|h| h.sse.as_deref().is_some_and(|s| s.starts_with("aws:kms")))
+            .and_then(|h| h.kms_key_id.clone());
+        if let (Some(k), Some(h)) = (key, head) {
+            bucket_doc.objects = BTreeMap::from([(k.to_owned(), h)]);
+        }
+        let region = bucket_doc.region.clone();
         let default_kms = default_key(&bucket_doc);
         out.push(Fragment::Bucket {
             account: account.to_owned(),
             name: bucket.to_owned(),
-            value: bucket_doc,
+            bucket: Box::new(bucket_doc),
         });
         let mut full: Vec<String> = Vec::new();
         let mut by_alias: Vec<String> = Vec::new();
@@ -758,11 +813,11 @@ impl<A: Accounts> Collector<A> {
             return Ok(Vec::new());
         };
         let cache_key = format!("key/{arn}");
-        if let Some(value) = self.cached(&cache_key, meter) {
+        if let Some(key) = self.cached::<Key>(&cache_key, meter) {
             return Ok(vec![Fragment::Key {
                 account: r.account.to_owned(),
                 arn: arn.to_owned(),
-                value,
+                key: Box::new(key),
             }]);
         }
         let d = r.depth + 1;
@@ -789,8 +844,8 @@ impl<A: Accounts> Collector<A> {
             answer(aliases, account, ops[3])?,
         );
         let mut out = Vec::new();
-        let info = match meta {
-            Ok(Some(info)) => info,
+        let metadata = match meta.and_then(|m| m.map(|info| key_metadata(&info)).transpose()) {
+            Ok(Some(metadata)) => metadata,
             Ok(None) => {
                 out.push(gap(
                     account,
@@ -810,27 +865,41 @@ impl<A: Accounts> Collector<A> {
                 return Ok(out);
             }
         };
-        let mut value = json!({"metadata": metadata_json(&info)});
-        match policy {
-            Ok(p) => value["policy"] = json!(p),
+        let key_arn = metadata.arn.clone();
+        let mut key = Key {
+            metadata,
+            policy: None,
+            grants: Vec::new(),
+            aliases: Vec::new(),
+        };
+        match policy
+            .and_then(|p| NamedPolicy::key_policy(&key_arn, Value::String(p)).map_err(invalid))
+        {
+            Ok(p) => key.policy = Some(p),
             // Absent key policy = "not collected" in the snapshot, as it must be.
             Err(e) => out.push(gap(account, "kms:GetKeyPolicy", Some(arn), &e)),
         }
+        let grants = grants.and_then(|g| {
+            g.into_iter()
+                .map(KeyGrant::new)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(invalid)
+        });
         match grants {
-            Ok(g) => value["grants"] = Value::Array(g),
+            Ok(g) => key.grants = g,
             Err(e) => out.push(gap(account, "kms:ListGrants", Some(arn), &e)),
         }
         match aliases {
-            Ok(a) => value["aliases"] = json!(a),
+            Ok(a) => key.aliases = a,
             Err(e) => out.push(gap(account, "kms:ListAliases", Some(arn), &e)),
         }
         if out.is_empty() {
-            self.cache.put(cache_key, value.clone());
+            self.cache.put(cache_key, key.clone());
         }
         out.push(Fragment::Key {
             account: account.to_owned(),
-            arn: info.arn,
-            value,
+            arn: key_arn,
+            key: Box::new(key),
         });
         Ok(out)
     }
@@ -848,18 +917,8 @@ impl<A: Accounts> Collector<A> {
     ) -> Chain {
         let cache_key = format!("alias/{}/{region}/{reference}", r.account);
         let account = r.account;
-        let info = match self.cached(&cache_key, meter) {
-            Some(v) => serde_json::from_value::<(String, String, String, String, bool)>(v)
-                .ok()
-                .map(
-                    |(arn, key_id, key_manager, key_state, multi_region)| KeyInfo {
-                        arn,
-                        key_id,
-                        key_manager,
-                        key_state,
-                        multi_region,
-                    },
-                ),
+        let info = match self.cached::<KeyInfo>(&cache_key, meter) {
+            Some(info) => Some(info),
             None => {
                 meter.call("kms:DescribeKey", r.depth + 1);
                 match answer(
@@ -868,16 +927,7 @@ impl<A: Accounts> Collector<A> {
                     "kms:DescribeKey",
                 )? {
                     Ok(Some(info)) => {
-                        self.cache.put(
-                            cache_key,
-                            json!([
-                                info.arn,
-                                info.key_id,
-                                info.key_manager,
-                                info.key_state,
-                                info.multi_region
-                            ]),
-                        );
+                        self.cache.put(cache_key, info.clone());
                         Some(info)
                     }
                     Ok(None) => None,
@@ -908,18 +958,27 @@ impl<A: Accounts> Collector<A> {
                 )
                 .await?;
             for f in out.iter_mut() {
-                if let Fragment::Key { value, .. } = f {
-                    add_alias(value, &alias);
+                if let Fragment::Key { key, .. } = f {
+                    add_alias(key, &alias);
                 }
             }
             return Ok(out);
         }
-        let mut value = json!({"metadata": metadata_json(&info)});
-        add_alias(&mut value, &alias);
+        let metadata = match key_metadata(&info) {
+            Ok(m) => m,
+            Err(e) => return Ok(vec![gap(account, "kms:DescribeKey", Some(reference), &e)]),
+        };
+        let mut key = Key {
+            metadata,
+            policy: None,
+            grants: Vec::new(),
+            aliases: Vec::new(),
+        };
+        add_alias(&mut key, &alias);
         Ok(vec![Fragment::Key {
             account: account.to_owned(),
             arn: info.arn,
-            value,
+            key: Box::new(key),
         }])
     }
 
@@ -932,10 +991,10 @@ impl<A: Accounts> Collector<A> {
             IdentityKind::Group => "group",
         };
         let cache_key = format!("iam/{}/{kind_name}/{}", id.account, id.name);
-        if let Some(value) = self.cached(&cache_key, meter) {
+        if let Some(iam) = self.cached::<Iam>(&cache_key, meter) {
             return Ok(vec![Fragment::Iam {
                 account: id.account.clone(),
-                value,
+                iam,
             }]);
         }
         let account = r.account;
@@ -957,11 +1016,10 @@ impl<A: Accounts> Collector<A> {
         }
         let attached_versions = async {
             let key = format!("attached/{account}");
-            if let Some(v) = self.cached(&key, meter) {
-                return Ok(
-                    serde_json::from_value::<BTreeMap<String, (Option<String>, String)>>(v)
-                        .unwrap_or_default(),
-                );
+            if let Some(map) =
+                self.cached::<BTreeMap<String, (Option<String>, String)>>(&key, meter)
+            {
+                return Ok(map);
             }
             meter.call("iam:ListPolicies", d);
             let got = answer(
@@ -977,7 +1035,7 @@ impl<A: Accounts> Collector<A> {
                         .map(|(arn, v)| (arn, (v.name, v.default_version)))
                         .collect();
                     if list.complete {
-                        self.cache.put(key, json!(map));
+                        self.cache.put(key, map.clone());
                     }
                     map
                 }
@@ -1016,10 +1074,9 @@ impl<A: Accounts> Collector<A> {
             Ok(Some(info)) => info,
             Ok(None) => {
                 // Deleted (or never existed): a value. IAM data without it says so.
-                let value = json!({"RoleDetailList": [], "UserDetailList": [], "GroupDetailList": [], "Policies": []});
                 out.push(Fragment::Iam {
                     account: account.to_owned(),
-                    value,
+                    iam: Iam::default(),
                 });
                 return Ok(out);
             }
@@ -1087,10 +1144,11 @@ impl<A: Accounts> Collector<A> {
         let (inline, group_lists) = tokio::join!(inline, group_reads);
         let mut inline_docs = Vec::new();
         for (name, got) in inline {
-            match got? {
-                Ok(doc) => {
-                    inline_docs.push(json!({"PolicyName": name, "PolicyDocument": decode(&doc)}))
-                }
+            let got = got?.and_then(|doc| {
+                NamedPolicy::inline(kind_name, &id.name, &name, decode(&doc)).map_err(invalid)
+            });
+            match got {
+                Ok(doc) => inline_docs.push(doc),
                 Err(e) => {
                     out.push(gap(account, inline_op, Some(&info.arn), &e));
                     return Ok(out);
@@ -1151,10 +1209,11 @@ impl<A: Accounts> Collector<A> {
         for (g, docs) in group_inline {
             let mut list = Vec::new();
             for (name, got) in docs {
-                match got? {
-                    Ok(doc) => {
-                        list.push(json!({"PolicyName": name, "PolicyDocument": decode(&doc)}))
-                    }
+                let got = got?.and_then(|doc| {
+                    NamedPolicy::inline("group", &g, &name, decode(&doc)).map_err(invalid)
+                });
+                match got {
+                    Ok(doc) => list.push(doc),
                     Err(e) => {
                         out.push(gap(account, "iam:GetGroupPolicy", Some(&info.arn), &e));
                         return Ok(out);
@@ -1164,19 +1223,24 @@ impl<A: Accounts> Collector<A> {
             let attached = group_fetches
                 .iter()
                 .find(|(n, _, _)| *n == g)
-                .map(|(_, _, a)| {
-                    a.iter()
-                        .map(|arn| json!({"PolicyArn": arn}))
-                        .collect::<Vec<_>>()
-                })
+                .map(|(_, _, a)| a.clone())
                 .unwrap_or_default();
-            group_docs.push(json!({"GroupName": g, "GroupPolicyList": list, "AttachedManagedPolicies": attached}));
+            group_docs.push(Group {
+                path: "/".to_owned(),
+                name: g,
+                id: None,
+                arn: None,
+                inline_policies: list,
+                attached_policies: attached,
+            });
         }
-        let mut policy_docs = Vec::new();
+        let mut policy_docs = BTreeMap::new();
         let mut complete = true;
         for (arn, got) in managed_arns.iter().zip(policies) {
             match got? {
-                Ok(p) => policy_docs.push(p),
+                Ok(p) => {
+                    policy_docs.insert(p.arn.clone(), p);
+                }
                 // The role stays, naming a policy the snapshot lacks: the diagnosis reports
                 // that policy as not evaluated.
                 Err(e) => {
@@ -1185,21 +1249,59 @@ impl<A: Accounts> Collector<A> {
                 }
             }
         }
-        let detail = identity_json(id, &info, inline_docs, &attached, &groups);
-        let value = match id.kind {
+        let tags: BTreeMap<String, String> = info.tags.iter().cloned().collect();
+        let mut iam = Iam {
+            managed_policies: policy_docs,
+            ..Iam::default()
+        };
+        match id.kind {
             IdentityKind::Role => {
-                json!({"RoleDetailList": [detail], "UserDetailList": [], "GroupDetailList": [], "Policies": policy_docs})
+                let trust_policy = match info
+                    .trust_policy
+                    .as_deref()
+                    .map(|t| NamedPolicy::trust_policy(&id.name, decode(t)))
+                    .transpose()
+                {
+                    Ok(t) => t,
+                    // Not needed for the S3 and KMS hops: note it, keep the role.
+                    Err(e) => {
+                        out.push(gap(account, get_op, Some(&info.arn), &invalid(e)));
+                        None
+                    }
+                };
+                iam.roles.push(Role {
+                    path: info.path,
+                    name: id.name.clone(),
+                    id: info.id,
+                    arn: info.arn,
+                    inline_policies: inline_docs,
+                    attached_policies: attached,
+                    permissions_boundary: info.permissions_boundary,
+                    tags,
+                    trust_policy,
+                });
             }
             _ => {
-                json!({"RoleDetailList": [], "UserDetailList": [detail], "GroupDetailList": group_docs, "Policies": policy_docs})
+                iam.users.push(User {
+                    path: info.path,
+                    name: id.name.clone(),
+                    id: info.id,
+                    arn: info.arn,
+                    inline_policies: inline_docs,
+                    attached_policies: attached,
+                    permissions_boundary: info.permissions_boundary,
+                    tags,
+                    groups,
+                });
+                iam.groups = group_docs;
             }
-        };
+        }
         if complete && out.is_empty() {
-            self.cache.put(cache_key, value.clone());
+            self.cache.put(cache_key, iam.clone());
         }
         out.push(Fragment::Iam {
             account: account.to_owned(),
-            value,
+            iam,
         });
         Ok(out)
     }
@@ -1214,7 +1316,7 @@ impl<A: Accounts> Collector<A> {
         known: Option<(Option<String>, String)>,
         depth: u32,
         meter: &Meter,
-    ) -> Result<Read<Value>, CollectError> {
+    ) -> Result<Read<ManagedPolicy>, CollectError> {
         let (name, version, depth) = match known {
             Some((name, version)) => (name, version, depth + 1),
             None => {
@@ -1226,7 +1328,7 @@ impl<A: Accounts> Collector<A> {
             }
         };
         let cache_key = format!("policy/{arn}/{version}");
-        let doc = match self.cached(&cache_key, meter) {
+        let doc = match self.cached::<NamedPolicy>(&cache_key, meter) {
             Some(doc) => doc,
             None => {
                 meter.call("iam:GetPolicyVersion", depth);
@@ -1235,25 +1337,24 @@ impl<A: Accounts> Collector<A> {
                     account,
                     "iam:GetPolicyVersion",
                 )? {
-                    Ok(text) => {
-                        let doc = decode(&text);
-                        // A version's document never changes.
-                        self.cache.put(cache_key, doc.clone());
-                        doc
-                    }
+                    Ok(text) => match NamedPolicy::managed(arn, decode(&text)) {
+                        Ok(doc) => {
+                            // A version's document never changes.
+                            self.cache.put(cache_key, doc.clone());
+                            doc
+                        }
+                        Err(e) => return Ok(Err(invalid(e))),
+                    },
                     Err(e) => return Ok(Err(e)),
                 }
             }
         };
-        let mut p = json!({
-            "Arn": arn,
-            "DefaultVersionId": version,
-            "PolicyVersionList": [{"Document": doc, "VersionId": version, "IsDefaultVersion": true}]
-        });
-        if let Some(n) = name {
-            p["PolicyName"] = json!(n);
-        }
-        Ok(Ok(p))
+        Ok(Ok(ManagedPolicy {
+            arn: arn.to_owned(),
+            name,
+            default_version_id: Some(version),
+            document: Some(doc),
+        }))
     }
 }
 
@@ -1270,193 +1371,93 @@ pub fn decode(text: &str) -> Value {
     }
 }
 
-fn encryption_json(rule: &EncryptionRule) -> Value {
-    let mut default = json!({"SSEAlgorithm": rule.algorithm});
-    if let Some(k) = &rule.kms_key_id {
-        default["KMSMasterKeyID"] = json!(k);
-    }
-    json!({"ServerSideEncryptionConfiguration": {"Rules": [
-        {"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": rule.bucket_key_enabled}
-    ]}})
-}
-
-fn pab_json(p: &PublicAccessFlags) -> Value {
-    json!({"PublicAccessBlockConfiguration": {
-        "BlockPublicAcls": p.block_public_acls,
-        "IgnorePublicAcls": p.ignore_public_acls,
-        "BlockPublicPolicy": p.block_public_policy,
-        "RestrictPublicBuckets": p.restrict_public_buckets,
-    }})
-}
-
-fn head_json(h: &ObjectHead) -> Value {
-    let mut v = Map::new();
-    if let Some(s) = &h.sse {
-        v.insert("ServerSideEncryption".into(), json!(s));
-    }
-    if let Some(k) = &h.kms_key_id {
-        v.insert("SSEKMSKeyId".into(), json!(k));
-    }
-    v.insert("BucketKeyEnabled".into(), json!(h.bucket_key_enabled));
-    if let Some(ver) = &h.version_id {
-        v.insert("VersionId".into(), json!(ver));
-    }
-    Value::Object(v)
-}
-
-fn metadata_json(k: &KeyInfo) -> Value {
-    json!({
-        "KeyId": k.key_id,
-        "Arn": k.arn,
-        "KeyManager": k.key_manager,
-        "KeyState": k.key_state,
-        "MultiRegion": k.multi_region,
+/// `DescribeKey`'s metadata as the snapshot model holds it; a key manager this version does
+/// not know is a value the model cannot hold.
+fn key_metadata(k: &KeyInfo) -> Result<KeyMetadata, ReadError> {
+    let (region, account) =
+        key_arn_parts(&k.arn).ok_or_else(|| invalid(format!("`{}` is not a key ARN", k.arn)))?;
+    let key_manager = KeyManager::from_aws(&k.key_manager)
+        .ok_or_else(|| invalid(format!("key manager `{}`", k.key_manager)))?;
+    Ok(KeyMetadata {
+        key_id: k.key_id.clone(),
+        arn: k.arn.clone(),
+        key_manager,
+        key_state: KeyState::parse(&k.key_state),
+        multi_region: k.multi_region,
+        region: region.to_owned(),
+        account: account.to_owned(),
     })
 }
 
-fn add_alias(key: &mut Value, alias: &str) {
-    if !alias.starts_with("alias/") {
-        return;
-    }
-    let list = key
-        .as_object_mut()
-        .map(|o| o.entry("aliases").or_insert_with(|| json!([])));
-    if let Some(Value::Array(items)) = list {
-        if !items.iter().any(|a| a == alias) {
-            items.push(json!(alias));
-        }
+fn add_alias(key: &mut Key, alias: &str) {
+    if alias.starts_with("alias/") && !key.aliases.iter().any(|a| a == alias) {
+        key.aliases.push(alias.to_owned());
     }
 }
 
 /// The key the bucket's default encryption names (`alias/aws/s3` for SSE-KMS without one).
-fn default_key(bucket: &Value) -> Option<String> {
-    let rule = bucket.pointer(
-        "/encryption/ServerSideEncryptionConfiguration/Rules/0/ApplyServerSideEncryptionByDefault",
-    )?;
-    let algorithm = rule.get("SSEAlgorithm")?.as_str()?;
-    if !algorithm.starts_with("aws:kms") {
+fn default_key(bucket: &Bucket) -> Option<String> {
+    let rule = bucket.encryption.as_ref()?;
+    if !rule.algorithm.starts_with("aws:kms") {
         return None;
     }
     Some(
-        rule.get("KMSMasterKeyID")
-            .and_then(Value::as_str)
-            .unwrap_or("alias/aws/s3")
-            .to_owned(),
+        rule.kms_key_id
+            .clone()
+            .unwrap_or_else(|| "alias/aws/s3".to_owned()),
     )
 }
 
-fn identity_json(
-    id: &Identity,
-    info: &IdentityInfo,
-    inline: Vec<Value>,
-    attached: &[String],
-    groups: &[String],
-) -> Value {
-    let tags: Vec<Value> = info
-        .tags
-        .iter()
-        .map(|(k, v)| json!({"Key": k, "Value": v}))
-        .collect();
-    let attached: Vec<Value> = attached.iter().map(|a| json!({"PolicyArn": a})).collect();
-    let mut v = match id.kind {
-        IdentityKind::Role => json!({
-            "RoleName": id.name, "RolePolicyList": inline,
-        }),
-        _ => json!({
-            "UserName": id.name, "UserPolicyList": inline, "GroupList": groups,
-        }),
+/// The snapshot from the fragments the chains returned.
+fn assemble(description: String, fragments: Vec<Fragment>) -> Snapshot {
+    let mut snapshot = Snapshot {
+        description: Some(description),
+        ..Snapshot::default()
     };
-    v["Path"] = json!(info.path);
-    v["Arn"] = json!(info.arn);
-    v["AttachedManagedPolicies"] = json!(attached);
-    v["Tags"] = json!(tags);
-    if let Some(i) = &info.id {
-        v[if id.kind == IdentityKind::Role {
-            "RoleId"
-        } else {
-            "UserId"
-        }] = json!(i);
-    }
-    if let Some(b) = &info.permissions_boundary {
-        v["PermissionsBoundary"] =
-            json!({"PermissionsBoundaryArn": b, "PermissionsBoundaryType": "Policy"});
-    }
-    if let Some(t) = &info.trust_policy {
-        v["AssumeRolePolicyDocument"] = decode(t);
-    }
-    v
-}
-
-/// The snapshot document from the fragments the chains returned.
-fn assemble(description: String, fragments: Vec<Fragment>) -> Value {
-    let mut accounts: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    let mut errors = Vec::new();
     for f in fragments {
         match f {
-            Fragment::Org { account, value } => {
-                accounts
-                    .entry(account)
-                    .or_default()
-                    .insert("organization".into(), value);
+            Fragment::Org { account, org } => {
+                snapshot.accounts.entry(account).or_default().organization = Some(org);
             }
-            Fragment::Iam { account, value } => {
-                accounts
-                    .entry(account)
-                    .or_default()
-                    .insert("iam".into(), value);
+            Fragment::Iam { account, iam } => {
+                snapshot.accounts.entry(account).or_default().iam = Some(iam);
             }
             Fragment::Bucket {
                 account,
                 name,
-                value,
+                bucket,
             } => {
-                let a = accounts.entry(account).or_default();
-                let s3 = a.entry("s3").or_insert_with(|| json!({}));
-                s3[name.as_str()] = value;
+                snapshot
+                    .accounts
+                    .entry(account)
+                    .or_default()
+                    .s3
+                    .insert(name, *bucket);
             }
-            Fragment::Key {
-                account,
-                arn,
-                value,
-            } => {
-                let a = accounts.entry(account).or_default();
-                let kms = a.entry("kms").or_insert_with(|| json!({}));
-                match kms.get_mut(arn.as_str()) {
+            Fragment::Key { account, arn, key } => {
+                let kms = &mut snapshot.accounts.entry(account).or_default().kms;
+                match kms.get_mut(&arn) {
                     // The same key read twice (fully, and as a default named by alias):
                     // keep the fuller entry and every alias.
-                    Some(existing) => merge_key(existing, value),
-                    None => kms[arn.as_str()] = value,
+                    Some(existing) => merge_key(existing, *key),
+                    None => {
+                        kms.insert(arn, *key);
+                    }
                 }
             }
-            Fragment::Gap(v) => {
-                if !errors.contains(&v) {
-                    errors.push(v);
+            Fragment::Gap(e) => {
+                if !snapshot.collection_errors.contains(&e) {
+                    snapshot.collection_errors.push(e);
                 }
             }
         }
     }
-    let accounts: Map<String, Value> = accounts
-        .into_iter()
-        .map(|(k, v)| (k, Value::Object(v)))
-        .collect();
-    let mut doc = json!({"description": description, "accounts": accounts});
-    if !errors.is_empty() {
-        doc["collection_errors"] = Value::Array(errors);
-    }
-    doc
+    snapshot
 }
 
-fn merge_key(existing: &mut Value, other: Value) {
-    let other_aliases: Vec<String> = other
-        .get("aliases")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    if existing.get("policy").is_none() && other.get("policy").is_some() {
+fn merge_key(existing: &mut Key, other: Key) {
+    let other_aliases = other.aliases.clone();
+    if existing.policy.is_none() && other.policy.is_some() {
         *existing = other;
     }
     for a in other_aliases {

@@ -38,6 +38,10 @@
 //! | `aliases` | alias names, or `list-aliases` output |
 //! | `collection_errors` (top level) | `[{"account", "operation", "resource", "error", "message"}]`: reads a collector could not make; each becomes a `MISSING_EVIDENCE` finding |
 //!
+//! Files are read with [`Snapshot::from_text`], which rejects a key given twice anywhere
+//! (`docs/snapshot-format.md`, "Duplicate keys"); [`write`] is the one writer of the format,
+//! and reading what it writes gives back an equal snapshot.
+//!
 //! Everything may be absent: the other account is often not ours to read. The model keeps
 //! "absent" distinct from "empty" wherever the diagnosis must lower its confidence (an
 //! unknown account, IAM data not collected, a managed policy listed without its document).

@@ -76,6 +76,26 @@ impl NamedPolicy {
         named.policy_name = Some(policy_name.to_owned());
         Ok(named)
     }
+
+    /// A bucket's policy (`get-bucket-policy`), named as the snapshot reader names it.
+    pub fn bucket_policy(bucket: &str, source: Value) -> Result<NamedPolicy, SnapshotError> {
+        NamedPolicy::new(bucket_policy_name(bucket), source, PolicyKind::Resource)
+    }
+
+    /// A key's policy (`get-key-policy`), named as the snapshot reader names it.
+    pub fn key_policy(key_arn: &str, source: Value) -> Result<NamedPolicy, SnapshotError> {
+        NamedPolicy::new(key_policy_name(key_arn), source, PolicyKind::Resource)
+    }
+
+    /// A role's trust policy (`AssumeRolePolicyDocument`), named as the reader names it.
+    pub fn trust_policy(role: &str, source: Value) -> Result<NamedPolicy, SnapshotError> {
+        NamedPolicy::new(trust_policy_name(role), source, PolicyKind::Resource)
+    }
+
+    /// The default version's document of a managed policy, named by the policy ARN.
+    pub fn managed(policy_arn: &str, source: Value) -> Result<NamedPolicy, SnapshotError> {
+        NamedPolicy::new(policy_arn, source, PolicyKind::Identity)
+    }
 }
 
 /// The human name of an inline policy.

@@ -406,11 +406,16 @@ fn key(k: &Key) -> Value {
         "policy",
         k.policy.as_ref().map(|p| p.source.clone()),
     );
-    v.insert(
-        "grants".into(),
-        k.grants.iter().map(|g| g.raw.clone()).collect(),
-    );
-    v.insert("aliases".into(), json!(k.aliases));
+    // An empty list and an absent one read the same (no grants, no aliases).
+    if !k.grants.is_empty() {
+        v.insert(
+            "grants".into(),
+            k.grants.iter().map(|g| g.raw.clone()).collect(),
+        );
+    }
+    if !k.aliases.is_empty() {
+        v.insert("aliases".into(), json!(k.aliases));
+    }
     Value::Object(v)
 }
 

@@ -168,3 +168,58 @@ fn documents_are_decoded_once() {
     assert_eq!(decode("%7B%22a%22%3A1%7D"), serde_json::json!({"a": 1}));
     assert_eq!(decode("nonsense"), serde_json::json!("nonsense"));
 }
+
+#[tokio::test]
+async fn the_collected_snapshot_is_written_by_the_snapshot_writer_and_reads_back_equal() {
+    // GIVEN the KC scenario, collected as typed values
+    let c = collector(kc_world(), 0);
+    let typed = c.collect_snapshot(&request(), &Meter::new()).await.unwrap();
+    // WHEN written by the one writer and read back through the duplicate-checking reader
+    let text = serde_json::to_string(&typed.to_value()).unwrap();
+    let read = Snapshot::from_text(&text).unwrap();
+    // THEN nothing was lost or changed on the way, and `collect` returns that document
+    assert_eq!(read, typed);
+    assert_eq!(
+        c.collect(&request(), &Meter::new()).await.unwrap(),
+        typed.to_value()
+    );
+    // (not vacuous: the caller's inline policies and A's key policy are in it)
+    let role = &read.accounts[B].iam.as_ref().unwrap().roles[0];
+    assert!(!role.inline_policies.is_empty());
+    assert!(role.inline_policies.iter().all(|p| p.policy_name.is_some()));
+    assert!(read.accounts[A].kms[KEY_ARN].policy.is_some());
+}
+
+#[tokio::test]
+async fn a_policy_aws_returns_that_is_not_policy_json_is_a_gap() {
+    // GIVEN a bucket policy whose statement repeats `Effect` (AWS would never store it)
+    let mut w = kc_world();
+    let bucket = w
+        .accounts
+        .get_mut(A)
+        .unwrap()
+        .buckets
+        .get_mut(BUCKET)
+        .unwrap();
+    bucket.policy = Some(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}]}"#
+            .into(),
+    );
+    // WHEN collected
+    let snapshot = collector(w, 0)
+        .collect(&request(), &Meter::new())
+        .await
+        .unwrap();
+    // THEN the bucket is left out and the read is recorded as a gap naming the duplicate
+    assert!(snapshot["accounts"][A].get("s3").is_none(), "{snapshot:#}");
+    let gap = &snapshot["collection_errors"][0];
+    assert_eq!(gap["operation"], "s3:GetBucketPolicy");
+    assert_eq!(gap["error"], "InvalidDocument");
+    assert!(
+        gap["message"]
+            .as_str()
+            .unwrap()
+            .contains("Statement[0].Effect"),
+        "{gap}"
+    );
+}
