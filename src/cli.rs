@@ -61,7 +61,7 @@ enum Command {
         /// The action (`s3:GetObject`, `s3:PutObject`, `kms:Decrypt`...).
         #[arg(long)]
         action: Option<String>,
-        /// The object ARN (`arn:aws:s3:::bucket/key`) or key ARN.
+        /// The object ARN (`arn:<partition>:s3:::bucket/key`, any partition) or key ARN.
         #[arg(long)]
         resource: Option<String>,
         /// Output format.

@@ -189,7 +189,7 @@ pub struct Fix {
     /// The account that must act (for SCPs and RCPs: the organization's management account,
     /// named as such).
     pub account: String,
-    /// What to change (`key policy of arn:aws:kms:...`).
+    /// What to change (`key policy of <key ARN>`).
     pub artifact: String,
     /// The least-privilege statement to add, when the fix is a statement.
     #[serde(skip_serializing_if = "Option::is_none")]
