@@ -285,8 +285,8 @@ fn report(outputs: &[auditor::diagnose::Diagnosis], format: Format) -> Result<Ex
             }
         }
         Format::Json => {
-            let v = if outputs.len() == 1 {
-                serde_json::to_value(&outputs[0])?
+            let v = if let [one] = outputs {
+                serde_json::to_value(one)?
             } else {
                 serde_json::json!({ "diagnoses": outputs })
             };

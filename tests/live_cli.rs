@@ -1,8 +1,14 @@
 //! `diagnose --live` and `snapshot` against the AWS-compatible server started by
 //! `scripts/test`: what `snapshot --out` writes must make `diagnose --snapshot` print exactly
-//! what `diagnose --live` printed. Skips with a message outside CI when no server is set.
+//! what `diagnose --live` printed. Fails when no server is set: run it through scripts/test.
 
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly when the server or the binary misbehaves"
+)]
 
 use std::process::{Command, Output};
 

@@ -4,6 +4,7 @@
 //! fails on a hand-written `arn:aws` or `amazonaws.com` anywhere else. Test code (files named
 //! `tests.rs`, `tests/` folders, and everything after a `#[cfg(test)]` line) may spell them.
 #![allow(
+    clippy::indexing_slicing,
     clippy::expect_used,
     reason = "a test fails loudly on an unreadable tree"
 )]

@@ -503,7 +503,10 @@ impl<A: Accounts> Collector<A> {
     }
 
     /// The bucket's configuration and the object's metadata, then the keys they name.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one bucket read: the reader, the event Region and the object it names"
+    )]
     async fn bucket_and_object(
         &self,
         r: Reader<'_, A::Reader>,

@@ -53,7 +53,10 @@ fn near_miss_text(ev: &Evaluation<'_>, layer: Layer) -> String {
 }
 
 /// The explanation paragraph for a finding reported by the engine for one layer.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the words of one finding: who, what, where, which layer"
+)]
 pub(super) fn explain_layer(
     code: Code,
     layer: &Layer,
