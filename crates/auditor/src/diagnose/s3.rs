@@ -289,7 +289,7 @@ impl<'s> Ctx<'s> {
     }
 
     /// An object the snapshot does not list may not exist at all: without `s3:ListBucket`
-    /// S3 then answers 403 AccessDenied instead of 404 NoSuchKey (spec C01), which no policy
+    /// S3 then answers 403 AccessDenied instead of 404 NoSuchKey (docs/checklist.md, C01), which no policy
     /// change will cure.
     fn missing_object_note(
         &self,
@@ -417,7 +417,7 @@ impl<'s> Ctx<'s> {
         let rcp = self.rcp_of(owner);
         let cross = side.account.as_deref() != Some(owner);
         // Block Public Access: with RestrictPublicBuckets, public statements grant nothing to
-        // other accounts (spec §4.8), so they are left out of the evaluation.
+        // other accounts (docs/design.md, "Block Public Access and object ownership"), so they are left out of the evaluation.
         let restrict = b
             .public_access_block
             .is_some_and(|p| p.restrict_public_buckets)
@@ -563,7 +563,7 @@ impl<'s> Ctx<'s> {
             }
         }
         // Object ownership: a bucket-policy Allow covers only objects the bucket owner owns
-        // (spec §4.8); another account's object needs its own ACL grant.
+        // (docs/design.md, "Block Public Access and object ownership"); another account's object needs its own ACL grant.
         if let Some(o) = key.and_then(|k| b.objects.get(k)) {
             let bucket_owner_id = b.acl_owner_id.clone().or_else(|| {
                 self.snap
@@ -670,7 +670,7 @@ impl<'s> Ctx<'s> {
 }
 
 /// Indexes of the Allow statements S3 considers public: `Principal: "*"` (or `AWS: "*"`)
-/// without a condition restricting them to fixed values (spec §4.8).
+/// without a condition restricting them to fixed values (docs/design.md, "Block Public Access and object ownership").
 pub(super) fn public_statements(policy: &Policy) -> Vec<usize> {
     const RESTRICTING: &[&str] = &[
         "aws:principalorgid",
