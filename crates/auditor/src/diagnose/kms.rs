@@ -33,6 +33,28 @@ pub(super) struct KmsHop<'a> {
     pub band: u32,
 }
 
+/// A policy the diagnosis stands in for one the snapshot lacks. It is a constant of this
+/// module; should it ever fail to parse, that is said as a gap, never swallowed.
+fn stand_in(
+    out: &mut Outcome,
+    action: &str,
+    account: &str,
+    document: &serde_json::Value,
+) -> Option<Policy> {
+    match Policy::from_value(document) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            out.gap(
+                Some(action),
+                Some(account),
+                format!("Internal error: the stand-in key policy does not parse ({e}); the key side of the KMS hop was not evaluated."),
+                Some((Confidence::Low, "internal error")),
+            );
+            None
+        }
+    }
+}
+
 impl<'s> Ctx<'s> {
     /// S3's own call to KMS for the caller, as a KMS record shows it: that S3 made the call
     /// proves the S3 hop passed, so only the KMS hop is evaluated, with the key and the
@@ -171,9 +193,12 @@ impl<'s> Ctx<'s> {
         let mut ctx = self.fas_context(side, bucket_region, context_arn);
         ctx.remove("aws:ResourceAccount");
         self.resource_org(&mut ctx, &key_account);
-        let Ok(req) = Self::request(side, action, &key_arn, Some(&key_account), ctx) else {
-            out.incomplete = true;
-            return out;
+        let req = match Self::request(side, action, &key_arn, Some(&key_account), ctx) {
+            Ok(req) => req,
+            Err(e) => {
+                out.unevaluated(action, &key_arn, Some(&key_account), &e.to_string());
+                return out;
+            }
         };
         // RCPs do not apply to AWS managed keys.
         let rcp: &[Vec<NamedPolicy>] = if k.is_aws_managed() {
@@ -189,10 +214,15 @@ impl<'s> Ctx<'s> {
             }),
             None if k.is_aws_managed() => {
                 // The fixed policy of aws/s3: principals of the owning account, through S3.
-                unknown_policy = Policy::from_value(&json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                unknown_policy = stand_in(
+                    &mut out,
+                    action,
+                    &key_account,
+                    &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                     "Principal": {"AWS": "*"}, "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
                     "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": key_account.clone(),
-                    "kms:ViaService": self.req.partition.service_endpoint("s3", &k.metadata.region)}}}]})).ok();
+                    "kms:ViaService": self.req.partition.service_endpoint("s3", &k.metadata.region)}}}]}),
+                );
                 unknown_policy.as_ref().map(|p| Named {
                     name: "aws/s3 key policy (AWS managed)",
                     policy: p,
@@ -203,8 +233,13 @@ impl<'s> Ctx<'s> {
                     "The key policy of `{key_arn}` is not in the snapshot (not collected, or GetKeyPolicy was refused): the key side of the KMS hop is unknown. Causes in the caller's account are still reported; whether the key policy allows `{}` is not.", side.caller.arn));
                 out.cap(Confidence::Low, "key policy missing");
                 out.incomplete = true;
-                unknown_policy = Policy::from_value(&json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                    "Principal": {"AWS": refs::account_root(self.req.partition, &key_account)}, "Action": "kms:*", "Resource": "*"}]})).ok();
+                unknown_policy = stand_in(
+                    &mut out,
+                    action,
+                    &key_account,
+                    &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Principal": {"AWS": refs::account_root(self.req.partition, &key_account)}, "Action": "kms:*", "Resource": "*"}]}),
+                );
                 unknown_policy.as_ref().map(|p| Named {
                     name: "(key policy not in the snapshot)",
                     policy: p,
@@ -326,8 +361,12 @@ impl<'s> Ctx<'s> {
         }
         let mut ctx = self.base_context(side);
         self.resource_org(&mut ctx, &key_account);
-        let Ok(req) = Self::request(side, action, &k.metadata.arn, Some(&key_account), ctx) else {
-            return (out, Some(key_account));
+        let req = match Self::request(side, action, &k.metadata.arn, Some(&key_account), ctx) {
+            Ok(req) => req,
+            Err(e) => {
+                out.unevaluated(action, &k.metadata.arn, Some(&key_account), &e.to_string());
+                return (out, Some(key_account));
+            }
         };
         let rcp: &[Vec<NamedPolicy>] = if k.is_aws_managed() {
             &[]

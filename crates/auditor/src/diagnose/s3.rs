@@ -245,7 +245,11 @@ impl<'s> Ctx<'s> {
         match (&owner, side.identity_known) {
             (Some(o), true) => {
                 let ctx = self.base_context(side);
-                if let Ok(req) = Self::request(side, action, &object_arn, Some(o), ctx) {
+                let built = Self::request(side, action, &object_arn, Some(o), ctx);
+                if let Err(e) = &built {
+                    out.unevaluated(action, &object_arn, Some(o), &e.to_string());
+                }
+                if let Ok(req) = built {
                     let resource = Some(Named {
                         name: "(bucket policy not in the snapshot, assumed to allow)",
                         policy: &self.assumed.rcp_full_access,
@@ -410,9 +414,12 @@ impl<'s> Ctx<'s> {
                 Self::request(side, action, object_arn, Some(owner), http).ok()
             })
             .flatten();
-        let Ok(req) = Self::request(side, action, object_arn, Some(owner), ctx) else {
-            out.incomplete = true;
-            return out;
+        let req = match Self::request(side, action, object_arn, Some(owner), ctx) {
+            Ok(req) => req,
+            Err(e) => {
+                out.unevaluated(action, object_arn, Some(owner), &e.to_string());
+                return out;
+            }
         };
         let rcp = self.rcp_of(owner);
         let cross = side.account.as_deref() != Some(owner);
