@@ -11,6 +11,7 @@ mod caller;
 mod context;
 pub mod edit;
 mod evidence;
+mod explain;
 pub mod findings;
 mod fix;
 mod kms;
