@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::authorize::{Decision, Evaluation, GrantPath, Layer, Miss, Note};
+use crate::authorize::{Decision, Evaluation, GrantPath, Layer, Miss, Note, ServiceRule, Warning};
 use crate::request::Request;
 
 /// What each layer is called in prose.
@@ -48,6 +48,7 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
             Some(GrantPath::IdentityPolicy) => "an identity-based policy allows it, and nothing in the resource-based policy is needed in the same account",
             Some(GrantPath::Grant) => "a KMS grant allows it",
             Some(GrantPath::RootUser) => "the root user has full access to its own account's resources",
+            Some(GrantPath::ResourcePolicyAccount) => "the resource-based policy allows the caller's account, and the caller is that account's root user, which needs no identity-based policy",
             None => "every required layer allows it",
         };
         let _ = writeln!(out, "\nWhy: {how}.");
@@ -69,6 +70,19 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
                     )
                 }
             );
+            for rule in &ev.service_rules {
+                match rule {
+                    ServiceRule::KmsOperationNotCrossAccount { action }
+                        if *layer == Layer::Resource =>
+                    {
+                        let _ = writeln!(
+                            out,
+                            "      KMS rule: {action} cannot be used on a key from another account, whatever the key policy and IAM policies say; only the cryptographic operations, CreateGrant, DescribeKey, GetKeyRotationStatus, GetPublicKey, ListGrants, RetireGrant and RevokeGrant can. Call it from the key's own account."
+                        );
+                    }
+                    ServiceRule::KmsOperationNotCrossAccount { .. } => {}
+                }
+            }
             if !explicit {
                 for nm in ev
                     .near_misses
@@ -125,6 +139,14 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
             "\nContext keys the request did not supply (evaluated as absent; supply them for a firmer answer):\n  {}",
             ev.unknown_context_keys.join(", ")
         );
+    }
+    for warning in &ev.warnings {
+        let text = match warning {
+            Warning::VariableOutsideResourcePart { policy, index, entry } => format!(
+                "{policy} statement {index}: `{entry}` has a policy variable before the fifth colon, where AWS does not substitute variables; the entry is literal text and matches no real resource. Variables work only in the resource part of an ARN."
+            ),
+        };
+        let _ = writeln!(out, "\nWarning: {text}");
     }
     for note in &ev.notes {
         let text = match note {
