@@ -165,3 +165,50 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorize::authorize;
+    use crate::input::ExplainInput;
+
+    fn explain(input: &str) -> String {
+        let input = ExplainInput::parse(input).expect("test input parses");
+        let ev = authorize(&input.request, &input.policy_set());
+        render_text(&input.request, &ev)
+    }
+
+    #[test]
+    fn kms_cross_account_rule_is_named() {
+        let text = explain(
+            r#"{"request": {"principal": "arn:aws:sts::444455556666:assumed-role/reader/s1",
+                 "action": "kms:PutKeyPolicy",
+                 "resource": "arn:aws:kms:us-west-2:111122223333:key/k"},
+                "policies": {
+                 "identity": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}],
+                 "resource": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                   "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "kms:*", "Resource": "*"}]}}}"#,
+        );
+        assert!(text.starts_with("DENIED"), "{text}");
+        assert!(
+            text.contains(
+                "KMS rule: kms:PutKeyPolicy cannot be used on a key from another account"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn misplaced_variable_is_a_warning() {
+        let text = explain(
+            r#"{"request": {"principal": "arn:aws:sts::111122223333:assumed-role/app/s1",
+                 "action": "s3:GetObject", "resource": "arn:aws:s3:::b/k", "resource_account": "111122223333"},
+                "policies": {"identity": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                  "Action": "s3:GetObject", "Resource": "arn:aws:s3:${aws:RequestedRegion}::b/*"}]}]}}"#,
+        );
+        assert!(
+            text.contains("Warning: identity[0] statement 0: `arn:aws:s3:${aws:RequestedRegion}::b/*` has a policy variable before the fifth colon"),
+            "{text}"
+        );
+    }
+}
