@@ -14,7 +14,7 @@
 //!   A `*` followed by `:` or by the end of the pattern may match any run of characters,
 //!   colons included; every other `*` and every `?` in the first five segments stays inside its
 //!   segment. So `arn:aws:kms:*` covers every KMS key, and a `Deny` on it applies
-//!   (docs/design.md, "Resource wildcards and colons").
+//!   (docs/design.md, "The engine's decision table").
 
 use crate::pattern::{parse_glob, Elem, Pattern};
 
