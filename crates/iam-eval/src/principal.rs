@@ -10,9 +10,10 @@
 //! Partitions are compared exactly: `arn:aws-cn:iam::B:root` never names B's principals in the
 //! `aws` partition. A bare 12-digit id carries no partition; AWS stores it as the root ARN of
 //! the policy's own partition, which is the caller's whenever the request can reach the
-//! resource at all, so it matches the account in any partition (docs/design.md, "The engine's decision table").
-//! Role paths are the one relaxation: a session ARN never carries its role's path, so a role
-//! principal matches by partition, account and name (docs/design.md, same table).
+//! resource at all, so it matches the account in any partition. Role paths are the one
+//! relaxation: a session ARN never carries its role's path, so a role principal matches by
+//! partition, account and name. Both choices are recorded in docs/design.md ("The engine's
+//! decision table").
 
 use std::fmt;
 
