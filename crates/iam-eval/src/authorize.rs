@@ -246,9 +246,13 @@ pub struct Evaluation<'a> {
     /// Caveats.
     pub notes: Vec<Note>,
     /// Rules of the service, outside the policies, that block the request (each also puts its
-    /// layer in `denied_by`).
+    /// layer in `denied_by`). Omitted from JSON when empty, so that output without them keeps
+    /// the shape documented in docs/explain-format.md.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub service_rules: Vec<ServiceRule>,
-    /// Policy elements that cannot do what they look like they do.
+    /// Policy elements that cannot do what they look like they do (omitted from JSON when
+    /// empty, like `service_rules`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
 }
 
