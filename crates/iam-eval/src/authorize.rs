@@ -679,7 +679,9 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
                 blocks.push(Layer::Resource);
             }
             // KMS refuses other operations from another account whatever the policies say.
-            if !kms_allows_cross_account(req.action_name()) {
+            // (A service principal or anonymous caller belongs to no account: not "another
+            // account", so the rule is not applied to it.)
+            if caller.account.is_some() && !kms_allows_cross_account(req.action_name()) {
                 blocks.push(Layer::Resource);
                 service_rules.push(ServiceRule::KmsOperationNotCrossAccount {
                     action: req.action.clone(),
