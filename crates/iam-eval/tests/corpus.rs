@@ -1,7 +1,8 @@
 //! Runs every case under `tests/corpus/**.json` (format: `docs/corpus-format.md`): the
 //! `input` is evaluated as `s3-kms-auditor explain` would, and the decision, the blocking
-//! layers, and (where given) the unknown context keys and deciding Sids must equal `expect`.
-//! Adding a case means adding a file.
+//! layers, and (where given) the unknown context keys, deciding Sids, grant path, service rules
+//! and warnings must equal `expect`. Unknown keys in a case are errors. Adding a case means
+//! adding a file.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
