@@ -78,6 +78,11 @@ struct ResourceRule {
     /// `arn:aws:kms:` for `arn:aws:kms:*`: a literal followed by one colon-crossing star, the
     /// shape of the short guardrail patterns, matched with one `starts_with`.
     prefix_any: Option<Box<str>>,
+    /// How many `:` the pattern's literal text holds. Every one of them consumes a `:` of the
+    /// input, so an input with no more colons than this leaves none for a wildcard to absorb:
+    /// the first five colons line up, and segment-by-segment matching (no allocation) gives
+    /// the same answer as the general scan.
+    colons: usize,
 }
 
 /// One element of a `Resource`-rule pattern.
@@ -186,6 +191,7 @@ impl ArnPattern {
                 }),
             }
         }
+        let literal_colons = colons;
         let prefix_any = match toks.as_slice() {
             [Tok::Lit(p), Tok::Star { cross: true }] => Some(p.clone()),
             _ => None,
@@ -196,7 +202,11 @@ impl ArnPattern {
             .collect();
         Some(ArnPattern::new(
             segments,
-            Some(ResourceRule { toks, prefix_any }),
+            Some(ResourceRule {
+                toks,
+                prefix_any,
+                colons: literal_colons,
+            }),
         ))
     }
 
@@ -208,6 +218,12 @@ impl ArnPattern {
                 .is_some_and(|rest| resource.is_match(rest));
         }
         match &self.resource {
+            Some(rule)
+                if self.segments.len() == 6
+                    && input.bytes().filter(|&b| b == b':').count() <= rule.colons =>
+            {
+                self.is_match_segments(input)
+            }
             Some(rule) => rule.is_match(input),
             None => self.is_match_segments(input),
         }
@@ -417,6 +433,37 @@ mod tests {
         res_backtracking: "arn:aws:s3:::*ab*ab", "arn:aws:s3:::xabyabab" => true;
         res_many_stars_no_blowup: "arn:aws:s3:::*a*a*a*a*a*a*a*a*a*a*a*a*b", "arn:aws:s3:::aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac" => false;
         res_multibyte_question: "arn:aws:s3:::a?c", "arn:aws:s3:::aéc" => true;
+    }
+
+    #[test]
+    fn segment_shortcut_agrees_with_the_general_scan() {
+        let patterns = [
+            "arn:aws:kms:*:111122223333:key/*",
+            "arn:aws:kms:us-*:*:key/*",
+            "arn:aws:someservice:*:111122223333:finance/*",
+            "arn:*:s3:::b/*",
+            "arn:aws:logs:*:1:log-group:g:*",
+            "arn:aws:kms:us-west-2?111122223333:key/*",
+            "arn:aws:kms:*",
+            "arn:aws:kms:*:key/*",
+        ];
+        let inputs = [
+            KEY,
+            "arn:aws:kms:us-west-2:111122223334:key/1234",
+            "arn:aws:someservice:us-east-2:999999999999:store/abc:111122223333:finance/document.txt",
+            "arn:aws:s3:::b/k",
+            "arn:aws:s3:::b/k:with:colons",
+            "arn:aws:logs:us-east-1:1:log-group:g:log-stream:s",
+            "arn:aws:kms",
+            "",
+        ];
+        for p in patterns {
+            let pat = ArnPattern::parse_resource(p).unwrap();
+            let rule = pat.resource.as_ref().unwrap();
+            for i in inputs {
+                assert_eq!(pat.is_match(i), match_toks(&rule.toks, i), "{p} vs {i}");
+            }
+        }
     }
 
     #[test]
