@@ -8,6 +8,7 @@
 //! (c) parsing a 500 KB `explain` input (200 statements and one condition block with 15,000
 //!     keys), which the duplicate-key check once made quadratic.
 #![allow(
+    clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test or benchmark fails loudly on a bad fixture"

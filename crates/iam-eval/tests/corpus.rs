@@ -4,6 +4,7 @@
 //! and warnings must equal `expect`. Unknown keys in a case are errors. Adding a case means
 //! adding a file.
 #![allow(
+    clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test fails loudly on a bad fixture"

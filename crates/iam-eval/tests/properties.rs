@@ -3,6 +3,7 @@
 //! never turns a deny into an allow, and the form a document is given in (JSON object, JSON
 //! string, URL-encoded JSON string) never changes the answer.
 #![allow(
+    clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test or benchmark fails loudly on a bad fixture"
