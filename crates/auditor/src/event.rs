@@ -792,11 +792,10 @@ fn build_context(
 /// The value of `aws:SecureTransport`, from what the record shows (docs/design.md, "Evidence
 /// from the record"):
 /// * KMS records: true — KMS endpoints accept HTTPS only;
-/// * `tlsDetails`, or `additionalEventData.CipherSuite`: true;
-/// * neither, in a record of event version 1.08 or later (which carries `tlsDetails` for
-///   every request made over TLS): false, stated as an assumption;
-/// * neither, in an older or unversioned record: unknown (`None`), so that policies testing
-///   the key see it absent and the report says when the verdict depends on it.
+/// * `tlsDetails`, or `additionalEventData.CipherSuite`: true — the record shows TLS;
+/// * neither: unknown (`None`). CloudTrail lists `tlsDetails` as optional ("CloudTrail record
+///   contents"), so its absence does not prove plain HTTP; policies testing the key see it
+///   absent, and the diagnosis says when the verdict depends on it.
 fn secure_transport(
     request: &mut Request,
     record: &Node<'_>,
@@ -812,23 +811,10 @@ fn secure_transport(
     if has_tls_details || cipher {
         return Ok(Some(true));
     }
-    let version = record.opt_str("eventVersion")?;
-    let modern = version.as_deref().and_then(|v| {
-        let (major, minor) = v.split_once('.')?;
-        Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?))
-    });
-    if modern.is_some_and(|(major, minor)| major > 1 || minor >= 8) {
-        request.assumptions.push(format!(
-            "the request is taken to have been made over plain HTTP (aws:SecureTransport = false): the record (event version {}) has no `tlsDetails`, which CloudTrail includes for requests made over TLS",
-            version.unwrap_or_default()
-        ));
-        Ok(Some(false))
-    } else {
-        request.assumptions.push(
-            "the record does not show whether the request came over TLS (no `tlsDetails`, event version before 1.08): aws:SecureTransport is left unknown".to_owned(),
-        );
-        Ok(None)
-    }
+    request.assumptions.push(
+        "the record does not show whether the request came over TLS (no `tlsDetails` or cipher suite): aws:SecureTransport is left unknown".to_owned(),
+    );
+    Ok(None)
 }
 
 fn add_principal_keys(

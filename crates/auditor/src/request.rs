@@ -356,8 +356,11 @@ impl DeniedPolicyType {
 /// whether the deny was explicit for requests within one account or organization ("Access
 /// denied error messages", IAM User Guide; "Troubleshoot access denied (403 Forbidden)
 /// errors in Amazon S3").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AwsDenial {
+    /// The action the message names ("is not authorized to perform: kms:Decrypt"), when it
+    /// names one: S3 reports a denial of its call to KMS with the KMS action.
+    pub action: Option<String>,
     /// The policy type named.
     pub policy_type: DeniedPolicyType,
     /// `Some(true)`: "with an explicit deny in …"; `Some(false)`: "because no … allows";
@@ -390,10 +393,16 @@ impl AwsDenial {
                 .min_by_key(|(at, _)| *at)
                 .map(|(_, t)| t)
         };
+        let action = message
+            .split_once("perform: ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .map(|a| a.trim_end_matches(['.', ',']).to_owned())
+            .filter(|a| a.contains(':'));
         let explicit_at = lower.find("explicit deny in");
         let implicit_at = lower.find("because no ");
         match (explicit_at, implicit_at) {
             (Some(e), None) => kind_after(e).map(|policy_type| AwsDenial {
+                action: action.clone(),
                 policy_type,
                 explicit: Some(true),
             }),
@@ -405,11 +414,13 @@ impl AwsDenial {
                     .get(i..)
                     .is_some_and(|t| t.contains("explicitly denies"));
                 Some(AwsDenial {
+                    action: action.clone(),
                     policy_type,
                     explicit: if either { None } else { Some(false) },
                 })
             }
             (Some(e), Some(i)) => kind_after(e.min(i)).map(|policy_type| AwsDenial {
+                action: action.clone(),
                 policy_type,
                 explicit: None,
             }),
@@ -418,6 +429,7 @@ impl AwsDenial {
             // denies access".
             (None, None) if lower.contains("explicitly denies") => {
                 kind_after(0).map(|policy_type| AwsDenial {
+                    action: action.clone(),
                     policy_type,
                     explicit: None,
                 })
@@ -448,5 +460,9 @@ mod tests {
             let got = AwsDenial::parse(message).map(|d| (d.policy_type, d.explicit));
             assert_eq!(got, want, "{message}");
         }
+        let d = AwsDenial::parse(cases[1].0).expect("parses");
+        assert_eq!(d.action.as_deref(), Some("s3:GetObject"));
+        let d = AwsDenial::parse(cases[7].0).expect("parses");
+        assert_eq!(d.action.as_deref(), Some("kms:Decrypt"));
     }
 }

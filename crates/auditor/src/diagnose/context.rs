@@ -5,6 +5,7 @@ use iam_eval::{Context, ContextValue};
 
 use super::caller::CallerSide;
 use super::run::Ctx;
+use super::Operation;
 
 impl Ctx<'_> {
     /// The request context for the caller's direct request.
@@ -69,11 +70,25 @@ impl Ctx<'_> {
             "kms:ViaService",
             ContextValue::Single(self.req.partition.service_endpoint("s3", region)),
         );
-        ctx.insert("kms:EncryptionContext:aws:s3:arn", single(context_arn));
-        ctx.insert(
-            "kms:EncryptionContextKeys",
-            ContextValue::Multi(vec!["aws:s3:arn".into()]),
-        );
+        // The encryption context: a KMS record made by S3 shows all of it (the `aws:s3:arn`
+        // pair and any pairs the writer supplied); otherwise S3's own pair.
+        let recorded = matches!(self.req.operation, Operation::KmsViaS3 { .. })
+            && !self.req.encryption_context.is_empty();
+        if recorded {
+            for (name, value) in &self.req.encryption_context {
+                ctx.insert(&format!("kms:EncryptionContext:{name}"), single(value));
+            }
+            ctx.insert(
+                "kms:EncryptionContextKeys",
+                ContextValue::Multi(self.req.encryption_context.keys().cloned().collect()),
+            );
+        } else {
+            ctx.insert("kms:EncryptionContext:aws:s3:arn", single(context_arn));
+            ctx.insert(
+                "kms:EncryptionContextKeys",
+                ContextValue::Multi(vec!["aws:s3:arn".into()]),
+            );
+        }
         ctx
     }
 

@@ -52,10 +52,15 @@ pub(crate) enum DenialCheck {
 /// this Region, no resource-based policies allow access, or …") also covers a key in another
 /// Region.
 pub(crate) fn check_denial<'a>(
-    denial: AwsDenial,
+    denial: &AwsDenial,
     blocking: impl IntoIterator<Item = &'a Finding>,
 ) -> DenialCheck {
-    for f in blocking {
+    // Only findings on the action the message names (when it names one) can agree with it.
+    let on_action = |f: &&Finding| match (&denial.action, &f.action) {
+        (Some(said), Some(ours)) => said.eq_ignore_ascii_case(ours),
+        _ => true,
+    };
+    for f in blocking.into_iter().filter(on_action) {
         let agrees = match denial_kind(f.code) {
             Some((kind, explicit)) => {
                 kind == denial.policy_type && denial.explicit.is_none_or(|e| e == explicit)
@@ -147,37 +152,51 @@ mod tests {
     #[test]
     fn the_message_agrees_or_disagrees() {
         let explicit_resource = AwsDenial {
+            action: None,
             policy_type: DeniedPolicyType::Resource,
             explicit: Some(true),
         };
         let bucket_deny = finding(Code::BucketPolicyExplicitDeny, "s3:GetObject");
         let identity = finding(Code::IdentityPolicyNoAllow, "s3:GetObject");
         assert_eq!(
-            check_denial(explicit_resource, [&identity, &bucket_deny]),
+            check_denial(&explicit_resource, [&identity, &bucket_deny]),
             DenialCheck::Agrees(Code::BucketPolicyExplicitDeny)
         );
         assert_eq!(
-            check_denial(explicit_resource, [&identity]),
+            check_denial(&explicit_resource, [&identity]),
             DenialCheck::Disagrees
         );
         // An implicit message does not agree with an explicit finding of the same type.
         let no_allow = AwsDenial {
+            action: None,
             policy_type: DeniedPolicyType::Resource,
             explicit: Some(false),
         };
         assert_eq!(
-            check_denial(no_allow, [&bucket_deny]),
+            check_denial(&no_allow, [&bucket_deny]),
             DenialCheck::Disagrees
         );
         // KMS's either-way message covers a key in another Region.
         let kms = AwsDenial {
+            action: Some("kms:Decrypt".into()),
             policy_type: DeniedPolicyType::Resource,
             explicit: None,
         };
         let region = finding(Code::KeyRegionMismatch, "kms:Decrypt");
         assert_eq!(
-            check_denial(kms, [&region]),
+            check_denial(&kms, [&region]),
             DenialCheck::Agrees(Code::KeyRegionMismatch)
+        );
+        // A finding on another action than the one AWS names does not agree.
+        let s3_side = AwsDenial {
+            action: Some("s3:GetObject".into()),
+            policy_type: DeniedPolicyType::Identity,
+            explicit: Some(false),
+        };
+        let kms_identity = finding(Code::IdentityPolicyNoAllow, "kms:Decrypt");
+        assert_eq!(
+            check_denial(&s3_side, [&kms_identity]),
+            DenialCheck::Disagrees
         );
     }
 

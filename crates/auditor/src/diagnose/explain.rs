@@ -330,7 +330,7 @@ pub(super) fn caller_account_missing(account: &str, needs: &str, caller: impl Di
 }
 
 /// What AWS's AccessDenied message says, in a sentence the next two functions complete.
-pub(super) fn aws_message(denial: AwsDenial) -> String {
+pub(super) fn aws_message(denial: &AwsDenial) -> String {
     let words = denial.policy_type.as_words();
     match denial.explicit {
         Some(true) => format!("AWS's error message says the request was denied by an explicit deny in a {words}"),

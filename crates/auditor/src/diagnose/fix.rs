@@ -112,7 +112,9 @@ fn compact(v: &Value) -> String {
         .replace('\'', "'\\''")
 }
 
-/// `document` with `Statement` as an array and `st` appended.
+/// `document` with `Statement` as an array and `st` appended; a statement already there (the
+/// same statement from an earlier fix) is not added twice, and a `Sid` already taken gets a
+/// numbered suffix, since `Sid`s must be unique within a policy.
 fn with_statement(document: Option<&Value>, st: Value) -> Value {
     let mut doc = document
         .cloned()
@@ -123,11 +125,34 @@ fn with_statement(document: Option<&Value>, st: Value) -> Value {
         None => Vec::new(),
     };
     let mut stmts = stmts;
-    stmts.push(st);
+    if !stmts.contains(&st) {
+        stmts.push(with_free_sid(&stmts, st));
+    }
     if let Some(o) = doc.as_object_mut() {
         o.insert("Statement".into(), Value::Array(stmts));
     }
     doc
+}
+
+/// `st` with a `Sid` no statement of `stmts` has (a numbered suffix when taken).
+fn with_free_sid(stmts: &[Value], mut st: Value) -> Value {
+    let sid_taken = |sid: &str| {
+        stmts
+            .iter()
+            .any(|x| x.get("Sid").and_then(Value::as_str) == Some(sid))
+    };
+    if let Some(sid) = st.get("Sid").and_then(Value::as_str).map(str::to_owned) {
+        if sid_taken(&sid) {
+            let free = (2..)
+                .map(|n| format!("{sid}{n}"))
+                .find(|s| !sid_taken(s))
+                .unwrap_or(sid);
+            if let Some(o) = st.as_object_mut() {
+                o.insert("Sid".into(), Value::String(free));
+            }
+        }
+    }
+    st
 }
 
 /// The CLI command that writes `doc` as the policy `np` (by its place in the snapshot).
@@ -209,7 +234,15 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             else {
                 return None;
             };
-            let current = fc.resource_policy.map(|np| fc.current(np));
+            // A bucket without a policy may already have been given one by an earlier fix.
+            let current = match fc.resource_policy {
+                Some(np) => Some(fc.current(np)),
+                None => fc
+                    .rewritten
+                    .borrow()
+                    .get(&super::edit::bucket_pointer(account, bucket, "policy"))
+                    .cloned(),
+            };
             Some(bucket_grant(
                 fc.resource_policy,
                 current.as_ref(),
@@ -667,6 +700,7 @@ fn add_not_principal(st: &mut Map<String, Value>, extra: Vec<Value>) {
 pub(super) fn build_special(
     code: Code,
     snap: &Snapshot,
+    partition: crate::refs::Partition,
     object: Option<(&str, Option<&str>)>,
     action: &str,
     tgt: &Target,
@@ -699,7 +733,7 @@ pub(super) fn build_special(
         }
         (Code::AwsManagedKey, Target::Key { account, region, .. }) => {
             let cmk = snap.account(account).and_then(|a| a.kms.values().find(|k| !k.is_aws_managed() && k.is_usable() && (region.is_empty() || k.metadata.region == *region)).map(|k| k.metadata.arn.clone()))
-                .unwrap_or_else(|| crate::refs::key_arn(crate::refs::Partition::of_region(region), region, account, "<customer-managed-key-id>"));
+                .unwrap_or_else(|| crate::refs::key_arn(partition, if region.is_empty() { "<bucket-region>" } else { region }, account, "<customer-managed-key-id>"));
             Some(Fix { account: account.clone(), artifact: "encryption of the affected objects and the bucket default".into(), statement: None, patched_policy: None,
                 cli: format!("{copy} --sse aws:kms --sse-kms-key-id {cmk} && aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{cmk}\"}},\"BucketKeyEnabled\":true}}]}}'"),
                 notes: vec![

@@ -14,7 +14,7 @@ use super::outcome::{Outcome, RANK_IMPLICIT, RANK_KEY_EXISTS, RANK_KEY_STATE};
 use super::run::{Ctx, LayerEval};
 use super::Confidence;
 use crate::refs;
-use crate::snapshot::NamedPolicy;
+use crate::snapshot::{Key, NamedPolicy};
 
 /// One KMS hop made by S3 for the caller.
 #[derive(Clone, Copy)]
@@ -56,7 +56,65 @@ fn stand_in(
     }
 }
 
+/// Without the real key policy, key-side causes would be invented by the stand-in document:
+/// only the caller's side is reported.
+fn key_side_unknown(k: &Key) -> &'static [Code] {
+    if k.policy.is_some() || k.is_aws_managed() {
+        &[]
+    } else {
+        &[Code::KeyPolicyNoAllow, Code::KeyPolicyExplicitDeny]
+    }
+}
+
+/// The key policy a KMS hop is evaluated against: the snapshot's, else the stand-in.
+fn key_resource<'a>(k: &'a Key, stand: Option<&'a (&'static str, Policy)>) -> Option<Named<'a>> {
+    match (&k.policy, stand) {
+        (Some(p), _) => Some(Named {
+            name: p.name.as_str(),
+            policy: &p.policy,
+        }),
+        (None, Some((name, policy))) => Some(Named { name, policy }),
+        (None, None) => None,
+    }
+}
+
 impl<'s> Ctx<'s> {
+    /// When the snapshot lacks a key's policy: the fixed policy of an AWS managed key, or a
+    /// stand-in that lets the caller's side be evaluated alone (the gap is stated and key-side
+    /// causes are not invented). `None` when the snapshot has the policy.
+    fn stand_in_key_policy(
+        &self,
+        out: &mut Outcome,
+        side: &CallerSide<'s>,
+        k: &Key,
+        key_account: &str,
+        action: &str,
+    ) -> Option<(&'static str, Policy)> {
+        if k.policy.is_some() {
+            return None;
+        }
+        if k.is_aws_managed() {
+            // The fixed policy of aws/s3: principals of the owning account, through S3.
+            let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"AWS": "*"}, "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": key_account,
+                "kms:ViaService": self.req.partition.service_endpoint("s3", &k.metadata.region)}}}]});
+            return stand_in(out, action, key_account, &doc)
+                .map(|p| ("aws/s3 key policy (AWS managed)", p));
+        }
+        out.advisory(
+            Code::MissingEvidence,
+            Some(action),
+            Some(key_account),
+            explain::key_policy_missing(&k.metadata.arn, &side.caller.arn),
+        );
+        out.cap(Confidence::Low, "key policy missing");
+        out.incomplete = true;
+        let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": refs::account_root(self.req.partition, key_account)}, "Action": "kms:*", "Resource": "*"}]});
+        stand_in(out, action, key_account, &doc).map(|p| ("(key policy not in the snapshot)", p))
+    }
+
     /// S3's own call to KMS for the caller, as a KMS record shows it: that S3 made the call
     /// proves the S3 hop passed, so only the KMS hop is evaluated, with the key and the
     /// encryption context of the record (the object ARN, or the bucket ARN with a Bucket
@@ -225,50 +283,8 @@ impl<'s> Ctx<'s> {
         } else {
             self.rcp_of(&key_account)
         };
-        let unknown_policy;
-        let resource = match &k.policy {
-            Some(p) => Some(Named {
-                name: p.name.as_str(),
-                policy: &p.policy,
-            }),
-            None if k.is_aws_managed() => {
-                // The fixed policy of aws/s3: principals of the owning account, through S3.
-                unknown_policy = stand_in(
-                    &mut out,
-                    action,
-                    &key_account,
-                    &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                    "Principal": {"AWS": "*"}, "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                    "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": key_account.clone(),
-                    "kms:ViaService": self.req.partition.service_endpoint("s3", &k.metadata.region)}}}]}),
-                );
-                unknown_policy.as_ref().map(|p| Named {
-                    name: "aws/s3 key policy (AWS managed)",
-                    policy: p,
-                })
-            }
-            None => {
-                out.advisory(
-                    Code::MissingEvidence,
-                    Some(action),
-                    Some(&key_account),
-                    explain::key_policy_missing(&key_arn, &side.caller.arn),
-                );
-                out.cap(Confidence::Low, "key policy missing");
-                out.incomplete = true;
-                unknown_policy = stand_in(
-                    &mut out,
-                    action,
-                    &key_account,
-                    &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                    "Principal": {"AWS": refs::account_root(self.req.partition, &key_account)}, "Action": "kms:*", "Resource": "*"}]}),
-                );
-                unknown_policy.as_ref().map(|p| Named {
-                    name: "(key policy not in the snapshot)",
-                    policy: p,
-                })
-            }
-        };
+        let stand = self.stand_in_key_policy(&mut out, side, k, &key_account, action);
+        let resource = key_resource(k, stand.as_ref());
         let mut set = self.policy_set(side, resource, rcp);
         set.grants = k.grants.iter().map(|g| &g.grant).collect();
         let ev = authorize(&req, &set);
@@ -289,6 +305,7 @@ impl<'s> Ctx<'s> {
                 rcp,
                 band,
                 hop: HopKind::Kms,
+                skip: key_side_unknown(k),
             },
         );
         // Without the real key policy, a key-side cause would be invented by the stand-in
@@ -406,10 +423,8 @@ impl<'s> Ctx<'s> {
         } else {
             self.rcp_of(&key_account)
         };
-        let resource = k.policy.as_ref().map(|p| Named {
-            name: p.name.as_str(),
-            policy: &p.policy,
-        });
+        let stand = self.stand_in_key_policy(&mut out, side, k, &key_account, action);
+        let resource = key_resource(k, stand.as_ref());
         let mut set = self.policy_set(side, resource, rcp);
         set.grants = k.grants.iter().map(|g| &g.grant).collect();
         let ev = authorize(&req, &set);
@@ -426,9 +441,15 @@ impl<'s> Ctx<'s> {
                 rcp,
                 band: 100,
                 hop: HopKind::Kms,
+                skip: key_side_unknown(k),
             },
         );
-        out.findings.extend(found);
+        // Without the real key policy, a key-side cause would be invented by the stand-in.
+        let key_policy_known = k.policy.is_some() || k.is_aws_managed();
+        out.findings.extend(found.into_iter().filter(|f| {
+            key_policy_known
+                || !matches!(f.code, Code::KeyPolicyNoAllow | Code::KeyPolicyExplicitDeny)
+        }));
         (out, Some(key_account))
     }
 }

@@ -82,6 +82,10 @@ pub(super) struct LayerEval<'a> {
     pub rcp: &'a [Vec<NamedPolicy>],
     pub band: u32,
     pub hop: HopKind,
+    /// Codes not to report on this hop (a check outside the engine replaces them, or the
+    /// stand-in document would invent them); their fixes are never built, so they cannot
+    /// leak into the fixes that follow.
+    pub skip: &'a [Code],
 }
 
 /// The accounts of the diagnosis.
@@ -349,7 +353,7 @@ impl<'s> Ctx<'s> {
                 .bucket
                 .as_deref()
                 .map(|b| (b, self.req.object_key.as_deref()));
-            f.fix = fix::build_special(code, self.snap, object, action, tgt);
+            f.fix = fix::build_special(code, self.snap, self.req.partition, object, action, tgt);
             self.remember(f.fix.as_mut());
         }
         f
@@ -394,6 +398,7 @@ impl<'s> Ctx<'s> {
             rcp,
             band,
             hop,
+            skip,
         } = *e;
         let mut out = Vec::new();
         let caller_account = side.account.clone().unwrap_or_default();
@@ -401,6 +406,9 @@ impl<'s> Ctx<'s> {
         for (explicit, layers) in [(true, &ev.explicit_denies), (false, &ev.missing_allows)] {
             for layer in layers.iter() {
                 let code = code_for(*layer, explicit, hop);
+                if skip.contains(&code) {
+                    continue;
+                }
                 let account = if caller_acts(*layer) {
                     caller_account.clone()
                 } else {
@@ -554,15 +562,16 @@ impl<'s> Ctx<'s> {
         super::evidence::reconcile_hops(&mut out.hops, &out.findings);
         // AWS's enhanced AccessDenied message names the policy type that denied: the
         // diagnosis is checked against it.
-        if let Some(denial) = self.req.denial {
+        if let Some(denial) = &self.req.denial {
             let said = explain::aws_message(denial);
             match super::evidence::check_denial(denial, out.findings.iter().filter(|f| f.blocking))
             {
                 super::evidence::DenialCheck::Agrees(code) => {
-                    confidence = match confidence {
-                        Confidence::Low => Confidence::Medium,
-                        _ => Confidence::High,
-                    };
+                    // Agreement lifts a low confidence one step; it never overrides a cap
+                    // that missing evidence set.
+                    if confidence == Confidence::Low {
+                        confidence = Confidence::Medium;
+                    }
                     out.assumptions.push(explain::message_agrees(&said, code));
                 }
                 super::evidence::DenialCheck::Disagrees => {

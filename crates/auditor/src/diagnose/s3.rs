@@ -78,12 +78,13 @@ impl<'s> Ctx<'s> {
             },
         ));
         out.merge(self.encryption_advisories(&owner, bucket, b, key));
+        // A missing object answers 403 to HEAD as to GET without s3:ListBucket.
+        if let Some(k) = key.filter(|k| !b.objects.contains_key(*k)) {
+            out.merge(self.missing_object_note(side, &owner, bucket, b, k));
+        }
         if head {
             out.assumptions.push(explain::head_object_no_kms());
             return (out, Some(owner));
-        }
-        if let Some(k) = key.filter(|k| !b.objects.contains_key(*k)) {
-            out.merge(self.missing_object_note(side, &owner, bucket, b, k));
         }
         // The key that actually encrypted the object: object metadata first, then the key the
         // event names, then (as a stated assumption) the bucket default.
@@ -271,6 +272,7 @@ impl<'s> Ctx<'s> {
                             rcp: &[],
                             band: 0,
                             hop: HopKind::S3,
+                            skip: &[Code::BucketPolicyNoAllow, Code::BucketPolicyExplicitDeny],
                         },
                     );
                     found.retain(|f| {
@@ -400,6 +402,13 @@ impl<'s> Ctx<'s> {
         } = *hop;
         let mut out = Outcome::default();
         let mut ctx = self.base_context(side);
+        // The owner of this hop's bucket, not the record's resource: a CopyObject reads one
+        // bucket and writes another.
+        ctx.insert(
+            "aws:ResourceAccount",
+            ContextValue::Single(owner.to_owned()),
+        );
+        ctx.insert("s3:ResourceAccount", ContextValue::Single(owner.to_owned()));
         if let Some(org) = self
             .snap
             .account(owner)
@@ -510,6 +519,8 @@ impl<'s> Ctx<'s> {
                         },
                     ),
                 );
+                // The verdict rests on evidence the record lacks: not `allowed`.
+                out.incomplete = true;
                 out.cap(
                     Confidence::Medium,
                     "the verdict depends on aws:SecureTransport, which the record does not show",
@@ -525,6 +536,24 @@ impl<'s> Ctx<'s> {
             bucket: bucket.to_owned(),
             region: b.region.clone(),
         };
+        // An object another account owns (ACLs enabled): the bucket policy does not cover it,
+        // so a missing bucket-policy allow is not the cause; the ownership check below is.
+        let foreign_object = key.and_then(|k| b.objects.get(k)).is_some_and(|o| {
+            let bucket_owner_id = b.acl_owner_id.clone().or_else(|| {
+                self.snap
+                    .account(owner)
+                    .and_then(|a| a.canonical_id.clone())
+            });
+            !b.acls_disabled()
+                && o.owner_id.is_some()
+                && bucket_owner_id.is_some()
+                && o.owner_id != bucket_owner_id
+        });
+        let skip: &[Code] = if bpa_blocks || foreign_object {
+            &[Code::BucketPolicyNoAllow]
+        } else {
+            &[]
+        };
         let mut found = self.layer_findings(
             side,
             &LayerEval {
@@ -537,6 +566,7 @@ impl<'s> Ctx<'s> {
                 rcp,
                 band,
                 hop: HopKind::S3,
+                skip,
             },
         );
         if bpa_blocks {
@@ -630,6 +660,14 @@ impl<'s> Ctx<'s> {
                             }
                     });
                     found.retain(|f| f.code != Code::BucketPolicyNoAllow);
+                    if acl_grants && !found.iter().any(|f| f.blocking) {
+                        // The object's ACL grants the read the bucket policy cannot: the hop
+                        // is allowed although the engine, which sees no ACLs, denied it.
+                        if let Some(h) = out.hops.last_mut() {
+                            h.decision = "Allowed".into();
+                            h.denied_by.clear();
+                        }
+                    }
                     if !acl_grants {
                         let writer = self.snap.account_by_canonical_id(oid).map(str::to_owned);
                         found.push(

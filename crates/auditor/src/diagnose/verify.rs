@@ -26,6 +26,9 @@ pub enum Unverified {
     },
     /// With every fix applied, these causes still block.
     StillBlocked(Vec<Code>),
+    /// With every fix applied nothing blocks, but evidence is missing: the request is not
+    /// shown to be allowed.
+    Incomplete,
 }
 
 impl fmt::Display for Unverified {
@@ -39,6 +42,9 @@ impl fmt::Display for Unverified {
             Unverified::EditFailed { code, why } => {
                 write!(f, "the fix for {code} could not be applied to the snapshot: {why}")
             }
+            Unverified::Incomplete => f.write_str(
+                "with every fix applied nothing blocks, but evidence the snapshot lacks leaves the verdict unknown",
+            ),
             Unverified::StillBlocked(codes) => {
                 let list: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
                 write!(
@@ -79,9 +85,9 @@ pub(super) fn verify(
     }
     let again = run::run(&fixed, request, false);
     let left: Vec<Code> = again.blocking().map(|f| f.code).collect();
-    if left.is_empty() && again.verdict != Verdict::Denied {
-        Ok(())
-    } else {
-        Err(Unverified::StillBlocked(left))
+    match again.verdict {
+        Verdict::Allowed => Ok(()),
+        Verdict::Unknown if left.is_empty() => Err(Unverified::Incomplete),
+        _ => Err(Unverified::StillBlocked(left)),
     }
 }
