@@ -270,7 +270,12 @@ fn objects_for(
     document: &Value,
     index: usize,
 ) -> Vec<PathObject> {
-    let resources: Vec<String> = match document.get("Statement") {
+    objects_matching(snap, owner, bucket, &statement_resources(document, index))
+}
+
+/// The `Resource` strings of statement `index` of a policy document.
+pub(crate) fn statement_resources(document: &Value, index: usize) -> Vec<String> {
+    match document.get("Statement") {
         Some(Value::Array(a)) => a.get(index).and_then(|s| s.get("Resource")).cloned(),
         Some(obj @ Value::Object(_)) if index == 0 => obj.get("Resource").cloned(),
         _ => None,
@@ -283,8 +288,7 @@ fn objects_for(
             .collect(),
         _ => Vec::new(),
     })
-    .unwrap_or_default();
-    objects_matching(snap, owner, bucket, &resources)
+    .unwrap_or_default()
 }
 
 /// The listed objects of `bucket` that resource patterns (`Resource` entries) cover, or one
