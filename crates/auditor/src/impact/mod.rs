@@ -8,9 +8,11 @@
 //!
 //! * `broken`: allowed before, denied after — with the blocking findings, the accounts that
 //!   must act and the fixes that restore the path, verified as in every diagnosis;
-//! * `fixed`: denied before, allowed after, on a path the snapshot before already intended;
-//! * `opened`: allowed after and not before, on a path only the snapshot after intends (a
-//!   new grant to a principal outside the bucket's account);
+//! * `fixed`: denied before, allowed after, on a path the bucket's side (bucket policy, key
+//!   policy or grant) already intended before;
+//! * `opened`: denied before, allowed after, on a path the bucket's side did not intend
+//!   before (a new grant to a principal outside the bucket's account; the caller's own
+//!   identity policy asking for access does not make a path intended);
 //! * `undecided`: a verdict that became or stopped being `unknown`.
 //!
 //! Paths whose verdict did not change are only counted (`unchanged`). The format is
@@ -49,7 +51,8 @@ pub struct ImpactPath {
     pub blocking: Vec<String>,
     /// Blocking finding codes before it.
     pub blocking_before: Vec<String>,
-    /// The accounts that must act on the blocking findings after the change.
+    /// The accounts that must act on the blocking findings after the change: account ids, or
+    /// `management account of the organization of <id>` for an SCP or RCP.
     pub must_act: Vec<String>,
     /// The policies that intend the path, each marked with the snapshot(s) it is in.
     pub intended_by: Vec<String>,
@@ -75,9 +78,9 @@ pub struct Impact {
     pub change: Option<ChangeRef>,
     /// Allowed before, denied after.
     pub broken: Vec<ImpactPath>,
-    /// Denied before, allowed after, on a path intended before.
+    /// Denied before, allowed after, on a path the bucket's side intended before.
     pub fixed: Vec<ImpactPath>,
-    /// Allowed after, not before, on a path only the snapshot after intends.
+    /// Denied before, allowed after, on a path the bucket's side did not intend before.
     pub opened: Vec<ImpactPath>,
     /// A verdict that became, or stopped being, `unknown`.
     pub undecided: Vec<ImpactPath>,
@@ -99,6 +102,7 @@ struct Union {
     object: crate::sweep::PathObject,
     before: Vec<String>,
     after: Vec<String>,
+    resource_side_before: bool,
     stand_in: bool,
 }
 
@@ -118,9 +122,11 @@ pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
                 object: p.object.clone(),
                 before: Vec::new(),
                 after: Vec::new(),
+                resource_side_before: false,
                 stand_in: p.stand_in,
             });
             entry.stand_in &= p.stand_in;
+            entry.resource_side_before |= !in_after && p.resource_side;
             let list = if in_after {
                 &mut entry.after
             } else {
@@ -218,7 +224,7 @@ pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
         };
         match (vb, va) {
             (Verdict::Allowed, Verdict::Denied) => out.broken.push(path),
-            (Verdict::Denied, Verdict::Allowed) if u.before.is_empty() => out.opened.push(path),
+            (Verdict::Denied, Verdict::Allowed) if !u.resource_side_before => out.opened.push(path),
             (Verdict::Denied, Verdict::Allowed) => out.fixed.push(path),
             _ => out.undecided.push(path),
         }
@@ -226,16 +232,14 @@ pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
     out
 }
 
-/// The account id that must act on a finding: the fix's account when it is one, else the
-/// account whose configuration is at fault.
+/// Who must act on a finding: the fix's account id, else the id of the account whose
+/// configuration is at fault; for SCPs and RCPs, whose fix names the organization's
+/// management account rather than an id, that name.
 fn acting_account(f: &Finding) -> Option<String> {
-    let is_id = |s: &String| crate::refs::is_account_id(s);
-    f.fix
-        .as_ref()
-        .map(|x| &x.account)
-        .filter(|a| is_id(a))
-        .or(f.account.as_ref().filter(|a| is_id(a)))
-        .cloned()
+    match &f.fix {
+        Some(x) if !x.account.is_empty() => Some(x.account.clone()),
+        _ => f.account.clone().filter(|a| crate::refs::is_account_id(a)),
+    }
 }
 
 /// The impact as text: a summary line, then each changed path with its causes and fixes.

@@ -22,6 +22,9 @@ pub(crate) struct ReadPath {
     pub object: PathObject,
     /// The policy statement or grant that intends the path.
     pub intended_by: String,
+    /// Whether the bucket's side intends it (bucket policy, key policy, grant) rather than
+    /// only the caller's identity policies.
+    pub resource_side: bool,
     /// A whole-bucket stand-in (a key policy or grant of a bucket whose objects are not
     /// listed), dropped when a more precise path of the same principal and bucket exists.
     pub stand_in: bool,
@@ -41,6 +44,7 @@ pub(crate) fn read_paths(snap: &Snapshot) -> Vec<ReadPath> {
             bucket: p.bucket,
             object,
             intended_by: p.granted_by,
+            resource_side: true,
             stand_in: false,
         });
     }
@@ -176,6 +180,7 @@ fn key_paths(snap: &Snapshot, out: &mut Vec<ReadPath>) {
                             bucket: bucket_ref.clone(),
                             object: object.clone(),
                             intended_by: by.clone(),
+                            resource_side: true,
                             stand_in: *stand_in,
                         });
                     }
@@ -242,6 +247,7 @@ fn identity_paths(snap: &Snapshot, out: &mut Vec<ReadPath>) {
                                 bucket: bucket_ref.clone(),
                                 object,
                                 intended_by: by.clone(),
+                                resource_side: false,
                                 stand_in: false,
                             });
                         }
