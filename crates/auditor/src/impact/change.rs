@@ -171,6 +171,22 @@ fn edits_for<'a>(snap: &Snapshot, record: &Node<'a>) -> Result<(Edits<'a>, Chang
     record.obj()?;
     let event_name = record.req_str("eventName")?;
     let event_source = record.req_str("eventSource")?;
+    let service = ["s3", "kms", "iam", "organizations"]
+        .into_iter()
+        .find(|s| is_service_name(&event_source, s));
+    let supported = SUPPORTED
+        .iter()
+        .any(|(s, n)| Some(*s) == service && *n == event_name);
+    if !supported {
+        return Err(record.loc.key("eventName").err(format!(
+            "`{event_name}` from `{event_source}` is not a change this tool can apply; it applies {}",
+            SUPPORTED
+                .iter()
+                .map(|(s, n)| format!("{s}:{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     if let Some(code) = record.opt_str("errorCode")? {
         let message = record
             .opt_str("errorMessage")?
@@ -194,16 +210,6 @@ fn edits_for<'a>(snap: &Snapshot, record: &Node<'a>) -> Result<(Edits<'a>, Chang
         None => None,
     };
     let params = || record.req("requestParameters");
-    let service = ["s3", "kms", "iam", "organizations"]
-        .into_iter()
-        .find(|s| is_service_name(&event_source, s));
-    let supported = || {
-        SUPPORTED
-            .iter()
-            .map(|(s, n)| format!("{s}:{n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let need_account = || {
         account.clone().ok_or_else(|| {
             record
@@ -337,11 +343,7 @@ fn edits_for<'a>(snap: &Snapshot, record: &Node<'a>) -> Result<(Edits<'a>, Chang
                 }
             }
         }
-        (Some("iam"), name)
-            if SUPPORTED
-                .iter()
-                .any(|(s, n)| *s == "iam" && *n == name) =>
-        {
+        (Some("iam"), name) => {
             let account = need_account()?;
             let p = params()?;
             let (holder, holder_key) = if name.ends_with("RolePolicy") {
@@ -454,8 +456,7 @@ fn edits_for<'a>(snap: &Snapshot, record: &Node<'a>) -> Result<(Edits<'a>, Chang
         }
         _ => {
             return Err(record.loc.key("eventName").err(format!(
-                "`{event_name}` from `{event_source}` is not a change this tool can apply; it applies {}",
-                supported()
+                "`{event_name}` from `{event_source}` is not supported"
             )))
         }
     };
