@@ -346,3 +346,47 @@ fn impact_needs_after_or_change_but_not_both() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
 }
+
+#[test]
+fn impact_help_documents_its_exit_codes() {
+    let r = run(&["impact", "--help"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for needle in [
+        "0  no read path broke",
+        "1  a read path broke",
+        "2  bad input",
+        "3  nothing broke, but",
+    ] {
+        assert!(r.stdout.contains(needle), "lacks {needle:?}:\n{}", r.stdout);
+    }
+}
+
+#[test]
+fn readme_impact_example_is_what_the_binary_prints() {
+    // GIVEN the command and the output shown under `## Before you deploy: impact`
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let section = readme
+        .find("## Before you deploy: impact")
+        .expect("README.md lacks `## Before you deploy: impact`");
+    let rest = &readme[section..];
+    let command = rest
+        .lines()
+        .find(|l| l.starts_with("cargo run --no-default-features -- impact "))
+        .expect("the section shows its command");
+    let args: Vec<&str> = command
+        .split_once(" -- ")
+        .map(|(_, a)| a.split_whitespace().collect())
+        .unwrap_or_default();
+    let open = rest.find("```text\n").expect("a ```text block") + "```text\n".len();
+    let len = rest[open..].find("```").expect("the block is closed");
+    let shown = &rest[open..open + len];
+    // WHEN the binary runs it
+    let r = run(&args);
+    // THEN it breaks the reader's path, and prints exactly the block
+    assert_eq!(r.code, 1, "the README's example breaks a path: {r:?}");
+    assert_eq!(
+        shown, r.stdout,
+        "README.md `## Before you deploy: impact` no longer shows what the binary prints"
+    );
+}
