@@ -390,3 +390,30 @@ fn readme_impact_example_is_what_the_binary_prints() {
         "README.md `## Before you deploy: impact` no longer shows what the binary prints"
     );
 }
+
+#[test]
+fn impact_a_new_grant_fixes_a_path_the_bucket_policy_intends() {
+    let r = with_change(
+        "tests/impact/before-no-key-grant.json",
+        "events/change-creategrant.eventbridge.json",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.json();
+    let fixed = out["fixed"].as_array().expect("fixed");
+    assert_eq!(fixed.len(), 1, "{out:#}");
+    assert_eq!(fixed[0]["principal"], ROLE);
+    assert_eq!(strs(&fixed[0]["blocking_before"]), ["KEY_POLICY_NO_ALLOW"]);
+    assert_eq!(fixed[0]["blocking"], serde_json::json!([]));
+    assert!(
+        strs(&fixed[0]["intended_by"])
+            .iter()
+            .any(|s| s.starts_with("grant ea4abf69") && s.ends_with("(after only)")),
+        "{:#}",
+        fixed[0]
+    );
+    assert_eq!(
+        out["opened"],
+        serde_json::json!([]),
+        "the bucket policy intended it: fixed, not opened"
+    );
+}

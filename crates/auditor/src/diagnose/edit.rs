@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use iam_eval::PolicyKind;
 
 use crate::json_patch::pointer;
-use crate::snapshot::{KeyState, NamedPolicy, ObjectOwnership, Snapshot};
+use crate::snapshot::{KeyGrant, KeyState, NamedPolicy, ObjectOwnership, Snapshot};
 
 /// Who holds an inline IAM policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,12 +83,24 @@ pub enum Edit {
         /// The policy.
         document: Value,
     },
-    /// Disable a key (KMS `DisableKey`).
-    DisableKey {
+    /// Put a key in another state (KMS `DisableKey`: `Disabled`; `ScheduleKeyDeletion`:
+    /// `PendingDeletion`; `CancelKeyDeletion`: `Disabled`).
+    SetKeyState {
         /// The key owner.
         account: String,
         /// The key ARN.
         key_arn: String,
+        /// The new state.
+        state: KeyState,
+    },
+    /// Add a grant to a key (KMS `CreateGrant`).
+    AddGrant {
+        /// The key owner.
+        account: String,
+        /// The key ARN.
+        key_arn: String,
+        /// The grant as a `ListGrants` entry.
+        grant: Value,
     },
     /// Remove a grant from a key (KMS `RevokeGrant`, `RetireGrant`).
     RemoveGrant {
@@ -455,13 +467,31 @@ impl Edit {
                 np.pointer = key_pointer(account, key_arn, "policy");
                 k.policy = Some(np);
             }
-            Edit::DisableKey { account, key_arn } => {
+            Edit::SetKeyState {
+                account,
+                key_arn,
+                state,
+            } => {
                 let k = snap
                     .accounts
                     .get_mut(account)
                     .and_then(|a| a.kms.get_mut(key_arn))
                     .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
-                k.metadata.key_state = KeyState::Disabled;
+                k.metadata.key_state = state.clone();
+            }
+            Edit::AddGrant {
+                account,
+                key_arn,
+                grant,
+            } => {
+                let k = snap
+                    .accounts
+                    .get_mut(account)
+                    .and_then(|a| a.kms.get_mut(key_arn))
+                    .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
+                let g = KeyGrant::new(grant.clone())
+                    .map_err(|e| EditError(format!("the new grant does not parse: {e}")))?;
+                k.grants.push(g);
             }
             Edit::RemoveGrant {
                 account,
@@ -636,8 +666,34 @@ impl Edit {
             } => vec![
                 json!({"op": "add", "path": key_pointer(account, key_arn, "policy"), "value": document}),
             ],
-            Edit::DisableKey { account, key_arn } => vec![json!({"op": "add",
-                "path": format!("{}/KeyState", key_pointer(account, key_arn, "metadata")), "value": "Disabled"})],
+            Edit::SetKeyState {
+                account,
+                key_arn,
+                state,
+            } => vec![json!({"op": "add",
+                "path": format!("{}/KeyState", key_pointer(account, key_arn, "metadata")), "value": state.as_str()})],
+            Edit::AddGrant {
+                account,
+                key_arn,
+                grant,
+            } => {
+                let first = snap
+                    .account(account)
+                    .and_then(|a| a.kms.get(key_arn))
+                    .and_then(|k| k.grants.first());
+                match first {
+                    None => vec![
+                        json!({"op": "add", "path": key_pointer(account, key_arn, "grants"), "value": [grant]}),
+                    ],
+                    // After the grants listed, wherever the list sits (`grants` or `grants/Grants`).
+                    Some(g) => match g.pointer.rsplit_once('/') {
+                        Some((list, _)) if !g.pointer.is_empty() => {
+                            vec![json!({"op": "add", "path": format!("{list}/-"), "value": grant})]
+                        }
+                        _ => Vec::new(),
+                    },
+                }
+            }
             Edit::RemoveGrant {
                 account,
                 key_arn,
@@ -859,9 +915,15 @@ mod tests {
                 key_arn: key.into(),
                 document: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}),
             },
-            Edit::DisableKey {
+            Edit::SetKeyState {
                 account: "111122223333".into(),
                 key_arn: key.into(),
+                state: KeyState::PendingDeletion,
+            },
+            Edit::AddGrant {
+                account: "111122223333".into(),
+                key_arn: key.into(),
+                grant: json!({"GrantId": "g-2", "KeyId": key, "GranteePrincipal": "arn:aws:iam::444455556666:role/other", "Operations": ["Decrypt"]}),
             },
             Edit::RemoveGrant {
                 account: "111122223333".into(),
@@ -917,7 +979,7 @@ mod tests {
         }
         // The updated SCP keeps its name and now denies.
         let mut typed = snap.clone();
-        edits[7].apply(&mut typed).expect("applies");
+        edits[8].apply(&mut typed).expect("applies");
         let scp = &typed.accounts["444455556666"]
             .organization
             .as_ref()

@@ -23,7 +23,7 @@ use crate::diagnose::edit::{Edit, InlineHolder};
 use crate::event::CLOUDTRAIL_DETAIL_TYPE;
 use crate::reader::{reject_duplicate_keys, Node, PathError};
 use crate::refs::{is_account_id, is_service_name};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{KeyState, Snapshot};
 
 /// A change record that cannot be applied, with the JSON path of the offending value
 /// (`detail.requestParameters.roleName`).
@@ -83,10 +83,13 @@ pub const SUPPORTED: &[(&str, &str)] = &[
     ("s3", "PutBucketPolicy"),
     ("s3", "DeleteBucketPolicy"),
     ("kms", "PutKeyPolicy"),
+    ("kms", "CreateGrant"),
     ("kms", "RevokeGrant"),
     ("kms", "RetireGrant"),
     ("kms", "DisableKey"),
     ("kms", "EnableKey"),
+    ("kms", "ScheduleKeyDeletion"),
+    ("kms", "CancelKeyDeletion"),
     ("iam", "PutRolePolicy"),
     ("iam", "DeleteRolePolicy"),
     ("iam", "AttachRolePolicy"),
@@ -165,9 +168,56 @@ fn document(node: &Node<'_>) -> Result<Value, PathError> {
     }
 }
 
-type Edits<'a> = Vec<(Edit, crate::reader::Loc)>;
+/// The `ListGrants` entry a `CreateGrant` record describes (ct-creategrant): the request's
+/// grantee, operations, constraints, name and retiring principal, and the grant id AWS
+/// returned.
+fn grant_entry(record: &Node<'_>, params: &Node<'_>, key_arn: &str) -> Result<Value, PathError> {
+    let mut entry = serde_json::Map::new();
+    entry.insert("KeyId".into(), Value::String(key_arn.to_owned()));
+    let grant_id = match record.get("responseElements")? {
+        Some(r) => r.opt_str("grantId")?,
+        None => None,
+    };
+    let grant_id =
+        grant_id.ok_or_else(|| {
+            record.loc.key("responseElements").key("grantId").err(
+                "the record gives no grant id, so a later RevokeGrant could not find the grant",
+            )
+        })?;
+    entry.insert("GrantId".into(), Value::String(grant_id));
+    entry.insert(
+        "GranteePrincipal".into(),
+        Value::String(params.req_str("granteePrincipal")?),
+    );
+    let operations = params.str_list("operations")?;
+    if operations.is_empty() {
+        return Err(params.loc.key("operations").err("a grant needs operations"));
+    }
+    entry.insert("Operations".into(), serde_json::json!(operations));
+    for (from, to) in [("name", "Name"), ("retiringPrincipal", "RetiringPrincipal")] {
+        if let Some(v) = params.opt_str(from)? {
+            entry.insert(to.into(), Value::String(v));
+        }
+    }
+    if let Some(c) = params.get("constraints")? {
+        let mut constraints = serde_json::Map::new();
+        for (from, to) in [
+            ("encryptionContextSubset", "EncryptionContextSubset"),
+            ("encryptionContextEquals", "EncryptionContextEquals"),
+        ] {
+            if let Some(v) = c.get(from)? {
+                v.obj()?;
+                constraints.insert(to.into(), v.v.clone());
+            }
+        }
+        entry.insert("Constraints".into(), Value::Object(constraints));
+    }
+    Ok(Value::Object(entry))
+}
 
-fn edits_for<'a>(snap: &Snapshot, record: &Node<'a>) -> Result<(Edits<'a>, ChangeRef), PathError> {
+type Edits = Vec<(Edit, crate::reader::Loc)>;
+
+fn edits_for(snap: &Snapshot, record: &Node<'_>) -> Result<(Edits, ChangeRef), PathError> {
     record.obj()?;
     let event_name = record.req_str("eventName")?;
     let event_source = record.req_str("eventSource")?;
@@ -218,7 +268,7 @@ fn edits_for<'a>(snap: &Snapshot, record: &Node<'a>) -> Result<(Edits<'a>, Chang
                 .err("the record names no account (recipientAccountId or userIdentity.accountId)")
         })
     };
-    let (edits, changed): (Edits<'a>, String) = match (service, event_name.as_str()) {
+    let (edits, changed): (Edits, String) = match (service, event_name.as_str()) {
         (Some("s3"), "PutBucketPolicy" | "DeleteBucketPolicy") => {
             let p = params()?;
             let name_node = p.req("bucketName")?;
@@ -246,10 +296,7 @@ fn edits_for<'a>(snap: &Snapshot, record: &Node<'a>) -> Result<(Edits<'a>, Chang
                 format!("bucket policy of {bucket}"),
             )
         }
-        (
-            Some("kms"),
-            "PutKeyPolicy" | "RevokeGrant" | "RetireGrant" | "DisableKey" | "EnableKey",
-        ) => {
+        (Some("kms"), _) => {
             let key_account = need_account()?;
             // RetireGrant may carry no requestParameters; the key is then in `resources`.
             let key_node = match record.get("requestParameters")? {
@@ -292,16 +339,47 @@ fn edits_for<'a>(snap: &Snapshot, record: &Node<'a>) -> Result<(Edits<'a>, Chang
                         format!("key policy of {key_arn}"),
                     )
                 }
-                "DisableKey" => (
-                    vec![(
-                        Edit::DisableKey {
-                            account,
-                            key_arn: key_arn.clone(),
-                        },
-                        at,
-                    )],
-                    format!("state of key {key_arn} (disabled)"),
-                ),
+                "DisableKey" | "ScheduleKeyDeletion" | "CancelKeyDeletion" => {
+                    // A key scheduled for deletion is `PendingDeletion`; cancelling the
+                    // deletion leaves it `Disabled` (AWS KMS Developer Guide, "Deleting AWS
+                    // KMS keys").
+                    let state = if event_name == "ScheduleKeyDeletion" {
+                        KeyState::PendingDeletion
+                    } else {
+                        KeyState::Disabled
+                    };
+                    let changed = format!("state of key {key_arn} ({})", state.as_str());
+                    (
+                        vec![(
+                            Edit::SetKeyState {
+                                account,
+                                key_arn,
+                                state,
+                            },
+                            at,
+                        )],
+                        changed,
+                    )
+                }
+                "CreateGrant" => {
+                    let grant = grant_entry(record, &params()?, &key_arn)?;
+                    let grantee = grant
+                        .get("GranteePrincipal")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    (
+                        vec![(
+                            Edit::AddGrant {
+                                account,
+                                key_arn: key_arn.clone(),
+                                grant,
+                            },
+                            at,
+                        )],
+                        format!("new grant of key {key_arn} to {grantee}"),
+                    )
+                }
                 "EnableKey" => (
                     vec![(
                         Edit::EnableKey {

@@ -178,3 +178,26 @@ fn a_new_grant_to_a_principal_the_snapshot_cannot_see_is_undecided_not_opened() 
         .iter()
         .all(|s| s.ends_with("(after only)")));
 }
+
+#[test]
+fn scheduling_the_key_for_deletion_breaks_the_read() {
+    let (snap, _) = working();
+    let ev = record(
+        "kms",
+        "ScheduleKeyDeletion",
+        "111122223333",
+        json!({"keyId": KEY, "pendingWindowInDays": 30}),
+    );
+    let (after, change) = apply_change(&snap, &ev).expect("applies");
+    assert!(change.changed.ends_with("(PendingDeletion)"), "{change:?}");
+    let i = impact(&snap, &after);
+    let broken = i
+        .broken
+        .iter()
+        .find(|p| p.principal == ROLE && p.object == "reports/q1.csv")
+        .expect("the reader's path breaks");
+    assert!(
+        broken.blocking.contains(&"KEY_NOT_USABLE".to_owned()),
+        "{broken:?}"
+    );
+}
