@@ -400,18 +400,12 @@ fn impact(
     format: Format,
 ) -> Result<ExitCode> {
     let old = load_snapshot(before)?;
-    let (new, change_ref) = match (after, change) {
-        (Some(after), _) => (load_snapshot(after)?, None),
-        (None, Some(change)) => {
-            let v = read_event(change)?;
-            let (new, c) = auditor::impact::apply_change(&old, &v)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", change.display()))?;
-            (new, Some(c))
-        }
+    let result = match (after, change) {
+        (Some(after), _) => auditor::impact::impact(&old, &load_snapshot(after)?),
+        (None, Some(change)) => auditor::impact::impact_of_change(&old, &read_event(change)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", change.display()))?,
         (None, None) => anyhow::bail!("give --after SNAPSHOT or --change EVENT_FILE"),
     };
-    let mut result = auditor::impact::impact(&old, &new);
-    result.change = change_ref;
     match format {
         Format::Text => emit(&auditor::impact::render_text(&result))?,
         Format::Json => emit_line(&serde_json::to_string_pretty(&result)?)?,

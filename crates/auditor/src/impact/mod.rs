@@ -166,7 +166,8 @@ pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
             d.as_ref().map_or(Verdict::Unknown, |d| d.verdict)
         };
         let (vb, va) = (verdict(&d_before), verdict(&d_after));
-        if vb == va {
+        // A path that cannot be diagnosed at all is reported, not counted as unchanged.
+        if vb == va && request.is_ok() {
             out.unchanged += 1;
             continue;
         }
@@ -230,6 +231,18 @@ pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
         }
     }
     out
+}
+
+/// The impact of the change recorded in `event` (see [`apply_change`]) on `before`, with
+/// the change named in [`Impact::change`].
+pub fn impact_of_change(
+    before: &Snapshot,
+    event: &serde_json::Value,
+) -> Result<Impact, ChangeError> {
+    let (after, change) = apply_change(before, event)?;
+    let mut out = impact(before, &after);
+    out.change = Some(change);
+    Ok(out)
 }
 
 /// Who must act on a finding: the fix's account id, else the id of the account whose

@@ -201,3 +201,76 @@ fn scheduling_the_key_for_deletion_breaks_the_read() {
         "{broken:?}"
     );
 }
+
+#[test]
+fn a_retired_grant_is_found_through_additional_event_data_and_resources() {
+    let (mut snap, _) = working();
+    let grant = crate::snapshot::KeyGrant::new(json!({"GrantId": "g-9", "KeyId": KEY,
+        "GranteePrincipal": ROLE, "Operations": ["Decrypt"]}))
+    .expect("grant");
+    snap.accounts
+        .get_mut("111122223333")
+        .and_then(|a| a.kms.get_mut(KEY))
+        .expect("key")
+        .grants
+        .push(grant);
+    // ct-retire-grant: no requestParameters; the grant id in additionalEventData, the key in
+    // resources.
+    let mut ev = record("kms", "RetireGrant", "111122223333", Value::Null);
+    ev["additionalEventData"] = json!({"grantId": "g-9"});
+    ev["resources"] = json!([{"ARN": KEY, "type": "AWS::KMS::Key", "accountId": "111122223333"}]);
+    let (after, change) = apply_change(&snap, &ev).expect("applies");
+    assert_eq!(change.changed, format!("grant g-9 of key {KEY}"));
+    let grants = |s: &Snapshot| s.accounts["111122223333"].kms[KEY].grants.len();
+    assert_eq!(grants(&after), grants(&snap) - 1);
+}
+
+#[test]
+fn deleting_the_readers_inline_policy_breaks_its_reads_and_put_user_policy_adds_one() {
+    let (snap, _) = working();
+    let ev = record(
+        "iam",
+        "DeleteRolePolicy",
+        "444455556666",
+        json!({"roleName": "reader", "policyName": "read-doc-example-bucket"}),
+    );
+    let i = impact_of_change(&snap, &ev).expect("applies");
+    assert_eq!(
+        i.change.as_ref().map(|c| c.changed.as_str()),
+        Some("inline policy read-doc-example-bucket of role reader")
+    );
+    let broken = i
+        .broken
+        .iter()
+        .find(|p| p.principal == ROLE && p.object == "reports/q1.csv")
+        .expect("the reader's path breaks");
+    assert!(
+        broken
+            .blocking
+            .iter()
+            .all(|c| c == "IDENTITY_POLICY_NO_ALLOW"),
+        "{broken:?}"
+    );
+    assert_eq!(broken.must_act, vec!["444455556666".to_owned()]);
+    assert!(broken
+        .intended_by
+        .iter()
+        .any(|s| s.ends_with("(before only)")));
+
+    let ev = record(
+        "iam",
+        "PutUserPolicy",
+        "444455556666",
+        json!({"userName": "alice", "policyName": "deny-all",
+            "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\"}]}"}),
+    );
+    let (after, _) = apply_change(&snap, &ev).expect("applies");
+    let alice = |s: &Snapshot| {
+        s.accounts["444455556666"]
+            .iam
+            .as_ref()
+            .and_then(|i| i.users.iter().find(|u| u.name == "alice"))
+            .map(|u| u.inline_policies.len())
+    };
+    assert_eq!(alice(&after), alice(&snap).map(|n| n + 1));
+}
