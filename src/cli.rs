@@ -71,7 +71,7 @@ enum Command {
         /// The action (`s3:GetObject`, `s3:PutObject`, `kms:Decrypt`...).
         #[arg(long)]
         action: Option<String>,
-        /// The object ARN (`arn:aws:s3:::bucket/key`) or key ARN.
+        /// The object ARN (`arn:<partition>:s3:::bucket/key`, any partition) or key ARN.
         #[arg(long)]
         resource: Option<String>,
         /// Output format.
@@ -319,8 +319,8 @@ fn report(outputs: &[auditor::diagnose::Diagnosis], format: Format) -> Result<Ex
             }
         }
         Format::Json => {
-            let v = if outputs.len() == 1 {
-                serde_json::to_value(&outputs[0])?
+            let v = if let [one] = outputs {
+                serde_json::to_value(one)?
             } else {
                 serde_json::json!({ "diagnoses": outputs })
             };

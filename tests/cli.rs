@@ -4,7 +4,13 @@
 //! error messages that name the file and the JSON path. Every test runs the real binary.
 
 // A test fails by panicking; the helpers outside `#[test]` functions do so on purpose.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on a bad fixture or a misbehaving binary"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -21,6 +21,7 @@
 //! The checks take template text, so the tests at the end run them on modified copies to show
 //! that they fail when a permission is removed or widened.
 #![allow(
+    clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -1,8 +1,14 @@
 //! `diagnose --live` and `snapshot` against the AWS-compatible server started by
 //! `scripts/test`: what `snapshot --out` writes must make `diagnose --snapshot` print exactly
-//! what `diagnose --live` printed. Skips with a message outside CI when no server is set.
+//! what `diagnose --live` printed. Fails when no server is set: run it through scripts/test.
 
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly when the server or the binary misbehaves"
+)]
 
 use std::process::{Command, Output};
 
@@ -11,16 +17,11 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_s3-kms-auditor");
 const EVENT: &str = "events/s3-getobject-denied-cross-account.eventbridge.json";
 
-fn endpoint() -> Option<String> {
+/// The server's endpoint; without it the test fails (scripts/test starts the server).
+fn endpoint() -> String {
     match std::env::var("S3KA_TEST_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("S3KA_TEST_ENDPOINT is not set in CI: run the tests through scripts/test")
-        }
-        _ => {
-            eprintln!("SKIPPED live_cli: S3KA_TEST_ENDPOINT is not set (scripts/test starts moto and sets it)");
-            None
-        }
+        Ok(e) if !e.is_empty() => e,
+        _ => panic!("S3KA_TEST_ENDPOINT is not set: run the tests through scripts/test, which starts the AWS-compatible server"),
     }
 }
 
@@ -45,7 +46,7 @@ fn live_needs_an_event() {
 
 #[test]
 fn snapshot_out_reproduces_diagnose_live() {
-    let Some(endpoint) = endpoint() else { return };
+    let endpoint = endpoint();
     let dir = std::env::temp_dir().join(format!("s3ka-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out_file = dir.join("snapshot.json");

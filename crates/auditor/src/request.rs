@@ -212,7 +212,7 @@ pub struct Request {
     pub kms_key_ref: Option<String>,
     /// The account that owns `resource`, when the record shows it.
     pub resource_account: Option<String>,
-    /// A KMS request made by S3 on the principal's behalf (the second hop of spec §1.6).
+    /// A KMS request made by S3 on the principal's behalf (the second hop: docs/design.md, "The two hops").
     pub via_s3: bool,
     /// The `aws:s3:arn` encryption context names the bucket: S3 used a Bucket Key.
     pub bucket_key: bool,
@@ -370,11 +370,13 @@ impl AwsDenial {
     /// Reads the policy type and reason from an AccessDenied message; `None` for the older,
     /// generic messages ("Access Denied").
     pub fn parse(message: &str) -> Option<AwsDenial> {
-        const TYPES: [(&str, DeniedPolicyType); 7] = [
+        const TYPES: [(&str, DeniedPolicyType); 8] = [
             ("identity-based polic", DeniedPolicyType::Identity),
             ("resource-based polic", DeniedPolicyType::Resource),
             ("permissions boundar", DeniedPolicyType::PermissionsBoundary),
             ("session polic", DeniedPolicyType::Session),
+            // Some KMS messages say "sessions policy".
+            ("sessions polic", DeniedPolicyType::Session),
             ("service control polic", DeniedPolicyType::Scp),
             ("resource control polic", DeniedPolicyType::Rcp),
             ("vpc endpoint polic", DeniedPolicyType::VpcEndpoint),

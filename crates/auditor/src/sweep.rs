@@ -213,7 +213,9 @@ pub(crate) fn principals_for(
             Some(a) if a.account != owner => vec![arn.clone()],
             _ => Vec::new(),
         },
-        PolicyPrincipal::Account(account) if account != owner => {
+        PolicyPrincipal::Account(account) | PolicyPrincipal::AccountIn { account, .. }
+            if account != owner =>
+        {
             // Delegation: the account's own principals whose identity policies reach the bucket.
             let mut found = Vec::new();
             if let Some(iam) = snap.account(account).and_then(|a| a.iam.as_ref()) {
@@ -304,9 +306,10 @@ pub(crate) fn objects_matching(
         .iter()
         .filter_map(|r| {
             if r == "*" {
-                iam_eval::arn::ArnPattern::parse("arn:*:*:*:*:*")
+                iam_eval::arn::ArnPattern::parse_resource("arn:*")
             } else {
-                iam_eval::arn::ArnPattern::parse(r)
+                // Resource elements: a trailing `*` crosses colons.
+                iam_eval::arn::ArnPattern::parse_resource(r)
             }
         })
         .collect();
@@ -415,6 +418,7 @@ fn key_observations(snap: &Snapshot, granted: &BTreeSet<(String, String)>, out: 
                 for p in &spec.entries {
                     let ext = match p {
                         PolicyPrincipal::Account(a)
+                        | PolicyPrincipal::AccountIn { account: a, .. }
                         | PolicyPrincipal::Role { account: a, .. }
                         | PolicyPrincipal::User { account: a, .. } => a.clone(),
                         _ => continue,

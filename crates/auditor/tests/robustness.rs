@@ -2,6 +2,7 @@
 //! snapshot parser, the event parser and the diagnosis, which must answer with a value or a
 //! path-qualified error.
 #![allow(
+    clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test fails loudly on a bad fixture"

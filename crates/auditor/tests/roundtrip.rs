@@ -3,6 +3,7 @@
 //! `Snapshot::to_value` and read again gives an equal typed snapshot, and writing is a fixed
 //! point after the first round.
 #![allow(
+    clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -2,6 +2,7 @@
 //! `docs/scenario-format.md`): each case is a snapshot (a base file plus an RFC 6902 patch, or
 //! inline), an event or ad hoc request, and the expected verdict and findings.
 #![allow(
+    clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test fails loudly on a bad fixture"

@@ -1,6 +1,7 @@
 //! The sweep over the example snapshots: every intended cross-account read path is found and
 //! checked end to end, with its blocking causes and the traps around it.
 #![allow(
+    clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test or benchmark fails loudly on a bad fixture"

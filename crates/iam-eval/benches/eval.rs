@@ -4,8 +4,11 @@
 //!     policies) and the KMS hop (key policy + the same identity policies), with the
 //!     forward-access-session context;
 //! (b) a 200-statement policy set (identity, bucket policy, SCPs) where the deciding statement
-//!     is the last one.
+//!     is the last one;
+//! (c) parsing a 500 KB `explain` input (200 statements and one condition block with 15,000
+//!     keys), which the duplicate-key check once made quadratic.
 #![allow(
+    clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test or benchmark fails loudly on a bad fixture"
@@ -235,5 +238,42 @@ fn large(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kc, large);
+/// An `explain` input of at least 500 KB: 200 ordinary statements plus one Deny whose
+/// `StringEquals` block has 15,000 keys (the shape that made the duplicate-key check slow).
+fn input_500kb() -> String {
+    let mut sts = Vec::new();
+    for i in 0..200 {
+        sts.push(json!({"Sid": format!("S{i}"), "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": format!("arn:aws:s3:::bucket-{i}/*"),
+            "Condition": {"StringEquals": {"aws:PrincipalTag/team": format!("t{i}")}}}));
+    }
+    let keys: serde_json::Map<String, serde_json::Value> = (0..15_000)
+        .map(|i| (format!("aws:RequestTag/k{i:06}"), json!(format!("v{i}"))))
+        .collect();
+    sts.push(
+        json!({"Sid": "Big", "Effect": "Deny", "Action": "s3:*", "Resource": "*",
+        "Condition": {"StringEquals": keys}}),
+    );
+    json!({"request": {"principal": SESSION, "action": "s3:GetObject", "resource": OBJECT,
+            "resource_account": "111122223333"},
+        "policies": {"identity": [{"Version": "2012-10-17", "Statement": sts}]}})
+    .to_string()
+}
+
+fn parse_500kb(c: &mut Criterion) {
+    let text = input_500kb();
+    assert!(text.len() >= 500_000, "{} bytes", text.len());
+    let parsed = iam_eval::ExplainInput::parse(&text).expect("the benchmark input parses");
+    assert_eq!(parsed.identity.len(), 1);
+    let mut g = c.benchmark_group("parse_500kb_policy_set");
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.sample_size(20);
+    g.bench_function("explain_input", |b| {
+        b.iter(|| iam_eval::ExplainInput::parse(black_box(&text)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, kc, large, parse_500kb);
 criterion_main!(benches);

@@ -163,6 +163,68 @@ pub enum Note {
     EveryoneGrantSkipsCeiling,
 }
 
+/// A rule of the service itself, outside every policy, that blocks the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ServiceRule {
+    /// KMS accepts only the cryptographic operations and a few read and grant operations on a
+    /// key from another account; any other operation (`PutKeyPolicy`, `ScheduleKeyDeletion`,
+    /// `DisableKey`, `TagResource`, ...) is denied whatever the key policy and IAM policies
+    /// say. Reported with the resource layer.
+    KmsOperationNotCrossAccount {
+        /// The action as requested.
+        action: String,
+    },
+}
+
+/// Something in a policy that does not do what it looks like it does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Warning {
+    /// A `Resource` / `NotResource` entry has `${...}` before the fifth colon, where AWS does
+    /// not substitute variables: the entry is literal text and matches no real resource.
+    VariableOutsideResourcePart {
+        /// The policy.
+        policy: String,
+        /// Statement index.
+        index: usize,
+        /// The entry as written.
+        entry: String,
+    },
+}
+
+/// Whether KMS allows the operation (lowercase, like [`Request::action_name`]) on a key from
+/// another account
+/// (<https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html>):
+/// the cryptographic operations plus `CreateGrant`, `DescribeKey`, `GetKeyRotationStatus`,
+/// `GetPublicKey`, `ListGrants`, `RetireGrant` and `RevokeGrant`. A `match` rather than a
+/// list search: it runs on every cross-account KMS request.
+fn kms_allows_cross_account(operation: &str) -> bool {
+    matches!(
+        operation,
+        "creategrant"
+            | "decrypt"
+            | "derivesharedsecret"
+            | "describekey"
+            | "encrypt"
+            | "generatedatakey"
+            | "generatedatakeypair"
+            | "generatedatakeypairwithoutplaintext"
+            | "generatedatakeywithoutplaintext"
+            | "generatemac"
+            | "getkeyrotationstatus"
+            | "getpublickey"
+            | "listgrants"
+            | "reencryptfrom"
+            | "reencryptto"
+            | "retiregrant"
+            | "revokegrant"
+            | "sign"
+            | "verify"
+            | "verifymac"
+    )
+}
+
 /// The answer: decision, every blocking layer, the deciding statements, and what was unknown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evaluation<'a> {
@@ -186,6 +248,15 @@ pub struct Evaluation<'a> {
     pub granted_by: Option<GrantPath>,
     /// Caveats.
     pub notes: Vec<Note>,
+    /// Rules of the service, outside the policies, that block the request (each also puts its
+    /// layer in `denied_by`). Omitted from JSON when empty, so that output without them keeps
+    /// the shape documented in docs/explain-format.md.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub service_rules: Vec<ServiceRule>,
+    /// Policy elements that cannot do what they look like they do (omitted from JSON when
+    /// empty, like `service_rules`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
 
 /// Which rule granted access.
@@ -202,6 +273,10 @@ pub enum GrantPath {
     Grant,
     /// The root user of the resource account.
     RootUser,
+    /// A resource policy (bucket or key policy) naming the caller's account, for the account's
+    /// root user, which needs no identity-based policy: the key account's root user through
+    /// the key policy's account statement, or another account's root user named by account.
+    ResourcePolicyAccount,
 }
 
 /// What one policy contributes.
@@ -222,6 +297,7 @@ struct Evaluator<'r, 'a> {
     near_misses: Vec<NearMiss<'a>>,
     unknown: Vec<String>,
     notes: Vec<Note>,
+    warnings: Vec<Warning>,
 }
 
 impl<'r, 'a> Evaluator<'r, 'a> {
@@ -270,6 +346,16 @@ impl<'r, 'a> Evaluator<'r, 'a> {
         if action_hit == st.action.not {
             return None;
         }
+        for entry in &st.misplaced_variables {
+            let w = Warning::VariableOutsideResourcePart {
+                policy: named.name.to_owned(),
+                index: st.index,
+                entry: entry.clone(),
+            };
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
+        }
         let miss = |miss: Miss<'a>| NearMiss {
             statement: StatementRef {
                 layer,
@@ -287,7 +373,7 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                 ResourceEntry::Arn(p) => req.resource_matches(p),
                 ResourceEntry::Template(t) => t
                     .resolve_glob(&req.context, &mut unknown)
-                    .and_then(crate::arn::ArnPattern::from_elems)
+                    .and_then(crate::arn::ArnPattern::from_elems_resource)
                     .is_some_and(|p| p.is_match(&req.resource)),
                 ResourceEntry::Unmatchable(_) => false,
             });
@@ -402,6 +488,7 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         near_misses: Vec::new(),
         unknown: Vec::new(),
         notes: Vec::new(),
+        warnings: Vec::new(),
     };
 
     // Organization policies do not apply to service-linked roles, nor SCPs to service
@@ -479,6 +566,7 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
     let key_enables_iam = resource.allow_account;
 
     let mut blocks: Vec<Layer> = Vec::new();
+    let mut service_rules: Vec<ServiceRule> = Vec::new();
     // Ceilings on identity-sourced permissions: boundary and session policy.
     let ceilings = |blocks: &mut Vec<Layer>| {
         if !boundary_ok {
@@ -531,7 +619,15 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
             if rbp.is_none() {
                 blocks.push(Layer::Resource);
             }
-            if caller.has_identity() {
+            if caller.kind == CallerKind::Root {
+                // The root user needs no identity policy in its own account: the resource
+                // policy naming it (by account or as everyone) is the whole grant.
+                Some(if rbp.is_some_and(MatchKind::is_direct) {
+                    GrantPath::ResourcePolicyDirect
+                } else {
+                    GrantPath::ResourcePolicyAccount
+                })
+            } else if caller.has_identity() {
                 if !identity_allows {
                     blocks.push(Layer::Identity);
                 }
@@ -557,6 +653,11 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
             ceilings(&mut blocks);
             Some(GrantPath::ResourcePolicyRole)
         }
+        // KMS, same account, root user: the key policy's account statement is the whole grant
+        // (the root user has no identity policies).
+        (true, true) if key_enables_iam && caller.kind == CallerKind::Root => {
+            Some(GrantPath::ResourcePolicyAccount)
+        }
         // KMS, same account, the key policy enables IAM for the account: IAM must allow.
         (true, true) if key_enables_iam => {
             if !identity_allows {
@@ -577,16 +678,33 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
             if rbp.is_none() && !grant_allows {
                 blocks.push(Layer::Resource);
             }
+            // KMS refuses other operations from another account whatever the policies say.
+            // (A service principal or anonymous caller belongs to no account: not "another
+            // account", so the rule is not applied to it.)
+            if caller.account.is_some() && !kms_allows_cross_account(req.action_name()) {
+                blocks.push(Layer::Resource);
+                service_rules.push(ServiceRule::KmsOperationNotCrossAccount {
+                    action: req.action.clone(),
+                });
+            }
             if grant_allows {
                 Some(GrantPath::Grant)
-            } else {
-                if caller.has_identity() {
-                    if !identity_allows {
-                        blocks.push(Layer::Identity);
-                    }
-                    ceilings(&mut blocks);
+            } else if caller.kind == CallerKind::Root {
+                Some(if rbp.is_some_and(MatchKind::is_direct) {
+                    GrantPath::ResourcePolicyDirect
+                } else {
+                    GrantPath::ResourcePolicyAccount
+                })
+            } else if caller.has_identity() {
+                if !identity_allows {
+                    blocks.push(Layer::Identity);
                 }
+                ceilings(&mut blocks);
                 identity_allows.then_some(GrantPath::IdentityPolicy)
+            } else {
+                // Services and anonymous callers have no identity policies: the key policy
+                // alone decides.
+                Some(GrantPath::ResourcePolicyDirect)
             }
         }
     };
@@ -646,5 +764,34 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
             None
         },
         notes: ev.notes,
+        service_rules,
+        warnings: ev.warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kms_allows_cross_account;
+
+    #[test]
+    fn kms_cross_account_operations() {
+        for op in [
+            "decrypt",
+            "generatedatakey",
+            "reencryptto",
+            "describekey",
+            "creategrant",
+        ] {
+            assert!(kms_allows_cross_account(op), "{op}");
+        }
+        for op in [
+            "putkeypolicy",
+            "schedulekeydeletion",
+            "disablekey",
+            "tagresource",
+            "Decrypt",
+        ] {
+            assert!(!kms_allows_cross_account(op), "{op}");
+        }
     }
 }

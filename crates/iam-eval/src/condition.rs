@@ -30,7 +30,10 @@ pub enum SetQualifier {
 /// The base operators of the IAM reference; the negated ones are listed separately because
 /// their multi-value and missing-key semantics differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "each variant is the IAM operator of the same name"
+)]
 pub enum Operator {
     StringEquals,
     StringNotEquals,
@@ -407,8 +410,10 @@ pub fn parse_date(text: &str) -> Option<i64> {
     }
     if let Ok(secs) = t.parse::<f64>() {
         if secs.is_finite() {
-            // Truncation to whole milliseconds is intended.
-            #[allow(clippy::cast_possible_truncation)]
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "truncation to whole milliseconds is intended"
+            )]
             return Some((secs * 1000.0) as i64);
         }
     }

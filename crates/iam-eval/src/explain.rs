@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::authorize::{Decision, Evaluation, GrantPath, Layer, Miss, Note};
+use crate::authorize::{Decision, Evaluation, GrantPath, Layer, Miss, Note, ServiceRule, Warning};
 use crate::request::Request;
 
 /// What each layer is called in prose.
@@ -48,6 +48,7 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
             Some(GrantPath::IdentityPolicy) => "an identity-based policy allows it, and nothing in the resource-based policy is needed in the same account",
             Some(GrantPath::Grant) => "a KMS grant allows it",
             Some(GrantPath::RootUser) => "the root user has full access to its own account's resources",
+            Some(GrantPath::ResourcePolicyAccount) => "the resource-based policy allows the caller's account, and the caller is that account's root user, which needs no identity-based policy",
             None => "every required layer allows it",
         };
         let _ = writeln!(out, "\nWhy: {how}.");
@@ -69,6 +70,19 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
                     )
                 }
             );
+            for rule in &ev.service_rules {
+                match rule {
+                    ServiceRule::KmsOperationNotCrossAccount { action }
+                        if *layer == Layer::Resource =>
+                    {
+                        let _ = writeln!(
+                            out,
+                            "      KMS rule: {action} cannot be used on a key from another account, whatever the key policy and IAM policies say; only the cryptographic operations, CreateGrant, DescribeKey, GetKeyRotationStatus, GetPublicKey, ListGrants, RetireGrant and RevokeGrant can. Call it from the key's own account."
+                        );
+                    }
+                    ServiceRule::KmsOperationNotCrossAccount { .. } => {}
+                }
+            }
             if !explicit {
                 for nm in ev
                     .near_misses
@@ -126,6 +140,14 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
             ev.unknown_context_keys.join(", ")
         );
     }
+    for warning in &ev.warnings {
+        let text = match warning {
+            Warning::VariableOutsideResourcePart { policy, index, entry } => format!(
+                "{policy} statement {index}: `{entry}` has a policy variable before the fifth colon, where AWS does not substitute variables; the entry is literal text and matches no real resource. Variables work only in the resource part of an ARN."
+            ),
+        };
+        let _ = writeln!(out, "\nWarning: {text}");
+    }
     for note in &ev.notes {
         let text = match note {
             Note::OrphanedPrincipalId { policy, index, id } => format!(
@@ -142,4 +164,51 @@ pub fn render_text(req: &Request, ev: &Evaluation<'_>) -> String {
         let _ = writeln!(out, "\nNote: {text}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorize::authorize;
+    use crate::input::ExplainInput;
+
+    fn explain(input: &str) -> String {
+        let input = ExplainInput::parse(input).expect("test input parses");
+        let ev = authorize(&input.request, &input.policy_set());
+        render_text(&input.request, &ev)
+    }
+
+    #[test]
+    fn kms_cross_account_rule_is_named() {
+        let text = explain(
+            r#"{"request": {"principal": "arn:aws:sts::444455556666:assumed-role/reader/s1",
+                 "action": "kms:PutKeyPolicy",
+                 "resource": "arn:aws:kms:us-west-2:111122223333:key/k"},
+                "policies": {
+                 "identity": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}],
+                 "resource": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                   "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "kms:*", "Resource": "*"}]}}}"#,
+        );
+        assert!(text.starts_with("DENIED"), "{text}");
+        assert!(
+            text.contains(
+                "KMS rule: kms:PutKeyPolicy cannot be used on a key from another account"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn misplaced_variable_is_a_warning() {
+        let text = explain(
+            r#"{"request": {"principal": "arn:aws:sts::111122223333:assumed-role/app/s1",
+                 "action": "s3:GetObject", "resource": "arn:aws:s3:::b/k", "resource_account": "111122223333"},
+                "policies": {"identity": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                  "Action": "s3:GetObject", "Resource": "arn:aws:s3:${aws:RequestedRegion}::b/*"}]}]}}"#,
+        );
+        assert!(
+            text.contains("Warning: identity[0] statement 0: `arn:aws:s3:${aws:RequestedRegion}::b/*` has a policy variable before the fifth colon"),
+            "{text}"
+        );
+    }
 }

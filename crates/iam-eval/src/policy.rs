@@ -73,6 +73,10 @@ pub struct Statement {
     pub resource: Option<ResourceSpec>,
     /// The `Condition` block, flattened to one entry per operator and key (all must hold).
     pub conditions: Vec<Condition>,
+    /// `Resource` / `NotResource` entries (as written) with a `${...}` before the fifth colon:
+    /// AWS reads it as literal text there, so the entry matches no real resource; the
+    /// evaluation warns about it.
+    pub misplaced_variables: Vec<String>,
 }
 
 /// `Principal` or `NotPrincipal`.
@@ -131,7 +135,9 @@ pub enum ResourceEntry {
     Arn(ArnPattern),
     /// An ARN with policy variables, compiled per request.
     Template(Template),
-    /// Text that starts like an ARN but lacks its six segments: it matches no resource.
+    /// Text that cannot be compiled as a resource pattern: it matches no resource. (Every
+    /// `arn:` text compiles since short patterns such as `arn:aws:kms:*` match; kept so that
+    /// matches on this enum stay valid.)
     Unmatchable(String),
 }
 
@@ -391,6 +397,7 @@ fn parse_statement(
         (None, None) => return Err(ParseError::new(path, "missing `Action` or `NotAction`")),
     };
 
+    let mut misplaced_variables = Vec::new();
     let resource = match (json.get("Resource"), json.get("NotResource")) {
         (Some(_), Some(_)) => {
             return Err(ParseError::new(
@@ -400,11 +407,21 @@ fn parse_statement(
         }
         (Some(r), None) => Some(ResourceSpec {
             not: false,
-            entries: parse_resources(r, &format!("{path}.Resource"), variables)?,
+            entries: parse_resources(
+                r,
+                &format!("{path}.Resource"),
+                variables,
+                &mut misplaced_variables,
+            )?,
         }),
         (None, Some(r)) => Some(ResourceSpec {
             not: true,
-            entries: parse_resources(r, &format!("{path}.NotResource"), variables)?,
+            entries: parse_resources(
+                r,
+                &format!("{path}.NotResource"),
+                variables,
+                &mut misplaced_variables,
+            )?,
         }),
         (None, None) if kind == PolicyKind::Identity => {
             return Err(ParseError::new(path, "missing `Resource` or `NotResource`"))
@@ -425,6 +442,7 @@ fn parse_statement(
         action,
         resource,
         conditions,
+        misplaced_variables,
     })
 }
 
@@ -502,6 +520,7 @@ fn parse_resources(
     json: &Json,
     path: &str,
     variables: bool,
+    misplaced: &mut Vec<String>,
 ) -> Result<Vec<ResourceEntry>, ParseError> {
     string_list(json, path)?
         .into_iter()
@@ -515,9 +534,12 @@ fn parse_resources(
                     format!("invalid resource `{text}`: expected an ARN or `*`"),
                 ));
             }
-            let template = Template::parse(&text, variables);
+            let (template, misplaced_variable) = Template::parse_resource_arn(&text, variables);
+            if misplaced_variable {
+                misplaced.push(text.clone());
+            }
             Ok(match template.as_literal() {
-                Some(lit) => match ArnPattern::parse(lit) {
+                Some(lit) => match ArnPattern::parse_resource(lit) {
                     Some(pattern) => ResourceEntry::Arn(pattern),
                     None => ResourceEntry::Unmatchable(text),
                 },

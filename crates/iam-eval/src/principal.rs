@@ -1,9 +1,19 @@
 //! Principals: who is calling (the request side) and whom a policy names (the policy side).
 //!
-//! Matching follows spec §2.3.2: an account id or `:root` ARN names the *account*
-//! (delegation), a role ARN matches every session of the role, a session ARN one session,
-//! `{"Service": ...}` only that service calling as itself, and an orphaned unique id
-//! (`AROA…`, left behind when a named principal was deleted) matches nothing.
+//! Matching follows the IAM `Principal` element
+//! (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html>):
+//! an account id or `:root` ARN names the *account* (delegation), a user ARN that user (path
+//! included), a role ARN every session of the role, a session ARN one session,
+//! `{"Service": ...}` only that service calling as itself, and an orphaned unique id (`AROA…`,
+//! left behind when a named principal was deleted) matches nothing.
+//!
+//! Partitions are compared exactly: `arn:aws-cn:iam::B:root` never names B's principals in the
+//! `aws` partition. A bare 12-digit id carries no partition; AWS stores it as the root ARN of
+//! the policy's own partition, which is the caller's whenever the request can reach the
+//! resource at all, so it matches the account in any partition. Role paths are the one
+//! relaxation: a session ARN never carries its role's path, so a role principal matches by
+//! partition, account and name. Both choices are recorded in docs/design.md ("The engine's
+//! decision table").
 
 use std::fmt;
 
@@ -49,6 +59,9 @@ pub struct Caller {
     pub kind: CallerKind,
     /// The ARN as given (session ARN, user ARN, ...), the service name, or `anonymous`.
     pub arn: String,
+    /// The partition of the ARN (`aws`, `aws-cn`, ...); empty for services and anonymous
+    /// callers.
+    pub partition: String,
     /// The caller's account (absent for services and anonymous callers).
     pub account: Option<String>,
     /// For role sessions: the role name.
@@ -89,6 +102,7 @@ impl Caller {
         let mut caller = Caller {
             kind: CallerKind::Anonymous,
             arn: text.to_owned(),
+            partition: String::new(),
             account: None,
             role_name: None,
             role_arn: None,
@@ -112,6 +126,7 @@ impl Caller {
             return Err(bad());
         }
         caller.account = Some(arn.account.to_owned());
+        caller.partition = arn.partition.to_owned();
         match (arn.service, arn.resource.split_once('/')) {
             ("iam", None) if arn.resource == "root" => caller.kind = CallerKind::Root,
             ("iam", Some(("user", rest))) if !rest.is_empty() => {
@@ -190,10 +205,20 @@ pub fn is_account_id(s: &str) -> bool {
 pub enum PolicyPrincipal {
     /// `"*"` or `{"AWS": "*"}`: everyone.
     Everyone,
-    /// An account id or `arn:aws:iam::ACCT:root`: the account.
+    /// `arn:aws:iam::ACCT:root`: the account, in the `aws` partition.
     Account(String),
-    /// An IAM user ARN.
+    /// An account named by a bare 12-digit id (`partition: None`: AWS stores it as the root ARN
+    /// of the policy's own partition) or by the root ARN of a partition other than `aws`.
+    AccountIn {
+        /// The partition of a root ARN; `None` for a bare id.
+        partition: Option<String>,
+        /// Account.
+        account: String,
+    },
+    /// An IAM user ARN: exactly that user, path included.
     User {
+        /// Partition.
+        partition: String,
         /// Account.
         account: String,
         /// User name (case-sensitive).
@@ -203,6 +228,8 @@ pub enum PolicyPrincipal {
     },
     /// An IAM role ARN (matches its sessions).
     Role {
+        /// Partition.
+        partition: String,
         /// Account.
         account: String,
         /// Role name.
@@ -252,14 +279,27 @@ impl PolicyPrincipal {
             return PolicyPrincipal::Everyone;
         }
         if is_account_id(value) {
-            return PolicyPrincipal::Account(value.to_owned());
+            return PolicyPrincipal::AccountIn {
+                partition: None,
+                account: value.to_owned(),
+            };
         }
         if let Some(arn) = Arn::parse(value) {
             let acct = arn.account.to_owned();
+            let partition = arn.partition.to_owned();
             match (arn.service, arn.resource.split_once('/')) {
-                ("iam", None) if arn.resource == "root" => return PolicyPrincipal::Account(acct),
+                ("iam", None) if arn.resource == "root" && arn.partition == "aws" => {
+                    return PolicyPrincipal::Account(acct)
+                }
+                ("iam", None) if arn.resource == "root" => {
+                    return PolicyPrincipal::AccountIn {
+                        partition: Some(partition),
+                        account: acct,
+                    }
+                }
                 ("iam", Some(("user", rest))) => {
                     return PolicyPrincipal::User {
+                        partition,
                         account: acct,
                         name: rest.rsplit('/').next().unwrap_or(rest).to_owned(),
                         arn: value.to_owned(),
@@ -267,6 +307,7 @@ impl PolicyPrincipal {
                 }
                 ("iam", Some(("role", rest))) => {
                     return PolicyPrincipal::Role {
+                        partition,
                         account: acct,
                         name: rest.rsplit('/').next().unwrap_or(rest).to_owned(),
                         arn: value.to_owned(),
@@ -288,18 +329,23 @@ impl PolicyPrincipal {
     pub fn matches(&self, caller: &Caller) -> Option<MatchKind> {
         match self {
             PolicyPrincipal::Everyone => Some(MatchKind::Everyone),
-            PolicyPrincipal::Account(a) => (caller.kind != CallerKind::Service
+            PolicyPrincipal::Account(_) | PolicyPrincipal::AccountIn { .. } => (caller.kind
+                != CallerKind::Service
                 && caller.kind != CallerKind::Anonymous
-                && caller.account.as_deref() == Some(a))
+                && self.names_account_of(caller))
             .then_some(MatchKind::Account),
-            PolicyPrincipal::User { account, name, arn } => match caller.kind {
-                CallerKind::User => (caller.arn == *arn
-                    || (caller.account.as_deref() == Some(account)
-                        && caller.name.as_deref() == Some(name)))
-                .then_some(MatchKind::Direct),
-                _ => None,
-            },
-            PolicyPrincipal::Role { account, name, .. } => (caller.kind == CallerKind::AssumedRole
+            // The whole ARN, path included: `user/alice` is not `user/division/alice` (IAM user
+            // names are unique per account, and the path is part of the user's ARN).
+            PolicyPrincipal::User { arn, .. } => {
+                (caller.kind == CallerKind::User && caller.arn == *arn).then_some(MatchKind::Direct)
+            }
+            PolicyPrincipal::Role {
+                partition,
+                account,
+                name,
+                ..
+            } => (caller.kind == CallerKind::AssumedRole
+                && caller.partition == *partition
                 && caller.account.as_deref() == Some(account)
                 && caller.role_name.as_deref() == Some(name))
             .then_some(MatchKind::Role),
@@ -324,10 +370,35 @@ impl PolicyPrincipal {
         }
     }
 
+    /// Whether an account entry names the caller's account, partitions compared exactly
+    /// (a bare id matches in any partition, see the module docs).
+    fn names_account_of(&self, caller: &Caller) -> bool {
+        match self {
+            PolicyPrincipal::Account(a) => {
+                caller.partition == "aws" && caller.account.as_deref() == Some(a)
+            }
+            PolicyPrincipal::AccountIn { partition, account } => {
+                partition.as_deref().is_none_or(|p| caller.partition == p)
+                    && caller.account.as_deref() == Some(account)
+            }
+            _ => false,
+        }
+    }
+
+    /// The account an account, user or role entry names.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            PolicyPrincipal::Account(account)
+            | PolicyPrincipal::AccountIn { account, .. }
+            | PolicyPrincipal::User { account, .. }
+            | PolicyPrincipal::Role { account, .. } => Some(account),
+            _ => None,
+        }
+    }
+
     /// Whether the entry covers the caller's *account* identity (for NotPrincipal exemptions).
     fn covers_account(&self, caller: &Caller) -> bool {
-        matches!(self, PolicyPrincipal::Account(a) if caller.account.as_deref() == Some(a))
-            || matches!(self, PolicyPrincipal::Everyone)
+        self.names_account_of(caller) || matches!(self, PolicyPrincipal::Everyone)
     }
 }
 

@@ -17,9 +17,11 @@ pub struct Template {
 enum Part {
     /// Policy text (wildcards keep their meaning where the operator has them).
     Text(String),
-    /// `${key}` or `${key, 'default'}`; key lowercased.
+    /// `${key}` or `${key, 'default'}`: the key as the policy spells it (reported when the
+    /// request lacks it) and lowercased (looked up; context keys are case-insensitive).
     Var {
         key: String,
+        lower: String,
         default: Option<String>,
     },
     /// `${*}`, `${?}`, `${$}`: the character itself, literally.
@@ -55,6 +57,36 @@ impl Template {
         Template { parts }
     }
 
+    /// Parses the text of a `Resource` / `NotResource` entry: variables are recognised only
+    /// in the resource part, after the fifth colon ("You can use policy variables in the
+    /// Resource element, but only in the resource portion of the ARN",
+    /// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html>).
+    /// A `${` that starts before the fifth colon is literal text. The flag says whether there
+    /// was one (with `variables`), so that the evaluation can warn.
+    pub fn parse_resource_arn(text: &str, variables: bool) -> (Template, bool) {
+        let resource_start = text
+            .match_indices(':')
+            .nth(4)
+            .map_or(text.len(), |(i, _)| i + 1);
+        let (head, tail) = text.split_at(resource_start);
+        let misplaced = variables && head.contains("${");
+        if !misplaced {
+            return (Template::parse(text, variables), false);
+        }
+        let mut parts = vec![Part::Text(head.to_owned())];
+        parts.extend(
+            Template::parse(tail, variables)
+                .parts
+                .into_iter()
+                .filter(|p| !matches!(p, Part::Text(t) if t.is_empty())),
+        );
+        // Literal head text followed by literal tail text is one literal.
+        if let [Part::Text(a), Part::Text(b)] = parts.as_slice() {
+            parts = vec![Part::Text(format!("{a}{b}"))];
+        }
+        (Template { parts }, true)
+    }
+
     /// Whether the text contains at least one variable.
     pub fn has_variables(&self) -> bool {
         self.parts.iter().any(|p| !matches!(p, Part::Text(_)))
@@ -79,7 +111,11 @@ impl Template {
             match p {
                 Part::Text(t) => out.extend(parse_glob(t)),
                 Part::Special(c) => out.push(Elem::Lit(c.to_string().into())),
-                Part::Var { key, default } => match lookup(ctx, key, default.as_deref()) {
+                Part::Var {
+                    key,
+                    lower,
+                    default,
+                } => match lookup(ctx, lower, default.as_deref()) {
                     Some(v) => out.push(Elem::Lit(v.into())),
                     None => {
                         unknown.push(key.clone());
@@ -99,7 +135,11 @@ impl Template {
             match p {
                 Part::Text(t) => out.push_str(t),
                 Part::Special(c) => out.push(*c),
-                Part::Var { key, default } => match lookup(ctx, key, default.as_deref()) {
+                Part::Var {
+                    key,
+                    lower,
+                    default,
+                } => match lookup(ctx, lower, default.as_deref()) {
                     Some(v) => out.push_str(v),
                     None => {
                         unknown.push(key.clone());
@@ -135,12 +175,14 @@ fn parse_var(inner: &str) -> Part {
                 .and_then(|x| x.strip_suffix('\''))
                 .unwrap_or(d);
             Part::Var {
-                key: key.trim().to_lowercase(),
+                key: key.trim().to_owned(),
+                lower: key.trim().to_lowercase(),
                 default: Some(d.to_owned()),
             }
         }
         None => Part::Var {
-            key: inner.trim().to_lowercase(),
+            key: inner.trim().to_owned(),
+            lower: inner.trim().to_lowercase(),
             default: None,
         },
     }
@@ -176,7 +218,34 @@ mod tests {
         );
         let t = Template::parse("${aws:PrincipalTag/team}", true);
         assert_eq!(t.resolve_text(&ctx(), &mut unknown), None);
-        assert_eq!(unknown, vec!["aws:principaltag/team".to_string()]);
+        // Reported as the policy spells it.
+        assert_eq!(unknown, vec!["aws:PrincipalTag/team".to_string()]);
+    }
+
+    #[test]
+    fn variables_only_after_the_fifth_colon() {
+        let (t, misplaced) =
+            Template::parse_resource_arn("arn:aws:iam::${aws:PrincipalAccount}:user/x", true);
+        assert!(misplaced);
+        assert_eq!(
+            t.as_literal(),
+            Some("arn:aws:iam::${aws:PrincipalAccount}:user/x")
+        );
+        let (t, misplaced) =
+            Template::parse_resource_arn("arn:aws:kms:${aws:r}:1:key/${aws:username}", true);
+        assert!(misplaced);
+        let mut u = Vec::new();
+        assert_eq!(
+            t.resolve_text(&ctx(), &mut u).as_deref(),
+            Some("arn:aws:kms:${aws:r}:1:key/al*ce")
+        );
+        let (t, misplaced) = Template::parse_resource_arn("arn:aws:s3:::b/${aws:username}", true);
+        assert!(!misplaced && t.has_variables());
+        let (_, misplaced) = Template::parse_resource_arn("arn:aws:iam::${aws:x}:root", false);
+        assert!(
+            !misplaced,
+            "no variables at all in old documents, so nothing is misplaced"
+        );
     }
 
     #[test]

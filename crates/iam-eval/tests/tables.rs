@@ -7,7 +7,13 @@
 //! matchers directly.
 
 // A test fails by panicking; the helpers outside `#[test]` functions do so on purpose.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on a bad fixture"
+)]
 
 use std::net::IpAddr;
 
@@ -168,7 +174,10 @@ resource_rows! {
     resource_star_alone: "*", OBJECT => true;
     resource_region_star_in_key_arn: "arn:aws:kms:*:111122223333:key/*", "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab" => true;
     resource_alias_arn_does_not_cover_key: "arn:aws:kms:us-west-2:111122223333:alias/reports", "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab" => false;
-    resource_short_arn_matches_nothing: "arn:aws:s3:*", OBJECT => false;
+    // A * ending the last segment of a short pattern crosses colons (docs/design.md).
+    resource_short_arn_trailing_star_crosses_colons: "arn:aws:s3:*", OBJECT => true;
+    resource_short_arn_without_trailing_star_matches_nothing: "arn:aws:s3", OBJECT => false;
+    resource_short_arn_other_service: "arn:aws:kms:*", OBJECT => false;
     resource_all_objects_of_all_buckets: "arn:aws:s3:::*", OBJECT => true;
     resource_account_star_in_key_arn: "arn:aws:kms:us-west-2:*:key/1234abcd-12ab-34cd-56ef-1234567890ab", "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab" => true;
 }
@@ -212,7 +221,15 @@ principal_rows! {
     principal_session_other_session_name: "arn:aws:sts::444455556666:assumed-role/reader/s2", SESSION => None;
     principal_session_not_matched_by_bare_role_caller: SESSION, "arn:aws:iam::444455556666:role/reader" => None;
     principal_user_matches_user: "arn:aws:iam::444455556666:user/alice", "arn:aws:iam::444455556666:user/alice" => Some(MatchKind::Direct);
-    principal_user_with_path_matches_user: "arn:aws:iam::444455556666:user/staff/alice", "arn:aws:iam::444455556666:user/alice" => Some(MatchKind::Direct);
+    principal_user_path_is_part_of_the_arn: "arn:aws:iam::444455556666:user/staff/alice", "arn:aws:iam::444455556666:user/alice" => None;
+    principal_user_without_path_does_not_match_user_with_path: "arn:aws:iam::444455556666:user/alice", "arn:aws:iam::444455556666:user/staff/alice" => None;
+    principal_user_with_same_path: "arn:aws:iam::444455556666:user/staff/alice", "arn:aws:iam::444455556666:user/staff/alice" => Some(MatchKind::Direct);
+    principal_root_arn_other_partition: "arn:aws-cn:iam::444455556666:root", SESSION => None;
+    principal_root_arn_aws_vs_china_caller: "arn:aws:iam::444455556666:root", "arn:aws-cn:sts::444455556666:assumed-role/reader/s1" => None;
+    principal_root_arn_china_vs_china_caller: "arn:aws-cn:iam::444455556666:root", "arn:aws-cn:sts::444455556666:assumed-role/reader/s1" => Some(MatchKind::Account);
+    principal_account_id_any_partition: "444455556666", "arn:aws-us-gov:sts::444455556666:assumed-role/reader/s1" => Some(MatchKind::Account);
+    principal_role_other_partition: "arn:aws-us-gov:iam::444455556666:role/reader", SESSION => None;
+    principal_user_other_partition: "arn:aws-cn:iam::444455556666:user/alice", "arn:aws:iam::444455556666:user/alice" => None;
     principal_user_does_not_match_session: "arn:aws:iam::444455556666:user/alice", SESSION => None;
     principal_user_does_not_match_its_federated_session: "arn:aws:iam::444455556666:user/bob", "arn:aws:sts::444455556666:federated-user/bob" => None;
     principal_federated_user_session: "arn:aws:sts::444455556666:federated-user/bob", "arn:aws:sts::444455556666:federated-user/bob" => Some(MatchKind::Direct);
@@ -232,7 +249,8 @@ macro_rules! principal_form_rows {
 
 principal_form_rows! {
     principal_form_star_is_everyone: "*" => PolicyPrincipal::Everyone,
-    principal_form_account_id: "444455556666" => PolicyPrincipal::Account(_),
+    principal_form_account_id: "444455556666" => PolicyPrincipal::AccountIn { partition: None, .. },
+    principal_form_china_root_arn: "arn:aws-cn:iam::444455556666:root" => PolicyPrincipal::AccountIn { partition: Some(_), .. },
     principal_form_root_arn_is_account: "arn:aws:iam::444455556666:root" => PolicyPrincipal::Account(_),
     principal_form_unique_id_is_orphaned: "AIDA4444EXAMPLEALICE" => PolicyPrincipal::Orphaned(_),
     principal_form_short_account_is_unrecognized: "44445555666" => PolicyPrincipal::Unrecognized(_),

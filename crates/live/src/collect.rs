@@ -23,6 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use auditor::event::{Principal, Request};
+use auditor::refs::{self, BucketRef, Partition};
 use auditor::snapshot::{
     Bucket, CollectionError, DefaultEncryption, Group, Iam, Key, KeyGrant, KeyManager, KeyMetadata,
     KeyState, ManagedPolicy, NamedPolicy, Object, ObjectOwnership, Organization, PublicAccessBlock,
@@ -111,6 +112,7 @@ type Chain = Result<Vec<Fragment>, CollectError>;
 /// The principal whose IAM policies are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Identity {
+    partition: Partition,
     account: String,
     kind: IdentityKind,
     name: String,
@@ -177,11 +179,13 @@ impl Plan {
 /// The IAM identity behind a principal ARN: a role (for a session or a role ARN) or a user.
 fn identity_of(arn: &str) -> Option<Identity> {
     let iam_eval::arn::Arn {
+        partition,
         service,
         account,
         resource,
         ..
     } = iam_eval::arn::Arn::parse(arn)?;
+    let partition = Partition::parse(partition)?;
     let (kind, name) = match (service, resource.split_once('/')) {
         ("sts", Some(("assumed-role", rest))) => (IdentityKind::Role, rest.split('/').next()?),
         ("iam", Some(("role", rest))) => (IdentityKind::Role, rest.rsplit('/').next()?),
@@ -189,13 +193,14 @@ fn identity_of(arn: &str) -> Option<Identity> {
         _ => return None,
     };
     Some(Identity {
+        partition,
         account: account.to_owned(),
         kind,
         name: name.to_owned(),
     })
 }
 
-/// `arn:aws:kms:REGION:ACCOUNT:key/ID` → (region, account).
+/// A key ARN → (region, account).
 fn key_arn_parts(arn: &str) -> Option<(&str, &str)> {
     let parsed = iam_eval::arn::Arn::parse(arn)?;
     (parsed.service == "kms" && parsed.resource.starts_with("key/"))
@@ -498,7 +503,10 @@ impl<A: Accounts> Collector<A> {
     }
 
     /// The bucket's configuration and the object's metadata, then the keys they name.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one bucket read: the reader, the event Region and the object it names"
+    )]
     async fn bucket_and_object(
         &self,
         r: Reader<'_, A::Reader>,
@@ -511,7 +519,7 @@ impl<A: Accounts> Collector<A> {
     ) -> Chain {
         let account = r.account;
         let d = r.depth + 1;
-        let bucket_arn = format!("arn:aws:s3:::{bucket}");
+        let bucket_arn = BucketRef::new(Partition::of_region(event_region), bucket).arn();
         let bucket_key = format!("bucket/{account}/{bucket}");
         let object_key =
             key.map(|k| format!("object/{account}/{bucket}/{k}?{}", version.unwrap_or("")));
@@ -1068,7 +1076,7 @@ impl<A: Accounts> Collector<A> {
             versions?,
             groups?,
         );
-        let arn_hint = format!("arn:aws:iam::{account}:{kind_name}/{}", id.name);
+        let arn_hint = refs::iam_arn(id.partition, account, kind_name, &id.name);
         let mut out = Vec::new();
         let info = match info {
             Ok(Some(info)) => info,

@@ -167,7 +167,7 @@ fn check_topic_arn(arn: &str) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::new(
             "S3KA_TOPIC_ARN",
-            format!("`{arn}` is not an SNS topic ARN such as `arn:aws:sns:us-west-2:111122223333:s3-kms-auditor`"),
+            format!("`{arn}` is not an SNS topic ARN such as `arn:<partition>:sns:<region>:<account>:<topic>`"),
         ))
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use iam_eval::{Caller, CallerKind};
 
+use super::explain;
 use super::findings::Code;
 use super::outcome::Outcome;
 use super::run::Ctx;
@@ -56,10 +57,7 @@ impl<'s> Ctx<'s> {
                 Code::MissingEvidence,
                 None,
                 e.account.as_deref(),
-                format!(
-                    "The collector could not read {what}{whose} ({}{message}). The diagnosis ran without it: a policy or setting it would have shown may hide or invent a cause. Grant the auditor's read role that permission, or add the data to the snapshot by hand.",
-                    e.error
-                ),
+                explain::collection_gap(&what, &whose, &e.error, &message),
             );
             out.incomplete = true;
             out.cap(
@@ -104,9 +102,7 @@ impl<'s> Ctx<'s> {
                 }
             }
             None => {
-                out.assumptions.push(format!(
-                    "Account {id} has no `organization` data in the snapshot: it was evaluated as not under any SCP."
-                ));
+                out.assumptions.push(explain::no_organization_data(&id));
                 out.cap(Confidence::Medium, "SCPs of the caller's account unknown");
             }
         }
@@ -123,8 +119,12 @@ impl<'s> Ctx<'s> {
                         side.tags = pp.tags.clone();
                         if pp.boundary.is_none() {
                             if let Some(b) = pp.boundary_arn {
-                                out.advisory(Code::MissingEvidence, None, Some(&id), format!(
-                                    "The permissions boundary `{b}` of `{}` is not in the snapshot; it was not evaluated (add its document under `Policies`).", pp.arn));
+                                out.advisory(
+                                    Code::MissingEvidence,
+                                    None,
+                                    Some(&id),
+                                    explain::boundary_missing(b, pp.arn),
+                                );
                                 out.cap(
                                     Confidence::Medium,
                                     "permissions boundary document missing",
@@ -132,9 +132,12 @@ impl<'s> Ctx<'s> {
                             }
                         }
                         if !pp.missing.is_empty() {
-                            out.advisory(Code::MissingEvidence, None, Some(&id), format!(
-                                "Policies attached to `{}` are not in the snapshot and were not evaluated: {}. If one of them allows the request the verdict may change; if one denies it, a cause may be missing.",
-                                pp.arn, pp.missing.join(", ")));
+                            out.advisory(
+                                Code::MissingEvidence,
+                                None,
+                                Some(&id),
+                                explain::attached_policies_missing(pp.arn, pp.missing.join(", ")),
+                            );
                             out.cap(
                                 Confidence::Medium,
                                 "attached policies missing from the snapshot",
@@ -144,11 +147,16 @@ impl<'s> Ctx<'s> {
                     None => {
                         out.incomplete = true;
                         let has_iam = a.iam.is_some();
-                        out.advisory(Code::MissingEvidence, None, Some(&id), if has_iam {
-                            format!("`{arn}` is not in account {id}'s IAM data (GetAccountAuthorizationDetails); its identity policies were not evaluated. Was the role or user deleted, or the snapshot taken before it existed?")
-                        } else {
-                            format!("Account {id}'s IAM data is not in the snapshot; the identity policies of `{arn}` were not evaluated.")
-                        });
+                        out.advisory(
+                            Code::MissingEvidence,
+                            None,
+                            Some(&id),
+                            if has_iam {
+                                explain::principal_not_in_iam(&arn, &id)
+                            } else {
+                                explain::iam_data_missing(&id, &arn)
+                            },
+                        );
                         out.cap(
                             Confidence::Low,
                             "the caller's identity policies are unknown",
@@ -158,7 +166,12 @@ impl<'s> Ctx<'s> {
             }
             CallerKind::FederatedUser => {
                 out.incomplete = true;
-                out.advisory(Code::MissingEvidence, None, Some(&id), "The caller is an STS federated user: its permissions are the intersection of the IAM user's policies and the session policy passed to GetFederationToken, which no snapshot holds.".into());
+                out.advisory(
+                    Code::MissingEvidence,
+                    None,
+                    Some(&id),
+                    explain::federated_user(),
+                );
                 out.cap(Confidence::Low, "federated user permissions unknown");
             }
             CallerKind::Service | CallerKind::Anonymous => side.identity_known = true,

@@ -28,7 +28,7 @@ impl Ctx<'_> {
         ctx
     }
 
-    /// The context S3's forward access session carries to KMS (spec §1.6): the caller's
+    /// The context S3's forward access session carries to KMS (docs/design.md, "The two hops"): the caller's
     /// principal keys, `aws:ViaAWSService = true`, `kms:ViaService` = S3's Regional endpoint name,
     /// the encryption context, and no network keys.
     pub(super) fn fas_context(
@@ -78,7 +78,7 @@ impl Ctx<'_> {
     }
 
     /// `aws:ResourceOrgID` of the account owning the resource being authorized (present
-    /// whenever that account is in an organization, spec §1.5).
+    /// whenever that account is in an organization; AWS global condition context keys).
     pub(super) fn resource_org(&self, ctx: &mut Context, account: &str) {
         if let Some(org) = self
             .snap

@@ -238,7 +238,12 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
                 .and_then(|v| v.values().first().cloned());
             if fc.fas {
                 if let Some(via) = via {
-                    st["Condition"] = json!({"StringEquals": {"kms:ViaService": via}});
+                    if let Some(o) = st.as_object_mut() {
+                        o.insert(
+                            "Condition".into(),
+                            json!({"StringEquals": {"kms:ViaService": via}}),
+                        );
+                    }
                 }
             }
             let mut notes = vec![format!(

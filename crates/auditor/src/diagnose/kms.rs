@@ -6,6 +6,7 @@ use serde_json::json;
 use iam_eval::{authorize, Layer, Named, Policy};
 
 use super::caller::CallerSide;
+use super::explain;
 use super::findings::Code;
 use super::fix::Target;
 use super::layers::{layer_rank, HopKind};
@@ -33,6 +34,28 @@ pub(super) struct KmsHop<'a> {
     pub band: u32,
 }
 
+/// A policy the diagnosis stands in for one the snapshot lacks. It is a constant of this
+/// module; should it ever fail to parse, that is said as a gap, never swallowed.
+fn stand_in(
+    out: &mut Outcome,
+    action: &str,
+    account: &str,
+    document: &serde_json::Value,
+) -> Option<Policy> {
+    match Policy::from_value(document) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            out.gap(
+                Some(action),
+                Some(account),
+                explain::stand_in_unparsable(&e),
+                Some((Confidence::Low, "internal error")),
+            );
+            None
+        }
+    }
+}
+
 impl<'s> Ctx<'s> {
     /// S3's own call to KMS for the caller, as a KMS record shows it: that S3 made the call
     /// proves the S3 hop passed, so only the KMS hop is evaluated, with the key and the
@@ -46,9 +69,8 @@ impl<'s> Ctx<'s> {
         let mut out = Outcome::default();
         let bucket = self.req.bucket.clone().unwrap_or_default();
         let key = self.req.object_key.clone();
-        out.assumptions.push(format!(
-            "This record is S3's request to KMS ({action}) on behalf of the caller: S3 had already authorized the caller's request to bucket `{bucket}`, so only the KMS hop is evaluated."
-        ));
+        out.assumptions
+            .push(explain::kms_record_from_s3(action, &bucket));
         let found = self.snap.bucket(&bucket);
         let owner = found
             .map(|(o, _)| o.to_owned())
@@ -90,8 +112,12 @@ impl<'s> Ctx<'s> {
         };
         let Some(key_ref) = key_ref else {
             out.incomplete = true;
-            out.advisory(Code::MissingEvidence, Some(action), owner.as_deref(), format!(
-                "The record names no key and bucket `{bucket}` is not in the snapshot: the key S3 used cannot be determined, so the KMS hop was not evaluated."));
+            out.advisory(
+                Code::MissingEvidence,
+                Some(action),
+                owner.as_deref(),
+                explain::kms_record_key_unknown(&bucket),
+            );
             out.cap(Confidence::Low, "the key of the KMS request is unknown");
             return (out, owner);
         };
@@ -144,22 +170,37 @@ impl<'s> Ctx<'s> {
         let caller_account = side.account.clone().unwrap_or_default();
         let mut stop = false;
         if k.metadata.region != bucket_region {
-            let f = self.blocking(Code::KeyRegionMismatch, action, &key_account, format!(
-                "Key `{key_arn}` is in {} but bucket is in {bucket_region}: S3 uses only keys in the bucket's Region (it treats multi-Region keys as single-Region keys). KMS answers as if the key did not exist.",
-                k.metadata.region), band + RANK_KEY_EXISTS, &tgt);
+            let f = self.blocking(
+                Code::KeyRegionMismatch,
+                action,
+                &key_account,
+                explain::key_region_mismatch(&key_arn, &k.metadata.region, bucket_region),
+                band + RANK_KEY_EXISTS,
+                &tgt,
+            );
             out.findings.push(f);
             stop = true;
         }
         if !k.is_usable() {
-            let f = self.blocking(Code::KeyNotUsable, action, &key_account, format!(
-                "Key `{key_arn}` is in state `{}`: KMS refuses every cryptographic request with it (DisabledException / KMSInvalidStateException) whatever the policies say.",
-                k.metadata.key_state.as_str()), band + RANK_KEY_STATE, &tgt);
+            let f = self.blocking(
+                Code::KeyNotUsable,
+                action,
+                &key_account,
+                explain::key_not_usable(&key_arn, k.metadata.key_state.as_str()),
+                band + RANK_KEY_STATE,
+                &tgt,
+            );
             out.findings.push(f);
         }
         if k.is_aws_managed() && key_account != caller_account {
-            let f = self.blocking(Code::AwsManagedKey, action, &key_account, format!(
-                "The object is encrypted with `{key_arn}`, an AWS managed key (`aws/s3`) of account {key_account}. Its key policy cannot be edited and allows only principals of account {key_account} calling through S3, so no policy change lets `{}` (account {caller_account}) decrypt it. The objects must be re-encrypted under a customer managed key.",
-                side.caller.arn), band + RANK_IMPLICIT + layer_rank(Layer::Resource), &tgt);
+            let f = self.blocking(
+                Code::AwsManagedKey,
+                action,
+                &key_account,
+                explain::aws_managed_key(&key_arn, &key_account, &side.caller.arn, &caller_account),
+                band + RANK_IMPLICIT + layer_rank(Layer::Resource),
+                &tgt,
+            );
             out.findings.push(f);
             out.push_hop(action, &key_arn, None);
             return out;
@@ -171,9 +212,12 @@ impl<'s> Ctx<'s> {
         let mut ctx = self.fas_context(side, bucket_region, context_arn);
         ctx.remove("aws:ResourceAccount");
         self.resource_org(&mut ctx, &key_account);
-        let Ok(req) = Self::request(side, action, &key_arn, Some(&key_account), ctx) else {
-            out.incomplete = true;
-            return out;
+        let req = match Self::request(side, action, &key_arn, Some(&key_account), ctx) {
+            Ok(req) => req,
+            Err(e) => {
+                out.unevaluated(action, &key_arn, Some(&key_account), &e.to_string());
+                return out;
+            }
         };
         // RCPs do not apply to AWS managed keys.
         let rcp: &[Vec<NamedPolicy>] = if k.is_aws_managed() {
@@ -189,22 +233,36 @@ impl<'s> Ctx<'s> {
             }),
             None if k.is_aws_managed() => {
                 // The fixed policy of aws/s3: principals of the owning account, through S3.
-                unknown_policy = Policy::from_value(&json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                unknown_policy = stand_in(
+                    &mut out,
+                    action,
+                    &key_account,
+                    &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                     "Principal": {"AWS": "*"}, "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
                     "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": key_account.clone(),
-                    "kms:ViaService": self.req.partition.service_endpoint("s3", &k.metadata.region)}}}]})).ok();
+                    "kms:ViaService": self.req.partition.service_endpoint("s3", &k.metadata.region)}}}]}),
+                );
                 unknown_policy.as_ref().map(|p| Named {
                     name: "aws/s3 key policy (AWS managed)",
                     policy: p,
                 })
             }
             None => {
-                out.advisory(Code::MissingEvidence, Some(action), Some(&key_account), format!(
-                    "The key policy of `{key_arn}` is not in the snapshot (not collected, or GetKeyPolicy was refused): the key side of the KMS hop is unknown. Causes in the caller's account are still reported; whether the key policy allows `{}` is not.", side.caller.arn));
+                out.advisory(
+                    Code::MissingEvidence,
+                    Some(action),
+                    Some(&key_account),
+                    explain::key_policy_missing(&key_arn, &side.caller.arn),
+                );
                 out.cap(Confidence::Low, "key policy missing");
                 out.incomplete = true;
-                unknown_policy = Policy::from_value(&json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                    "Principal": {"AWS": refs::account_root(self.req.partition, &key_account)}, "Action": "kms:*", "Resource": "*"}]})).ok();
+                unknown_policy = stand_in(
+                    &mut out,
+                    action,
+                    &key_account,
+                    &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Principal": {"AWS": refs::account_root(self.req.partition, &key_account)}, "Action": "kms:*", "Resource": "*"}]}),
+                );
                 unknown_policy.as_ref().map(|p| Named {
                     name: "(key policy not in the snapshot)",
                     policy: p,
@@ -264,9 +322,14 @@ impl<'s> Ctx<'s> {
                 arn: key_ref.to_owned(),
                 region: String::new(),
             };
-            let f = self.blocking(Code::AwsManagedKey, action, &key_account, format!(
-                "The object is encrypted with the AWS managed key `aws/s3` of account {key_account}. Its key policy cannot be edited and allows only principals of account {key_account} calling through S3, so `{}` can never decrypt it. Re-encrypt the objects under a customer managed key.",
-                side.caller.arn), band + RANK_IMPLICIT + layer_rank(Layer::Resource), &tgt);
+            let f = self.blocking(
+                Code::AwsManagedKey,
+                action,
+                &key_account,
+                explain::aws_managed_key_by_alias(&key_account, &side.caller.arn),
+                band + RANK_IMPLICIT + layer_rank(Layer::Resource),
+                &tgt,
+            );
             out.findings.push(f);
             out.push_hop(action, key_ref, None);
             return out;
@@ -278,8 +341,12 @@ impl<'s> Ctx<'s> {
         } else {
             String::new()
         };
-        out.advisory(Code::MissingEvidence, Some(action), Some(&key_account), format!(
-            "Key `{key_ref}` is not in the snapshot (account {key_account}): the KMS hop ({action}) was not evaluated.{alias_note} Add the key's DescribeKey, GetKeyPolicy and ListGrants output."));
+        out.advisory(
+            Code::MissingEvidence,
+            Some(action),
+            Some(&key_account),
+            explain::key_missing(key_ref, &key_account, action, &alias_note),
+        );
         out.cap(Confidence::Low, "the object's key is not in the snapshot");
         out
     }
@@ -293,7 +360,12 @@ impl<'s> Ctx<'s> {
         let mut out = Outcome::default();
         let Some(key_ref) = self.named_key().map(str::to_owned) else {
             out.incomplete = true;
-            out.advisory(Code::MissingEvidence, Some(action), None, "The KMS event names no key (failed KMS calls often omit `resources`); the key hop cannot be evaluated.".into());
+            out.advisory(
+                Code::MissingEvidence,
+                Some(action),
+                None,
+                explain::kms_event_names_no_key(),
+            );
             return (out, None);
         };
         let region = iam_eval::arn::Arn::parse(&key_ref)
@@ -314,11 +386,7 @@ impl<'s> Ctx<'s> {
                 Code::KeyNotUsable,
                 action,
                 &key_account,
-                format!(
-                    "Key `{}` is in state `{}`: KMS refuses cryptographic requests with it.",
-                    k.metadata.arn,
-                    k.metadata.key_state.as_str()
-                ),
+                explain::key_not_usable_direct(&k.metadata.arn, k.metadata.key_state.as_str()),
                 100 + RANK_KEY_STATE,
                 &tgt,
             );
@@ -326,8 +394,12 @@ impl<'s> Ctx<'s> {
         }
         let mut ctx = self.base_context(side);
         self.resource_org(&mut ctx, &key_account);
-        let Ok(req) = Self::request(side, action, &k.metadata.arn, Some(&key_account), ctx) else {
-            return (out, Some(key_account));
+        let req = match Self::request(side, action, &k.metadata.arn, Some(&key_account), ctx) {
+            Ok(req) => req,
+            Err(e) => {
+                out.unevaluated(action, &k.metadata.arn, Some(&key_account), &e.to_string());
+                return (out, Some(key_account));
+            }
         };
         let rcp: &[Vec<NamedPolicy>] = if k.is_aws_managed() {
             &[]

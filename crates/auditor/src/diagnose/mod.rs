@@ -1,7 +1,7 @@
 //! The two-hop diagnosis: from a denied request and an account snapshot to every blocking
 //! cause, the account that must act, and a fix verified by re-evaluation.
 //!
-//! A read of an SSE-KMS object is authorized twice (spec §1.6): S3 authorizes the caller for
+//! A read of an SSE-KMS object is authorized twice (docs/design.md, "The two hops"): S3 authorizes the caller for
 //! `s3:GetObject`, then calls KMS as the same caller (a forward access session) for
 //! `kms:Decrypt` on the key that actually encrypted the object. AWS stops at the first wall;
 //! the diagnosis evaluates both hops regardless and reports every cause, ranked in the order
@@ -11,6 +11,7 @@ mod caller;
 mod context;
 pub mod edit;
 mod evidence;
+mod explain;
 pub mod findings;
 mod fix;
 mod kms;
@@ -61,7 +62,7 @@ pub enum Verdict {
     Unknown,
 }
 
-/// How much the verdict can be trusted (spec §7.3).
+/// How much the verdict can be trusted (docs/design.md, "Confidence").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {

@@ -71,6 +71,18 @@ impl Outcome {
         }
     }
 
+    /// A hop whose request could not be put to the engine (a principal or resource the engine
+    /// cannot read): not evaluated, and said why — never a silent `unknown`.
+    pub fn unevaluated(&mut self, action: &str, resource: &str, account: Option<&str>, why: &str) {
+        self.push_hop(action, resource, None);
+        self.gap(
+            Some(action),
+            account,
+            format!("The {action} request on `{resource}` could not be evaluated: {why}."),
+            Some((Confidence::Low, "a hop could not be evaluated")),
+        );
+    }
+
     /// Records a hop as the engine evaluated it (`None`: not evaluated).
     pub fn push_hop(&mut self, action: &str, resource: &str, ev: Option<&Evaluation<'_>>) {
         self.hops.push(Hop {
@@ -135,5 +147,23 @@ mod tests {
         assert_eq!(a.findings.len(), 3);
         assert!(a.incomplete);
         assert_eq!(a.caps, vec![(Confidence::Low, "why".to_owned())]);
+    }
+
+    #[test]
+    fn a_hop_that_cannot_be_evaluated_says_why() {
+        let mut out = Outcome::default();
+        out.unevaluated(
+            "kms:Decrypt",
+            "arn:aws:kms:us-west-2:1:key/k",
+            Some("1"),
+            "the resource is not an ARN",
+        );
+        assert_eq!(out.hops.len(), 1);
+        assert_eq!(out.hops[0].decision, "NotEvaluated");
+        assert!(out.incomplete);
+        assert_eq!(out.findings[0].code, Code::MissingEvidence);
+        assert!(out.findings[0]
+            .explanation
+            .contains("the resource is not an ARN"));
     }
 }

@@ -11,6 +11,7 @@ use iam_eval::{
 };
 
 use super::caller::{resolve_unique_id, CallerSide};
+use super::explain;
 use super::findings::{Code, Finding, Fix, StatementInfo};
 use super::fix::{self, FixContext, Target};
 use super::layers::{caller_acts, code_for, layer_rank, HopKind};
@@ -126,7 +127,10 @@ pub(super) fn run(snap: &Snapshot, req: &Request, with_fixes: bool) -> Diagnosis
             .and_then(|id| resolve_unique_id(snap, id))
         {
             Some(arn) => {
-                out.assumptions.push(format!("The record names the caller only by its unique id `{}`; it was resolved to `{arn}` through the snapshot's IAM data.", req.principal_id.as_deref().unwrap_or("")));
+                out.assumptions.push(explain::caller_resolved_by_id(
+                    req.principal_id.as_deref().unwrap_or(""),
+                    &arn,
+                ));
                 Caller::parse(&arn)
             }
             None => Err(e),
@@ -136,10 +140,7 @@ pub(super) fn run(snap: &Snapshot, req: &Request, with_fixes: bool) -> Diagnosis
         out.gap(
             None,
             None,
-            format!(
-                "The caller `{}` cannot be identified: a resource owner's copy of a cross-account record (userIdentity type AWSAccount) carries only the account and a unique id, and no account in the snapshot has that id. Use the caller's copy of the event (same sharedEventID) from the caller's account, or add that account's IAM data.",
-                req.principal_label()
-            ),
+            explain::caller_unidentified(req.principal_label()),
             None,
         );
         return r.finish(out, Accounts::default());
@@ -430,7 +431,7 @@ impl<'s> Ctx<'s> {
                     Layer::Resource => resource_policy.map(|p| p.name.clone()),
                     _ => statements.first().map(|s| s.policy.clone()),
                 };
-                let explanation = super::report::explain_layer(
+                let explanation = super::explain::explain_layer(
                     code,
                     layer,
                     explicit,
@@ -511,9 +512,8 @@ impl<'s> Ctx<'s> {
                 .map(|(a, r)| format!("{a} on `{r}`"))
                 .collect::<Vec<_>>()
                 .join(" and ");
-            let explanation = format!(
-                "Account {b} (the caller's) is not in the snapshot: its identity policies, permissions boundaries and SCPs were not evaluated, and the verdict covers the resource side only.{}",
-                if needs.is_empty() { String::new() } else { format!(" For the request to succeed, account {b} must also allow {needs} for `{}`, and nothing there may deny it.", self.req.principal_label()) });
+            let explanation =
+                explain::caller_account_missing(&b, &needs, self.req.principal_label());
             let mut f = Finding::new(
                 Code::MissingEvidence,
                 None,
@@ -555,26 +555,7 @@ impl<'s> Ctx<'s> {
         // AWS's enhanced AccessDenied message names the policy type that denied: the
         // diagnosis is checked against it.
         if let Some(denial) = self.req.denial {
-            let said = format!(
-                "AWS's error message says the request was denied {} {} {}",
-                match denial.explicit {
-                    Some(true) => "by an explicit deny in",
-                    Some(false) => "because no",
-                    None => "by (or for want of an allow in)",
-                },
-                if denial.explicit == Some(false) {
-                    ""
-                } else {
-                    "a"
-                },
-                denial.policy_type.as_words(),
-            )
-            .replace("  ", " ");
-            let said = if denial.explicit == Some(false) {
-                format!("{said} allows it")
-            } else {
-                said
-            };
+            let said = explain::aws_message(denial);
             match super::evidence::check_denial(denial, out.findings.iter().filter(|f| f.blocking))
             {
                 super::evidence::DenialCheck::Agrees(code) => {
@@ -582,9 +563,7 @@ impl<'s> Ctx<'s> {
                         Confidence::Low => Confidence::Medium,
                         _ => Confidence::High,
                     };
-                    out.assumptions.push(format!(
-                        "{said}; the diagnosis agrees ({code}), which raises its confidence."
-                    ));
+                    out.assumptions.push(explain::message_agrees(&said, code));
                 }
                 super::evidence::DenialCheck::Disagrees => {
                     confidence = Confidence::Low;
@@ -599,9 +578,12 @@ impl<'s> Ctx<'s> {
                     } else {
                         found.join(", ")
                     };
-                    out.advisory(Code::MissingEvidence, None, None, format!(
-                        "{said}, but the diagnosis finds {ours}. The snapshot may be older than the denial, or miss the policy AWS applied{}: confidence is low until they agree.",
-                        if denial.policy_type == crate::request::DeniedPolicyType::VpcEndpoint { " (VPC endpoint policies are not collected)" } else { "" }));
+                    out.advisory(
+                        Code::MissingEvidence,
+                        None,
+                        None,
+                        explain::message_disagrees(&said, &ours, denial.policy_type),
+                    );
                 }
             }
         }
@@ -609,19 +591,13 @@ impl<'s> Ctx<'s> {
             if let Some(ev) = &self.req.event {
                 if ev.error_code.is_some() {
                     confidence = Confidence::Low;
-                    out.assumptions.push("AWS denied this request, yet every policy in the snapshot allows it: the cause lies in something a snapshot cannot show — a session policy, a VPC endpoint policy, an SCP or RCP of an organization not in the snapshot, a missing object (403 without s3:ListBucket), or a change made after the denial (IAM and KMS changes take up to minutes to propagate).".into());
+                    out.assumptions.push(explain::allowed_but_denied());
                 }
             }
         }
         for (c, why) in &out.caps {
             if *c < Confidence::High {
-                let text = format!(
-                    "Confidence lowered to {}: {why}.",
-                    match c {
-                        Confidence::Low => "low",
-                        _ => "medium",
-                    }
-                );
+                let text = explain::confidence_lowered(*c, why);
                 if !out.assumptions.contains(&text) {
                     out.assumptions.push(text);
                 }

@@ -4,6 +4,7 @@
 use iam_eval::{authorize, ContextValue, Decision, Layer, Named, Policy, PolicySet};
 
 use super::caller::CallerSide;
+use super::explain;
 use super::findings::{Code, StatementInfo};
 use super::fix::{self, Target};
 use super::kms::KmsHop;
@@ -39,12 +40,7 @@ impl<'s> Ctx<'s> {
             incomplete: true,
             ..Outcome::default()
         };
-        out.advisory(
-            Code::MissingEvidence,
-            None,
-            None,
-            "The request names no bucket; nothing on the S3 side can be evaluated.".into(),
-        );
+        out.advisory(Code::MissingEvidence, None, None, explain::no_bucket());
         (out, None)
     }
 
@@ -83,7 +79,7 @@ impl<'s> Ctx<'s> {
         ));
         out.merge(self.encryption_advisories(&owner, bucket, b, key));
         if head {
-            out.assumptions.push("HeadObject makes no KMS request (unless ChecksumMode is ENABLED on an object with a checksum), so only the S3 hop was evaluated.".into());
+            out.assumptions.push(explain::head_object_no_kms());
             return (out, Some(owner));
         }
         if let Some(k) = key.filter(|k| !b.objects.contains_key(*k)) {
@@ -97,7 +93,7 @@ impl<'s> Ctx<'s> {
                     o.kms_key_id.clone().map(|k| (k, o.bucket_key_enabled))
                 }
                 Some(other) => {
-                    out.assumptions.push(format!("The object is encrypted with `{other}`, not SSE-KMS: S3 makes no KMS request to read it."));
+                    out.assumptions.push(explain::not_sse_kms_object(other));
                     return (out, Some(owner));
                 }
                 None => None,
@@ -176,12 +172,13 @@ impl<'s> Ctx<'s> {
         let sse = self.req.sse.as_deref();
         let (key_ref, bucket_key) = match (sse, self.named_key(), &b.encryption) {
             (Some(alg), _, _) if !alg.starts_with("aws:kms") => {
-                out.assumptions.push(format!("The request asks for `{alg}` encryption (x-amz-server-side-encryption), not SSE-KMS: S3 makes no KMS request for this write, whatever the bucket default."));
+                out.assumptions.push(explain::write_not_sse_kms_header(alg));
                 (None, false)
             }
             (_, Some(k), _) => (Some(k.to_owned()), default_bucket_key),
             (Some(alg), None, _) => {
-                out.assumptions.push(format!("The request asks for `{alg}` without a key id: S3 then uses the AWS managed key `aws/s3` of account {requester}, not the bucket default."));
+                out.assumptions
+                    .push(explain::write_kms_without_key_id(alg, &requester));
                 (Some("alias/aws/s3".to_owned()), default_bucket_key)
             }
             (None, None, Some(enc)) if enc.algorithm.starts_with("aws:kms") => (
@@ -193,7 +190,7 @@ impl<'s> Ctx<'s> {
                 enc.bucket_key_enabled,
             ),
             (None, None, _) => {
-                out.assumptions.push("The write is not SSE-KMS (no encryption header, and the bucket default is not SSE-KMS): no KMS request is made.".into());
+                out.assumptions.push(explain::write_not_sse_kms());
                 (None, false)
             }
         };
@@ -245,7 +242,11 @@ impl<'s> Ctx<'s> {
         match (&owner, side.identity_known) {
             (Some(o), true) => {
                 let ctx = self.base_context(side);
-                if let Ok(req) = Self::request(side, action, &object_arn, Some(o), ctx) {
+                let built = Self::request(side, action, &object_arn, Some(o), ctx);
+                if let Err(e) = &built {
+                    out.unevaluated(action, &object_arn, Some(o), &e.to_string());
+                }
+                if let Ok(req) = built {
                     let resource = Some(Named {
                         name: "(bucket policy not in the snapshot, assumed to allow)",
                         policy: &self.assumed.rcp_full_access,
@@ -281,15 +282,24 @@ impl<'s> Ctx<'s> {
             }
             _ => out.push_hop(action, &object_arn, None),
         }
-        out.advisory(Code::MissingEvidence, Some(action), owner.as_deref(), format!(
-            "Bucket `{bucket}` is not in the snapshot: its policy, encryption and key were not evaluated.{}",
-            owner.as_ref().map(|o| format!(" It belongs to account {o}; add that account's `s3` data.")).unwrap_or_default()));
+        out.advisory(
+            Code::MissingEvidence,
+            Some(action),
+            owner.as_deref(),
+            explain::bucket_missing(
+                bucket,
+                owner
+                    .as_ref()
+                    .map(|o| format!(" It belongs to account {o}; add that account's `s3` data."))
+                    .unwrap_or_default(),
+            ),
+        );
         out.cap(Confidence::Low, "the bucket is not in the snapshot");
         (out, owner)
     }
 
     /// An object the snapshot does not list may not exist at all: without `s3:ListBucket`
-    /// S3 then answers 403 AccessDenied instead of 404 NoSuchKey (spec C01), which no policy
+    /// S3 then answers 403 AccessDenied instead of 404 NoSuchKey (docs/checklist.md, C01), which no policy
     /// change will cure.
     fn missing_object_note(
         &self,
@@ -316,9 +326,12 @@ impl<'s> Ctx<'s> {
         });
         let set = self.policy_set(side, resource, self.rcp_of(owner));
         if authorize(&req, &set).decision != Decision::Allowed {
-            out.advisory(Code::MissingEvidence, Some("s3:GetObject"), Some(owner), format!(
-                "Object `{key}` is not listed in the snapshot. If it does not exist, S3 answers 403 AccessDenied, not 404 NoSuchKey, because `{}` may not s3:ListBucket `{bucket}`: check the key's spelling (keys are case-sensitive) before changing policies.",
-                side.caller.arn));
+            out.advisory(
+                Code::MissingEvidence,
+                Some("s3:GetObject"),
+                Some(owner),
+                explain::object_maybe_missing(key, &side.caller.arn, bucket),
+            );
         }
         out
     }
@@ -342,10 +355,14 @@ impl<'s> Ctx<'s> {
                     .kms_key_id
                     .clone()
                     .unwrap_or_else(|| "alias/aws/s3".to_owned());
-                out.assumptions.push(format!(
-                    "The metadata of {what} is not in the snapshot: it is assumed to be encrypted with the bucket's default key `{k}`. Objects written before the default changed, or by writers naming another key, may use a different key (HeadObject shows the real one)."));
-                out.advisory(Code::MissingEvidence, Some("kms:Decrypt"), Some(owner), format!(
-                    "No HeadObject metadata for {what} in bucket `{bucket}`: the key that actually encrypted it is unknown, so the bucket default was assumed."));
+                out.assumptions
+                    .push(explain::default_key_assumed(&what, &k));
+                out.advisory(
+                    Code::MissingEvidence,
+                    Some("kms:Decrypt"),
+                    Some(owner),
+                    explain::no_object_metadata(&what, bucket),
+                );
                 out.cap(
                     Confidence::Medium,
                     "object metadata missing; default key assumed",
@@ -353,12 +370,12 @@ impl<'s> Ctx<'s> {
                 (out, Some((k, enc.bucket_key_enabled)))
             }
             Some(_) => {
-                out.assumptions.push(format!("The metadata of {what} is not in the snapshot; the bucket default (SSE-S3) is assumed, so no KMS request is made."));
+                out.assumptions.push(explain::default_sse_s3_assumed(&what));
                 out.cap(Confidence::Medium, "object metadata missing");
                 (out, None)
             }
             None => {
-                out.assumptions.push(format!("The metadata of {what} and the bucket's default encryption are not in the snapshot; S3's default (SSE-S3) is assumed, so no KMS request is made."));
+                out.assumptions.push(explain::no_encryption_data(&what));
                 out.cap(
                     Confidence::Medium,
                     "object metadata and default encryption missing",
@@ -410,14 +427,17 @@ impl<'s> Ctx<'s> {
                 Self::request(side, action, object_arn, Some(owner), http).ok()
             })
             .flatten();
-        let Ok(req) = Self::request(side, action, object_arn, Some(owner), ctx) else {
-            out.incomplete = true;
-            return out;
+        let req = match Self::request(side, action, object_arn, Some(owner), ctx) {
+            Ok(req) => req,
+            Err(e) => {
+                out.unevaluated(action, object_arn, Some(owner), &e.to_string());
+                return out;
+            }
         };
         let rcp = self.rcp_of(owner);
         let cross = side.account.as_deref() != Some(owner);
         // Block Public Access: with RestrictPublicBuckets, public statements grant nothing to
-        // other accounts (spec §4.8), so they are left out of the evaluation.
+        // other accounts (docs/design.md, "Block Public Access and object ownership"), so they are left out of the evaluation.
         let restrict = b
             .public_access_block
             .is_some_and(|p| p.restrict_public_buckets)
@@ -477,10 +497,19 @@ impl<'s> Ctx<'s> {
                         None => format!("statement {} of {}", st.index, st.policy),
                     })
                     .collect();
-                out.advisory(Code::MissingEvidence, Some(action), Some(owner), format!(
-                    "The verdict depends on whether the request came over TLS, which the record does not show (no `tlsDetails`): over plain HTTP it is {:?}{}. Check the caller's endpoint (https://) before changing policies.",
-                    ev_http.decision,
-                    if statements.is_empty() { String::new() } else { format!(" by {}", statements.join(", ")) }));
+                out.advisory(
+                    Code::MissingEvidence,
+                    Some(action),
+                    Some(owner),
+                    explain::verdict_depends_on_tls(
+                        ev_http.decision,
+                        &if statements.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" by {}", statements.join(", "))
+                        },
+                    ),
+                );
                 out.cap(
                     Confidence::Medium,
                     "the verdict depends on aws:SecureTransport, which the record does not show",
@@ -547,23 +576,28 @@ impl<'s> Ctx<'s> {
                 action,
                 object_arn,
             );
-            let mut bpa = self.blocking(Code::BlockPublicAccess, action, owner, format!(
-                "Bucket `{bucket}` has Block Public Access `RestrictPublicBuckets` on (bucket or account level) and its policy is public (a `Principal: \"*\"` grant without a fixed-value condition such as `aws:PrincipalOrgID`). S3 then ignores the public grants for every caller outside account {owner}, so `{}` gets nothing from them; S3 reports it as an explicit deny in a resource-based policy.",
-                side.caller.arn), band + RANK_EXPLICIT + layer_rank(Layer::Resource), &tgt);
+            let mut bpa = self.blocking(
+                Code::BlockPublicAccess,
+                action,
+                owner,
+                explain::block_public_access(bucket, owner, &side.caller.arn),
+                band + RANK_EXPLICIT + layer_rank(Layer::Resource),
+                &tgt,
+            );
             bpa.policy = p.map(|p| p.name.clone());
             bpa.statements = statements;
             found.push(bpa);
             if self.with_fixes {
                 if let Some(f) = found.last_mut() {
                     let mut bpa_fix = bpa_fix;
-                    bpa_fix.notes.push("The added statement names the caller, so it is not public and RestrictPublicBuckets does not void it. Turning RestrictPublicBuckets off instead would expose the bucket.".into());
+                    bpa_fix.notes.push(explain::bpa_fix_note());
                     self.remember(Some(&mut bpa_fix));
                     f.fix = Some(bpa_fix);
                 }
             }
         }
         // Object ownership: a bucket-policy Allow covers only objects the bucket owner owns
-        // (spec §4.8); another account's object needs its own ACL grant.
+        // (docs/design.md, "Block Public Access and object ownership"); another account's object needs its own ACL grant.
         if let Some(o) = key.and_then(|k| b.objects.get(k)) {
             let bucket_owner_id = b.acl_owner_id.clone().or_else(|| {
                 self.snap
@@ -598,11 +632,25 @@ impl<'s> Ctx<'s> {
                     found.retain(|f| f.code != Code::BucketPolicyNoAllow);
                     if !acl_grants {
                         let writer = self.snap.account_by_canonical_id(oid).map(str::to_owned);
-                        found.push(self.blocking(Code::ObjectOwnerMismatch, action, owner, format!(
-                            "Object `{}` is owned by another account ({}) than the bucket owner {owner}: Object Ownership is `{}`, and the object was written without `bucket-owner-full-control`. A bucket-policy Allow applies only to objects the bucket owner owns, and the object's ACL grants `{}` no READ.",
-                            key.unwrap_or(""), writer.unwrap_or_else(|| format!("canonical id {oid}")),
-                            b.ownership.map_or("ObjectWriter (no ownership controls)", |x| x.as_str()), side.caller.arn),
-                            band + RANK_IMPLICIT + layer_rank(Layer::Resource), &tgt));
+                        found.push(
+                            self.blocking(
+                                Code::ObjectOwnerMismatch,
+                                action,
+                                owner,
+                                explain::object_owner_mismatch(
+                                    key.unwrap_or(""),
+                                    writer.unwrap_or_else(|| format!("canonical id {oid}")),
+                                    owner,
+                                    b.ownership
+                                        .map_or("ObjectWriter (no ownership controls)", |x| {
+                                            x.as_str()
+                                        }),
+                                    &side.caller.arn,
+                                ),
+                                band + RANK_IMPLICIT + layer_rank(Layer::Resource),
+                                &tgt,
+                            ),
+                        );
                     }
                 }
             }
@@ -628,8 +676,16 @@ impl<'s> Ctx<'s> {
         let default_key = enc.kms_key_id.clone();
         match &default_key {
             Some(k) if k.starts_with("alias/") || k.contains(":alias/") => {
-                out.advisory(Code::DefaultEncryptionAlias, None, Some(owner), format!(
-                    "Default encryption of `{bucket}` names the key by alias (`{k}`). KMS resolves an alias in the requester's account, so objects written by other accounts are encrypted with their own key (or fail), and AWS's own pages disagree on this point. Name the key by its full key ARN: `aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"aws:kms\",\"KMSMasterKeyID\":\"{}\"}}}}]}}'`.", refs::key_arn(self.req.partition, &b.region, owner, "<key-id>")));
+                out.advisory(
+                    Code::DefaultEncryptionAlias,
+                    None,
+                    Some(owner),
+                    explain::default_encryption_alias(
+                        bucket,
+                        k,
+                        refs::key_arn(self.req.partition, &b.region, owner, "<key-id>"),
+                    ),
+                );
                 out.cap(Confidence::Medium, "default encryption names an alias");
             }
             _ => {}
@@ -647,9 +703,19 @@ impl<'s> Ctx<'s> {
                 .is_some_and(|k| k.contains("alias/aws/"))
             || default_resolved.is_some_and(Key::is_aws_managed);
         if aws_managed_default {
-            out.advisory(Code::DefaultEncryptionAwsManagedKey, None, Some(owner), format!(
-                "Default encryption of `{bucket}` uses the AWS managed key `aws/s3`{}. New objects are then unreadable from any other account; use a customer managed key named by its key ARN.",
-                if default_key.is_none() { " (SSE-KMS with no key id)" } else { "" }));
+            out.advisory(
+                Code::DefaultEncryptionAwsManagedKey,
+                None,
+                Some(owner),
+                explain::default_encryption_aws_managed(
+                    bucket,
+                    if default_key.is_none() {
+                        " (SSE-KMS with no key id)"
+                    } else {
+                        ""
+                    },
+                ),
+            );
         }
         if let (Some(k), Some(def)) = (key.and_then(|k| b.objects.get(k)), default_resolved) {
             if let Some(obj_key) = &k.kms_key_id {
@@ -659,9 +725,16 @@ impl<'s> Ctx<'s> {
                     .map(|(_, key)| key.metadata.arn.clone())
                     .unwrap_or_else(|| obj_key.clone());
                 if obj_resolved != def.metadata.arn {
-                    out.advisory(Code::ObjectKeyNotDefault, None, Some(owner), format!(
-                        "Object `{}` is encrypted with `{obj_resolved}`, not with the bucket's default key `{}`: it was written before the default changed or by a writer naming another key. Permissions on the default key do not help for this object.",
-                        key.unwrap_or(""), def.metadata.arn));
+                    out.advisory(
+                        Code::ObjectKeyNotDefault,
+                        None,
+                        Some(owner),
+                        explain::object_key_not_default(
+                            key.unwrap_or(""),
+                            &obj_resolved,
+                            &def.metadata.arn,
+                        ),
+                    );
                 }
             }
         }
@@ -670,7 +743,7 @@ impl<'s> Ctx<'s> {
 }
 
 /// Indexes of the Allow statements S3 considers public: `Principal: "*"` (or `AWS: "*"`)
-/// without a condition restricting them to fixed values (spec §4.8).
+/// without a condition restricting them to fixed values (docs/design.md, "Block Public Access and object ownership").
 pub(super) fn public_statements(policy: &Policy) -> Vec<usize> {
     const RESTRICTING: &[&str] = &[
         "aws:principalorgid",

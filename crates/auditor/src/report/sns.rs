@@ -334,7 +334,7 @@ fn subject(d: &Diagnosis, facts: &Facts) -> String {
     clip_ascii(&full, SUBJECT_MAX)
 }
 
-/// `arn:aws:sts::444455556666:assumed-role/reader/s1` → `reader/s1`: the resource part
+/// `arn:<partition>:sts::444455556666:assumed-role/reader/s1` → `reader/s1`: the resource part
 /// without its type, which is what people call the principal.
 fn short_principal(arn: &str) -> String {
     let Some(parsed) = crate::arn::Arn::parse(arn) else {

@@ -166,7 +166,7 @@ impl Iam {
     }
 
     /// The role a principal ARN refers to: a role session
-    /// (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`, matched by role name because session
+    /// (`arn:<partition>:sts::ACCT:assumed-role/NAME/SESSION`, matched by role name because session
     /// ARNs carry no path) or a role ARN.
     pub fn role_for(&self, principal_arn: &str) -> Option<&Role> {
         let arn = Arn::parse(principal_arn)?;
@@ -180,7 +180,7 @@ impl Iam {
             .find(|r| r.name == name && Arn::parse(&r.arn).map(|a| a.account) == Some(arn.account))
     }
 
-    /// The user a user ARN (`arn:aws:iam::ACCT:user/path/NAME`) refers to.
+    /// The user a user ARN (`arn:<partition>:iam::ACCT:user/path/NAME`) refers to.
     pub fn user_for(&self, principal_arn: &str) -> Option<&User> {
         let arn = Arn::parse(principal_arn)?;
         let name = match (arn.service, arn.resource.split_once('/')) {

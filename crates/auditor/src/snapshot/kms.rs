@@ -169,7 +169,7 @@ impl Key {
         node.only_keys(KEY_KEYS)?;
         let Some((region, key_account, key_id)) = arn::kms_key_arn(map_key) else {
             return Err(node.err(format!(
-                "`{map_key}` is not a key ARN; keys are listed by `arn:aws:kms:<region>:<account>:key/<key-id>`"
+                "`{map_key}` is not a key ARN; keys are listed by their key ARN, `arn:<partition>:kms:<region>:<account>:key/<key-id>`"
             )));
         };
         if key_account != account {
@@ -298,13 +298,13 @@ fn parse_aliases(node: &Node<'_>) -> Result<Vec<String>, PathError> {
 /// How a request or a configuration names a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum KeyRef<'a> {
-    /// `arn:aws:kms:region:account:key/id`
+    /// `arn:<partition>:kms:region:account:key/id`
     KeyArn {
         region: &'a str,
         account: &'a str,
         key_id: &'a str,
     },
-    /// `arn:aws:kms:region:account:alias/name`
+    /// `arn:<partition>:kms:region:account:alias/name`
     AliasArn {
         region: &'a str,
         account: &'a str,

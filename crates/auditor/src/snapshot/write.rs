@@ -174,7 +174,10 @@ fn tag_list(tags: &BTreeMap<String, String>) -> Value {
 }
 
 /// The fields roles and users share.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the fields of a RoleDetailList/UserDetailList entry, written in one place"
+)]
 fn principal(
     name_key: &str,
     id_key: &str,

@@ -78,7 +78,7 @@ pub async fn load_sdk_config(settings: &SdkSettings) -> SdkConfig {
 /// The role the auditor assumes in other accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleSpec {
-    /// The role name (with its path, if any): `arn:aws:iam::<account>:role/<name>`.
+    /// The role name (with its path, if any), as in `arn:<partition>:iam::<account>:role/<name>`.
     pub name: String,
     /// The ExternalId the role's trust policy requires.
     pub external_id: Option<String>,
@@ -167,7 +167,15 @@ impl AwsAccounts {
     }
 
     async fn assume(&self, role: &RoleSpec, account: &str) -> Read<Session> {
-        let arn = format!("arn:aws:iam::{account}:role/{}", role.name);
+        // The member role lives in the function's own partition.
+        let partition = auditor::refs::Partition::of_region(
+            self.inner
+                .base
+                .region()
+                .map(|r| r.as_ref())
+                .unwrap_or_default(),
+        );
+        let arn = auditor::refs::role_arn(partition, account, &role.name);
         let mut req = self
             .inner
             .sts

@@ -20,7 +20,7 @@ pub struct SnsPublisher {
 }
 
 impl SnsPublisher {
-    /// A publisher to `topic_arn` (`arn:aws:sns:<region>:<account>:<name>`) with the
+    /// A publisher to `topic_arn` (`arn:<partition>:sns:<region>:<account>:<name>`) with the
     /// function's own credentials.
     pub fn new(config: &SdkConfig, topic_arn: &str) -> SnsPublisher {
         let mut builder = aws_sdk_sns::config::Builder::from(config);

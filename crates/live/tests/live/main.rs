@@ -12,6 +12,7 @@
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
 
 #![allow(
+    clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,

@@ -96,9 +96,7 @@ pub fn invoke(port: u16, event: &Value) -> Value {
 
 #[tokio::test]
 async fn the_lambda_binary_diagnoses_and_publishes_through_the_runtime_api() {
-    let Some(m) = Moto::connect("runtime_api").await else {
-        return;
-    };
+    let m = Moto::connect("runtime_api").await;
     if !cargo_lambda_available() {
         assert!(
             std::env::var_os("CI").is_none(),

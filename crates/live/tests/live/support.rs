@@ -16,17 +16,12 @@ pub const HOME: &str = "123456789012";
 pub const ROLE: &str = "s3-kms-auditor-read";
 pub const EXTERNAL_ID: &str = "s3ka-test-external-id";
 
-/// The server's endpoint, or `None` (with a visible message) when the tests should skip.
-pub fn endpoint(test: &str) -> Option<String> {
+/// The server's endpoint. Without it the test fails: these tests never pass by skipping
+/// (`scripts/test` starts the server and sets `S3KA_TEST_ENDPOINT`).
+pub fn endpoint(test: &str) -> String {
     match std::env::var("S3KA_TEST_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("S3KA_TEST_ENDPOINT is not set in CI: run the tests through scripts/test, which starts the AWS-compatible server")
-        }
-        _ => {
-            eprintln!("SKIPPED {test}: S3KA_TEST_ENDPOINT is not set (scripts/test starts moto and sets it)");
-            None
-        }
+        Ok(e) if !e.is_empty() => e,
+        _ => panic!("{test}: S3KA_TEST_ENDPOINT is not set: run the tests through scripts/test, which starts the AWS-compatible server"),
     }
 }
 
@@ -37,8 +32,8 @@ pub struct Moto {
 }
 
 impl Moto {
-    pub async fn connect(test: &str) -> Option<Moto> {
-        let endpoint = endpoint(test)?;
+    pub async fn connect(test: &str) -> Moto {
+        let endpoint = endpoint(test);
         let base = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&endpoint)
@@ -49,7 +44,7 @@ impl Moto {
             .retry_config(RetryConfig::disabled())
             .load()
             .await;
-        Some(Moto { endpoint, base })
+        Moto { endpoint, base }
     }
 
     /// Credentials in `account`, the way production gets them: AssumeRole.
@@ -75,16 +70,9 @@ impl Moto {
             .build()
     }
 
-    /// [`Moto::connect`] for tests that must not skip: without the server they fail.
+    /// [`Moto::connect`], under the name the SNS tests use.
     pub async fn require(test: &str) -> Moto {
-        match std::env::var("S3KA_TEST_ENDPOINT") {
-            Ok(e) if !e.is_empty() => {}
-            _ => panic!("{test}: S3KA_TEST_ENDPOINT is not set: run it through scripts/test, which starts the AWS-compatible server"),
-        }
-        match Moto::connect(test).await {
-            Some(m) => m,
-            None => panic!("{test}: no AWS-compatible server"),
-        }
+        Moto::connect(test).await
     }
 
     pub fn s3(cfg: &SdkConfig) -> aws_sdk_s3::Client {
