@@ -6,7 +6,13 @@
 //! real binary.
 
 // A test fails by panicking; the helpers outside `#[test]` functions do so on purpose.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on a bad fixture or a misbehaving binary"
+)]
 
 use std::process::Command;
 
