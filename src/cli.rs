@@ -27,6 +27,16 @@ Exit codes (the same for every command; with several requests, 1 wins over 3, 3 
 
 Output to a closed pipe (`... | head`) ends quietly with the same code.";
 
+/// The exit codes of `impact` (README.md, *Before you deploy: impact*, says the same).
+pub const IMPACT_EXIT_CODES: &str = "\
+Exit codes:
+  0  no read path broke (nothing allowed before is denied after)
+  1  a read path broke
+  2  bad input or an error: the message names the file and the JSON path
+  3  nothing broke, but a path's verdict became or stopped being unknown
+
+Output to a closed pipe (`... | head`) ends quietly with the same code.";
+
 /// Exit code 3: the verdict is `unknown`.
 const UNKNOWN: u8 = 3;
 
@@ -90,6 +100,24 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Compares every read path before and after a policy change: what it breaks, fixes or
+    /// opens (docs/impact-format.md).
+    #[command(after_help = IMPACT_EXIT_CODES)]
+    Impact {
+        /// The account snapshot before the change.
+        #[arg(long)]
+        before: PathBuf,
+        /// The account snapshot after the change (an edited copy of --before).
+        #[arg(long, required_unless_present = "change", conflicts_with = "change")]
+        after: Option<PathBuf>,
+        /// A CloudTrail record or EventBridge event of the change, applied to --before as AWS
+        /// would apply it.
+        #[arg(long)]
+        change: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Evaluates one request against the policies given in a file (see docs/explain-format.md).
     #[command(after_help = EXIT_CODES)]
     Explain {
@@ -116,6 +144,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Explain { input, format } => explain(&input, format),
         Command::Sweep { snapshot, format } => sweep(&snapshot, format),
+        Command::Impact {
+            before,
+            after,
+            change,
+            format,
+        } => impact(&before, after.as_deref(), change.as_deref(), format),
         Command::Diagnose {
             snapshot: Some(snapshot),
             event,
@@ -357,6 +391,26 @@ fn sweep(snapshot: &Path, format: Format) -> Result<ExitCode> {
         result.has_blocking() || paths(auditor::diagnose::Verdict::Denied),
         paths(auditor::diagnose::Verdict::Unknown),
     ))
+}
+
+fn impact(
+    before: &Path,
+    after: Option<&Path>,
+    change: Option<&Path>,
+    format: Format,
+) -> Result<ExitCode> {
+    let old = load_snapshot(before)?;
+    let result = match (after, change) {
+        (Some(after), _) => auditor::impact::impact(&old, &load_snapshot(after)?),
+        (None, Some(change)) => auditor::impact::impact_of_change(&old, &read_event(change)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", change.display()))?,
+        (None, None) => anyhow::bail!("give --after SNAPSHOT or --change EVENT_FILE"),
+    };
+    match format {
+        Format::Text => emit(&auditor::impact::render_text(&result))?,
+        Format::Json => emit_line(&serde_json::to_string_pretty(&result)?)?,
+    }
+    Ok(verdict_code(result.breaks(), !result.undecided.is_empty()))
 }
 
 /// The answer for an event file with no denial in it, in the format asked for.

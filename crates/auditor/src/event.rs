@@ -112,7 +112,7 @@ impl std::fmt::Display for SkipReason {
     }
 }
 
-const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+pub(crate) const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 
 /// Reads every record of a CloudTrail record, EventBridge envelope, trail log file,
 /// `lookup-events` output or array of records.

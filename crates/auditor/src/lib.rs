@@ -25,6 +25,7 @@
 pub(crate) use refs as arn;
 pub mod diagnose;
 pub mod event;
+pub mod impact;
 pub mod json_patch;
 mod reader;
 pub mod refs;

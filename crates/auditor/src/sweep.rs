@@ -70,14 +70,39 @@ impl Sweep {
     }
 }
 
-/// Sweeps a snapshot.
-pub fn sweep(snap: &Snapshot) -> Sweep {
-    let mut out = Sweep {
-        findings: Vec::new(),
-        paths: Vec::new(),
-        observations: Vec::new(),
-    };
-    let mut granted_accounts: BTreeSet<(String, String)> = BTreeSet::new(); // (owner, grantee account)
+/// One read path a bucket policy intends: who may read which objects of which bucket, and
+/// the statement that says so. [`sweep`] checks each; `impact` compares their verdicts
+/// before and after a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntendedPath {
+    /// The principal (role, user or session ARN, or an account root standing in for an
+    /// account the snapshot does not describe).
+    pub principal: String,
+    /// The account that owns the bucket.
+    pub owner: String,
+    /// The bucket, in its partition.
+    pub bucket: BucketRef,
+    /// The object tested, or `None` when the statement names no object the sweep can test.
+    pub object: Option<PathObject>,
+    /// Why this principal is on the path (the statement that grants it).
+    pub granted_by: String,
+}
+
+/// The object of a path: the key a request is diagnosed on, and the object as the path names
+/// it (the same key when the snapshot lists the object, else the granted prefix ending in
+/// `*`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PathObject {
+    /// The key diagnosed.
+    pub key: String,
+    /// The listed key, or the granted pattern (`reports/*`).
+    pub shown: String,
+}
+
+/// Every cross-account object-read path the bucket policies of a snapshot intend, in the
+/// order of accounts, buckets, statements and principals.
+pub fn bucket_policy_paths(snap: &Snapshot) -> Vec<IntendedPath> {
+    let mut out = Vec::new();
     for (owner, account) in &snap.accounts {
         for (bucket_name, bucket) in &account.s3 {
             let Some(policy) = &bucket.policy else {
@@ -107,35 +132,56 @@ pub fn sweep(snap: &Snapshot) -> Sweep {
                 let objects = objects_for(snap, owner, &bucket_ref, &policy.document, st.index);
                 for p in &spec.entries {
                     for principal in principals_for(snap, p, owner, &bucket_ref) {
-                        if let Some(acct) =
-                            iam_eval::arn::Arn::parse(&principal).map(|a| a.account.to_owned())
-                        {
-                            granted_accounts.insert((owner.clone(), acct));
-                        }
+                        let path = |object: Option<PathObject>| IntendedPath {
+                            principal: principal.clone(),
+                            owner: owner.clone(),
+                            bucket: bucket_ref.clone(),
+                            object,
+                            granted_by: granted_by.clone(),
+                        };
                         if objects.is_empty() {
-                            // Never a dropped path: say why it was not checked.
-                            out.paths.push(Path {
-                                principal: principal.clone(),
-                                bucket: bucket_name.clone(),
-                                object: String::new(),
-                                granted_by: granted_by.clone(),
-                                verdict: Verdict::Unknown,
-                                blocking: Vec::new(),
-                                error: Some("the statement's Resource names no object of this bucket the sweep can test (no listed object matches it, and it has no object prefix)".into()),
-                            });
+                            out.push(path(None));
                         }
-                        for object in &objects {
-                            check_path(
-                                snap,
-                                &principal,
-                                &bucket_ref.object(object.as_str()),
-                                &granted_by,
-                                &mut out,
-                            );
-                        }
+                        out.extend(objects.iter().map(|o| path(Some(o.clone()))));
                     }
                 }
             }
+        }
+    }
+    out
+}
+
+/// Sweeps a snapshot.
+pub fn sweep(snap: &Snapshot) -> Sweep {
+    let mut out = Sweep {
+        findings: Vec::new(),
+        paths: Vec::new(),
+        observations: Vec::new(),
+    };
+    let mut granted_accounts: BTreeSet<(String, String)> = BTreeSet::new(); // (owner, grantee account)
+    for path in bucket_policy_paths(snap) {
+        if let Some(acct) = iam_eval::arn::Arn::parse(&path.principal).map(|a| a.account.to_owned())
+        {
+            granted_accounts.insert((path.owner.clone(), acct));
+        }
+        match &path.object {
+            // Never a dropped path: say why it was not checked.
+            None => out.paths.push(Path {
+                principal: path.principal.clone(),
+                bucket: path.bucket.name.clone(),
+                object: String::new(),
+                granted_by: path.granted_by.clone(),
+                verdict: Verdict::Unknown,
+                blocking: Vec::new(),
+                error: Some("the statement's Resource names no object of this bucket the sweep can test (no listed object matches it, and it has no object prefix)".into()),
+            }),
+            Some(object) => check_path(
+                snap,
+                &path.principal,
+                &path.bucket.object(object.key.as_str()),
+                &path.granted_by,
+                &mut out,
+            ),
         }
     }
     key_observations(snap, &granted_accounts, &mut out);
@@ -151,7 +197,7 @@ pub fn sweep(snap: &Snapshot) -> Sweep {
 }
 
 /// The principals a policy principal stands for on a cross-account read path.
-fn principals_for(
+pub(crate) fn principals_for(
     snap: &Snapshot,
     p: &PolicyPrincipal,
     owner: &str,
@@ -225,8 +271,13 @@ fn objects_for(
     bucket: &BucketRef,
     document: &Value,
     index: usize,
-) -> Vec<String> {
-    let resources: Vec<String> = match document.get("Statement") {
+) -> Vec<PathObject> {
+    objects_matching(snap, owner, bucket, &statement_resources(document, index))
+}
+
+/// The `Resource` strings of statement `index` of a policy document.
+pub(crate) fn statement_resources(document: &Value, index: usize) -> Vec<String> {
+    match document.get("Statement") {
         Some(Value::Array(a)) => a.get(index).and_then(|s| s.get("Resource")).cloned(),
         Some(obj @ Value::Object(_)) if index == 0 => obj.get("Resource").cloned(),
         _ => None,
@@ -239,7 +290,18 @@ fn objects_for(
             .collect(),
         _ => Vec::new(),
     })
-    .unwrap_or_default();
+    .unwrap_or_default()
+}
+
+/// The listed objects of `bucket` that resource patterns (`Resource` entries) cover, or one
+/// representative key under the first object prefix they grant; empty when they name no
+/// object of the bucket.
+pub(crate) fn objects_matching(
+    snap: &Snapshot,
+    owner: &str,
+    bucket: &BucketRef,
+    resources: &[String],
+) -> Vec<PathObject> {
     let patterns: Vec<iam_eval::arn::ArnPattern> = resources
         .iter()
         .filter_map(|r| {
@@ -251,14 +313,17 @@ fn objects_for(
             }
         })
         .collect();
-    let listed: Vec<String> = snap
+    let listed: Vec<PathObject> = snap
         .account(owner)
         .and_then(|a| a.s3.get(&bucket.name))
         .map(|b| {
             b.objects
                 .keys()
                 .filter(|k| patterns.iter().any(|p| p.is_match(&bucket.objects_arn(k))))
-                .cloned()
+                .map(|k| PathObject {
+                    key: k.clone(),
+                    shown: k.clone(),
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -270,11 +335,13 @@ fn objects_for(
     let example = resources
         .iter()
         .find_map(|r| {
-            r.strip_prefix(&prefix)
-                .map(|rest| rest.replace('*', "example").replace('?', "x"))
+            r.strip_prefix(&prefix).map(|rest| PathObject {
+                key: rest.replace('*', "example").replace('?', "x"),
+                shown: rest.to_owned(),
+            })
         })
-        .filter(|k| !k.is_empty());
-    example.map(|k| vec![k]).unwrap_or_default()
+        .filter(|o| !o.key.is_empty());
+    example.map(|o| vec![o]).unwrap_or_default()
 }
 
 fn check_path(

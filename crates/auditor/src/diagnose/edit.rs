@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use iam_eval::PolicyKind;
 
 use crate::json_patch::pointer;
-use crate::snapshot::{KeyState, NamedPolicy, ObjectOwnership, Snapshot};
+use crate::snapshot::{KeyGrant, KeyState, NamedPolicy, ObjectOwnership, Snapshot};
 
 /// Who holds an inline IAM policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +66,95 @@ pub enum Edit {
         account: String,
         /// The bucket.
         bucket: String,
+    },
+    /// Remove a bucket's policy (S3 `DeleteBucketPolicy`).
+    DeleteBucketPolicy {
+        /// The bucket owner.
+        account: String,
+        /// The bucket.
+        bucket: String,
+    },
+    /// Set a key's policy, whether or not the snapshot has the old one (KMS `PutKeyPolicy`).
+    PutKeyPolicy {
+        /// The key owner.
+        account: String,
+        /// The key ARN.
+        key_arn: String,
+        /// The policy.
+        document: Value,
+    },
+    /// Put a key in another state (KMS `DisableKey`: `Disabled`; `ScheduleKeyDeletion`:
+    /// `PendingDeletion`; `CancelKeyDeletion`: `Disabled`).
+    SetKeyState {
+        /// The key owner.
+        account: String,
+        /// The key ARN.
+        key_arn: String,
+        /// The new state.
+        state: KeyState,
+    },
+    /// Add a grant to a key (KMS `CreateGrant`).
+    AddGrant {
+        /// The key owner.
+        account: String,
+        /// The key ARN.
+        key_arn: String,
+        /// The grant as a `ListGrants` entry.
+        grant: Value,
+    },
+    /// Remove a grant from a key (KMS `RevokeGrant`, `RetireGrant`).
+    RemoveGrant {
+        /// The key owner.
+        account: String,
+        /// The key ARN.
+        key_arn: String,
+        /// `GrantId` of the grant.
+        grant_id: String,
+    },
+    /// Remove an inline policy from a role or user (IAM `DeleteRolePolicy`,
+    /// `DeleteUserPolicy`).
+    RemoveInlinePolicy {
+        /// The account of the role or user.
+        account: String,
+        /// Role or user.
+        holder: InlineHolder,
+        /// The role or user name.
+        holder_name: String,
+        /// `PolicyName` of the policy.
+        policy_name: String,
+    },
+    /// Attach a managed policy the snapshot has the document of to a role or user (IAM
+    /// `AttachRolePolicy`, `AttachUserPolicy`).
+    AttachManagedPolicy {
+        /// The account of the role or user.
+        account: String,
+        /// Role or user.
+        holder: InlineHolder,
+        /// The role or user name.
+        holder_name: String,
+        /// The managed policy ARN.
+        policy_arn: String,
+    },
+    /// Detach a managed policy from a role or user (IAM `DetachRolePolicy`,
+    /// `DetachUserPolicy`).
+    DetachManagedPolicy {
+        /// The account of the role or user.
+        account: String,
+        /// Role or user.
+        holder: InlineHolder,
+        /// The role or user name.
+        holder_name: String,
+        /// The managed policy ARN.
+        policy_arn: String,
+    },
+    /// Replace the content of an SCP or RCP wherever it is attached (Organizations
+    /// `UpdatePolicy`). Policies are matched by the `PolicySummary.Id` of the
+    /// `describe-policy` output the snapshot holds them as.
+    UpdateOrgPolicy {
+        /// `p-…`.
+        policy_id: String,
+        /// The new content.
+        document: Value,
     },
 }
 
@@ -130,6 +219,134 @@ pub(super) fn bucket_pointer(account: &str, bucket: &str, field: &str) -> String
 /// `/accounts/<account>/kms/<key ARN>/<field>`.
 pub(super) fn key_pointer(account: &str, arn: &str, field: &str) -> String {
     pointer(["accounts", account, "kms", arn, field])
+}
+
+impl InlineHolder {
+    /// `role` or `user`, as IAM names the holder.
+    fn noun(self) -> &'static str {
+        match self {
+            InlineHolder::Role => "role",
+            InlineHolder::User => "user",
+        }
+    }
+
+    /// The list of `get-account-authorization-details` the holder is in, and the key of its
+    /// inline policies.
+    fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            InlineHolder::Role => ("RoleDetailList", "RolePolicyList"),
+            InlineHolder::User => ("UserDetailList", "UserPolicyList"),
+        }
+    }
+}
+
+/// The inline and attached policies of a role or user, mutably.
+fn holder_mut<'a>(
+    snap: &'a mut Snapshot,
+    account: &str,
+    holder: InlineHolder,
+    name: &str,
+) -> Result<(&'a mut Vec<NamedPolicy>, &'a mut Vec<String>), EditError> {
+    let iam = snap
+        .accounts
+        .get_mut(account)
+        .and_then(|a| a.iam.as_mut())
+        .ok_or_else(|| {
+            EditError(format!(
+                "the IAM data of account {account} is not in the snapshot"
+            ))
+        })?;
+    let found = match holder {
+        InlineHolder::Role => iam
+            .roles
+            .iter_mut()
+            .find(|r| r.name == name)
+            .map(|r| (&mut r.inline_policies, &mut r.attached_policies)),
+        InlineHolder::User => iam
+            .users
+            .iter_mut()
+            .find(|u| u.name == name)
+            .map(|u| (&mut u.inline_policies, &mut u.attached_policies)),
+    };
+    found.ok_or_else(|| {
+        EditError(format!(
+            "{} `{name}` of account {account} is not in the snapshot",
+            holder.noun()
+        ))
+    })
+}
+
+/// The position of a role or user in its list, and its inline policy names and attached
+/// policy ARNs, for rendering patches.
+fn holder_at<'a>(
+    snap: &'a Snapshot,
+    account: &str,
+    holder: InlineHolder,
+    name: &str,
+) -> Option<(usize, Vec<&'a str>, &'a [String])> {
+    let iam = snap.account(account)?.iam.as_ref()?;
+    match holder {
+        InlineHolder::Role => iam
+            .roles
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.name == name)
+            .map(|(i, r)| {
+                let names = r
+                    .inline_policies
+                    .iter()
+                    .map(|p| p.policy_name.as_deref().unwrap_or_default())
+                    .collect();
+                (i, names, r.attached_policies.as_slice())
+            }),
+        InlineHolder::User => iam
+            .users
+            .iter()
+            .enumerate()
+            .find(|(_, u)| u.name == name)
+            .map(|(i, u)| {
+                let names = u
+                    .inline_policies
+                    .iter()
+                    .map(|p| p.policy_name.as_deref().unwrap_or_default())
+                    .collect();
+                (i, names, u.attached_policies.as_slice())
+            }),
+    }
+}
+
+/// The policy id (`PolicySummary.Id`) of an SCP or RCP held as `describe-policy` output.
+fn org_policy_id(source: &Value) -> Option<&str> {
+    source
+        .get("Policy")
+        .unwrap_or(source)
+        .get("PolicySummary")?
+        .get("Id")?
+        .as_str()
+}
+
+/// Every SCP and RCP of the snapshot with policy id `id`, mutably, with its element rules.
+fn org_policies_mut<'a>(
+    snap: &'a mut Snapshot,
+    id: &'a str,
+) -> impl Iterator<Item = (&'a mut NamedPolicy, PolicyKind)> + 'a {
+    snap.accounts
+        .values_mut()
+        .filter_map(|a| a.organization.as_mut())
+        .flat_map(|o| {
+            let scps = o
+                .scp
+                .iter_mut()
+                .flatten()
+                .map(|p| (p, PolicyKind::Identity));
+            let rcps = o
+                .rcp
+                .iter_mut()
+                .flatten()
+                .map(|p| (p, PolicyKind::Resource));
+            scps.chain(rcps)
+        })
+        .filter(move |(p, _)| org_policy_id(&p.source) == Some(id))
 }
 
 impl Edit {
@@ -227,6 +444,158 @@ impl Edit {
                     .ok_or_else(|| missing(format!("bucket `{bucket}` of account {account}")))?;
                 b.ownership = Some(ObjectOwnership::BucketOwnerEnforced);
             }
+            Edit::DeleteBucketPolicy { account, bucket } => {
+                let b = snap
+                    .accounts
+                    .get_mut(account)
+                    .and_then(|a| a.s3.get_mut(bucket))
+                    .ok_or_else(|| missing(format!("bucket `{bucket}` of account {account}")))?;
+                b.policy = None;
+            }
+            Edit::PutKeyPolicy {
+                account,
+                key_arn,
+                document,
+            } => {
+                let k = snap
+                    .accounts
+                    .get_mut(account)
+                    .and_then(|a| a.kms.get_mut(key_arn))
+                    .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
+                let mut np = NamedPolicy::key_policy(key_arn, document.clone())
+                    .map_err(|e| EditError(format!("the new key policy does not parse: {e}")))?;
+                np.pointer = key_pointer(account, key_arn, "policy");
+                k.policy = Some(np);
+            }
+            Edit::SetKeyState {
+                account,
+                key_arn,
+                state,
+            } => {
+                let k = snap
+                    .accounts
+                    .get_mut(account)
+                    .and_then(|a| a.kms.get_mut(key_arn))
+                    .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
+                k.metadata.key_state = state.clone();
+            }
+            Edit::AddGrant {
+                account,
+                key_arn,
+                grant,
+            } => {
+                let k = snap
+                    .accounts
+                    .get_mut(account)
+                    .and_then(|a| a.kms.get_mut(key_arn))
+                    .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
+                let g = KeyGrant::new(grant.clone())
+                    .map_err(|e| EditError(format!("the new grant does not parse: {e}")))?;
+                k.grants.push(g);
+            }
+            Edit::RemoveGrant {
+                account,
+                key_arn,
+                grant_id,
+            } => {
+                let k = snap
+                    .accounts
+                    .get_mut(account)
+                    .and_then(|a| a.kms.get_mut(key_arn))
+                    .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
+                let before = k.grants.len();
+                k.grants
+                    .retain(|g| g.grant.grant_id.as_deref() != Some(grant_id.as_str()));
+                if k.grants.len() == before {
+                    return Err(missing(format!("grant `{grant_id}` of key `{key_arn}`")));
+                }
+            }
+            Edit::RemoveInlinePolicy {
+                account,
+                holder,
+                holder_name,
+                policy_name,
+            } => {
+                let (inline, _) = holder_mut(snap, account, *holder, holder_name)?;
+                let before = inline.len();
+                inline.retain(|p| p.policy_name.as_deref() != Some(policy_name.as_str()));
+                if inline.len() == before {
+                    return Err(missing(format!(
+                        "inline policy `{policy_name}` of {} `{holder_name}`",
+                        holder.noun()
+                    )));
+                }
+            }
+            Edit::AttachManagedPolicy {
+                account,
+                holder,
+                holder_name,
+                policy_arn,
+            } => {
+                let has_document = snap
+                    .account(account)
+                    .and_then(|a| a.iam.as_ref())
+                    .and_then(|i| i.managed_policies.get(policy_arn))
+                    .is_some_and(|m| m.document.is_some());
+                if !has_document {
+                    return Err(EditError(format!(
+                        "the document of managed policy `{policy_arn}` is not in the snapshot (list it under `iam.Policies` of account {account} with its default version)"
+                    )));
+                }
+                let (_, attached) = holder_mut(snap, account, *holder, holder_name)?;
+                if !attached.contains(policy_arn) {
+                    attached.push(policy_arn.clone());
+                }
+            }
+            Edit::DetachManagedPolicy {
+                account,
+                holder,
+                holder_name,
+                policy_arn,
+            } => {
+                let (_, attached) = holder_mut(snap, account, *holder, holder_name)?;
+                let before = attached.len();
+                attached.retain(|a| a != policy_arn);
+                if attached.len() == before {
+                    return Err(EditError(format!(
+                        "managed policy `{policy_arn}` is not attached to {} `{holder_name}` in the snapshot",
+                        holder.noun()
+                    )));
+                }
+            }
+            Edit::UpdateOrgPolicy {
+                policy_id,
+                document,
+            } => {
+                let mut found = false;
+                for (np, kind) in org_policies_mut(snap, policy_id) {
+                    let mut fresh = NamedPolicy::new(np.name.clone(), document.clone(), kind)
+                        .map_err(|e| {
+                            EditError(format!(
+                                "the new content of {} does not parse: {e}",
+                                np.name
+                            ))
+                        })?;
+                    // Keep the `describe-policy` summary that names the policy.
+                    let mut source = np.source.clone();
+                    let described = match source.get_mut("Policy") {
+                        Some(inner) => inner,
+                        None => &mut source,
+                    };
+                    if let Some(obj) = described.as_object_mut() {
+                        obj.insert("Content".into(), Value::String(document.to_string()));
+                    }
+                    fresh.source = source;
+                    fresh.pointer = np.pointer.clone();
+                    *np = fresh;
+                    found = true;
+                }
+                if !found {
+                    return Err(EditError(format!(
+                        "no SCP or RCP with policy id `{policy_id}` is in the snapshot (an organization policy is recognised by the `PolicySummary.Id` of the `describe-policy` output it is listed as)"
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -287,6 +656,135 @@ impl Edit {
             Edit::EnforceBucketOwner { account, bucket } => vec![json!({"op": "add",
                 "path": bucket_pointer(account, bucket, "ownership_controls"),
                 "value": {"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}}})],
+            Edit::DeleteBucketPolicy { account, bucket } => {
+                vec![json!({"op": "remove", "path": bucket_pointer(account, bucket, "policy")})]
+            }
+            Edit::PutKeyPolicy {
+                account,
+                key_arn,
+                document,
+            } => vec![
+                json!({"op": "add", "path": key_pointer(account, key_arn, "policy"), "value": document}),
+            ],
+            Edit::SetKeyState {
+                account,
+                key_arn,
+                state,
+            } => vec![json!({"op": "add",
+                "path": format!("{}/KeyState", key_pointer(account, key_arn, "metadata")), "value": state.as_str()})],
+            Edit::AddGrant {
+                account,
+                key_arn,
+                grant,
+            } => {
+                let first = snap
+                    .account(account)
+                    .and_then(|a| a.kms.get(key_arn))
+                    .and_then(|k| k.grants.first());
+                match first {
+                    None => vec![
+                        json!({"op": "add", "path": key_pointer(account, key_arn, "grants"), "value": [grant]}),
+                    ],
+                    // After the grants listed, wherever the list sits (`grants` or `grants/Grants`).
+                    Some(g) => match g.pointer.rsplit_once('/') {
+                        Some((list, _)) if !g.pointer.is_empty() => {
+                            vec![json!({"op": "add", "path": format!("{list}/-"), "value": grant})]
+                        }
+                        _ => Vec::new(),
+                    },
+                }
+            }
+            Edit::RemoveGrant {
+                account,
+                key_arn,
+                grant_id,
+            } => snap
+                .account(account)
+                .and_then(|a| a.kms.get(key_arn))
+                .and_then(|k| {
+                    k.grants
+                        .iter()
+                        .find(|g| g.grant.grant_id.as_deref() == Some(grant_id.as_str()))
+                })
+                .filter(|g| !g.pointer.is_empty())
+                .map(|g| vec![json!({"op": "remove", "path": g.pointer})])
+                .unwrap_or_default(),
+            Edit::RemoveInlinePolicy {
+                account,
+                holder,
+                holder_name,
+                policy_name,
+            } => {
+                let Some((index, names, _)) = holder_at(snap, account, *holder, holder_name) else {
+                    return Vec::new();
+                };
+                let Some(at) = names.iter().position(|n| n == policy_name) else {
+                    return Vec::new();
+                };
+                let (list, inline_key) = holder.keys();
+                vec![
+                    json!({"op": "remove", "path": pointer(["accounts", account, "iam", list, &index.to_string(), inline_key, &at.to_string()])}),
+                ]
+            }
+            Edit::AttachManagedPolicy {
+                account,
+                holder,
+                holder_name,
+                policy_arn,
+            } => {
+                let Some((index, _, attached)) = holder_at(snap, account, *holder, holder_name)
+                else {
+                    return Vec::new();
+                };
+                if attached.contains(policy_arn) {
+                    return Vec::new();
+                }
+                let (list, _) = holder.keys();
+                let base = pointer([
+                    "accounts",
+                    account,
+                    "iam",
+                    list,
+                    &index.to_string(),
+                    "AttachedManagedPolicies",
+                ]);
+                let entry = json!({"PolicyArn": policy_arn});
+                vec![if attached.is_empty() {
+                    json!({"op": "add", "path": base, "value": [entry]})
+                } else {
+                    json!({"op": "add", "path": format!("{base}/-"), "value": entry})
+                }]
+            }
+            Edit::DetachManagedPolicy {
+                account,
+                holder,
+                holder_name,
+                policy_arn,
+            } => {
+                let Some((index, _, attached)) = holder_at(snap, account, *holder, holder_name)
+                else {
+                    return Vec::new();
+                };
+                let Some(at) = attached.iter().position(|a| a == policy_arn) else {
+                    return Vec::new();
+                };
+                let (list, _) = holder.keys();
+                vec![
+                    json!({"op": "remove", "path": pointer(["accounts", account, "iam", list, &index.to_string(), "AttachedManagedPolicies", &at.to_string()])}),
+                ]
+            }
+            Edit::UpdateOrgPolicy {
+                policy_id,
+                document,
+            } => snap
+                .accounts
+                .values()
+                .filter_map(|a| a.organization.as_ref())
+                .flat_map(|o| o.scp.iter().chain(o.rcp.iter()).flatten())
+                .filter(|p| org_policy_id(&p.source) == Some(policy_id.as_str()))
+                // `describe-policy` gives the content as a string; so does the typed edit.
+                .map(|p| json!({"op": "replace", "path": p.pointer, "value": document.to_string()}))
+                .collect(),
         }
     }
 
@@ -378,5 +876,142 @@ mod tests {
         }
         let reread = Snapshot::from_value(&doc).expect("patched snapshot");
         assert_eq!(reread.to_value(), typed.to_value());
+    }
+
+    /// The working setup with what the change edits act on: a grant, an SCP held as
+    /// `describe-policy` output, a second managed policy of the reader account.
+    fn with_change_targets() -> (Snapshot, Value) {
+        let (_, mut raw) = working();
+        let key = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        raw["accounts"]["111122223333"]["kms"][key]["grants"] = json!([{
+            "GrantId": "g-1", "KeyId": key, "GranteePrincipal": "arn:aws:iam::444455556666:role/reader",
+            "Operations": ["Decrypt"]}]);
+        raw["accounts"]["444455556666"]["organization"]["scp"] = json!([[{"Policy": {
+            "PolicySummary": {"Id": "p-allowall", "Name": "FullAWSAccess"},
+            "Content": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}"}}]]);
+        let policies = raw["accounts"]["444455556666"]["iam"]["Policies"]
+            .as_array_mut()
+            .expect("Policies");
+        policies.push(json!({"Arn": "arn:aws:iam::444455556666:policy/extra", "DefaultVersionId": "v1",
+            "PolicyVersionList": [{"VersionId": "v1", "IsDefaultVersion": true,
+            "Document": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}}]}));
+        let snap = Snapshot::from_value(&raw).expect("snapshot");
+        (snap, raw)
+    }
+
+    #[test]
+    fn change_edits_patch_the_document_as_they_edit_the_snapshot() {
+        let (snap, raw) = with_change_targets();
+        let key = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let deny = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:GetObject", "Resource": "*"}]});
+        let role = |s: &str| (InlineHolder::Role, "reader".to_owned(), s.to_owned());
+        let edits = vec![
+            Edit::DeleteBucketPolicy {
+                account: "111122223333".into(),
+                bucket: "doc-example-bucket".into(),
+            },
+            Edit::PutKeyPolicy {
+                account: "111122223333".into(),
+                key_arn: key.into(),
+                document: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}),
+            },
+            Edit::SetKeyState {
+                account: "111122223333".into(),
+                key_arn: key.into(),
+                state: KeyState::PendingDeletion,
+            },
+            Edit::AddGrant {
+                account: "111122223333".into(),
+                key_arn: key.into(),
+                grant: json!({"GrantId": "g-2", "KeyId": key, "GranteePrincipal": "arn:aws:iam::444455556666:role/other", "Operations": ["Decrypt"]}),
+            },
+            Edit::RemoveGrant {
+                account: "111122223333".into(),
+                key_arn: key.into(),
+                grant_id: "g-1".into(),
+            },
+            {
+                let (holder, holder_name, policy_name) = role("read-doc-example-bucket");
+                Edit::RemoveInlinePolicy {
+                    account: "444455556666".into(),
+                    holder,
+                    holder_name,
+                    policy_name,
+                }
+            },
+            {
+                let (holder, holder_name, policy_arn) =
+                    role("arn:aws:iam::444455556666:policy/extra");
+                Edit::AttachManagedPolicy {
+                    account: "444455556666".into(),
+                    holder,
+                    holder_name,
+                    policy_arn,
+                }
+            },
+            {
+                let (holder, holder_name, policy_arn) =
+                    role("arn:aws:iam::444455556666:policy/reader-base");
+                Edit::DetachManagedPolicy {
+                    account: "444455556666".into(),
+                    holder,
+                    holder_name,
+                    policy_arn,
+                }
+            },
+            Edit::UpdateOrgPolicy {
+                policy_id: "p-allowall".into(),
+                document: deny.clone(),
+            },
+        ];
+        for e in &edits {
+            let mut typed = snap.clone();
+            e.apply(&mut typed)
+                .unwrap_or_else(|err| panic!("{e:?}: {err}"));
+            assert_ne!(typed.to_value(), snap.to_value(), "{e:?} changed nothing");
+            let patch = e.patch(&snap);
+            assert!(!patch.is_empty(), "{e:?} renders no patch");
+            let ops = crate::json_patch::parse_patch(&Value::Array(patch)).expect("patch");
+            let mut doc = raw.clone();
+            crate::json_patch::apply(&mut doc, &ops).unwrap_or_else(|err| panic!("{e:?}: {err}"));
+            let reread = Snapshot::from_value(&doc).expect("patched snapshot");
+            assert_eq!(reread.to_value(), typed.to_value(), "{e:?}");
+        }
+        // The updated SCP keeps its name and now denies.
+        let mut typed = snap.clone();
+        edits[8].apply(&mut typed).expect("applies");
+        let scp = &typed.accounts["444455556666"]
+            .organization
+            .as_ref()
+            .expect("org")
+            .scp[0][0];
+        assert_eq!(scp.name, "SCP FullAWSAccess (p-allowall)");
+        assert_eq!(scp.document, deny);
+    }
+
+    #[test]
+    fn change_edits_that_cannot_apply_name_what_is_missing() {
+        let (snap, _) = with_change_targets();
+        let cases = [
+            (Edit::AttachManagedPolicy { account: "444455556666".into(), holder: InlineHolder::Role,
+                holder_name: "reader".into(), policy_arn: "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess".into() },
+             "the document of managed policy `arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess` is not in the snapshot"),
+            (Edit::DetachManagedPolicy { account: "444455556666".into(), holder: InlineHolder::Role,
+                holder_name: "reader".into(), policy_arn: "arn:aws:iam::444455556666:policy/extra".into() },
+             "is not attached to role `reader`"),
+            (Edit::RemoveGrant { account: "111122223333".into(),
+                key_arn: "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab".into(), grant_id: "nope".into() },
+             "grant `nope`"),
+            (Edit::RemoveInlinePolicy { account: "444455556666".into(), holder: InlineHolder::User,
+                holder_name: "nobody".into(), policy_name: "x".into() },
+             "user `nobody` of account 444455556666 is not in the snapshot"),
+            (Edit::UpdateOrgPolicy { policy_id: "p-other".into(), document: json!({}) },
+             "no SCP or RCP with policy id `p-other`"),
+        ];
+        for (edit, needle) in cases {
+            let mut typed = snap.clone();
+            let err = edit.apply(&mut typed).expect_err("must fail");
+            assert!(err.to_string().contains(needle), "{edit:?}: {err}");
+        }
     }
 }
