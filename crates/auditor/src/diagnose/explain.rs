@@ -363,3 +363,7 @@ pub(super) fn confidence_lowered(level: Confidence, why: &str) -> String {
     };
     format!("Confidence lowered to {level}: {why}.")
 }
+
+pub(super) fn key_state_error_not_in_snapshot() -> String {
+    "The record shows a key-state error (DisabledException or KMSInvalidStateException), but the key is usable in the snapshot: it was re-enabled after the denial, or the snapshot is older than the record. Check the key's state history (CloudTrail DisableKey, ScheduleKeyDeletion) before changing policies.".into()
+}

@@ -121,7 +121,13 @@ pub(super) fn run(snap: &Snapshot, req: &Request, with_fixes: bool) -> Diagnosis
     };
     let mut out = r.collection_gaps();
     out.assumptions.extend(req.assumptions.iter().cloned());
-    let caller = match Caller::parse(req.principal.arn().unwrap_or_default()) {
+    // The engine reads a principal ARN, `anonymous` or a service principal name; a caller the
+    // record does not identify is resolved through its unique id below.
+    let named = match &req.principal {
+        crate::request::Principal::Unknown => String::new(),
+        known => known.to_string(),
+    };
+    let caller = match Caller::parse(&named) {
         Ok(c) => Ok(c),
         // A resource owner's copy of a cross-account record carries only the principal id:
         // find the role or user it belongs to in the snapshot.
@@ -559,6 +565,17 @@ impl<'s> Ctx<'s> {
             .map(|(c, _)| *c)
             .min()
             .unwrap_or(Confidence::High);
+        // A key-state error in the record (DisabledException, KMSInvalidStateException) that
+        // the snapshot does not show: the key changed state since, or the snapshot is older.
+        if self.req.key_state_error && !out.findings.iter().any(|f| f.code == Code::KeyNotUsable) {
+            out.advisory(
+                Code::MissingEvidence,
+                None,
+                self.req.resource_account.as_deref(),
+                explain::key_state_error_not_in_snapshot(),
+            );
+            confidence = confidence.min(Confidence::Medium);
+        }
         super::evidence::reconcile_hops(&mut out.hops, &out.findings);
         // AWS's enhanced AccessDenied message names the policy type that denied: the
         // diagnosis is checked against it.
