@@ -290,6 +290,7 @@ fn parse_record(node: &Node<'_>) -> Result<EventOutcome, PathError> {
         encryption_context: BTreeMap::new(),
         context: BTreeMap::new(),
         sse: None,
+        sse_bucket_key: None,
         secure_transport: None,
         denial: meta.error_message.as_deref().and_then(AwsDenial::parse),
         assumptions: Vec::new(),
@@ -604,12 +605,15 @@ fn fill_s3(
         ("CopyObject" | "UploadPartCopy", Some(src)) => Operation::CopyObject {
             source_bucket: src.bucket.clone(),
             source_key: src.key.clone(),
+            multipart: event_name == "UploadPartCopy",
         },
         // A part copied from an unreadable source is diagnosed as the write it also is.
         ("UploadPartCopy", None) => Operation::MultipartUpload,
         _ => Operation::PutObject,
     };
     request.sse = param("x-amz-server-side-encryption")?;
+    request.sse_bucket_key = param("x-amz-server-side-encryption-bucket-key-enabled")?
+        .map(|v| v.eq_ignore_ascii_case("true"));
     if let Some(key_ref) = param("x-amz-server-side-encryption-aws-kms-key-id")? {
         if arn::kms_key_arn(&key_ref).is_some() {
             request.kms_key_arn = Some(key_ref.clone());
@@ -1122,6 +1126,7 @@ fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<Request, 
         encryption_context: BTreeMap::new(),
         context: BTreeMap::new(),
         sse: None,
+        sse_bucket_key: None,
         secure_transport: Some(true),
         denial: None,
         assumptions,

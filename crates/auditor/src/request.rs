@@ -223,6 +223,10 @@ pub struct Request {
     /// The server-side encryption the request asked for (`x-amz-server-side-encryption`:
     /// `AES256`, `aws:kms`, `aws:kms:dsse`), for writes.
     pub sse: Option<String>,
+    /// `x-amz-server-side-encryption-bucket-key-enabled` of a write, when given: it overrides
+    /// the bucket default's Bucket Key setting (and so whether the encryption context names
+    /// the object or the bucket).
+    pub sse_bucket_key: Option<bool>,
     /// Whether the request came over TLS (`aws:SecureTransport`): `None` when the record
     /// cannot tell.
     pub secure_transport: Option<bool>,
@@ -302,6 +306,10 @@ pub enum Operation {
         source_bucket: String,
         /// Source key.
         source_key: String,
+        /// `UploadPartCopy`: the destination is a multipart upload, so its KMS hop also needs
+        /// `kms:Decrypt`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        multipart: bool,
     },
     /// A KMS request S3 made for the caller (the record of the second hop, `invokedBy`
     /// S3): the S3 hop is known to have passed; only the KMS hop is evaluated, with the key

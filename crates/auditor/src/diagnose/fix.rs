@@ -18,12 +18,17 @@ pub(super) enum Target {
         account: String,
         bucket: String,
         region: String,
+        /// The ARN of the object (or `bucket/*`) the hop concerns.
+        object: String,
     },
     /// A KMS key.
     Key {
         account: String,
         arn: String,
         region: String,
+        /// The object or bucket ARN of the encryption context (S3's hop), when there is one:
+        /// which object a re-encryption fix must rewrite.
+        object: Option<String>,
     },
 }
 
@@ -258,6 +263,7 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
                 account,
                 arn,
                 region,
+                ..
             } = fc.target
             else {
                 return None;
@@ -711,7 +717,7 @@ pub(super) fn build_special(
         _ => format!("aws s3 cp s3://{bucket}/<prefix> s3://{bucket}/<prefix> --recursive"),
     };
     match (code, tgt) {
-        (Code::KeyNotUsable, Target::Key { account, arn, region }) => {
+        (Code::KeyNotUsable, Target::Key { account, arn, region, .. }) => {
             let state = snap.account(account).and_then(|a| a.kms.get(arn)).map(|k| k.metadata.key_state.as_str().to_owned()).unwrap_or_default();
             let state = state.as_str();
             let enable = format!("aws kms enable-key --region {region} --key-id {arn}");

@@ -216,7 +216,7 @@ impl<'s> Ctx<'s> {
         } = *hop;
         let mut out = Outcome::default();
         let Some((key_account, k)) = self.snap.key(key_ref, bucket_region, resolve_account) else {
-            return self.key_missing(side, key_ref, resolve_account, action, band);
+            return self.key_missing(side, hop);
         };
         let key_account = key_account.to_owned();
         let key_arn = k.metadata.arn.clone();
@@ -224,6 +224,7 @@ impl<'s> Ctx<'s> {
             account: key_account.clone(),
             arn: key_arn.clone(),
             region: k.metadata.region.clone(),
+            object: Some(context_arn.to_owned()),
         };
         let caller_account = side.account.clone().unwrap_or_default();
         let mut stop = false;
@@ -319,14 +320,15 @@ impl<'s> Ctx<'s> {
         out
     }
 
-    fn key_missing(
-        &self,
-        side: &CallerSide<'_>,
-        key_ref: &str,
-        resolve_account: &str,
-        action: &str,
-        band: u32,
-    ) -> Outcome {
+    fn key_missing(&self, side: &CallerSide<'_>, hop: &KmsHop<'_>) -> Outcome {
+        let KmsHop {
+            resolve_account,
+            key_ref,
+            action,
+            context_arn,
+            band,
+            ..
+        } = *hop;
         let mut out = Outcome::default();
         let aws_managed = key_ref.contains("alias/aws/");
         let key_account = iam_eval::arn::Arn::parse(key_ref)
@@ -338,6 +340,7 @@ impl<'s> Ctx<'s> {
                 account: key_account.clone(),
                 arn: key_ref.to_owned(),
                 region: String::new(),
+                object: (!context_arn.is_empty()).then(|| context_arn.to_owned()),
             };
             let f = self.blocking(
                 Code::AwsManagedKey,
@@ -390,13 +393,22 @@ impl<'s> Ctx<'s> {
             .unwrap_or_default();
         let acct = side.account.clone().unwrap_or_default();
         let Some((key_account, k)) = self.snap.key(&key_ref, &region, &acct) else {
-            return (self.key_missing(side, &key_ref, &acct, action, 100), None);
+            let hop = KmsHop {
+                resolve_account: &acct,
+                bucket_region: &region,
+                key_ref: &key_ref,
+                action,
+                context_arn: "",
+                band: 100,
+            };
+            return (self.key_missing(side, &hop), None);
         };
         let key_account = key_account.to_owned();
         let tgt = Target::Key {
             account: key_account.clone(),
             arn: k.metadata.arn.clone(),
             region: k.metadata.region.clone(),
+            object: None,
         };
         if !k.is_usable() {
             let f = self.blocking(

@@ -163,6 +163,7 @@ pub(super) fn run(snap: &Snapshot, req: &Request, with_fixes: bool) -> Diagnosis
         Operation::CopyObject {
             source_bucket,
             source_key,
+            ..
         } => {
             // The source is read with its own key: the request's encryption headers name
             // the destination's.
@@ -354,11 +355,20 @@ impl<'s> Ctx<'s> {
     ) -> Finding {
         let mut f = Finding::new(code, Some(action), Some(account), explanation, rank);
         if self.with_fixes {
-            let object = self
-                .req
-                .bucket
-                .as_deref()
-                .map(|b| (b, self.req.object_key.as_deref()));
+            // The object of this hop (a CopyObject's source read is not its destination).
+            let hop_object = match tgt {
+                Target::Bucket { object, .. } => Some(object.as_str()),
+                Target::Key { object, .. } => object.as_deref(),
+            };
+            let object = hop_object
+                .and_then(crate::refs::parse_s3_arn)
+                .map(|(_, b, k)| (b, k.filter(|k| *k != "*")))
+                .or_else(|| {
+                    self.req
+                        .bucket
+                        .as_deref()
+                        .map(|b| (b, self.req.object_key.as_deref()))
+                });
             f.fix = fix::build_special(code, self.snap, self.req.partition, object, action, tgt);
             self.remember(f.fix.as_mut());
         }

@@ -169,7 +169,11 @@ impl<'s> Ctx<'s> {
         // no header the bucket default applies. Aliases and bare key ids resolve in the
         // requester's account.
         let requester = side.account.clone().unwrap_or_else(|| owner.clone());
-        let default_bucket_key = b.encryption.as_ref().is_some_and(|e| e.bucket_key_enabled);
+        // The request's Bucket Key header wins over the bucket default's setting.
+        let default_bucket_key = self
+            .req
+            .sse_bucket_key
+            .unwrap_or_else(|| b.encryption.as_ref().is_some_and(|e| e.bucket_key_enabled));
         let sse = self.req.sse.as_deref();
         let (key_ref, bucket_key) = match (sse, self.named_key(), &b.encryption) {
             (Some(alg), _, _) if !alg.starts_with("aws:kms") => {
@@ -188,7 +192,7 @@ impl<'s> Ctx<'s> {
                         .clone()
                         .unwrap_or_else(|| "alias/aws/s3".to_owned()),
                 ),
-                enc.bucket_key_enabled,
+                default_bucket_key,
             ),
             (None, None, _) => {
                 out.assumptions.push(explain::write_not_sse_kms());
@@ -212,7 +216,17 @@ impl<'s> Ctx<'s> {
             band: band + 100,
         };
         out.merge(self.kms_hop(side, &hop));
-        if self.req.operation == Operation::MultipartUpload {
+        // A multipart upload (also one built by UploadPartCopy) has S3 decrypt the data key
+        // for each part.
+        let multipart = matches!(
+            self.req.operation,
+            Operation::MultipartUpload
+                | Operation::CopyObject {
+                    multipart: true,
+                    ..
+                }
+        );
+        if multipart {
             out.merge(self.kms_hop(
                 side,
                 &KmsHop {
@@ -259,6 +273,7 @@ impl<'s> Ctx<'s> {
                         account: o.clone(),
                         bucket: bucket.to_owned(),
                         region: String::new(),
+                        object: object_arn.clone(),
                     };
                     let mut found = self.layer_findings(
                         side,
@@ -535,6 +550,7 @@ impl<'s> Ctx<'s> {
             account: owner.to_owned(),
             bucket: bucket.to_owned(),
             region: b.region.clone(),
+            object: object_arn.to_owned(),
         };
         // An object another account owns (ACLs enabled): the bucket policy does not cover it,
         // so a missing bucket-policy allow is not the cause; the ownership check below is.

@@ -1132,3 +1132,52 @@ fn samples_not_yet_listed_still_parse() {
         "samples listed in the test are missing from events/"
     );
 }
+
+#[test]
+fn operations_are_set_by_the_parser_that_read_the_record() {
+    let copy = read_sample("s3-copyobject-denied.cloudtrail.json");
+    let r = one(&copy);
+    assert_eq!(
+        r.operation,
+        Operation::CopyObject {
+            source_bucket: "doc-example-bucket".into(),
+            source_key: "reports/q1.csv".into(),
+            multipart: false,
+        }
+    );
+    // UploadPartCopy reads a source and writes a part of a multipart upload.
+    let mut part = copy.clone();
+    part["eventName"] = json!("UploadPartCopy");
+    assert_eq!(
+        one(&part).operation,
+        Operation::CopyObject {
+            source_bucket: "doc-example-bucket".into(),
+            source_key: "reports/q1.csv".into(),
+            multipart: true,
+        }
+    );
+    let mut head = read_sample("s3-getobject-denied-cross-account.cloudtrail.json");
+    assert_eq!(one(&head).operation, Operation::GetObject);
+    head["eventName"] = json!("HeadObject");
+    assert_eq!(one(&head).operation, Operation::HeadObject);
+    let kms = one(&read_sample("kms-decrypt-denied-via-s3.eventbridge.json"));
+    assert_eq!(
+        kms.operation,
+        Operation::KmsViaS3 {
+            action: "kms:Decrypt".into()
+        }
+    );
+}
+
+#[test]
+fn a_writes_encryption_headers_are_read() {
+    let mut put = read_sample("s3-putobject-denied.eventbridge.json");
+    let r = one(&put);
+    assert_eq!(r.sse.as_deref(), Some("aws:kms"));
+    assert_eq!(r.sse_bucket_key, None);
+    put["detail"]["requestParameters"]["x-amz-server-side-encryption-bucket-key-enabled"] =
+        json!("true");
+    assert_eq!(one(&put).sse_bucket_key, Some(true));
+    put["detail"]["requestParameters"]["x-amz-server-side-encryption"] = json!("AES256");
+    assert_eq!(one(&put).sse.as_deref(), Some("AES256"));
+}
