@@ -12,7 +12,7 @@
 //! record shows. Anything derived rather than read is stated in
 //! [`Request::assumptions`]. Keys that only the snapshot knows (`aws:PrincipalOrgID`,
 //! `aws:PrincipalTag/*`, `aws:ResourceOrgID`, the role path of a session) are left to the
-//! diagnosis. Spec §1.2, §1.5, §1.6, §6.
+//! diagnosis (docs/design.md, "Evidence from the record").
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
