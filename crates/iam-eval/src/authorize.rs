@@ -377,7 +377,9 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                     .is_some_and(|p| p.is_match(&req.resource)),
                 ResourceEntry::Unmatchable(_) => false,
             });
-            self.unknown.extend(unknown);
+            if !unknown.is_empty() {
+                self.unknown.append(&mut unknown);
+            }
             if hit == spec.not {
                 let alias = !spec.not
                     && req.is_kms_key()
