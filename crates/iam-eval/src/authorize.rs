@@ -360,12 +360,12 @@ impl<'r, 'a> Evaluator<'r, 'a> {
             match st.effect {
                 Effect::Deny => {
                     out.deny = true;
-                    self.denies.push(sref);
+                    push_small(&mut self.denies, sref);
                 }
                 Effect::Allow => {
                     out.allow = out.allow.max(Some(kind));
                     out.allow_account |= kind == MatchKind::Account;
-                    self.statements.push(sref);
+                    push_small(&mut self.statements, sref);
                 }
             }
         }
@@ -430,7 +430,7 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                         .entries
                         .iter()
                         .any(|e| matches!(e, ResourceEntry::Arn(p) if p.is_kms_alias()));
-                self.near_misses.push(miss(if alias {
+                push_small(&mut self.near_misses, miss(if alias {
                     Miss::AliasArn
                 } else {
                     Miss::Resource
@@ -458,7 +458,7 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                     // A NotPrincipal deny always applies to a principal with a boundary.
                     let applies = !exempt || (st.effect == Effect::Deny && self.has_boundary);
                     if !applies {
-                        self.near_misses.push(miss(Miss::Principal));
+                        push_small(&mut self.near_misses, miss(Miss::Principal));
                         return None;
                     }
                     if partial && st.effect == Effect::Deny {
@@ -477,7 +477,7 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                     {
                         Some(k) => k,
                         None => {
-                            self.near_misses.push(miss(Miss::Principal));
+                            push_small(&mut self.near_misses, miss(Miss::Principal));
                             return None;
                         }
                     }
@@ -498,7 +498,7 @@ impl<'r, 'a> Evaluator<'r, 'a> {
         }
         match first_failure {
             Some(m) => {
-                self.near_misses.push(miss(m));
+                push_small(&mut self.near_misses, miss(m));
                 None
             }
             None => Some(kind),
@@ -520,6 +520,16 @@ impl<'r, 'a> Evaluator<'r, 'a> {
         }
         (deny, missing)
     }
+}
+
+/// Pushes onto a list that usually stays short: the first push allocates room for four
+/// directly (cheaper than the general growth path), and nothing is allocated for a list that
+/// stays empty.
+fn push_small<T>(v: &mut Vec<T>, x: T) {
+    if v.capacity() == 0 {
+        *v = Vec::with_capacity(4);
+    }
+    v.push(x);
 }
 
 /// Evaluates `req` against `policies`.
