@@ -88,6 +88,7 @@ impl Pattern {
     }
 
     /// Whether `input` matches the whole pattern (case-sensitive).
+    #[inline]
     pub fn is_match(&self, input: &str) -> bool {
         match &self.kind {
             Kind::Any => true,
