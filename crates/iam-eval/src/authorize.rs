@@ -430,11 +430,14 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                         .entries
                         .iter()
                         .any(|e| matches!(e, ResourceEntry::Arn(p) if p.is_kms_alias()));
-                push_small(&mut self.near_misses, miss(if alias {
-                    Miss::AliasArn
-                } else {
-                    Miss::Resource
-                }));
+                push_small(
+                    &mut self.near_misses,
+                    miss(if alias {
+                        Miss::AliasArn
+                    } else {
+                        Miss::Resource
+                    }),
+                );
                 return None;
             }
         }

@@ -55,7 +55,11 @@ impl std::fmt::Debug for Context {
         impl std::fmt::Debug for Entries<'_> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_map()
-                    .entries(self.0.iter().map(|(lower, key, value)| (lower, (key, value))))
+                    .entries(
+                        self.0
+                            .iter()
+                            .map(|(lower, key, value)| (lower, (key, value))),
+                    )
                     .finish()
             }
         }
