@@ -109,6 +109,7 @@ impl Context {
     }
 
     /// The value of a key given in lowercase.
+    #[inline]
     pub fn get_lower(&self, lower_key: &str) -> Option<&ContextValue> {
         // A request context holds a dozen keys or so: a scan that compares lengths first
         // (so that few keys reach a byte comparison) beats the binary search there.
