@@ -67,8 +67,20 @@ pub struct ArnPattern {
     /// matches, one comparison instead of five. Literal segments hold no `:`, so a prefix
     /// match lines the segments up exactly; both rules agree on such patterns.
     head: Option<Box<str>>,
+    /// With a literal `head`, when the resource part is literal or `literal*`: the whole
+    /// pattern as one comparison of the input with `head` + that literal.
+    whole: Option<Whole>,
     /// The `Resource`-element rule; `None` for the segment rule of `ArnLike`.
     resource: Option<ResourceRule>,
+}
+
+/// A whole ARN pattern that is one literal comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Whole {
+    /// The input must equal the text.
+    Exact(Box<str>),
+    /// The input must start with the text.
+    Prefix(Box<str>),
 }
 
 /// The `Resource`-element rule, compiled.
@@ -138,8 +150,22 @@ impl ArnPattern {
                 }
                 _ => false,
             });
+        let whole = match (literal, segments.get(5).and_then(Pattern::literal_shape)) {
+            (true, Some((text, exact))) => {
+                let mut all = String::with_capacity(head.len() + text.len());
+                all.push_str(&head);
+                all.push_str(text);
+                Some(if exact {
+                    Whole::Exact(all.into())
+                } else {
+                    Whole::Prefix(all.into())
+                })
+            }
+            _ => None,
+        };
         ArnPattern {
             head: literal.then(|| head.into()),
+            whole,
             segments,
             resource,
         }
@@ -212,6 +238,11 @@ impl ArnPattern {
 
     /// Whether `input` (an ARN) matches.
     pub fn is_match(&self, input: &str) -> bool {
+        match &self.whole {
+            Some(Whole::Exact(text)) => return input == &**text,
+            Some(Whole::Prefix(text)) => return input.starts_with(&**text),
+            None => {}
+        }
         if let (Some(head), Some(resource)) = (&self.head, self.segments.get(5)) {
             return input
                 .strip_prefix(&**head)

@@ -87,6 +87,49 @@ impl Layer {
     }
 }
 
+/// A set of layers, built without allocating; turned into the public sorted `Vec` once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct LayerSet(u8);
+
+impl LayerSet {
+    /// Every layer, in `Layer`'s order (AWS's evaluation order).
+    const ALL: [Layer; 6] = [
+        Layer::Rcp,
+        Layer::Scp,
+        Layer::Resource,
+        Layer::Identity,
+        Layer::PermissionsBoundary,
+        Layer::Session,
+    ];
+
+    fn bit(layer: Layer) -> u8 {
+        1 << (layer as u8)
+    }
+
+    fn insert(&mut self, layer: Layer) {
+        self.0 |= LayerSet::bit(layer);
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    fn union(self, other: LayerSet) -> LayerSet {
+        LayerSet(self.0 | other.0)
+    }
+
+    /// The layers, sorted and without duplicates (empty without allocating).
+    fn to_vec(self) -> Vec<Layer> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        LayerSet::ALL
+            .into_iter()
+            .filter(|l| self.0 & LayerSet::bit(*l) != 0)
+            .collect()
+    }
+}
+
 /// A statement (or grant) that decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatementRef<'a> {
@@ -317,12 +360,12 @@ impl<'r, 'a> Evaluator<'r, 'a> {
             match st.effect {
                 Effect::Deny => {
                     out.deny = true;
-                    self.denies.push(sref);
+                    push_small(&mut self.denies, sref);
                 }
                 Effect::Allow => {
                     out.allow = out.allow.max(Some(kind));
                     out.allow_account |= kind == MatchKind::Account;
-                    self.statements.push(sref);
+                    push_small(&mut self.statements, sref);
                 }
             }
         }
@@ -377,7 +420,9 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                     .is_some_and(|p| p.is_match(&req.resource)),
                 ResourceEntry::Unmatchable(_) => false,
             });
-            self.unknown.extend(unknown);
+            if !unknown.is_empty() {
+                self.unknown.append(&mut unknown);
+            }
             if hit == spec.not {
                 let alias = !spec.not
                     && req.is_kms_key()
@@ -385,11 +430,14 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                         .entries
                         .iter()
                         .any(|e| matches!(e, ResourceEntry::Arn(p) if p.is_kms_alias()));
-                self.near_misses.push(miss(if alias {
-                    Miss::AliasArn
-                } else {
-                    Miss::Resource
-                }));
+                push_small(
+                    &mut self.near_misses,
+                    miss(if alias {
+                        Miss::AliasArn
+                    } else {
+                        Miss::Resource
+                    }),
+                );
                 return None;
             }
         }
@@ -413,7 +461,7 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                     // A NotPrincipal deny always applies to a principal with a boundary.
                     let applies = !exempt || (st.effect == Effect::Deny && self.has_boundary);
                     if !applies {
-                        self.near_misses.push(miss(Miss::Principal));
+                        push_small(&mut self.near_misses, miss(Miss::Principal));
                         return None;
                     }
                     if partial && st.effect == Effect::Deny {
@@ -432,7 +480,7 @@ impl<'r, 'a> Evaluator<'r, 'a> {
                     {
                         Some(k) => k,
                         None => {
-                            self.near_misses.push(miss(Miss::Principal));
+                            push_small(&mut self.near_misses, miss(Miss::Principal));
                             return None;
                         }
                     }
@@ -453,7 +501,7 @@ impl<'r, 'a> Evaluator<'r, 'a> {
         }
         match first_failure {
             Some(m) => {
-                self.near_misses.push(miss(m));
+                push_small(&mut self.near_misses, miss(m));
                 None
             }
             None => Some(kind),
@@ -475,6 +523,16 @@ impl<'r, 'a> Evaluator<'r, 'a> {
         }
         (deny, missing)
     }
+}
+
+/// Pushes onto a list that usually stays short: the first push allocates room for four
+/// directly (cheaper than the general growth path), and nothing is allocated for a list that
+/// stays empty.
+fn push_small<T>(v: &mut Vec<T>, x: T) {
+    if v.capacity() == 0 {
+        *v = Vec::with_capacity(4);
+    }
+    v.push(x);
 }
 
 /// Evaluates `req` against `policies`.
@@ -565,22 +623,22 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
     let rbp = resource.allow;
     let key_enables_iam = resource.allow_account;
 
-    let mut blocks: Vec<Layer> = Vec::new();
+    let mut blocks = LayerSet::default();
     let mut service_rules: Vec<ServiceRule> = Vec::new();
     // Ceilings on identity-sourced permissions: boundary and session policy.
-    let ceilings = |blocks: &mut Vec<Layer>| {
+    let ceilings = |blocks: &mut LayerSet| {
         if !boundary_ok {
-            blocks.push(Layer::PermissionsBoundary);
+            blocks.insert(Layer::PermissionsBoundary);
         }
         if !session_ok {
-            blocks.push(Layer::Session);
+            blocks.insert(Layer::Session);
         }
     };
     if rcp_missing {
-        blocks.push(Layer::Rcp);
+        blocks.insert(Layer::Rcp);
     }
     if scp_missing {
-        blocks.push(Layer::Scp);
+        blocks.insert(Layer::Scp);
     }
 
     // The decision table. Each arm: (KMS key?, same account?, caller kind, resource-policy
@@ -608,7 +666,7 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         // reported, so that fixing the identity policy alone does not meet a boundary next.
         (false, true) => {
             if !identity_allows {
-                blocks.push(Layer::Identity);
+                blocks.insert(Layer::Identity);
             }
             ceilings(&mut blocks);
             identity_allows.then_some(GrantPath::IdentityPolicy)
@@ -617,7 +675,7 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         // user or everyone) AND an identity policy in the caller's account must allow.
         (false, false) => {
             if rbp.is_none() {
-                blocks.push(Layer::Resource);
+                blocks.insert(Layer::Resource);
             }
             if caller.kind == CallerKind::Root {
                 // The root user needs no identity policy in its own account: the resource
@@ -629,7 +687,7 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
                 })
             } else if caller.has_identity() {
                 if !identity_allows {
-                    blocks.push(Layer::Identity);
+                    blocks.insert(Layer::Identity);
                 }
                 ceilings(&mut blocks);
                 Some(GrantPath::IdentityPolicy)
@@ -661,7 +719,7 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         // KMS, same account, the key policy enables IAM for the account: IAM must allow.
         (true, true) if key_enables_iam => {
             if !identity_allows {
-                blocks.push(Layer::Identity);
+                blocks.insert(Layer::Identity);
             }
             ceilings(&mut blocks);
             identity_allows.then_some(GrantPath::IdentityPolicy)
@@ -669,20 +727,20 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         // KMS, same account, nothing in the key policy for this caller: an IAM allow has no
         // effect without it.
         (true, true) => {
-            blocks.push(Layer::Resource);
+            blocks.insert(Layer::Resource);
             None
         }
         // KMS, cross account: the key side (key policy naming the caller or its account, or a
         // grant) and the caller side (an IAM allow on the key ARN, or a grant) must both hold.
         (true, false) => {
             if rbp.is_none() && !grant_allows {
-                blocks.push(Layer::Resource);
+                blocks.insert(Layer::Resource);
             }
             // KMS refuses other operations from another account whatever the policies say.
             // (A service principal or anonymous caller belongs to no account: not "another
             // account", so the rule is not applied to it.)
             if caller.account.is_some() && !kms_allows_cross_account(req.action_name()) {
-                blocks.push(Layer::Resource);
+                blocks.insert(Layer::Resource);
                 service_rules.push(ServiceRule::KmsOperationNotCrossAccount {
                     action: req.action.clone(),
                 });
@@ -697,7 +755,7 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
                 })
             } else if caller.has_identity() {
                 if !identity_allows {
-                    blocks.push(Layer::Identity);
+                    blocks.insert(Layer::Identity);
                 }
                 ceilings(&mut blocks);
                 identity_allows.then_some(GrantPath::IdentityPolicy)
@@ -709,7 +767,7 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         }
     };
 
-    let mut explicit: Vec<Layer> = Vec::new();
+    let mut explicit = LayerSet::default();
     for (deny, layer) in [
         (rcp_deny, Layer::Rcp),
         (scp_deny, Layer::Scp),
@@ -722,18 +780,10 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         (session.as_ref().is_some_and(|s| s.deny), Layer::Session),
     ] {
         if deny {
-            explicit.push(layer);
+            explicit.insert(layer);
         }
     }
-    blocks.sort();
-    blocks.dedup();
-    let mut denied_by: Vec<Layer> = explicit
-        .iter()
-        .copied()
-        .chain(blocks.iter().copied())
-        .collect();
-    denied_by.sort();
-    denied_by.dedup();
+    let denied_by = explicit.union(blocks);
 
     let decision = if !explicit.is_empty() {
         Decision::ExplicitlyDenied
@@ -748,13 +798,15 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
         ev.statements
     };
     let mut unknown = ev.unknown;
-    unknown.sort_by_key(|k| k.to_lowercase());
-    unknown.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    if unknown.len() > 1 {
+        unknown.sort_by_key(|k| k.to_lowercase());
+        unknown.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    }
     Evaluation {
         decision,
-        denied_by,
-        explicit_denies: explicit,
-        missing_allows: blocks,
+        denied_by: denied_by.to_vec(),
+        explicit_denies: explicit.to_vec(),
+        missing_allows: blocks.to_vec(),
         statements,
         near_misses: ev.near_misses,
         unknown_context_keys: unknown,

@@ -571,7 +571,7 @@ impl Condition {
                 .resolve_glob(ctx, unknown)
                 .is_some_and(|e| Pattern::from_elems(e).is_match(r)),
             (Bool, Value::Text(t)) => {
-                with_text(t, ctx, unknown, |v| v.eq_ignore_ascii_case(r.trim()))
+                with_text(t, ctx, unknown, |v| v.eq_ignore_ascii_case(trim(r)))
             }
             (op, Value::Number(n)) => {
                 let Some(x) = parse_number(r) else {
@@ -625,6 +625,15 @@ fn with_text(
     match t.as_literal() {
         Some(lit) => f(lit),
         None => t.resolve_text(ctx, unknown).is_some_and(|v| f(&v)),
+    }
+}
+
+/// `str::trim`, skipping the Unicode scan when the text starts and ends with a visible ASCII
+/// character (the usual `true` / `false`), which `trim` would leave unchanged.
+fn trim(r: &str) -> &str {
+    match (r.as_bytes().first(), r.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => r,
+        _ => r.trim(),
     }
 }
 

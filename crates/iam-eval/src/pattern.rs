@@ -82,12 +82,25 @@ impl Pattern {
         matches!(self.kind, Kind::Any)
     }
 
+    /// The pattern as one literal comparison, when it is one: `(text, true)` when it matches
+    /// exactly `text`, `(prefix, false)` when it matches every input starting with `prefix`
+    /// (`prefix*`, or `*` alone with an empty prefix).
+    pub(crate) fn literal_shape(&self) -> Option<(&str, bool)> {
+        match &self.kind {
+            Kind::Any => Some(("", false)),
+            Kind::Exact(s) => Some((s, true)),
+            Kind::Prefix(p) => Some((p, false)),
+            Kind::General => None,
+        }
+    }
+
     /// Whether the pattern contains a wildcard.
     pub fn has_wildcard(&self) -> bool {
         self.elems.iter().any(|e| !matches!(e, Elem::Lit(_)))
     }
 
     /// Whether `input` matches the whole pattern (case-sensitive).
+    #[inline]
     pub fn is_match(&self, input: &str) -> bool {
         match &self.kind {
             Kind::Any => true,
