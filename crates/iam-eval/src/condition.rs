@@ -1,9 +1,9 @@
 //! The `Condition` element: operators, values, and their evaluation against a request context.
 //!
-//! Composition (spec §2.6): operators AND, keys under one operator AND, values of one key OR
-//! for positive operators and NOR for negated ones. Missing keys (§3.1): positive operators
+//! Composition (IAM User Guide, "Condition element" and "Creating a condition with multiple keys or values"): operators AND, keys under one operator AND, values of one key OR
+//! for positive operators and NOR for negated ones. Missing keys: positive operators
 //! are false, negated operators true, `...IfExists` true, `Null` tests presence. Set
-//! qualifiers (§3.5): `ForAnyValue` on an absent or empty set is false, `ForAllValues` true.
+//! qualifiers ("Set operators for multivalued context keys"): `ForAnyValue` on an absent or empty set is false, `ForAllValues` true.
 //! Reference: <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html>
 
 use std::fmt;

@@ -2,7 +2,7 @@
 //!
 //! A grant lets its grantee use the operations it lists, subject to encryption-context
 //! constraints; it also establishes "key trust" for a cross-account caller, so neither a key
-//! policy statement nor an IAM policy is needed alongside it (spec §4.10).
+//! policy statement nor an IAM policy is needed alongside it (AWS KMS Developer Guide, "Grants in AWS KMS").
 //! Reference: <https://docs.aws.amazon.com/kms/latest/developerguide/grants.html>
 
 use std::collections::BTreeMap;

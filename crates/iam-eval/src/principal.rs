@@ -251,7 +251,7 @@ pub enum PolicyPrincipal {
     Unrecognized(String),
 }
 
-/// How a policy principal matched the caller; same-account semantics depend on it (spec §4.3).
+/// How a policy principal matched the caller; same-account semantics depend on it (docs/design.md, "The engine's decision table").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum MatchKind {
     /// The account (delegation only).
@@ -259,7 +259,7 @@ pub enum MatchKind {
     /// The role of the calling session, or the IAM user who created a federated session.
     Role,
     /// `"*"`: everyone. Acts like a direct grant, but whether it also overrides a boundary or a
-    /// session policy is documented only for the `aws:PrincipalArn` form (spec §4.3).
+    /// session policy is documented only for the `aws:PrincipalArn` form (IAM User Guide, "Policy evaluation logic", same-account requests).
     Everyone,
     /// The calling session, user, federated session or service, by name.
     Direct,
@@ -410,7 +410,7 @@ pub fn is_unique_id(s: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-/// Whether a `NotPrincipal` list exempts the caller (spec §2.3.3): a role session is exempt
+/// Whether a `NotPrincipal` list exempts the caller (IAM User Guide, "NotPrincipal"): a role session is exempt
 /// only when the account, the role and the session are all listed; a user when the user and
 /// the account are listed; a root user when the account is listed. Returns
 /// `(exempt, partially_listed)`.

@@ -2,7 +2,7 @@
 //!
 //! Variables are recognised only in `Version: "2012-10-17"` documents; elsewhere `${...}` is
 //! literal text. A variable's value is substituted as literal text: a `*` in a tag value does
-//! not become a wildcard (the safer reading of an undocumented point, see spec §3.6).
+//! not become a wildcard (the safer reading of an undocumented point, see docs/design.md).
 
 use crate::context::{Context, ContextValue};
 use crate::pattern::{parse_glob, Elem};

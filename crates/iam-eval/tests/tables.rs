@@ -183,7 +183,7 @@ resource_rows! {
 }
 
 // ---------------------------------------------------------------------------------------
-// Principals (spec §2.3.2): how a policy principal matches a caller, and how strongly.
+// Principals (IAM User Guide, "AWS JSON policy elements: Principal"): how a policy principal matches a caller, and how strongly.
 // ---------------------------------------------------------------------------------------
 
 macro_rules! principal_rows {
