@@ -951,6 +951,23 @@ fn samples() -> Vec<(&'static str, Vec<Expect>)> {
             vec![key_change(SAMPLE_KEY)],
         ),
         (
+            "change-putbucketencryption.eventbridge.json",
+            vec![Expect::Change(vec![Touched::Bucket {
+                name: "doc-example-bucket".into(),
+            }])],
+        ),
+        // The aliases of the account and Region, and the key the alias now names.
+        (
+            "change-updatealias.eventbridge.json",
+            vec![Expect::Change(vec![
+                Touched::Aliases,
+                Touched::Key {
+                    reference: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                    arn: Some(SAMPLE_KEY.into()),
+                },
+            ])],
+        ),
+        (
             "change-updatepolicy-scp.eventbridge.json",
             vec![Expect::Change(vec![Touched::Organization {
                 policy_id: "p-7h3k9x2m".into(),
