@@ -245,6 +245,14 @@ fn diagnose(
             for o in outcomes {
                 match o {
                     auditor::event::EventOutcome::Denied(req) => qs.push(*req),
+                    // A change record is not a denial: `impact --change` assesses changes.
+                    auditor::event::EventOutcome::Change(change) => {
+                        skipped.push(format!(
+                            "{}: skipped: {} is a change, not a denied request (see `impact --change`)",
+                            change.event_id.unwrap_or_else(|| "record".into()),
+                            change.event_name
+                        ));
+                    }
                     auditor::event::EventOutcome::Skipped { event_id, reason } => {
                         skipped.push(format!(
                             "{}: skipped: {reason}",

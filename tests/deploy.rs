@@ -16,6 +16,9 @@
 //!   them is one the function diagnoses (`auditor::event::parse_events`), and the other way
 //!   round over a list of candidates: the template never declares a trigger the code ignores,
 //!   nor misses one it handles.
+//! * **Change triggers.** The change rules (one per service, for successful calls only) list
+//!   exactly the calls `auditor::event::CHANGE_EVENTS` names, each read as a change by
+//!   `parse_events`, and the forwarding template's change rules are the same.
 //! * **Environment.** The variables the template sets are ones `crates/live` reads.
 //!
 //! The checks take template text, so the tests at the end run them on modified copies to show
@@ -1115,8 +1118,20 @@ fn the_templates_agree_on_names_and_defaults() {
 // Triggers
 // ---------------------------------------------------------------------------------------------
 
-/// The function's EventBridge rules in template.yaml: source → (state, pattern).
+/// Whether a pattern delivers change events: only successful calls (`errorCode` absent),
+/// where the AccessDenied rules list error codes.
+fn is_change_pattern(pattern: &Value) -> bool {
+    pattern["detail"]["errorCode"] == json!([{"exists": false}])
+}
+
+/// The function's AccessDenied rules in template.yaml: source → (state, pattern).
 fn function_rules(t: &Value) -> BTreeMap<String, (String, Value)> {
+    function_rules_of(t, false)
+}
+
+/// The function's EventBridge rules in template.yaml, AccessDenied or change rules: source →
+/// (state, pattern).
+fn function_rules_of(t: &Value, changes: bool) -> BTreeMap<String, (String, Value)> {
     let events = t["Resources"]["AuditorFunction"]["Properties"]["Events"]
         .as_object()
         .unwrap();
@@ -1127,6 +1142,9 @@ fn function_rules(t: &Value) -> BTreeMap<String, (String, Value)> {
             "{id}: only EventBridge rules are expected"
         );
         let p = &e["Properties"];
+        if is_change_pattern(&p["Pattern"]) != changes {
+            continue;
+        }
         let source = p["Pattern"]["source"][0].as_str().unwrap().to_owned();
         let state = p["State"].as_str().unwrap_or("ENABLED").to_owned();
         assert!(
@@ -1138,11 +1156,18 @@ fn function_rules(t: &Value) -> BTreeMap<String, (String, Value)> {
     out
 }
 
-/// The forwarding rules: source → (state, pattern).
+/// The forwarding AccessDenied rules: source → (state, pattern).
 fn forwarding_rules(t: &Value) -> BTreeMap<String, (String, Value)> {
+    forwarding_rules_of(t, false)
+}
+
+/// The forwarding rules, AccessDenied or change rules: source → (state, pattern).
+fn forwarding_rules_of(t: &Value, changes: bool) -> BTreeMap<String, (String, Value)> {
     let mut out = BTreeMap::new();
     for r in t["Resources"].as_object().unwrap().values() {
-        if r["Type"] == "AWS::Events::Rule" {
+        if r["Type"] == "AWS::Events::Rule"
+            && is_change_pattern(&r["Properties"]["EventPattern"]) == changes
+        {
             let p = &r["Properties"];
             let source = p["EventPattern"]["source"][0].as_str().unwrap().to_owned();
             out.insert(
@@ -1360,6 +1385,143 @@ fn event_rules_deliver_exactly_what_the_function_diagnoses() {
             &read("templates/event-forwarding.yaml"),
         ),
     );
+}
+
+/// A successful record of `event_name` from `service` naming everything a change may name,
+/// through `auditor::event::parse_events`: whether the function reads it as a change.
+fn read_as_change(service: &str, event_name: &str) -> bool {
+    let record = json!({
+        "eventSource": format!("{service}.amazonaws.com"), "eventName": event_name,
+        "awsRegion": "us-east-1", "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "Root", "accountId": "111122223333"},
+        "requestParameters": {"bucketName": "b", "keyId": "k", "aliasName": "alias/a",
+            "roleName": "r", "userName": "u", "groupName": "g",
+            "policyArn": "arn:aws:iam::111122223333:policy/p", "policyId": "p-1"},
+    });
+    matches!(
+        auditor::event::parse_events(&record).as_deref(),
+        Ok([auditor::event::EventOutcome::Change(_)])
+    )
+}
+
+/// The change rules of both templates against `auditor::event::CHANGE_EVENTS`: one rule per
+/// service, listing exactly that service's changes, for successful calls only, and the
+/// forwarding template's rule identical to the function's.
+fn check_change_rules(main_text: &str, forwarding_text: &str) -> Vec<String> {
+    let main = function_rules_of(&template(main_text), true);
+    let fwd = forwarding_rules_of(&template(forwarding_text), true);
+    let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (service, name) in auditor::event::CHANGE_EVENTS {
+        expected
+            .entry(format!("aws.{service}"))
+            .or_default()
+            .insert((*name).to_owned());
+    }
+    let mut problems = Vec::new();
+    if main.keys().collect::<Vec<_>>() != expected.keys().collect::<Vec<_>>() {
+        problems.push(format!(
+            "template.yaml change rules are for {:?}; the code reads changes of {:?}",
+            main.keys(),
+            expected.keys()
+        ));
+    }
+    for (source, (state, pattern)) in &main {
+        match fwd.get(source) {
+            Some((fstate, fpattern)) if fpattern == pattern && fstate == state => {}
+            Some(_) => problems.push(format!(
+                "{source}: the forwarding change rule's pattern or state differs from template.yaml's"
+            )),
+            None => problems.push(format!(
+                "{source}: templates/event-forwarding.yaml does not forward its changes"
+            )),
+        }
+        if state == "DISABLED" {
+            problems.push(format!("{source}: the change rule is disabled"));
+        }
+        if pattern["detail-type"] != json!(["AWS API Call via CloudTrail"]) {
+            problems.push(format!(
+                "{source}: detail-type must be exactly the CloudTrail API call"
+            ));
+        }
+        let service = source.trim_start_matches("aws.");
+        if pattern["detail"]["eventSource"] != json!([format!("{service}.amazonaws.com")]) {
+            problems.push(format!(
+                "{source}: eventSource must be {service}.amazonaws.com"
+            ));
+        }
+        let names: BTreeSet<String> = strings(&pattern["detail"]["eventName"])
+            .into_iter()
+            .collect();
+        let wanted = expected.get(source).cloned().unwrap_or_default();
+        for n in names.difference(&wanted) {
+            problems.push(format!(
+                "{source}: the change rule delivers {n}, which the code does not read as a change"
+            ));
+        }
+        for n in wanted.difference(&names) {
+            problems.push(format!(
+                "{source}: the code reads {n} as a change but no rule delivers it"
+            ));
+        }
+        for n in &names {
+            if !read_as_change(service, n) {
+                problems.push(format!(
+                    "{source}: parse_events does not read {n} as a change"
+                ));
+            }
+        }
+    }
+    for source in fwd.keys() {
+        if !main.contains_key(source) {
+            problems.push(format!(
+                "{source}: forwarded as a change, but template.yaml has no rule for it"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn change_rules_deliver_exactly_the_changes_the_function_reads() {
+    assert_no_problems(
+        "change rules",
+        &check_change_rules(
+            &read("template.yaml"),
+            &read("templates/event-forwarding.yaml"),
+        ),
+    );
+}
+
+#[test]
+fn a_change_rule_that_differs_from_the_code_fails_the_check() {
+    let main = read("template.yaml");
+    let fwd = read("templates/event-forwarding.yaml");
+    assert!(check_change_rules(&main, &fwd).is_empty());
+    // A change the code reads, dropped from both templates.
+    let p = check_change_rules(
+        &edit(&main, "PutBucketAcl]", "PutBucketCors]"),
+        &edit(&fwd, "PutBucketAcl]", "PutBucketCors]"),
+    );
+    assert_flags(
+        &p,
+        "aws.s3: the code reads PutBucketAcl as a change but no rule delivers it",
+    );
+    assert_flags(
+        &p,
+        "aws.s3: the change rule delivers PutBucketCors, which the code does not read",
+    );
+    // The forwarding template drifting from the function's rule.
+    let p = check_change_rules(&main, &edit(&fwd, "AddUserToGroup, ", ""));
+    assert_flags(
+        &p,
+        "aws.iam: the forwarding change rule's pattern or state differs",
+    );
+    // A family without a rule.
+    let p = check_change_rules(
+        &edit(&main, "source: [aws.organizations]", "source: [aws.sso]"),
+        &fwd,
+    );
+    assert_flags(&p, "template.yaml change rules are for");
 }
 
 // ---------------------------------------------------------------------------------------------

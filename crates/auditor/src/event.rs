@@ -5,9 +5,10 @@
 //! `detail`), a trail log file (`{"Records": [...]}`), `aws cloudtrail lookup-events` output
 //! (`{"Events": [{"CloudTrailEvent": "<record as a string>"}]}`), or a JSON array of records.
 //!
-//! Each record becomes an [`EventOutcome`]: the denied request it describes, or the reason it
-//! was skipped (the call succeeded, the operation is not one this tool diagnoses, the error
-//! is not an authorization failure). The request carries the principal, the IAM action, the
+//! Each record becomes an [`EventOutcome`]: the denied request it describes, a change that
+//! can alter a read path ([`ChangeEvent`], one of [`CHANGE_EVENTS`], with what it touches),
+//! or the reason it was skipped (the call succeeded, the operation is not one this tool
+//! diagnoses, the error is not an authorization failure, the change failed). The request carries the principal, the IAM action, the
 //! resource and its owner, and the request context a policy would see, derived from what the
 //! record shows. Anything derived rather than read is stated in
 //! [`Request::assumptions`]. Keys that only the snapshot knows (`aws:PrincipalOrgID`,
@@ -22,6 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
+pub use crate::impact::{ChangeEvent, Touched, CHANGE_EVENTS};
 use crate::reader::{Node, PathError};
 use crate::refs::{self as arn, is_account_id, is_service_name, Arn, BucketRef, Partition};
 pub use crate::request::{
@@ -65,6 +67,9 @@ impl From<PathError> for EventError {
 pub enum EventOutcome {
     /// An authorization failure this tool can diagnose.
     Denied(Box<Request>),
+    /// A successful change that can alter a read path (bucket policy, key policy, grant,
+    /// key state, alias, identity policy, SCP...): what it touches.
+    Change(Box<ChangeEvent>),
     /// A record that needs no diagnosis.
     Skipped {
         /// `eventID`, when the record has one.
@@ -85,6 +90,13 @@ pub enum SkipReason {
         /// The record's `errorCode`.
         error_code: String,
     },
+    /// A change of [`CHANGE_EVENTS`] that failed: AWS did not apply it.
+    ChangeFailed {
+        /// `eventName`.
+        event_name: String,
+        /// The record's `errorCode`.
+        error_code: String,
+    },
     /// The operation is not an S3 object read or write, or a KMS cryptographic operation.
     UnsupportedEvent {
         /// `eventSource`.
@@ -101,6 +113,13 @@ impl std::fmt::Display for SkipReason {
             SkipReason::NotAuthorizationError { error_code } => {
                 write!(f, "`{error_code}` is not an authorization failure")
             }
+            SkipReason::ChangeFailed {
+                event_name,
+                error_code,
+            } => write!(
+                f,
+                "the {event_name} call failed with `{error_code}`: AWS did not apply it"
+            ),
             SkipReason::UnsupportedEvent {
                 event_source,
                 event_name,
@@ -225,6 +244,20 @@ fn parse_record(node: &Node<'_>) -> Result<EventOutcome, PathError> {
     let event_name = node.req_str("eventName")?;
     let event_source = node.req_str("eventSource")?;
     let event_id = node.opt_str("eventID")?;
+    if crate::impact::is_change_event(&event_source, &event_name) {
+        if let Some(error_code) = node.opt_str("errorCode")? {
+            return Ok(EventOutcome::Skipped {
+                event_id,
+                reason: SkipReason::ChangeFailed {
+                    event_name,
+                    error_code,
+                },
+            });
+        }
+        return Ok(EventOutcome::Change(Box::new(crate::impact::read_change(
+            node,
+        )?)));
+    }
     let Some(error_code) = node.opt_str("errorCode")? else {
         return Ok(EventOutcome::Skipped {
             event_id,

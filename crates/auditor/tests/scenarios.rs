@@ -86,7 +86,7 @@ fn check(path: &Path, seen: &mut BTreeSet<String>) -> Result<(), String> {
                 .into_iter()
                 .filter_map(|o| match o {
                     EventOutcome::Denied(d) => Some(d),
-                    EventOutcome::Skipped { .. } => None,
+                    EventOutcome::Change(_) | EventOutcome::Skipped { .. } => None,
                 })
                 .collect();
             let [one] = denied.as_slice() else {

@@ -3,7 +3,8 @@
 //! A warm Lambda container handles many events; most name the same bucket, key and role. The
 //! cache holds typed snapshot fragments (never errors) by a key naming the account and resource,
 //! for a time-to-live after which they are read again. Invalidation by change events
-//! (`PutBucketPolicy`, `PutKeyPolicy`, ...) goes through [`Cache::invalidate_prefix`].
+//! (`PutBucketPolicy`, `PutKeyPolicy`, ...) goes through [`Cache::invalidate_where`], with the
+//! key scheme of `crate::keys`.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -57,6 +58,22 @@ impl Cache {
             entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
             entries.insert(key, (Instant::now(), Arc::new(value)));
         }
+    }
+
+    /// Drops every fragment whose key satisfies `touched`; returns their keys, sorted.
+    pub fn invalidate_where(&self, touched: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut dropped = Vec::new();
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|k, _| {
+                let drop = touched(k);
+                if drop {
+                    dropped.push(k.clone());
+                }
+                !drop
+            });
+        }
+        dropped.sort();
+        dropped
     }
 
     /// Drops every fragment whose key starts with `prefix` (`bucket/111122223333/`).

@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use auditor::event::{Principal, Request};
+use auditor::event::{ChangeEvent, Principal, Request};
 use auditor::refs::{self, BucketRef, Partition};
 use auditor::snapshot::{
     Bucket, CollectionError, DefaultEncryption, Group, Iam, Key, KeyGrant, KeyManager, KeyMetadata,
@@ -33,6 +33,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 
 use crate::cache::Cache;
+use crate::keys;
 use crate::meter::{Meter, Stats};
 use crate::ports::{
     Access, Accounts, BucketReads, IdentityKind, IdentityReads, KeyInfo, KeyReads, OrgInfo,
@@ -293,6 +294,12 @@ impl<A: Accounts> Collector<A> {
         &self.cache
     }
 
+    /// Drops the cached entries `change` may have altered, so that the next diagnosis in this
+    /// container reads their new state; returns their keys.
+    pub fn invalidate(&self, change: &ChangeEvent) -> Vec<String> {
+        self.cache.invalidate_where(|k| keys::touched_by(change, k))
+    }
+
     /// Reads what the diagnosis of `req` needs, as the snapshot document (written by the
     /// snapshot's one writer); `meter` counts the calls.
     pub async fn collect(&self, req: &Request, meter: &Meter) -> Result<Value, CollectError> {
@@ -433,7 +440,7 @@ impl<A: Accounts> Collector<A> {
     }
 
     async fn organization(&self, r: Reader<'_, A::Reader>, meter: &Meter) -> Chain {
-        let cache_key = format!("org/{}", r.account);
+        let cache_key = keys::org(r.account);
         if let Some(org) = self.cached(&cache_key, meter) {
             return Ok(vec![Fragment::Org {
                 account: r.account.to_owned(),
@@ -520,9 +527,8 @@ impl<A: Accounts> Collector<A> {
         let account = r.account;
         let d = r.depth + 1;
         let bucket_arn = BucketRef::new(Partition::of_region(event_region), bucket).arn();
-        let bucket_key = format!("bucket/{account}/{bucket}");
-        let object_key =
-            key.map(|k| format!("object/{account}/{bucket}/{k}?{}", version.unwrap_or("")));
+        let bucket_key = keys::bucket(account, bucket);
+        let object_key = key.map(|k| keys::object(account, bucket, k, version));
         let cached_bucket = self.cached::<Bucket>(&bucket_key, meter);
         let cached_object = match &object_key {
             Some(k) if self.options.head_object => self.cached::<Object>(k, meter),
@@ -820,7 +826,7 @@ impl<A: Accounts> Collector<A> {
         let Some((region, _)) = key_arn_parts(arn) else {
             return Ok(Vec::new());
         };
-        let cache_key = format!("key/{arn}");
+        let cache_key = keys::key(arn);
         if let Some(key) = self.cached::<Key>(&cache_key, meter) {
             return Ok(vec![Fragment::Key {
                 account: r.account.to_owned(),
@@ -923,7 +929,7 @@ impl<A: Accounts> Collector<A> {
         full: bool,
         meter: &Meter,
     ) -> Chain {
-        let cache_key = format!("alias/{}/{region}/{reference}", r.account);
+        let cache_key = keys::alias(r.account, region, reference);
         let account = r.account;
         let info = match self.cached::<KeyInfo>(&cache_key, meter) {
             Some(info) => Some(info),
@@ -998,7 +1004,7 @@ impl<A: Accounts> Collector<A> {
             IdentityKind::User => "user",
             IdentityKind::Group => "group",
         };
-        let cache_key = format!("iam/{}/{kind_name}/{}", id.account, id.name);
+        let cache_key = keys::iam(&id.account, kind_name, &id.name);
         if let Some(iam) = self.cached::<Iam>(&cache_key, meter) {
             return Ok(vec![Fragment::Iam {
                 account: id.account.clone(),
@@ -1023,7 +1029,7 @@ impl<A: Accounts> Collector<A> {
             meter.call(op, d);
         }
         let attached_versions = async {
-            let key = format!("attached/{account}");
+            let key = keys::attached(account);
             if let Some(map) =
                 self.cached::<BTreeMap<String, (Option<String>, String)>>(&key, meter)
             {
@@ -1335,7 +1341,7 @@ impl<A: Accounts> Collector<A> {
                 }
             }
         };
-        let cache_key = format!("policy/{arn}/{version}");
+        let cache_key = keys::policy(arn, &version);
         let doc = match self.cached::<NamedPolicy>(&cache_key, meter) {
             Some(doc) => doc,
             None => {

@@ -4,7 +4,13 @@
 //! [`handle`] adds the publish and is what the Lambda runs. Outcomes:
 //!
 //! * an event that is not a CloudTrail API call, or a record that needs no diagnosis (a
-//!   success, another operation), is ignored with a log line;
+//!   success, another operation, a change call that failed), is ignored with a log line;
+//! * a change that can alter a read path (`auditor::event::CHANGE_EVENTS`: a bucket or key
+//!   policy, a grant, a key's state, an identity policy, an SCP...) drops the cached entries
+//!   it touches, so the next diagnosis in this container reads the new state, and is
+//!   acknowledged with a log line. It publishes nothing yet: assessing which read paths it
+//!   broke, fixed or opened (issue 10, "Policy-change impact") needs the state store that
+//!   keeps a snapshot to compare with;
 //! * an event that cannot be read is reported on the topic (`verdict: error`), since a retry
 //!   would fail the same way;
 //! * a collection or publish that got no answer from AWS is an error, so the platform retries
@@ -89,11 +95,26 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// A change record, acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeSeen {
+    /// Its `eventID`.
+    pub event_id: Option<String>,
+    /// Its `eventName`.
+    pub event_name: String,
+    /// The account it was made in.
+    pub account: Option<String>,
+    /// The cache entries it dropped.
+    pub invalidated: Vec<String>,
+}
+
 /// The diagnoses of every denied record in an event.
 #[derive(Debug, Clone, Default)]
 pub struct EventReport {
     /// Denied records, diagnosed.
     pub diagnosed: Vec<Diagnosed>,
+    /// Change records, whose cached state was dropped.
+    pub changes: Vec<ChangeSeen>,
     /// Records that needed none.
     pub skipped: Vec<Skipped>,
 }
@@ -122,6 +143,17 @@ pub async fn diagnose_event<A: Accounts>(
                     duration: started.elapsed(),
                 });
             }
+            // In record order: a denial after the change in the same trail log file is
+            // diagnosed with the new state.
+            EventOutcome::Change(change) => {
+                let invalidated = collector.invalidate(&change);
+                report.changes.push(ChangeSeen {
+                    event_id: change.event_id,
+                    event_name: change.event_name,
+                    account: change.account,
+                    invalidated,
+                });
+            }
             EventOutcome::Skipped { event_id, reason } => report.skipped.push(Skipped {
                 event_id,
                 reason: reason.to_string(),
@@ -145,6 +177,9 @@ pub struct Summary {
     /// Records that needed no diagnosis.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// Change records: acknowledged, their cached state dropped, nothing published.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ChangeSeen>,
     /// The error report published instead of a diagnosis, when the event was unreadable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_reported: Option<String>,
@@ -205,6 +240,16 @@ pub async fn handle<A: Accounts, P: Publisher>(
         tracing::info!(event_id = s.event_id.as_deref(), reason = %s.reason, "record needs no diagnosis");
     }
     summary.skipped = report.skipped;
+    for c in &report.changes {
+        tracing::info!(
+            event_id = c.event_id.as_deref(),
+            event_name = %c.event_name,
+            account = c.account.as_deref(),
+            invalidated = ?c.invalidated,
+            "change acknowledged: cached state dropped, nothing published"
+        );
+    }
+    summary.changes = report.changes;
     for d in report.diagnosed {
         let started = Instant::now();
         let n = notification(&d.diagnosis);

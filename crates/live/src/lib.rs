@@ -7,6 +7,7 @@
 //!   reads, with reads side by side wherever they do not depend on one another.
 //! * [`meter`] and [`cache`]: calls and round-trip depth per diagnosis; the per-container
 //!   cache of what was read.
+//! * [`keys`]: the cache's key scheme, and which keys a change touches.
 //! * [`handler`]: one event in, diagnoses published, a summary out. The Lambda and the CLI
 //!   both go through it.
 //! * [`config`]: the function's settings, from the environment, checked once at start.
@@ -19,5 +20,6 @@ pub mod config;
 #[cfg(test)]
 mod fake;
 pub mod handler;
+pub mod keys;
 pub mod meter;
 pub mod ports;

@@ -605,7 +605,7 @@ fn trail_log_file_skips_what_needs_no_diagnosis() {
     let mut missing = get_object();
     missing["errorCode"] = json!("NoSuchKey");
     let mut policy_change = get_object();
-    policy_change["eventName"] = json!("PutBucketPolicy");
+    policy_change["eventName"] = json!("GetBucketPolicy");
     let v = json!({"Records": [ok, missing, policy_change, get_object()]});
     let outcomes = parse_events(&v).unwrap();
     assert_eq!(outcomes.len(), 4);
@@ -632,7 +632,7 @@ fn trail_log_file_skips_what_needs_no_diagnosis() {
             event_id,
             reason: SkipReason::UnsupportedEvent {
                 event_source: "s3.amazonaws.com".into(),
-                event_name: "PutBucketPolicy".into()
+                event_name: "GetBucketPolicy".into()
             }
         }
     );
@@ -878,6 +878,8 @@ fn adhoc_errors_name_the_argument() {
 /// A sample under `events/`: the outcome expected for each record.
 enum Expect {
     Skipped,
+    /// A change record, with what it touches.
+    Change(Vec<Touched>),
     Denied {
         action: &'static str,
         principal: &'static str,
@@ -905,24 +907,71 @@ fn denied(
     }
 }
 
+fn key_change(arn: &str) -> Expect {
+    Expect::Change(vec![Touched::Key {
+        reference: arn.into(),
+        arn: Some(arn.into()),
+    }])
+}
+
 fn samples() -> Vec<(&'static str, Vec<Expect>)> {
     vec![
-        ("change-creategrant.eventbridge.json", vec![Expect::Skipped]),
         (
-            "change-putbucketpolicy.eventbridge.json",
-            vec![Expect::Skipped],
+            "change-creategrant.eventbridge.json",
+            vec![key_change(SAMPLE_KEY)],
         ),
         (
+            "change-putbucketpolicy.eventbridge.json",
+            vec![Expect::Change(vec![Touched::Bucket {
+                name: "doc-example-bucket".into(),
+            }])],
+        ),
+        // `keyId` is a bare id there: the ARN comes from `resources`.
+        (
             "change-putkeypolicy.eventbridge.json",
-            vec![Expect::Skipped],
+            vec![Expect::Change(vec![Touched::Key {
+                reference: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                arn: Some(SAMPLE_KEY.into()),
+            }])],
         ),
         (
             "change-putrolepolicy.eventbridge.json",
-            vec![Expect::Skipped],
+            vec![Expect::Change(vec![Touched::Role {
+                name: "reader".into(),
+            }])],
+        ),
+        (
+            "change-detachrolepolicy.eventbridge.json",
+            vec![Expect::Change(vec![Touched::Role {
+                name: "reader".into(),
+            }])],
+        ),
+        (
+            "change-disablekey.eventbridge.json",
+            vec![key_change(SAMPLE_KEY)],
+        ),
+        (
+            "change-putbucketencryption.eventbridge.json",
+            vec![Expect::Change(vec![Touched::Bucket {
+                name: "doc-example-bucket".into(),
+            }])],
+        ),
+        // The aliases of the account and Region, and the key the alias now names.
+        (
+            "change-updatealias.eventbridge.json",
+            vec![Expect::Change(vec![
+                Touched::Aliases,
+                Touched::Key {
+                    reference: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                    arn: Some(SAMPLE_KEY.into()),
+                },
+            ])],
         ),
         (
             "change-updatepolicy-scp.eventbridge.json",
-            vec![Expect::Skipped],
+            vec![Expect::Change(vec![Touched::Organization {
+                policy_id: "p-7h3k9x2m".into(),
+            }])],
         ),
         (
             "kms-decrypt-denied-via-s3.eventbridge.json",
@@ -1022,6 +1071,11 @@ fn every_sample_event_parses_to_its_request() {
         for (outcome, expect) in outcomes.iter().zip(&expected) {
             match (outcome, expect) {
                 (EventOutcome::Skipped { .. }, Expect::Skipped) => {}
+                (EventOutcome::Change(c), Expect::Change(touches)) => {
+                    assert_eq!(&c.touches, touches, "{name}");
+                    assert!(c.account.as_deref().is_some_and(is_account_id), "{name}");
+                    assert!(c.event_id.is_some(), "{name}");
+                }
                 (
                     EventOutcome::Denied(r),
                     Expect::Denied {
@@ -1180,4 +1234,146 @@ fn a_writes_encryption_headers_are_read() {
     assert_eq!(one(&put).sse_bucket_key, Some(true));
     put["detail"]["requestParameters"]["x-amz-server-side-encryption"] = json!("AES256");
     assert_eq!(one(&put).sse.as_deref(), Some("AES256"));
+}
+
+/// A record of `event_name` from `service` carrying every request parameter a change of
+/// [`CHANGE_EVENTS`] may name.
+fn change_record(service: &str, event_name: &str) -> Value {
+    json!({
+        "eventVersion": "1.11",
+        "userIdentity": {"type": "IAMUser", "accountId": A, "arn": "arn:aws:iam::111122223333:user/admin"},
+        "eventTime": "2026-03-02T11:06:12Z",
+        "eventSource": format!("{service}.amazonaws.com"),
+        "eventName": event_name,
+        "awsRegion": "us-west-2",
+        "requestParameters": {
+            "bucketName": "doc-example-bucket",
+            "keyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "aliasName": "alias/reports",
+            "targetKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "roleName": "reader",
+            "userName": "ana",
+            "groupName": "analysts",
+            "policyArn": "arn:aws:iam::111122223333:policy/read-reports",
+            "policyId": "p-7h3k9x2m"
+        },
+        "eventID": "22222222-0000-4000-8000-000000000002",
+        "recipientAccountId": A
+    })
+}
+
+#[test]
+fn every_change_event_is_classified_and_a_failed_one_is_skipped() {
+    assert_eq!(CHANGE_EVENTS.len(), 46);
+    for (service, name) in CHANGE_EVENTS {
+        let record = change_record(service, name);
+        let outcomes = parse_events(&record).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let [EventOutcome::Change(c)] = outcomes.as_slice() else {
+            panic!("{name}: {outcomes:?}");
+        };
+        assert_eq!(c.event_name, *name);
+        assert_eq!(c.account.as_deref(), Some(A));
+        assert!(!c.touches.is_empty(), "{name}");
+        let expected_kind = match *service {
+            "s3" => "bucket",
+            "kms" if name.contains("Alias") => "aliases",
+            "kms" => "key",
+            "organizations" => "organization",
+            _ if name.ends_with("PolicyVersion") => "managed_policy",
+            _ if name.contains("Role") => "role",
+            _ if name.contains("Group") => "group",
+            _ => "user",
+        };
+        let kinds: Vec<Value> = c
+            .touches
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap()["kind"].clone())
+            .collect();
+        assert!(kinds.contains(&json!(expected_kind)), "{name}: {kinds:?}");
+
+        let mut failed = record.clone();
+        failed["errorCode"] = json!("AccessDenied");
+        assert_eq!(
+            parse_events(&failed).unwrap(),
+            vec![EventOutcome::Skipped {
+                event_id: Some("22222222-0000-4000-8000-000000000002".into()),
+                reason: SkipReason::ChangeFailed {
+                    event_name: (*name).into(),
+                    error_code: "AccessDenied".into(),
+                },
+            }],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn change_touches_name_the_cached_resources() {
+    let touches = |service: &str, name: &str| -> Vec<Touched> {
+        match parse_events(&change_record(service, name)).unwrap().pop() {
+            Some(EventOutcome::Change(c)) => c.touches,
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    // A bare key id, the Region and the account make the ARN.
+    assert_eq!(
+        touches("kms", "DisableKey"),
+        vec![Touched::Key {
+            reference: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+            arn: Some(SAMPLE_KEY.into()),
+        }]
+    );
+    assert_eq!(
+        touches("kms", "UpdateAlias"),
+        vec![
+            Touched::Aliases,
+            Touched::Key {
+                reference: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                arn: Some(SAMPLE_KEY.into()),
+            }
+        ]
+    );
+    assert_eq!(
+        touches("iam", "AddUserToGroup"),
+        vec![
+            Touched::User { name: "ana".into() },
+            Touched::Group {
+                name: "analysts".into()
+            }
+        ]
+    );
+    assert_eq!(
+        touches("iam", "SetDefaultPolicyVersion"),
+        vec![Touched::ManagedPolicy {
+            arn: "arn:aws:iam::111122223333:policy/read-reports".into()
+        }]
+    );
+    assert_eq!(
+        touches("iam", "PutUserPermissionsBoundary"),
+        vec![Touched::User { name: "ana".into() }]
+    );
+    // RetireGrant may carry no request parameters: the key is in `resources`.
+    let mut retire = change_record("kms", "RetireGrant");
+    retire.as_object_mut().unwrap().remove("requestParameters");
+    retire["resources"] = json!([{"accountId": A, "type": "AWS::KMS::Key", "ARN": SAMPLE_KEY}]);
+    let Some(EventOutcome::Change(c)) = parse_events(&retire).unwrap().pop() else {
+        panic!("RetireGrant");
+    };
+    assert_eq!(
+        c.touches,
+        vec![Touched::Key {
+            reference: SAMPLE_KEY.into(),
+            arn: Some(SAMPLE_KEY.into())
+        }]
+    );
+    // A change record missing what it changed is an error with its path.
+    let mut bare = change_record("s3", "PutBucketAcl");
+    bare["requestParameters"] = json!({});
+    let err = parse_events(&bare).unwrap_err();
+    assert_eq!(err.path(), "requestParameters.bucketName");
+    // In an envelope, like every other record.
+    let envelope = json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.iam",
+                          "detail": change_record("iam", "DeleteRole")});
+    assert!(matches!(parse_events(&envelope).unwrap().as_slice(),
+                     [EventOutcome::Change(c)] if c.touches == vec![Touched::Role { name: "reader".into() }]));
 }

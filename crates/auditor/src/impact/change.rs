@@ -22,7 +22,7 @@ use thiserror::Error;
 use crate::diagnose::edit::{Edit, InlineHolder};
 use crate::event::CLOUDTRAIL_DETAIL_TYPE;
 use crate::reader::{reject_duplicate_keys, Node, PathError};
-use crate::refs::{is_account_id, is_service_name};
+use crate::refs::{is_account_id, is_service_name, key_arn, kms_key_arn, Partition};
 use crate::snapshot::{KeyState, Snapshot};
 
 /// A change record that cannot be applied, with the JSON path of the offending value
@@ -217,13 +217,52 @@ fn grant_entry(record: &Node<'_>, params: &Node<'_>, key_arn: &str) -> Result<Va
 
 type Edits = Vec<(Edit, crate::reader::Loc)>;
 
+/// The service of a record's `eventSource` among those whose changes the tool reads.
+fn change_service(event_source: &str) -> Option<&'static str> {
+    ["s3", "kms", "iam", "organizations"]
+        .into_iter()
+        .find(|s| is_service_name(event_source, s))
+}
+
+/// The account a change was made in: `recipientAccountId`, else `userIdentity.accountId`.
+fn record_account(record: &Node<'_>) -> Result<Option<String>, PathError> {
+    Ok(match record.opt_str("recipientAccountId")? {
+        Some(a) => Some(a),
+        None => match record.get("userIdentity")? {
+            Some(u) => u.opt_str("accountId")?,
+            None => None,
+        },
+    }
+    .filter(|a| is_account_id(a)))
+}
+
+/// The value naming the key a KMS change acts on: `requestParameters.keyId`, or for a
+/// RetireGrant without request parameters, the first of `resources` (ct-retire-grant).
+fn key_node<'a>(record: &Node<'a>) -> Result<Node<'a>, PathError> {
+    let from_params = match record.get("requestParameters")? {
+        Some(p) => p.get("keyId")?,
+        None => None,
+    };
+    match from_params {
+        Some(k) => Ok(k),
+        None => match record.get("resources")? {
+            Some(r) => r
+                .arr()?
+                .into_iter()
+                .next()
+                .map(|first| first.req("ARN"))
+                .transpose()?
+                .ok_or_else(|| r.err("lists no resource")),
+            None => record.req("requestParameters")?.req("keyId"),
+        },
+    }
+}
+
 fn edits_for(snap: &Snapshot, record: &Node<'_>) -> Result<(Edits, ChangeRef), PathError> {
     record.obj()?;
     let event_name = record.req_str("eventName")?;
     let event_source = record.req_str("eventSource")?;
-    let service = ["s3", "kms", "iam", "organizations"]
-        .into_iter()
-        .find(|s| is_service_name(&event_source, s));
+    let service = change_service(&event_source);
     let supported = SUPPORTED
         .iter()
         .any(|(s, n)| Some(*s) == service && *n == event_name);
@@ -246,14 +285,7 @@ fn edits_for(snap: &Snapshot, record: &Node<'_>) -> Result<(Edits, ChangeRef), P
             "the {event_name} call failed with `{code}`{message}: AWS did not apply it, so there is no change to assess"
         )));
     }
-    let account = match record.opt_str("recipientAccountId")? {
-        Some(a) => Some(a),
-        None => match record.get("userIdentity")? {
-            Some(u) => u.opt_str("accountId")?,
-            None => None,
-        },
-    }
-    .filter(|a| is_account_id(a));
+    let account = record_account(record)?;
     let region = record.opt_str("awsRegion")?.unwrap_or_default();
     let actor = match record.get("userIdentity")? {
         Some(u) => u.opt_str("arn")?,
@@ -298,24 +330,7 @@ fn edits_for(snap: &Snapshot, record: &Node<'_>) -> Result<(Edits, ChangeRef), P
         }
         (Some("kms"), _) => {
             let key_account = need_account()?;
-            // RetireGrant may carry no requestParameters; the key is then in `resources`.
-            let key_node = match record.get("requestParameters")? {
-                Some(p) => p.get("keyId")?,
-                None => None,
-            };
-            let key_node = match key_node {
-                Some(k) => k,
-                None => match record.get("resources")? {
-                    Some(r) => r
-                        .arr()?
-                        .into_iter()
-                        .next()
-                        .map(|first| first.req("ARN"))
-                        .transpose()?
-                        .ok_or_else(|| r.err("lists no resource"))?,
-                    None => params()?.req("keyId")?,
-                },
-            };
+            let key_node = key_node(record)?;
             let reference = key_node.str()?;
             let Some((owner, key)) = snap.key(reference, &region, &key_account) else {
                 return Err(key_node.err(format!(
@@ -548,4 +563,244 @@ fn edits_for(snap: &Snapshot, record: &Node<'_>) -> Result<(Edits, ChangeRef), P
         changed,
     };
     Ok((edits, change))
+}
+
+/// The calls that can change an S3/KMS read path and that the live function listens for, as
+/// `eventSource` service and `eventName`: bucket policy, default encryption, Object
+/// Ownership, Block Public Access and ACL; key policy, grants, key state and aliases; the
+/// identity policies, permissions boundaries and group memberships of IAM principals; and
+/// the SCPs and RCPs of an organization. Every entry is read by [`read_change`]; the
+/// EventBridge rules of template.yaml list exactly these (tests/deploy.rs).
+pub const CHANGE_EVENTS: &[(&str, &str)] = &[
+    ("s3", "PutBucketPolicy"),
+    ("s3", "DeleteBucketPolicy"),
+    ("s3", "PutBucketEncryption"),
+    ("s3", "DeleteBucketEncryption"),
+    ("s3", "PutBucketOwnershipControls"),
+    ("s3", "DeleteBucketOwnershipControls"),
+    ("s3", "PutPublicAccessBlock"),
+    ("s3", "DeletePublicAccessBlock"),
+    ("s3", "PutBucketAcl"),
+    ("kms", "PutKeyPolicy"),
+    ("kms", "CreateGrant"),
+    ("kms", "RevokeGrant"),
+    ("kms", "RetireGrant"),
+    ("kms", "DisableKey"),
+    ("kms", "EnableKey"),
+    ("kms", "ScheduleKeyDeletion"),
+    ("kms", "CancelKeyDeletion"),
+    ("kms", "CreateAlias"),
+    ("kms", "UpdateAlias"),
+    ("kms", "DeleteAlias"),
+    ("iam", "PutRolePolicy"),
+    ("iam", "DeleteRolePolicy"),
+    ("iam", "AttachRolePolicy"),
+    ("iam", "DetachRolePolicy"),
+    ("iam", "PutUserPolicy"),
+    ("iam", "DeleteUserPolicy"),
+    ("iam", "AttachUserPolicy"),
+    ("iam", "DetachUserPolicy"),
+    ("iam", "PutGroupPolicy"),
+    ("iam", "DeleteGroupPolicy"),
+    ("iam", "AttachGroupPolicy"),
+    ("iam", "DetachGroupPolicy"),
+    ("iam", "CreatePolicyVersion"),
+    ("iam", "SetDefaultPolicyVersion"),
+    ("iam", "PutRolePermissionsBoundary"),
+    ("iam", "DeleteRolePermissionsBoundary"),
+    ("iam", "PutUserPermissionsBoundary"),
+    ("iam", "DeleteUserPermissionsBoundary"),
+    ("iam", "AddUserToGroup"),
+    ("iam", "RemoveUserFromGroup"),
+    ("iam", "DeleteRole"),
+    ("iam", "DeleteUser"),
+    ("organizations", "AttachPolicy"),
+    ("organizations", "DetachPolicy"),
+    ("organizations", "UpdatePolicy"),
+    ("organizations", "DeletePolicy"),
+];
+
+/// A resource whose state a change alters, as the collector caches it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Touched {
+    /// A bucket's policy, encryption, ownership, Block Public Access or ACL.
+    Bucket {
+        /// The bucket name.
+        name: String,
+    },
+    /// A key's policy, grants or state.
+    Key {
+        /// The key as the record names it (`keyId`: an id or an ARN).
+        reference: String,
+        /// Its ARN, when the record gives it or its id, Region and account make it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        arn: Option<String>,
+    },
+    /// The aliases of the change's account and Region (which key an alias names).
+    Aliases,
+    /// An IAM role: its policies, boundary, or existence.
+    Role {
+        /// The role name.
+        name: String,
+    },
+    /// An IAM user: its policies, boundary, groups, or existence.
+    User {
+        /// The user name.
+        name: String,
+    },
+    /// An IAM group's policies (and so those of every member).
+    Group {
+        /// The group name.
+        name: String,
+    },
+    /// A managed policy's default version (and so every principal it is attached to).
+    ManagedPolicy {
+        /// The policy ARN.
+        arn: String,
+    },
+    /// The organization's SCPs or RCPs, which may apply to any member account.
+    Organization {
+        /// The policy id (`p-...`).
+        policy_id: String,
+    },
+}
+
+/// A successful change that can alter an S3/KMS read path, and what it touches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeEvent {
+    /// `eventID`, when the record has one.
+    pub event_id: Option<String>,
+    /// `eventSource`.
+    pub event_source: String,
+    /// `eventName`.
+    pub event_name: String,
+    /// The account the change was made in (`recipientAccountId`, else
+    /// `userIdentity.accountId`).
+    pub account: Option<String>,
+    /// `awsRegion`.
+    pub region: Option<String>,
+    /// What it changed.
+    pub touches: Vec<Touched>,
+}
+
+/// Whether `eventName` from `eventSource` is one of [`CHANGE_EVENTS`].
+pub(crate) fn is_change_event(event_source: &str, event_name: &str) -> bool {
+    let service = change_service(event_source);
+    CHANGE_EVENTS
+        .iter()
+        .any(|(s, n)| Some(*s) == service && *n == event_name)
+}
+
+/// What a successful change record of [`CHANGE_EVENTS`] touches. The request parameters
+/// named are those of the CloudTrail pages the module documentation cites; the key is found
+/// as [`apply_change`] finds it.
+pub(crate) fn read_change(record: &Node<'_>) -> Result<ChangeEvent, PathError> {
+    let event_name = record.req_str("eventName")?;
+    let event_source = record.req_str("eventSource")?;
+    let account = record_account(record)?;
+    let region = record.opt_str("awsRegion")?;
+    let params = || record.req("requestParameters");
+    let name = |key: &str| params()?.req_str(key);
+    let mut touches = Vec::new();
+    match (change_service(&event_source), event_name.as_str()) {
+        (Some("s3"), _) => touches.push(Touched::Bucket {
+            name: name("bucketName")?,
+        }),
+        (Some("kms"), "CreateAlias" | "UpdateAlias" | "DeleteAlias") => {
+            touches.push(Touched::Aliases);
+            if let Some(target) = params()?.opt_str("targetKeyId")? {
+                let arn = key_arn_of(&target, None, account.as_deref(), region.as_deref());
+                touches.push(Touched::Key {
+                    reference: target,
+                    arn,
+                });
+            }
+        }
+        (Some("kms"), _) => {
+            let reference = key_node(record)?.str()?.to_owned();
+            // The record's `resources` gives the key ARN even when `keyId` is a bare id.
+            let listed = match record.get("resources")? {
+                Some(r) => match r.arr()?.into_iter().next() {
+                    Some(first) => first.opt_str("ARN")?,
+                    None => None,
+                },
+                None => None,
+            };
+            let arn = key_arn_of(
+                &reference,
+                listed.as_deref(),
+                account.as_deref(),
+                region.as_deref(),
+            );
+            touches.push(Touched::Key { reference, arn });
+        }
+        (Some("iam"), n) => {
+            if n.ends_with("PolicyVersion") {
+                touches.push(Touched::ManagedPolicy {
+                    arn: name("policyArn")?,
+                });
+            } else if n.contains("Role") {
+                touches.push(Touched::Role {
+                    name: name("roleName")?,
+                });
+            } else if n.contains("Group") {
+                // AddUserToGroup and RemoveUserFromGroup name both.
+                if n.contains("User") {
+                    touches.push(Touched::User {
+                        name: name("userName")?,
+                    });
+                }
+                touches.push(Touched::Group {
+                    name: name("groupName")?,
+                });
+            } else {
+                touches.push(Touched::User {
+                    name: name("userName")?,
+                });
+            }
+        }
+        (Some("organizations"), _) => touches.push(Touched::Organization {
+            policy_id: name("policyId")?,
+        }),
+        _ => {
+            return Err(record.loc.key("eventName").err(format!(
+                "`{event_name}` from `{event_source}` is not a change this tool reads"
+            )))
+        }
+    }
+    Ok(ChangeEvent {
+        event_id: record.opt_str("eventID")?,
+        event_source,
+        event_name,
+        account,
+        region,
+        touches,
+    })
+}
+
+/// A key's ARN: the one the record lists, the reference itself when it is an ARN, or one
+/// made from a bare key id, the Region and the account. Alias names give none.
+fn key_arn_of(
+    reference: &str,
+    listed: Option<&str>,
+    account: Option<&str>,
+    region: Option<&str>,
+) -> Option<String> {
+    if let Some(arn) = listed.filter(|a| kms_key_arn(a).is_some()) {
+        return Some(arn.to_owned());
+    }
+    if kms_key_arn(reference).is_some() {
+        return Some(reference.to_owned());
+    }
+    let bare_id = !reference.is_empty() && !reference.contains(':') && !reference.contains('/');
+    match (bare_id, account, region) {
+        (true, Some(account), Some(region)) => Some(key_arn(
+            Partition::of_region(region),
+            region,
+            account,
+            reference,
+        )),
+        _ => None,
+    }
 }

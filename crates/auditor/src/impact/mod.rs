@@ -29,7 +29,10 @@ use crate::diagnose::{diagnose, Finding, Verdict};
 use crate::event::adhoc_request;
 use crate::snapshot::Snapshot;
 
-pub use change::{apply_change, ChangeError, ChangeRef, SUPPORTED};
+pub use change::{
+    apply_change, ChangeError, ChangeEvent, ChangeRef, Touched, CHANGE_EVENTS, SUPPORTED,
+};
+pub(crate) use change::{is_change_event, read_change};
 
 /// One read path whose verdict changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]

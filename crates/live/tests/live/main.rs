@@ -5,6 +5,8 @@
 //! * `kc`: the knowledge-center scenario built in two accounts, once per single cause; the
 //!   live diagnosis must equal the offline diagnosis of the snapshot it collected, and the
 //!   published message must carry the verdict, codes and attributes.
+//! * `change`: change events against a warm container: the cached state they touch is
+//!   dropped, so the next diagnosis reads the new state; failed and unrelated events do nothing.
 //! * `sns`: the publish itself — what subscribers receive, and which filter policies (on
 //!   attributes, on the body) it satisfies. These fail without the server.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
@@ -19,6 +21,7 @@
     reason = "a test fails loudly when the test server refuses its setup"
 )]
 
+mod change;
 mod kc;
 mod measure;
 mod runtime_api;
