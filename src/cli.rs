@@ -77,6 +77,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        bound: Bound,
     },
     /// Reads from AWS what the diagnosis of an event needs and writes it as a snapshot.
     #[command(after_help = EXIT_CODES)]
@@ -89,6 +91,8 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         aws: LiveArgs,
+        #[command(flatten)]
+        bound: Bound,
     },
     /// Checks every cross-account read path the bucket policies of a snapshot intend.
     #[command(after_help = EXIT_CODES)]
@@ -99,6 +103,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        bound: Bound,
     },
     /// Compares every read path before and after a policy change: what it breaks, fixes or
     /// opens (docs/impact-format.md).
@@ -117,6 +123,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        bound: Bound,
     },
     /// Evaluates one request against the policies given in a file (see docs/explain-format.md).
     #[command(after_help = EXIT_CODES)]
@@ -127,7 +135,18 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[command(flatten)]
+        bound: Bound,
     },
+}
+
+/// The bound on each input file a command reads (docs/design.md, *Size bounds*).
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct Bound {
+    /// Refuse an input file (snapshot, event file, explain input) larger than this many bytes,
+    /// checked before it is read; the default is 64 MiB (67108864).
+    #[arg(long, value_name = "BYTES", default_value_t = auditor::limits::DEFAULT_MAX_INPUT_BYTES)]
+    max_input_bytes: u64,
 }
 
 /// Output format.
@@ -141,15 +160,25 @@ pub enum Format {
 
 /// Runs the command and returns the process exit code.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let max = match &cli.command {
+        Command::Explain { bound, .. }
+        | Command::Sweep { bound, .. }
+        | Command::Impact { bound, .. }
+        | Command::Diagnose { bound, .. }
+        | Command::Snapshot { bound, .. } => bound.max_input_bytes,
+    };
     match cli.command {
-        Command::Explain { input, format } => explain(&input, format),
-        Command::Sweep { snapshot, format } => sweep(&snapshot, format),
+        Command::Explain { input, format, .. } => explain(&input, format, max),
+        Command::Sweep {
+            snapshot, format, ..
+        } => sweep(&snapshot, format, max),
         Command::Impact {
             before,
             after,
             change,
             format,
-        } => impact(&before, after.as_deref(), change.as_deref(), format),
+            ..
+        } => impact(&before, after.as_deref(), change.as_deref(), format, max),
         Command::Diagnose {
             snapshot: Some(snapshot),
             event,
@@ -163,27 +192,73 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             event.as_deref(),
             principal.zip(action).zip(resource),
             format,
+            max,
         ),
         Command::Diagnose {
             event: Some(event),
             aws,
             format,
             ..
-        } => diagnose_live(&event, &aws, format),
+        } => diagnose_live(&event, &aws, format, max),
         Command::Diagnose { .. } => anyhow::bail!("give --snapshot FILE, or --live --event FILE"),
-        Command::Snapshot { event, out, aws } => snapshot(&event, &out, &aws),
+        Command::Snapshot {
+            event, out, aws, ..
+        } => snapshot(&event, &out, &aws, max),
     }
 }
 
-fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read the file", path.display()))
+/// Reads an input file, refusing one over `--max-input-bytes` before reading it: the size is
+/// checked on the file's metadata, and the read itself stops one byte past the bound (for a
+/// pipe or a file that grows while it is read).
+fn read(path: &Path, max: u64) -> Result<String> {
+    use std::io::Read as _;
+    let too_big = |size: String| {
+        anyhow::anyhow!(
+            "{}: the file is {size} bytes, over the {} bytes an input file may have; give --max-input-bytes to raise the bound",
+            path.display(),
+            auditor::limits::thousands(max)
+        )
+    };
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("{}: cannot read the file", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("{}: cannot read the file", path.display()))?;
+    if meta.is_file() && meta.len() > max {
+        return Err(too_big(auditor::limits::thousands(meta.len())));
+    }
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}: cannot read the file", path.display()))?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        return Err(too_big(format!(
+            "more than {}",
+            auditor::limits::thousands(max)
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot read the file: not UTF-8 text: {e}",
+            path.display()
+        )
+    })
 }
 
-fn explain(path: &Path, format: Format) -> Result<ExitCode> {
-    let text = read(path)?;
+fn explain(path: &Path, format: Format, max: u64) -> Result<ExitCode> {
+    let text = read(path, max)?;
     let input =
         ExplainInput::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    // The explain input is written by hand: a policy over its AWS limit is a warning, not an
+    // error (docs/design.md, *Size bounds*).
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+        for (at, oversize) in auditor::limits::explain_warnings(&v) {
+            eprintln!(
+                "warning: {}: {at} is {oversize}; AWS would refuse to store it",
+                path.display()
+            );
+        }
+    }
     let ev = authorize(&input.request, &input.policy_set());
     match format {
         Format::Text => emit(&iam_eval::explain::render_text(&input.request, &ev))?,
@@ -217,8 +292,8 @@ fn explain(path: &Path, format: Format) -> Result<ExitCode> {
     })
 }
 
-fn load_snapshot(path: &Path) -> Result<auditor::snapshot::Snapshot> {
-    let text = read(path)?;
+fn load_snapshot(path: &Path, max: u64) -> Result<auditor::snapshot::Snapshot> {
+    let text = read(path, max)?;
     // Read through the duplicate-preserving parser: a key given twice is an error.
     auditor::snapshot::Snapshot::from_text(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
@@ -231,12 +306,13 @@ fn diagnose(
     event: Option<&Path>,
     adhoc: Adhoc,
     format: Format,
+    max: u64,
 ) -> Result<ExitCode> {
-    let snap = load_snapshot(snapshot)?;
+    let snap = load_snapshot(snapshot, max)?;
     let mut skipped = Vec::new();
     let queries = match (event, adhoc) {
         (Some(path), _) => {
-            let text = read(path)?;
+            let text = read(path, max)?;
             let v: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))?;
             let outcomes = auditor::event::parse_events(&v)
@@ -338,14 +414,14 @@ fn report(outputs: &[auditor::diagnose::Diagnosis], format: Format) -> Result<Ex
     Ok(verdict_code(blocking, unknown))
 }
 
-fn read_event(path: &Path) -> Result<serde_json::Value> {
-    let text = read(path)?;
+fn read_event(path: &Path, max: u64) -> Result<serde_json::Value> {
+    let text = read(path, max)?;
     serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", path.display()))
 }
 
-fn diagnose_live(event: &Path, aws: &LiveArgs, format: Format) -> Result<ExitCode> {
-    let v = read_event(event)?;
+fn diagnose_live(event: &Path, aws: &LiveArgs, format: Format, max: u64) -> Result<ExitCode> {
+    let v = read_event(event, max)?;
     let (collected, skipped) =
         crate::live::collect(aws, &v).with_context(|| format!("{}", event.display()))?;
     for s in &skipped {
@@ -362,8 +438,8 @@ fn diagnose_live(event: &Path, aws: &LiveArgs, format: Format) -> Result<ExitCod
     report(&outputs, format)
 }
 
-fn snapshot(event: &Path, out: &Path, aws: &LiveArgs) -> Result<ExitCode> {
-    let v = read_event(event)?;
+fn snapshot(event: &Path, out: &Path, aws: &LiveArgs, max: u64) -> Result<ExitCode> {
+    let v = read_event(event, max)?;
     let (collected, skipped) =
         crate::live::collect(aws, &v).with_context(|| format!("{}", event.display()))?;
     for s in &skipped {
@@ -387,8 +463,8 @@ fn snapshot(event: &Path, out: &Path, aws: &LiveArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn sweep(snapshot: &Path, format: Format) -> Result<ExitCode> {
-    let snap = load_snapshot(snapshot)?;
+fn sweep(snapshot: &Path, format: Format, max: u64) -> Result<ExitCode> {
+    let snap = load_snapshot(snapshot, max)?;
     let result = auditor::sweep::sweep(&snap);
     match format {
         Format::Text => emit(&auditor::sweep::render_text(&result))?,
@@ -406,11 +482,12 @@ fn impact(
     after: Option<&Path>,
     change: Option<&Path>,
     format: Format,
+    max: u64,
 ) -> Result<ExitCode> {
-    let old = load_snapshot(before)?;
+    let old = load_snapshot(before, max)?;
     let result = match (after, change) {
-        (Some(after), _) => auditor::impact::impact(&old, &load_snapshot(after)?),
-        (None, Some(change)) => auditor::impact::impact_of_change(&old, &read_event(change)?)
+        (Some(after), _) => auditor::impact::impact(&old, &load_snapshot(after, max)?),
+        (None, Some(change)) => auditor::impact::impact_of_change(&old, &read_event(change, max)?)
             .map_err(|e| anyhow::anyhow!("{}: {e}", change.display()))?,
         (None, None) => anyhow::bail!("give --after SNAPSHOT or --change EVENT_FILE"),
     };

@@ -1844,3 +1844,223 @@ fn readme_sample_output_is_what_the_binary_prints() {
         r.stdout
     );
 }
+
+// Size bounds (docs/design.md, *Size bounds*): oversized input is refused with exit 2 and a
+// message naming the file and the limit, before it is parsed. Oversized files are generated
+// here, in the temp directory: sparse where the size alone matters.
+// ======================================================================================
+
+/// A sparse file of `len` bytes (no disk space used): only its metadata is ever read.
+fn sparse_file(name: &str, len: u64) -> PathBuf {
+    let path = temp_file(name, "");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_len(len))
+        .unwrap_or_else(|e| panic!("cannot size {path:?}: {e}"));
+    path
+}
+
+fn assert_refused(r: &Run, file: &Path, needles: &[&str]) {
+    r.assert_no_panic("an oversized input");
+    assert_eq!(r.code, 2, "{r:?}");
+    let file = file.display().to_string();
+    assert!(r.stderr.contains(&file), "names the file {file}: {r:?}");
+    for n in needles {
+        assert!(r.stderr.contains(n), "says `{n}`: {r:?}");
+    }
+}
+
+#[test]
+fn input_files_over_the_default_bound_are_refused_before_reading() {
+    let over = 64 * 1024 * 1024 + 1;
+    let snap = sparse_file("huge-snapshot.json", over);
+    let needles = [
+        "the file is 67,108,865 bytes, over the 67,108,864 bytes an input file may have",
+        "--max-input-bytes",
+    ];
+    let r = run(["sweep".as_ref(), "--snapshot".as_ref(), snap.as_os_str()]);
+    assert_refused(&r, &snap, &needles);
+    let r = run([
+        "impact".as_ref(),
+        "--before".as_ref(),
+        repo(SNAPSHOT).as_os_str(),
+        "--after".as_ref(),
+        snap.as_os_str(),
+    ]);
+    assert_refused(&r, &snap, &needles);
+    let event = sparse_file("huge-event.json", over);
+    let r = run([
+        "diagnose".as_ref(),
+        "--snapshot".as_ref(),
+        repo(SNAPSHOT).as_os_str(),
+        "--event".as_ref(),
+        event.as_os_str(),
+    ]);
+    assert_refused(&r, &event, &needles);
+    let input = sparse_file("huge-explain.json", over);
+    let r = explain(&input, "text");
+    assert_refused(&r, &input, &needles);
+}
+
+#[test]
+fn max_input_bytes_moves_the_bound() {
+    let text = read(SNAPSHOT);
+    let size = text.len();
+    // Below the file's size: refused, with the bound named.
+    let low = (size - 1).to_string();
+    let r = run([
+        "sweep",
+        "--snapshot",
+        SNAPSHOT,
+        "--max-input-bytes",
+        low.as_str(),
+    ]);
+    assert_refused(
+        &r,
+        Path::new(SNAPSHOT),
+        &[&format!("bytes, over the {} bytes", thousands(size - 1))],
+    );
+    // At the file's size: read as without the flag.
+    let exact = size.to_string();
+    let bounded = run([
+        "sweep",
+        "--snapshot",
+        SNAPSHOT,
+        "--max-input-bytes",
+        exact.as_str(),
+    ]);
+    let default = run(["sweep", "--snapshot", SNAPSHOT]);
+    assert_ne!(bounded.code, 2, "{bounded:?}");
+    assert_eq!(bounded.code, default.code);
+    assert_eq!(bounded.stdout, default.stdout);
+    // Raised above the default: a file over 64 MiB is read (and then fails as what it is,
+    // 64 MiB of zero bytes: not JSON).
+    let snap = sparse_file("raised.json", 64 * 1024 * 1024 + 1);
+    let r = run([
+        "sweep".as_ref(),
+        "--snapshot".as_ref(),
+        snap.as_os_str(),
+        "--max-input-bytes".as_ref(),
+        "70000000".as_ref(),
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("not valid JSON"), "{r:?}");
+    assert!(!r.stderr.contains("over the"), "{r:?}");
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let groups: Vec<&str> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|g| std::str::from_utf8(g).unwrap())
+        .collect();
+    groups.join(",")
+}
+
+/// The knowledge-center snapshot with `edit` applied, written to a temp file.
+fn edited_snapshot(name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let mut v = read_json(SNAPSHOT);
+    edit(&mut v);
+    temp_file(name, &serde_json::to_string(&v).unwrap())
+}
+
+#[test]
+fn oversized_policies_in_a_snapshot_are_refused() {
+    let padding = format!("arn:aws:s3:::doc-example-bucket/{}", "x".repeat(20_480));
+    let snap = edited_snapshot("big-bucket-policy.json", |v| {
+        let policy = &mut v["accounts"][BUCKET_ACCOUNT]["s3"]["doc-example-bucket"]["policy"];
+        // The example holds the policy as `get-bucket-policy` prints it: a JSON string.
+        if let Some(text) = policy.as_str() {
+            *policy = serde_json::from_str(text).unwrap();
+        }
+        policy["Statement"][0]["Resource"] = json!([padding]);
+    });
+    let r = run(["sweep".as_ref(), "--snapshot".as_ref(), snap.as_os_str()]);
+    assert_refused(
+        &r,
+        &snap,
+        &[
+            "accounts.111122223333.s3.doc-example-bucket.policy: bucket policy of doc-example-bucket is",
+            "over the 20,480 bytes AWS allows for a bucket policy",
+            "https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-iam-policies.html",
+        ],
+    );
+    // The same document as an SCP: 5,120 characters.
+    let padding = format!("arn:aws:s3:::doc-example-bucket/{}", "x".repeat(5_120));
+    let snap = edited_snapshot("big-scp.json", |v| {
+        let scp = &mut v["accounts"][BUCKET_ACCOUNT]["organization"]["scp"][0][0];
+        scp["Statement"][0]["Resource"] = json!([padding]);
+    });
+    let r = run(["sweep".as_ref(), "--snapshot".as_ref(), snap.as_os_str()]);
+    assert_refused(
+        &r,
+        &snap,
+        &[
+            "accounts.111122223333.organization.scp[0][0]",
+            "over the 5,120 characters AWS allows for a service control policy",
+        ],
+    );
+}
+
+#[test]
+fn oversized_event_records_are_refused() {
+    let mut record = read_json(EVENT);
+    if let Some(records) = record.get_mut("Records") {
+        record = records[0].take();
+    }
+    record["requestParameters"]["padding"] = json!("x".repeat(256 * 1024));
+    let event = temp_file(
+        "big-record.json",
+        &serde_json::to_string(&json!({ "Records": [record] })).unwrap(),
+    );
+    let r = run([
+        "diagnose".as_ref(),
+        "--snapshot".as_ref(),
+        repo(SNAPSHOT).as_os_str(),
+        "--event".as_ref(),
+        event.as_os_str(),
+    ]);
+    assert_refused(
+        &r,
+        &event,
+        &[
+            "Records[0]: a CloudTrail record of at least",
+            "over the 262,144 bytes (256 KB) of the largest event EventBridge accepts",
+        ],
+    );
+}
+
+#[test]
+fn oversized_explain_policies_are_a_warning() {
+    let (input, _) = corpus_input(&corpus("kc-scenario/working-kms-hop-allowed.json"));
+    let expected = explain(&input, "json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&input).unwrap()).unwrap();
+    let identity = &mut v["policies"]["identity"][0]["Statement"];
+    identity.as_array_mut().unwrap().push(
+        json!({"Sid": "Padding", "Effect": "Deny", "Action": "s3:PutObject",
+                     "Resource": format!("arn:aws:s3:::other/{}", "x".repeat(10_240))}),
+    );
+    let big = temp_file("big-explain.json", &serde_json::to_string(&v).unwrap());
+    let r = explain(&big, "json");
+    r.assert_no_panic("explain");
+    // The decision is the same; the warning is on stderr.
+    assert_eq!(r.code, expected.code, "{r:?}");
+    assert_eq!(r.json()["decision"], expected.json()["decision"]);
+    assert!(
+        r.stderr.contains(&format!(
+            "warning: {}: policies.identity[0] is",
+            big.display()
+        )),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains(
+            "over the 10,240 characters AWS allows for the inline policies of a role together"
+        ),
+        "{r:?}"
+    );
+    assert!(!expected.stderr.contains("warning"), "{expected:?}");
+}

@@ -14,6 +14,10 @@
 //! [`Request::assumptions`]. Keys that only the snapshot knows (`aws:PrincipalOrgID`,
 //! `aws:PrincipalTag/*`, `aws:ResourceOrgID`, the role path of a session) are left to the
 //! diagnosis (docs/design.md, "Evidence from the record").
+//!
+//! A record, or an EventBridge envelope, larger than [`limits::MAX_EVENT_BYTES`] (256 KB, the
+//! largest event EventBridge accepts) is refused with its path before it is read further: AWS
+//! cannot have delivered it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -24,6 +28,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use crate::impact::{ChangeEvent, Touched, CHANGE_EVENTS};
+use crate::limits::{self, thousands};
 use crate::reader::{Node, PathError};
 use crate::refs::{self as arn, is_account_id, is_service_name, Arn, BucketRef, Partition};
 pub use crate::request::{
@@ -160,6 +165,7 @@ fn parse_any(root: &Node<'_>) -> Result<Vec<EventOutcome>, PathError> {
                 detail_type.str()?
             )));
         }
+        check_event_size(root, "an EventBridge event")?;
         return Ok(vec![parse_record(&root.req("detail")?)?]);
     }
     if map.contains_key("Events") && !map.contains_key("eventName") {
@@ -168,9 +174,17 @@ fn parse_any(root: &Node<'_>) -> Result<Vec<EventOutcome>, PathError> {
             let embedded = item.req("CloudTrailEvent")?;
             // lookup-events prints each record as a JSON string.
             let parsed = match embedded.v {
-                Value::String(text) => serde_json::from_str::<Value>(text).map_err(|e| {
-                    embedded.err(format!("the embedded record is not valid JSON: {e}"))
-                })?,
+                Value::String(text) => {
+                    // Bounded before it is parsed: the text is at least as long as the record.
+                    if text.len() > limits::MAX_EVENT_BYTES {
+                        return Err(
+                            embedded.err(oversized_event("a CloudTrail record", text.len()))
+                        );
+                    }
+                    serde_json::from_str::<Value>(text).map_err(|e| {
+                        embedded.err(format!("the embedded record is not valid JSON: {e}"))
+                    })?
+                }
                 other => other.clone(),
             };
             out.push(parse_record(&Node {
@@ -239,8 +253,26 @@ fn authorization_failure(error_code: &str) -> Option<bool> {
     }
 }
 
+/// Refuses an event over [`limits::MAX_EVENT_BYTES`].
+pub(crate) fn check_event_size(node: &Node<'_>, what: &str) -> Result<(), PathError> {
+    let size = limits::event_size(node.v);
+    if size > limits::MAX_EVENT_BYTES {
+        return Err(node.err(oversized_event(what, size)));
+    }
+    Ok(())
+}
+
+fn oversized_event(what: &str, size: usize) -> String {
+    format!(
+        "{what} of at least {} bytes, over the {} bytes (256 KB) of the largest event EventBridge accepts (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html): AWS cannot have delivered it",
+        thousands(size),
+        thousands(limits::MAX_EVENT_BYTES)
+    )
+}
+
 fn parse_record(node: &Node<'_>) -> Result<EventOutcome, PathError> {
     node.obj()?;
+    check_event_size(node, "a CloudTrail record")?;
     let event_name = node.req_str("eventName")?;
     let event_source = node.req_str("eventSource")?;
     let event_id = node.opt_str("eventID")?;

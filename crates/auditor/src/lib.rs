@@ -17,6 +17,7 @@
 //!   [`request::Operation`] and the evidence the record gives.
 //! * [`refs`]: partitions, buckets, objects, keys and principals — the only code that
 //!   formats or interprets their ARNs and service names.
+//! * [`limits`]: the size bounds on events, policies and input files, in one place.
 //! * [`json_patch`]: RFC 6902 patches over the snapshot document, used to apply and verify
 //!   fixes.
 #![warn(missing_docs)]
@@ -27,6 +28,7 @@ pub mod diagnose;
 pub mod event;
 pub mod impact;
 pub mod json_patch;
+pub mod limits;
 mod reader;
 pub mod refs;
 pub mod report;

@@ -381,12 +381,9 @@ impl Edit {
                     .get_mut(account)
                     .and_then(|a| a.s3.get_mut(bucket))
                     .ok_or_else(|| missing(format!("bucket `{bucket}` of account {account}")))?;
-                let mut np = NamedPolicy::new(
-                    format!("bucket policy of {bucket}"),
-                    document.clone(),
-                    PolicyKind::Resource,
-                )
-                .map_err(|e| EditError(format!("the new bucket policy does not parse: {e}")))?;
+                // Held to S3's 20 KB limit (crate::limits): AWS would refuse a larger one.
+                let mut np = NamedPolicy::bucket_policy(bucket, document.clone())
+                    .map_err(|e| EditError(format!("the new bucket policy does not parse: {e}")))?;
                 np.pointer = bucket_pointer(account, bucket, "policy");
                 b.policy = Some(np);
             }
@@ -419,13 +416,9 @@ impl Edit {
                     ),
                 };
                 let list = list.ok_or_else(|| missing(format!("{kind} `{holder_name}`")))?;
-                let mut np = NamedPolicy::new(
-                    format!("inline policy {policy_name} of {kind} {holder_name}"),
-                    document.clone(),
-                    PolicyKind::Identity,
-                )
-                .map_err(|e| EditError(format!("the new inline policy does not parse: {e}")))?;
-                np.policy_name = Some(policy_name.clone());
+                // Held to the inline limit of its holder (crate::limits).
+                let np = NamedPolicy::inline(kind, holder_name, policy_name, document.clone())
+                    .map_err(|e| EditError(format!("the new inline policy does not parse: {e}")))?;
                 list.push(np);
             }
             Edit::EnableKey { account, key_arn } => {

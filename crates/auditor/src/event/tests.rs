@@ -1377,3 +1377,39 @@ fn change_touches_name_the_cached_resources() {
     assert!(matches!(parse_events(&envelope).unwrap().as_slice(),
                      [EventOutcome::Change(c)] if c.touches == vec![Touched::Role { name: "reader".into() }]));
 }
+
+#[test]
+fn oversized_events_are_refused_before_they_are_read() {
+    // A record over 256 KB (EventBridge's event size limit) in a trail log file.
+    let mut big = get_object();
+    big["requestParameters"]["padding"] = json!("x".repeat(crate::limits::MAX_EVENT_BYTES));
+    let v = json!({"Records": [get_object(), big.clone()]});
+    let err = error(&v);
+    assert_eq!(err.path(), "Records[1]");
+    assert!(
+        err.message()
+            .starts_with("a CloudTrail record of at least 26"),
+        "{err}"
+    );
+    assert!(
+        err.message()
+            .contains("over the 262,144 bytes (256 KB) of the largest event EventBridge accepts"),
+        "{err}"
+    );
+    // The same record in an EventBridge envelope: the envelope is refused at its root.
+    let v = json!({"detail-type": "AWS API Call via CloudTrail", "detail": big});
+    assert_eq!(error(&v).path(), "$");
+    // In lookup-events output the embedded text is refused before it is parsed.
+    let v = json!({"Events": [{"CloudTrailEvent": big.to_string()}]});
+    let err = error(&v);
+    assert_eq!(err.path(), "Events[0].CloudTrailEvent");
+    assert!(
+        err.message().contains("AWS cannot have delivered it"),
+        "{err}"
+    );
+    // A record just under the limit is read.
+    let mut fits = get_object();
+    let room = crate::limits::MAX_EVENT_BYTES - crate::limits::event_size(&fits) - 100;
+    fits["requestParameters"]["padding"] = json!("x".repeat(room));
+    assert_eq!(parse_events(&json!({"Records": [fits]})).unwrap().len(), 1);
+}

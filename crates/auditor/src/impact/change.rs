@@ -109,6 +109,8 @@ pub fn apply_change(
 ) -> Result<(Snapshot, ChangeRef), ChangeError> {
     let root = Node::root(event);
     let record = one_record(&root)?;
+    // A record AWS cannot have delivered (over 256 KB) is refused, as by the event parser.
+    crate::event::check_event_size(&record, "a CloudTrail record")?;
     let (edits, change) = edits_for(before, &record)?;
     let mut after = before.clone();
     for (edit, at) in &edits {
@@ -129,6 +131,7 @@ fn one_record<'a>(root: &Node<'a>) -> Result<Node<'a>, PathError> {
                 detail_type.str()?
             )));
         }
+        crate::event::check_event_size(root, "an EventBridge event")?;
         return root.req("detail");
     }
     if map.contains_key("Records") {

@@ -274,3 +274,44 @@ fn deleting_the_readers_inline_policy_breaks_its_reads_and_put_user_policy_adds_
     };
     assert_eq!(alice(&after), alice(&snap).map(|n| n + 1));
 }
+
+#[test]
+fn oversized_change_records_are_refused() {
+    // A change record over 256 KB cannot have come from EventBridge; nor can a bucket policy
+    // over 20 KB have been stored by S3.
+    let (snap, _) = working();
+    let mut big = record(
+        "s3",
+        "DeleteBucketPolicy",
+        "111122223333",
+        json!({"bucketName": "doc-example-bucket"}),
+    );
+    big["requestParameters"]["padding"] = json!("x".repeat(crate::limits::MAX_EVENT_BYTES));
+    let err = apply_change(&snap, &big).expect_err("oversized record");
+    assert_eq!(err.path(), "$");
+    assert!(err.message().contains("262,144 bytes (256 KB)"), "{err}");
+    let envelope = json!({"detail-type": "AWS API Call via CloudTrail", "detail": big});
+    let err = apply_change(&snap, &envelope).expect_err("oversized envelope");
+    assert_eq!(err.path(), "$");
+    assert!(
+        err.message()
+            .starts_with("an EventBridge event of at least"),
+        "{err}"
+    );
+
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "s3:GetObject",
+        "Resource": format!("arn:aws:s3:::doc-example-bucket/{}", "x".repeat(20_480))}]});
+    let put = record(
+        "s3",
+        "PutBucketPolicy",
+        "111122223333",
+        json!({"bucketName": "doc-example-bucket", "bucketPolicy": policy}),
+    );
+    let err = apply_change(&snap, &put).expect_err("oversized bucket policy");
+    assert!(
+        err.message()
+            .contains("over the 20,480 bytes AWS allows for a bucket policy"),
+        "{err}"
+    );
+}

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use iam_eval::PolicyKind;
 
-use super::policy::{inline_name, parse_policy, trust_policy_name, NamedPolicy};
+use super::policy::{inline_limit, inline_name, parse_policy, trust_policy_name, NamedPolicy};
 use crate::arn::Arn;
+use crate::limits::PolicyLimit;
 use crate::reader::{Node, PathError};
 
 /// The IAM picture of one account.
@@ -333,6 +334,7 @@ impl ManagedPolicy {
                         &version.req("Document")?,
                         PolicyKind::Identity,
                         arn.clone(),
+                        Some(PolicyLimit::ManagedPolicy),
                     )?);
                 }
                 None if versions.is_empty() => {}
@@ -412,6 +414,7 @@ impl Role {
                 &doc,
                 PolicyKind::Resource,
                 trust_policy_name(&c.name),
+                Some(PolicyLimit::TrustPolicy),
             )?),
             None => None,
         };
@@ -476,7 +479,9 @@ fn parse_inline(
     let Some(list) = node.get(key)? else {
         return Ok(Vec::new());
     };
-    list.arr()?
+    let limit = inline_limit(kind);
+    let policies = list
+        .arr()?
         .iter()
         .map(|item| {
             let name = item.req_str("PolicyName")?;
@@ -484,11 +489,23 @@ fn parse_inline(
                 &item.req("PolicyDocument")?,
                 PolicyKind::Identity,
                 inline_name(kind, owner, &name),
+                Some(limit),
             )?;
             named.policy_name = Some(name);
             Ok(named)
         })
-        .collect()
+        .collect::<Result<Vec<_>, PathError>>()?;
+    // The limit is on all inline policies of the owner together (IAM quotas page).
+    let total = policies
+        .iter()
+        .map(|p| limit.measure(&p.document))
+        .fold(0, usize::saturating_add);
+    limit.check_size(total).map_err(|e| {
+        list.err(format!(
+            "the inline policies of {kind} {owner} are {e}; AWS would have refused to store them, so this is not a copy of a real account"
+        ))
+    })?;
+    Ok(policies)
 }
 
 fn parse_attached(node: &Node<'_>) -> Result<Vec<String>, PathError> {

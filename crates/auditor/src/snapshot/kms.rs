@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::policy::{key_policy_name, parse_policy, NamedPolicy};
 use super::SnapshotError;
 use crate::arn::{self, Arn};
+use crate::limits::PolicyLimit;
 use crate::reader::{Node, PathError};
 
 /// One KMS key.
@@ -183,6 +184,7 @@ impl Key {
                 &p,
                 PolicyKind::Resource,
                 key_policy_name(map_key),
+                Some(PolicyLimit::KeyPolicy),
             )?),
             None => None,
         };

@@ -69,6 +69,13 @@ pub use self::s3::{
 };
 
 use self::kms::KeyRef;
+
+/// A policy document as a JSON object, decoded from a JSON string or a URL-encoded JSON string
+/// if it is held that way (as IAM returns it); `None` when it is neither an object nor such a
+/// string.
+pub fn decode_policy_document(v: &Value) -> Option<Value> {
+    policy::decode_document(v)
+}
 use crate::arn::{is_account_id, Arn};
 use crate::reader::{reject_duplicate_keys, Loc, Node, PathError};
 
@@ -388,6 +395,7 @@ impl Account {
                             &p,
                             iam_eval::PolicyKind::Identity,
                             format!("session policy of {arn}"),
+                            Some(crate::limits::PolicyLimit::SessionPolicy),
                         )
                     })
                     .transpose()?;

@@ -3,6 +3,7 @@
 use iam_eval::PolicyKind;
 
 use super::policy::{parse_policy, NamedPolicy};
+use crate::limits::PolicyLimit;
 use crate::reader::{Node, PathError};
 
 /// The organization an account belongs to, and the policies it inherits.
@@ -87,10 +88,10 @@ fn parse_org_policy(
     position: usize,
 ) -> Result<NamedPolicy, PathError> {
     // SCPs follow identity-policy rules (no `Principal`); RCPs are resource policies.
-    let policy_kind = if kind == "SCP" {
-        PolicyKind::Identity
+    let (policy_kind, limit) = if kind == "SCP" {
+        (PolicyKind::Identity, PolicyLimit::Scp)
     } else {
-        PolicyKind::Resource
+        (PolicyKind::Resource, PolicyLimit::Rcp)
     };
     let described = if node.v.is_object() && node.get("Statement")?.is_none() {
         Some(node.get("Policy")?.unwrap_or_else(|| node.clone()))
@@ -99,7 +100,7 @@ fn parse_org_policy(
     };
     let Some(described) = described else {
         let name = format!("{kind} #{position} at level {depth} above account {account}");
-        return parse_policy(node, policy_kind, name);
+        return parse_policy(node, policy_kind, name, Some(limit));
     };
     let summary = described.get("PolicySummary")?;
     let summary_name = summary
@@ -118,7 +119,7 @@ fn parse_org_policy(
         (None, Some(i)) => format!("{kind} {i}"),
         (None, None) => format!("{kind} #{position} at level {depth} above account {account}"),
     };
-    let mut named = parse_policy(&described.req("Content")?, policy_kind, name)?;
+    let mut named = parse_policy(&described.req("Content")?, policy_kind, name, Some(limit))?;
     // The summary names the policy: keep the whole entry so the writer gives it back.
     named.source = node.v.clone();
     Ok(named)

@@ -4,6 +4,7 @@ use iam_eval::{Json, Policy, PolicyKind};
 use serde_json::Value;
 
 use super::SnapshotError;
+use crate::limits::PolicyLimit;
 use crate::reader::{reject_duplicate_keys, Node, PathError};
 
 /// A parsed policy document with a human name and its place in the snapshot.
@@ -51,13 +52,23 @@ impl PartialEq for NamedPolicy {
 impl NamedPolicy {
     /// A policy that was not read from a snapshot document (a collector builds it from an AWS
     /// read): `source` in any form a snapshot accepts, checked under the element rules of
-    /// `kind`. Errors carry the JSON path inside `source` (`$` for the value itself).
+    /// `kind`. Errors carry the JSON path inside `source` (`$` for the value itself). No size
+    /// limit applies (the constructors below apply their kind's).
     pub fn new(
         name: impl Into<String>,
         source: Value,
         kind: PolicyKind,
     ) -> Result<NamedPolicy, SnapshotError> {
-        parse_policy(&Node::root(&source), kind, name.into()).map_err(SnapshotError::from)
+        parse_policy(&Node::root(&source), kind, name.into(), None).map_err(SnapshotError::from)
+    }
+
+    fn limited(
+        name: String,
+        source: Value,
+        kind: PolicyKind,
+        limit: PolicyLimit,
+    ) -> Result<NamedPolicy, SnapshotError> {
+        parse_policy(&Node::root(&source), kind, name, Some(limit)).map_err(SnapshotError::from)
     }
 
     /// An inline policy of a role, user or group (`owner_kind` is `role`, `user` or `group`),
@@ -68,10 +79,11 @@ impl NamedPolicy {
         policy_name: &str,
         source: Value,
     ) -> Result<NamedPolicy, SnapshotError> {
-        let mut named = NamedPolicy::new(
+        let mut named = NamedPolicy::limited(
             inline_name(owner_kind, owner, policy_name),
             source,
             PolicyKind::Identity,
+            inline_limit(owner_kind),
         )?;
         named.policy_name = Some(policy_name.to_owned());
         Ok(named)
@@ -79,22 +91,51 @@ impl NamedPolicy {
 
     /// A bucket's policy (`get-bucket-policy`), named as the snapshot reader names it.
     pub fn bucket_policy(bucket: &str, source: Value) -> Result<NamedPolicy, SnapshotError> {
-        NamedPolicy::new(bucket_policy_name(bucket), source, PolicyKind::Resource)
+        NamedPolicy::limited(
+            bucket_policy_name(bucket),
+            source,
+            PolicyKind::Resource,
+            PolicyLimit::BucketPolicy,
+        )
     }
 
     /// A key's policy (`get-key-policy`), named as the snapshot reader names it.
     pub fn key_policy(key_arn: &str, source: Value) -> Result<NamedPolicy, SnapshotError> {
-        NamedPolicy::new(key_policy_name(key_arn), source, PolicyKind::Resource)
+        NamedPolicy::limited(
+            key_policy_name(key_arn),
+            source,
+            PolicyKind::Resource,
+            PolicyLimit::KeyPolicy,
+        )
     }
 
     /// A role's trust policy (`AssumeRolePolicyDocument`), named as the reader names it.
     pub fn trust_policy(role: &str, source: Value) -> Result<NamedPolicy, SnapshotError> {
-        NamedPolicy::new(trust_policy_name(role), source, PolicyKind::Resource)
+        NamedPolicy::limited(
+            trust_policy_name(role),
+            source,
+            PolicyKind::Resource,
+            PolicyLimit::TrustPolicy,
+        )
     }
 
     /// The default version's document of a managed policy, named by the policy ARN.
     pub fn managed(policy_arn: &str, source: Value) -> Result<NamedPolicy, SnapshotError> {
-        NamedPolicy::new(policy_arn, source, PolicyKind::Identity)
+        NamedPolicy::limited(
+            policy_arn.to_owned(),
+            source,
+            PolicyKind::Identity,
+            PolicyLimit::ManagedPolicy,
+        )
+    }
+}
+
+/// The limit on the inline policies of a `role`, `user` or `group` (all of them together).
+pub(crate) fn inline_limit(owner_kind: &str) -> PolicyLimit {
+    match owner_kind {
+        "user" => PolicyLimit::UserInline,
+        "group" => PolicyLimit::GroupInline,
+        _ => PolicyLimit::RoleInline,
     }
 }
 
@@ -122,13 +163,27 @@ pub(crate) fn trust_policy_name(role: &str) -> String {
 /// a URL-encoded JSON string, or the `{"Policy": ...}` wrapper printed by `get-bucket-policy`
 /// and `get-key-policy`. `kind` applies the element rules of the place the document was found
 /// (a bucket or key policy needs `Principal`, an identity policy must not have one).
+///
+/// A document over `limit` is an error before the engine parses it: AWS refuses to store such
+/// a policy, so a snapshot that holds one is not a copy of an account (docs/design.md, *Size
+/// bounds*).
 pub(crate) fn parse_policy(
     node: &Node<'_>,
     kind: PolicyKind,
     name: String,
+    limit: Option<PolicyLimit>,
 ) -> Result<NamedPolicy, PathError> {
     let source = node.v.clone();
     let node = unwrap_get_policy_output(node)?;
+    if let Some(limit) = limit {
+        if let Some(document) = decode_document(node.v) {
+            limit.check(&document).map_err(|e| {
+                node.err(format!(
+                    "{name} is {e}; AWS would have refused to store it, so this is not a copy of a real account"
+                ))
+            })?;
+        }
+    }
     if let Value::String(text) = node.v {
         // A document stored as a string was not seen by the snapshot's own duplicate check;
         // check it the same way so both forms fail with the same path.

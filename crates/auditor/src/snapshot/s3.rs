@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use iam_eval::PolicyKind;
 
 use super::policy::{bucket_policy_name, parse_policy, NamedPolicy};
+use crate::limits::PolicyLimit;
 use crate::reader::{Node, PathError};
 
 /// One bucket.
@@ -207,6 +208,7 @@ impl Bucket {
                 &p,
                 PolicyKind::Resource,
                 bucket_policy_name(name),
+                Some(PolicyLimit::BucketPolicy),
             )?),
             None => None,
         };

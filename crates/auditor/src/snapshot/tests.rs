@@ -986,3 +986,107 @@ fn policies_and_grants_built_outside_a_document() {
     assert_eq!(grant.raw["GrantId"], "g1");
     assert!(KeyGrant::new(json!({"Operations": "Decrypt"})).is_err());
 }
+
+/// A policy document whose `Resource` list makes it at least `size` characters long.
+fn padded(mut policy: Value, size: usize) -> Value {
+    let statement = &mut policy["Statement"][0];
+    statement["Resource"] = json!([
+        "arn:aws:s3:::doc-example-bucket/*",
+        format!("arn:aws:s3:::doc-example-bucket/{}", "x".repeat(size))
+    ]);
+    policy
+}
+
+#[test]
+fn oversized_policies_are_refused_with_their_limit() {
+    // Each kind is held to its own AWS limit (crate::limits), at the path of the document.
+    type Set = Box<dyn Fn(&mut Value, usize)>;
+    let cases: Vec<(Set, usize, &str, &str)> = vec![
+        (
+            Box::new(|v, n| v["accounts"][A]["s3"]["doc-example-bucket"]["policy"] = padded(bucket_policy(), n)),
+            20_480,
+            "accounts.111122223333.s3.doc-example-bucket.policy",
+            "bucket policy of doc-example-bucket is ",
+        ),
+        (
+            Box::new(|v, n| v["accounts"][A]["kms"][KEY_ARN]["policy"] = json!({"Policy": padded(key_policy(), n).to_string()})),
+            32_768,
+            "accounts.111122223333.kms.arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab.policy.Policy",
+            "over the 32,768 bytes AWS allows for a KMS key policy",
+        ),
+        (
+            Box::new(|v, n| v["accounts"][B]["iam"]["Policies"][0]["PolicyVersionList"] = json!([{"Document": url_encoded(&padded(reader_policy(), n)), "IsDefaultVersion": true}])),
+            6_144,
+            "accounts.444455556666.iam.Policies[0].PolicyVersionList[0].Document",
+            "over the 6,144 characters AWS allows for a managed policy",
+        ),
+        (
+            Box::new(|v, n| v["accounts"][A]["organization"]["scp"][0] = json!([padded(allow_all(), n)])),
+            5_120,
+            "accounts.111122223333.organization.scp[0][0]",
+            "over the 5,120 characters AWS allows for a service control policy",
+        ),
+    ];
+    for (set, limit, path, message) in cases {
+        // At the limit (the padding leaves room for the rest of the document) it parses.
+        let mut v = kc();
+        set(&mut v, limit / 2);
+        Snapshot::from_value(&v).unwrap();
+        let mut v = kc();
+        set(&mut v, limit);
+        let err = error(&v);
+        assert_eq!(err.path(), path, "{err}");
+        assert!(err.message().contains(message), "{err}");
+        assert!(
+            err.message().contains(
+                "AWS would have refused to store it, so this is not a copy of a real account"
+            ),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn inline_policies_are_bounded_together() {
+    // Two role policies of 6,000 characters each are each under 10,240, but not together.
+    let mut v = kc();
+    let list = &mut v["accounts"][B]["iam"]["RoleDetailList"][0]["RolePolicyList"];
+    *list = json!([
+        {"PolicyName": "One", "PolicyDocument": padded(reader_policy(), 6_000)},
+        {"PolicyName": "Two", "PolicyDocument": padded(reader_policy(), 6_000)}]);
+    let err = error(&v);
+    assert_eq!(
+        err.path(),
+        "accounts.444455556666.iam.RoleDetailList[0].RolePolicyList"
+    );
+    assert!(
+        err.message()
+            .starts_with("the inline policies of role reader are 12,"),
+        "{err}"
+    );
+    assert!(
+        err.message().contains(
+            "over the 10,240 characters AWS allows for the inline policies of a role together"
+        ),
+        "{err}"
+    );
+    // One of them alone is fine.
+    let mut v = kc();
+    v["accounts"][B]["iam"]["RoleDetailList"][0]["RolePolicyList"] =
+        json!([{"PolicyName": "One", "PolicyDocument": padded(reader_policy(), 6_000)}]);
+    Snapshot::from_value(&v).unwrap();
+}
+
+#[test]
+fn whitespace_does_not_count_towards_a_policy_limit() {
+    // IAM does not count whitespace: a managed policy padded with 10,000 spaces inside a
+    // string and pretty-printed is still under 6,144 characters.
+    let mut v = kc();
+    let mut doc = padded(reader_policy(), 10);
+    doc["Statement"][0]["Sid"] = json!(" ".repeat(10_000));
+    let text = serde_json::to_string_pretty(&doc).unwrap();
+    assert!(text.len() > 10_000);
+    v["accounts"][B]["iam"]["Policies"][0]["PolicyVersionList"] =
+        json!([{"Document": text, "IsDefaultVersion": true}]);
+    Snapshot::from_value(&v).unwrap();
+}
