@@ -19,7 +19,7 @@ use crate::live::LiveArgs;
 
 /// The exit codes, as `--help` prints them (README.md, *What you get*, says the same).
 pub const EXIT_CODES: &str = "\
-Exit codes (the same for every command; with several requests, 1 wins over 3, 3 over 0):
+Exit codes (every command but `impact`, which has its own: see `impact --help`; `explain` never returns 3; with several requests, 1 wins over 3, 3 over 0):
   0  nothing blocks and the verdict is decided (allowed; nothing to diagnose)
   1  blocking findings (denied)
   2  bad input or an error: the message names the file and the JSON path
