@@ -211,6 +211,34 @@ fn policies_mut(snap: &mut Snapshot) -> impl Iterator<Item = &mut NamedPolicy> {
     })
 }
 
+/// The bucket an edit changes.
+fn bucket_mut<'s>(
+    snap: &'s mut Snapshot,
+    account: &str,
+    bucket: &str,
+) -> Result<&'s mut crate::snapshot::Bucket, EditError> {
+    snap.accounts
+        .get_mut(account)
+        .and_then(|a| a.s3.get_mut(bucket))
+        .ok_or_else(|| {
+            EditError(format!(
+                "bucket `{bucket}` of account {account} is not in the snapshot"
+            ))
+        })
+}
+
+/// The key an edit changes.
+fn key_mut<'s>(
+    snap: &'s mut Snapshot,
+    account: &str,
+    key_arn: &str,
+) -> Result<&'s mut crate::snapshot::Key, EditError> {
+    snap.accounts
+        .get_mut(account)
+        .and_then(|a| a.kms.get_mut(key_arn))
+        .ok_or_else(|| EditError(format!("key `{key_arn}` is not in the snapshot")))
+}
+
 /// `/accounts/<account>/s3/<bucket>/<field>`.
 pub(super) fn bucket_pointer(account: &str, bucket: &str, field: &str) -> String {
     pointer(["accounts", account, "s3", bucket, field])
@@ -376,11 +404,7 @@ impl Edit {
                 bucket,
                 document,
             } => {
-                let b = snap
-                    .accounts
-                    .get_mut(account)
-                    .and_then(|a| a.s3.get_mut(bucket))
-                    .ok_or_else(|| missing(format!("bucket `{bucket}` of account {account}")))?;
+                let b = bucket_mut(snap, account, bucket)?;
                 // Held to S3's 20 KB limit (crate::limits): AWS would refuse a larger one.
                 let mut np = NamedPolicy::bucket_policy(bucket, document.clone())
                     .map_err(|e| EditError(format!("the new bucket policy does not parse: {e}")))?;
@@ -422,27 +446,15 @@ impl Edit {
                 list.push(np);
             }
             Edit::EnableKey { account, key_arn } => {
-                let k = snap
-                    .accounts
-                    .get_mut(account)
-                    .and_then(|a| a.kms.get_mut(key_arn))
-                    .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
+                let k = key_mut(snap, account, key_arn)?;
                 k.metadata.key_state = KeyState::Enabled;
             }
             Edit::EnforceBucketOwner { account, bucket } => {
-                let b = snap
-                    .accounts
-                    .get_mut(account)
-                    .and_then(|a| a.s3.get_mut(bucket))
-                    .ok_or_else(|| missing(format!("bucket `{bucket}` of account {account}")))?;
+                let b = bucket_mut(snap, account, bucket)?;
                 b.ownership = Some(ObjectOwnership::BucketOwnerEnforced);
             }
             Edit::DeleteBucketPolicy { account, bucket } => {
-                let b = snap
-                    .accounts
-                    .get_mut(account)
-                    .and_then(|a| a.s3.get_mut(bucket))
-                    .ok_or_else(|| missing(format!("bucket `{bucket}` of account {account}")))?;
+                let b = bucket_mut(snap, account, bucket)?;
                 b.policy = None;
             }
             Edit::PutKeyPolicy {
@@ -450,11 +462,7 @@ impl Edit {
                 key_arn,
                 document,
             } => {
-                let k = snap
-                    .accounts
-                    .get_mut(account)
-                    .and_then(|a| a.kms.get_mut(key_arn))
-                    .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
+                let k = key_mut(snap, account, key_arn)?;
                 let mut np = NamedPolicy::key_policy(key_arn, document.clone())
                     .map_err(|e| EditError(format!("the new key policy does not parse: {e}")))?;
                 np.pointer = key_pointer(account, key_arn, "policy");
@@ -465,11 +473,7 @@ impl Edit {
                 key_arn,
                 state,
             } => {
-                let k = snap
-                    .accounts
-                    .get_mut(account)
-                    .and_then(|a| a.kms.get_mut(key_arn))
-                    .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
+                let k = key_mut(snap, account, key_arn)?;
                 k.metadata.key_state = state.clone();
             }
             Edit::AddGrant {
@@ -477,11 +481,7 @@ impl Edit {
                 key_arn,
                 grant,
             } => {
-                let k = snap
-                    .accounts
-                    .get_mut(account)
-                    .and_then(|a| a.kms.get_mut(key_arn))
-                    .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
+                let k = key_mut(snap, account, key_arn)?;
                 let g = KeyGrant::new(grant.clone())
                     .map_err(|e| EditError(format!("the new grant does not parse: {e}")))?;
                 k.grants.push(g);
@@ -491,11 +491,7 @@ impl Edit {
                 key_arn,
                 grant_id,
             } => {
-                let k = snap
-                    .accounts
-                    .get_mut(account)
-                    .and_then(|a| a.kms.get_mut(key_arn))
-                    .ok_or_else(|| missing(format!("key `{key_arn}`")))?;
+                let k = key_mut(snap, account, key_arn)?;
                 let before = k.grants.len();
                 k.grants
                     .retain(|g| g.grant.grant_id.as_deref() != Some(grant_id.as_str()));
