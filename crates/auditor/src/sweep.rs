@@ -121,12 +121,7 @@ pub fn bucket_policy_paths(snap: &Snapshot) -> Vec<IntendedPath> {
                 let Some(spec) = st.principal.as_ref().filter(|p| !p.not && reads) else {
                     continue;
                 };
-                let sid = st
-                    .sid
-                    .as_deref()
-                    .map(|s| format!(" (Sid {s})"))
-                    .unwrap_or_default();
-                let granted_by = format!("{} statement {}{sid}", policy.name, st.index);
+                let granted_by = statement_label(&policy.name, st);
                 // The bucket's partition follows its Region.
                 let bucket_ref = BucketRef::new(Partition::of_region(&bucket.region), bucket_name);
                 let objects = objects_for(snap, owner, &bucket_ref, &policy.document, st.index);
@@ -194,6 +189,14 @@ pub fn sweep(snap: &Snapshot) -> Sweep {
         ))
     });
     out
+}
+
+/// How a path names the statement that intends it: `<policy> statement <index> (Sid <sid>)`.
+pub(crate) fn statement_label(policy: &str, st: &iam_eval::policy::Statement) -> String {
+    match st.sid.as_deref() {
+        Some(sid) => format!("{policy} statement {} (Sid {sid})", st.index),
+        None => format!("{policy} statement {}", st.index),
+    }
 }
 
 /// The principals a policy principal stands for on a cross-account read path.

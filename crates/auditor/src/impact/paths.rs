@@ -149,12 +149,7 @@ fn key_paths(snap: &Snapshot, out: &mut Vec<ReadPath>) {
                         else {
                             continue;
                         };
-                        let sid = st
-                            .sid
-                            .as_deref()
-                            .map(|s| format!(" (Sid {s})"))
-                            .unwrap_or_default();
-                        let by = format!("{} statement {}{sid}", policy.name, st.index);
+                        let by = sweep::statement_label(&policy.name, st);
                         for p in &spec.entries {
                             for principal in sweep::principals_for(snap, p, owner, &bucket_ref) {
                                 principals.push((principal, by.clone()));
