@@ -23,6 +23,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryPartition;
 use aws_sdk_s3::config::ConfigBag;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -133,6 +134,8 @@ struct Clients {
     config: SdkConfig,
     path_style: bool,
     attempts: CountAttempts,
+    /// The retry partition suffix of these accounts (see [`partition`]).
+    partition: u64,
     s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     kms: Mutex<HashMap<String, aws_sdk_kms::Client>>,
     iam: OnceLock<aws_sdk_iam::Client>,
@@ -140,11 +143,17 @@ struct Clients {
 }
 
 impl Clients {
-    fn new(config: SdkConfig, path_style: bool, attempts: CountAttempts) -> Clients {
+    fn new(
+        config: SdkConfig,
+        path_style: bool,
+        attempts: CountAttempts,
+        partition: u64,
+    ) -> Clients {
         Clients {
             config,
             path_style,
             attempts,
+            partition,
             s3: Mutex::new(HashMap::new()),
             kms: Mutex::new(HashMap::new()),
             iam: OnceLock::new(),
@@ -152,6 +161,21 @@ impl Clients {
         }
     }
 }
+
+/// The retry partition of one service (and Region) for one [`AwsAccounts`]: the retry quota
+/// and adaptive mode's rate limiter are kept per partition, and the SDK's default partition
+/// (the service name) is process-wide. In the Lambda there is one `AwsAccounts` per
+/// container, so this changes nothing there; two in one process (tests, the CLI) no longer
+/// slow each other down.
+fn partition(service: &str, region: Option<&str>, id: u64) -> RetryPartition {
+    RetryPartition::new(match region {
+        Some(r) => format!("{service}-{r}-s3ka-{id}"),
+        None => format!("{service}-s3ka-{id}"),
+    })
+}
+
+/// Numbers the [`AwsAccounts`] of the process, for [`partition`].
+static PARTITIONS: AtomicU64 = AtomicU64::new(0);
 
 /// The client of `region` in `map`, built by `build` the first time.
 fn per_region<C: Clone>(
@@ -198,6 +222,8 @@ struct Inner {
     path_style: bool,
     role: Option<RoleSpec>,
     home: OnceLock<String>,
+    /// The retry partition suffix (see [`partition`]).
+    partition: u64,
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Session>>>>>,
     sts: aws_sdk_sts::Client,
 }
@@ -207,17 +233,20 @@ impl AwsAccounts {
     /// is read through a session of that role.
     pub fn new(base: SdkConfig, role: Option<RoleSpec>, path_style: bool) -> AwsAccounts {
         let attempts = CountAttempts::default();
+        let id = PARTITIONS.fetch_add(1, Ordering::Relaxed);
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&base)
                 .interceptor(attempts.clone())
+                .retry_partition(partition("sts", None, id))
                 .build(),
         );
-        let own = Arc::new(Clients::new(base.clone(), path_style, attempts.clone()));
+        let own = Arc::new(Clients::new(base.clone(), path_style, attempts.clone(), id));
         AwsAccounts {
             inner: Arc::new(Inner {
                 base,
                 own,
                 attempts,
+                partition: id,
                 path_style,
                 role,
                 home: OnceLock::new(),
@@ -311,6 +340,7 @@ impl AwsAccounts {
             config,
             self.inner.path_style,
             self.inner.attempts.clone(),
+            self.inner.partition,
         ));
         Ok(Session { clients, expires })
     }
@@ -382,6 +412,7 @@ impl AwsReader {
                     .region(Region::new(region.to_owned()))
                     .force_path_style(c.path_style)
                     .interceptor(c.attempts.clone())
+                    .retry_partition(partition("s3", Some(region), c.partition))
                     .build(),
             )
         })
@@ -394,6 +425,7 @@ impl AwsReader {
                 aws_sdk_kms::config::Builder::from(&c.config)
                     .region(Region::new(region.to_owned()))
                     .interceptor(c.attempts.clone())
+                    .retry_partition(partition("kms", Some(region), c.partition))
                     .build(),
             )
         })
@@ -405,6 +437,7 @@ impl AwsReader {
             aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(&c.config)
                     .interceptor(c.attempts.clone())
+                    .retry_partition(partition("iam", None, c.partition))
                     .build(),
             )
         })
@@ -416,6 +449,7 @@ impl AwsReader {
             aws_sdk_organizations::Client::from_conf(
                 aws_sdk_organizations::config::Builder::from(&c.config)
                     .interceptor(c.attempts.clone())
+                    .retry_partition(partition("organizations", None, c.partition))
                     .build(),
             )
         })

@@ -11,6 +11,8 @@
 //!   attributes, on the body) it satisfies. These fail without the server.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
 //!   (cargo-lambda's emulator).
+//! * `faults` (with the fault proxy of `proxy`): persistent throttling, round trips and
+//!   connections seen from outside, 20% faults over 240 events.
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
 
 #![allow(
@@ -22,8 +24,10 @@
 )]
 
 mod change;
+mod faults;
 mod kc;
 mod measure;
+mod proxy;
 mod runtime_api;
 mod sns;
 mod support;
