@@ -13,6 +13,7 @@
 //!   (cargo-lambda's emulator).
 //! * `faults` (with the fault proxy of `proxy`): persistent throttling, round trips and
 //!   connections seen from outside, 20% faults over 240 events.
+//! * `load`: the load benchmark (ignored; run on demand).
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
 
 #![allow(
@@ -26,6 +27,7 @@
 mod change;
 mod faults;
 mod kc;
+mod load;
 mod measure;
 mod proxy;
 mod runtime_api;

@@ -112,6 +112,8 @@ impl Proxy {
         let s = state.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
+                // Whole answers are written at once; Nagle's algorithm would only add delay.
+                let _ = sock.set_nodelay(true);
                 let conn = s.connections.fetch_add(1, Ordering::SeqCst) + 1;
                 let s = s.clone();
                 tokio::spawn(async move {
@@ -423,6 +425,7 @@ fn fault_response(f: Fault, protocol: Protocol, head: bool) -> Vec<u8> {
 /// the answer re-framed for a kept-alive client connection.
 async fn forward(upstream: &str, req: &Request) -> std::io::Result<Vec<u8>> {
     let mut up = TcpStream::connect(upstream).await?;
+    up.set_nodelay(true)?;
     let head = String::from_utf8_lossy(&req.head);
     let mut out = String::new();
     for (i, line) in head.split("\r\n").enumerate() {
@@ -439,8 +442,9 @@ async fn forward(upstream: &str, req: &Request) -> std::io::Result<Vec<u8>> {
         out.push_str("\r\n");
     }
     out.push_str("Connection: close\r\n\r\n");
-    up.write_all(out.as_bytes()).await?;
-    up.write_all(&req.body).await?;
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&req.body);
+    up.write_all(&bytes).await?;
     let mut raw = Vec::new();
     up.read_to_end(&mut raw).await?;
     let end = find(&raw, b"\r\n\r\n")
