@@ -62,6 +62,9 @@ pub struct Account {
     pub org: Option<OrgInfo>,
 }
 
+/// A target's parent, SCP ids and RCP ids.
+pub type OrgTarget = (Option<OrgParent>, Vec<String>, Vec<String>);
+
 #[derive(Debug, Clone, Default)]
 pub struct World {
     pub accounts: BTreeMap<String, Account>,
@@ -72,7 +75,7 @@ pub struct World {
     /// The account whose credentials read the organization's policies, if configured.
     pub org_reader: Option<String>,
     /// Organization targets (account, OU, root id) → parent, SCP ids, RCP ids.
-    pub org_tree: BTreeMap<String, (Option<OrgParent>, Vec<String>, Vec<String>)>,
+    pub org_tree: BTreeMap<String, OrgTarget>,
     /// `DescribePolicy` output by policy id.
     pub org_policies: BTreeMap<String, Value>,
 }
