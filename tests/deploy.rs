@@ -78,6 +78,7 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("head_object",                   "s3:GetObject",                         ObjectRead),
     ("get_object_acl",                "s3:GetObjectAcl",                      ObjectRead),
     ("get_bucket_acl",                "s3:GetBucketAcl",                      Read),
+    ("list_buckets",                  "s3:ListAllMyBuckets",                  Read),
     // aws/kms.rs
     ("describe_key",                  "kms:DescribeKey",                      Read),
     ("get_key_policy",                "kms:GetKeyPolicy",                     Read),
@@ -125,6 +126,7 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
 
 /// Actions whose API has no resource type: IAM only accepts `Resource: "*"` for them.
 const STAR_RESOURCE_ACTIONS: &[&str] = &[
+    "s3:ListAllMyBuckets",
     "kms:ListAliases",
     "iam:ListPolicies",
     "organizations:DescribeOrganization",

@@ -13,6 +13,9 @@
 //!          ListGrants, ListAliases; the caller's inline and managed policy documents
 //! ```
 //!
+//! When the snapshot holds an object another account owns (ACLs enabled), the caller's
+//! canonical id follows (`ListBuckets` in the caller's account, `collect/acl.rs`).
+//!
 //! With a reader in the organization's management or delegated administrator account
 //! ([`Accounts::org_reader`]), a member account's SCPs and RCPs follow its
 //! `DescribeOrganization`: one round trip per level from the account up to the root, then
@@ -110,6 +113,11 @@ enum Fragment {
         account: String,
         arn: String,
         key: Box<Key>,
+    },
+    /// An account's canonical user id (`ListBuckets` or `GetBucketAcl` `Owner.ID`).
+    Canonical {
+        account: String,
+        id: String,
     },
     Gap(CollectionError),
 }
@@ -408,6 +416,9 @@ impl<A: Accounts> Collector<A> {
         }
         fragments.extend(caller?);
         fragments.extend(event_key?);
+        let caller_reader = reader_of(readers, plan.caller_account.as_deref());
+        let canonical = self.canonical_ids(caller_reader, &fragments, meter).await?;
+        fragments.extend(canonical);
         let description = match req.event.as_ref().and_then(|e| e.event_id.as_deref()) {
             Some(id) => format!("Collected live by s3-kms-auditor for event {id}"),
             None => "Collected live by s3-kms-auditor".to_owned(),
@@ -1516,6 +1527,9 @@ fn assemble(description: String, fragments: Vec<Fragment>) -> Snapshot {
                     }
                 }
             }
+            Fragment::Canonical { account, id } => {
+                snapshot.accounts.entry(account).or_default().canonical_id = Some(id);
+            }
             Fragment::Gap(e) => {
                 if !snapshot.collection_errors.contains(&e) {
                     snapshot.collection_errors.push(e);
@@ -1536,6 +1550,7 @@ fn merge_key(existing: &mut Key, other: Key) {
     }
 }
 
+mod acl;
 mod org;
 #[cfg(test)]
 mod tests;

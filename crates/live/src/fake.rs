@@ -318,6 +318,10 @@ impl BucketReads for FakeReader {
         self.check("s3:HeadObject")?;
         Ok(self.bucket(bucket)?.objects.get(key).cloned())
     }
+    async fn canonical_id(&self) -> Read<String> {
+        self.check("s3:ListBuckets")?;
+        Ok(canonical(&self.account))
+    }
     async fn bucket_acl(&self, _: &str, bucket: &str) -> Read<Acl> {
         self.check("s3:GetBucketAcl")?;
         Ok(self.bucket(bucket)?.acl)

@@ -13,6 +13,7 @@
 //! | `iam/{account}/{role,user}/{name}`    | the principal's IAM, with its users' groups        |
 //! | `attached/{account}`                  | attached managed policies and default versions     |
 //! | `policy/{ARN}/{version}`              | a managed policy version (immutable)               |
+//! | `canonical/{account}`                 | the account's canonical user id (immutable)        |
 //!
 //! A change (`auditor::event::ChangeEvent`) drops every entry whose state it may have
 //! altered ([`touched_by`]); a policy version's document never changes once created (IAM
@@ -56,6 +57,10 @@ pub(crate) fn iam(account: &str, kind: &str, name: &str) -> String {
 
 pub(crate) fn attached(account: &str) -> String {
     format!("attached/{account}")
+}
+
+pub(crate) fn canonical(account: &str) -> String {
+    format!("canonical/{account}")
 }
 
 pub(crate) fn policy(arn: &str, version: &str) -> String {

@@ -232,6 +232,9 @@ pub trait BucketReads: Send + Sync {
         key: &str,
         version_id: Option<&str>,
     ) -> impl Future<Output = Read<Option<ObjectHead>>> + Send;
+    /// `ListBuckets` (one bucket at most): `Owner.ID`, the account's canonical user id, which
+    /// ACL grants name.
+    fn canonical_id(&self) -> impl Future<Output = Read<String>> + Send;
     /// `GetBucketAcl`: the bucket owner's canonical id and the bucket's grants.
     fn bucket_acl(&self, region: &str, bucket: &str) -> impl Future<Output = Read<Acl>> + Send;
     /// `GetObjectAcl`: the object owner's canonical id and the object's grants (no content

@@ -136,6 +136,28 @@ impl BucketReads for AwsReader {
         none_if(got, &["NotFound", "NoSuchKey"])
     }
 
+    async fn canonical_id(&self) -> Read<String> {
+        let region = self
+            .config
+            .region()
+            .map(|r| r.as_ref().to_owned())
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let out = self
+            .s3(&region)
+            .list_buckets()
+            .max_buckets(1)
+            .send()
+            .await
+            .map_err(read_error)?;
+        out.owner()
+            .and_then(Owner::id)
+            .map(str::to_owned)
+            .ok_or_else(|| ReadError::Service {
+                code: "NoOwner".into(),
+                message: Some("ListBuckets returned no Owner.ID".into()),
+            })
+    }
+
     async fn bucket_acl(&self, region: &str, bucket: &str) -> Read<Acl> {
         let out = self
             .s3(region)

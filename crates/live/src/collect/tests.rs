@@ -282,11 +282,63 @@ async fn an_object_another_account_owns_is_diagnosed_from_its_live_acl() {
     assert_eq!(s.by_operation.get("s3:GetBucketAcl"), Some(&1));
     assert_eq!(s.by_operation.get("s3:GetObjectAcl"), Some(&1));
     assert_eq!(s.depth, 3, "{s:?}");
+    // AND the canonical ids the check compares: A's from its bucket ACL, B's from ListBuckets
+    assert_eq!(s.by_operation.get("s3:ListBuckets"), Some(&1));
+    assert_eq!(
+        snapshot["accounts"][A]["canonical_id"],
+        crate::fake::canonical(A)
+    );
+    assert_eq!(
+        snapshot["accounts"][B]["canonical_id"],
+        crate::fake::canonical(B)
+    );
     // AND the diagnosis names the ownership, as offline
     assert_eq!(
         codes(&snapshot),
         (Verdict::Denied, vec![Code::ObjectOwnerMismatch])
     );
+}
+
+#[tokio::test]
+async fn an_object_acl_granting_the_caller_is_not_an_ownership_cause() {
+    use auditor::snapshot::{AclGrant, AclPermission, Grantee};
+    for (owner, extra_grant) in [(WRITER, true), (B, false)] {
+        // GIVEN a foreign object whose ACL also grants B READ, or an object B wrote itself
+        let mut w = foreign_object_world();
+        let bucket = w
+            .accounts
+            .get_mut(A)
+            .unwrap()
+            .buckets
+            .get_mut(BUCKET)
+            .unwrap();
+        let mut acl = crate::fake::owner_full_control(owner);
+        if extra_grant {
+            acl.grants.push(AclGrant {
+                grantee: Grantee::CanonicalUser {
+                    id: crate::fake::canonical(B),
+                },
+                permission: AclPermission::Read,
+            });
+        }
+        bucket.object_acls.insert(OBJECT.into(), acl);
+        // WHEN collected
+        let snapshot = collector(w, 0)
+            .collect(&request(), &Meter::new())
+            .await
+            .unwrap();
+        // THEN B's canonical id was read, and the ACL grant is seen as B's: no ownership cause
+        assert_eq!(
+            snapshot["accounts"][B]["canonical_id"],
+            crate::fake::canonical(B)
+        );
+        let (verdict, blocking) = codes(&snapshot);
+        assert!(
+            !blocking.contains(&Code::ObjectOwnerMismatch),
+            "{owner}: {blocking:?}"
+        );
+        assert_eq!(verdict, Verdict::Allowed, "{owner}");
+    }
 }
 
 #[tokio::test]
