@@ -336,7 +336,10 @@ impl<A: Accounts> Collector<A> {
         if let Some((_, a)) = plan.event_key.as_deref().and_then(key_arn_parts) {
             names.insert(a.to_owned());
         }
-        let accesses = join_all(names.iter().map(|a| self.access(a, meter))).await;
+        let (accesses, ()) = tokio::join!(
+            join_all(names.iter().map(|a| self.access(a, meter))),
+            self.warm_org_reader(meter),
+        );
         let mut readers: BTreeMap<String, (A::Reader, u32)> = BTreeMap::new();
         let mut fragments = Vec::new();
         for (name, got) in names.iter().zip(accesses) {

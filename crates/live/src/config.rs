@@ -143,11 +143,10 @@ impl Config {
         };
         let org_access = match get("S3KA_ORG_ACCESS") {
             None => None,
-            Some(v) if v == "self" => Some(OrgAccess::Own),
-            Some(v) => {
-                check_org_role_arn(&v)?;
-                Some(OrgAccess::Role(v))
-            }
+            Some(v) => Some(OrgAccess::parse(&v).ok_or_else(|| ConfigError::new(
+                "S3KA_ORG_ACCESS",
+                format!("`{v}` is neither `self` nor a role ARN such as `arn:<partition>:iam::<management account>:role/<name>`"),
+            ))?),
         };
         Ok(Config {
             topic_arn,
@@ -180,25 +179,6 @@ fn check_topic_arn(arn: &str) -> Result<(), ConfigError> {
         Err(ConfigError::new(
             "S3KA_TOPIC_ARN",
             format!("`{arn}` is not an SNS topic ARN such as `arn:<partition>:sns:<region>:<account>:<topic>`"),
-        ))
-    }
-}
-
-fn check_org_role_arn(arn: &str) -> Result<(), ConfigError> {
-    let ok = iam_eval::arn::Arn::parse(arn).is_some_and(|a| {
-        a.service == "iam"
-            && a.account.len() == 12
-            && a.account.bytes().all(|b| b.is_ascii_digit())
-            && a.resource
-                .strip_prefix("role/")
-                .is_some_and(|r| !r.is_empty())
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            "S3KA_ORG_ACCESS",
-            format!("`{arn}` is neither `self` nor a role ARN such as `arn:<partition>:iam::<management account>:role/<name>`"),
         ))
     }
 }

@@ -98,6 +98,25 @@ pub enum OrgAccess {
     Role(String),
 }
 
+impl OrgAccess {
+    /// `self`, or an IAM role ARN (`arn:<partition>:iam::<account>:role/<name>`); `None` for
+    /// anything else.
+    pub fn parse(text: &str) -> Option<OrgAccess> {
+        if text == "self" {
+            return Some(OrgAccess::Own);
+        }
+        let arn = iam_eval::arn::Arn::parse(text)?;
+        let ok = arn.service == "iam"
+            && arn.account.len() == 12
+            && arn.account.bytes().all(|b| b.is_ascii_digit())
+            && arn
+                .resource
+                .strip_prefix("role/")
+                .is_some_and(|r| !r.is_empty());
+        ok.then(|| OrgAccess::Role(text.to_owned()))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Session {
     config: SdkConfig,

@@ -45,6 +45,22 @@ struct Target {
 }
 
 impl<A: Accounts> Collector<A> {
+    /// Opens the organization reader's session beside the member accounts' (depth 1), so that
+    /// the walk up the organization does not wait for it after `DescribeOrganization`. A
+    /// failure is left for [`Collector::org_levels`] to report.
+    pub(super) async fn warm_org_reader(&self, meter: &Meter) {
+        match self.accounts.org_reader().await {
+            Some(Ok(Access {
+                assumed_role: false,
+                ..
+            }))
+            | None => {}
+            Some(_) => {
+                meter.call("sts:AssumeRole", 1);
+            }
+        }
+    }
+
     /// The SCP and RCP levels over `account` in organization `org`; reads start at `depth`.
     pub(super) async fn org_levels(
         &self,
