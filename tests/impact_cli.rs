@@ -554,6 +554,11 @@ fn impact_sample_changes_of_every_family_apply_from_the_command_line() {
         ),
         ("events/change-createalias.eventbridge.json", 0, vec![]),
         (
+            "events/change-putbucketencryption.eventbridge.json",
+            0,
+            vec![],
+        ),
+        (
             "events/change-putpublicaccessblock.eventbridge.json",
             0,
             vec![],
@@ -590,6 +595,10 @@ fn impact_sample_changes_of_every_family_apply_from_the_command_line() {
         (
             "events/change-attachgrouppolicy.eventbridge.json",
             vec!["group `analysts`", "is not in the snapshot"],
+        ),
+        (
+            "events/change-putbucketacl.eventbridge.json",
+            vec!["ACLs disabled", "BucketOwnerEnforced"],
         ),
         (
             "events/change-deleteuser.eventbridge.json",

@@ -540,6 +540,17 @@ fn s3_edits(ctx: &Ctx<'_, '_>) -> Result<(Edits, String), PathError> {
                     .and_then(|a| a.canonical_id.clone())
             });
             let (owner_id, grants) = acl_of(&p, owner_id)?;
+            // With ACLs disabled, S3 accepts only an ACL that gives the owner full control
+            // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html).
+            let owner_only = grants.iter().all(|g| {
+                g.permission == AclPermission::FullControl
+                    && matches!(&g.grantee, Grantee::CanonicalUser { id } if Some(id) == owner_id.as_ref())
+            });
+            if current.acls_disabled() && !owner_only {
+                return Err(name_node.err(format!(
+                    "bucket `{bucket}` has ACLs disabled (Object Ownership `BucketOwnerEnforced`) in the snapshot; AWS refuses an ACL that grants anyone but the owner, so the snapshot is not the state the change was made in"
+                )));
+            }
             (
                 Edit::SetBucketAcl {
                     account,

@@ -324,8 +324,8 @@ fn perimeter_scp() -> Value {
 }
 
 /// The working setup with what the sample change events under `events/` act on: a
-/// `report-readers` group, a `workload-boundary` policy, no Block Public Access on the
-/// bucket, and SCP chains of two levels (root, account) where the perimeter SCP is attached
+/// `report-readers` group, a `workload-boundary` policy, no Block Public Access and ACLs
+/// enabled on the bucket, and SCP chains of two levels (root, account) where the perimeter SCP is attached
 /// to the bucket account only.
 fn sample_targets() -> Snapshot {
     let (_, mut raw) = working();
@@ -350,6 +350,11 @@ fn sample_targets() -> Snapshot {
     a["organization"]["scp"] = json!([[full.clone()], [full, perimeter_scp()]]);
     if let Some(bucket) = a["s3"]["doc-example-bucket"].as_object_mut() {
         bucket.remove("public_access_block");
+        // ACLs enabled, so that ACL changes are accepted as AWS accepts them.
+        bucket.insert(
+            "ownership_controls".into(),
+            json!({"OwnershipControls": {"Rules": [{"ObjectOwnership": "ObjectWriter"}]}}),
+        );
     }
     Snapshot::from_value(&raw).expect("sample targets")
 }
@@ -627,6 +632,31 @@ fn the_other_calls_of_each_family_apply_as_aws_applies_them() {
     assert!(grants
         .iter()
         .any(|g| g.grantee.is_public() && g.permission == crate::snapshot::AclPermission::Read));
+    // With ACLs disabled, an ACL granting others is one AWS refuses.
+    let (enforced, _) = apply(
+        "s3",
+        "PutBucketOwnershipControls",
+        "111122223333",
+        json!({"bucketName": "doc-example-bucket",
+            "OwnershipControls": {"Rule": {"ObjectOwnership": "BucketOwnerEnforced"}}}),
+    );
+    let err = apply_change(
+        &enforced,
+        &read_event("change-putbucketacl.eventbridge.json"),
+    )
+    .expect_err("ACLs disabled");
+    assert!(err.message().contains("ACLs disabled"), "{err}");
+    let (owner_only, _) = apply_change(
+        &enforced,
+        &record(
+            "s3",
+            "PutBucketAcl",
+            "111122223333",
+            json!({"bucketName": "doc-example-bucket", "x-amz-acl": ["private"]}),
+        ),
+    )
+    .expect("owner only");
+    assert_eq!(b(&owner_only).acl_grants.len(), 1);
     // A single-rule encryption body converted from XML, with a text boolean.
     let (a, _) = apply(
         "s3",
