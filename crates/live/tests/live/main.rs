@@ -14,6 +14,8 @@
 //! * `faults` (with the fault proxy of `proxy`): persistent throttling, round trips and
 //!   connections seen from outside, 20% faults over 240 events.
 //! * `load`: the load benchmark (ignored; run on demand).
+//! * `layers`: bucket and object ACLs, and the organization's SCPs and RCPs read through a
+//!   role in the management account (with what the server cannot emulate).
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
 
 #![allow(
@@ -27,6 +29,7 @@
 mod change;
 mod faults;
 mod kc;
+mod layers;
 mod load;
 mod measure;
 mod proxy;
