@@ -165,8 +165,7 @@ async fn the_auditors_own_access_denied_is_evidence_with_lowered_confidence() {
     for code in codes(&clean.published[0]) {
         assert!(got.contains(&code), "{code} lost: {got:?}");
     }
-    let sent = p.sent.lock().unwrap();
-    let body: Value = serde_json::from_str(&sent[0].message).unwrap();
+    let body: Value = serde_json::from_str(&p.sent.lock().unwrap()[0].message).unwrap();
     assert_ne!(body["diagnosis"]["confidence"], "high", "{body:#}");
     // AND the policy it could not read is not blamed: the blocking causes are the fault-free
     // ones (no IDENTITY_POLICY_NO_ALLOW for kms:Decrypt, which that policy grants)

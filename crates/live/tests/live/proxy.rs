@@ -454,7 +454,7 @@ async fn forward(upstream: &str, req: &Request) -> std::io::Result<Vec<u8>> {
     let mut body = raw[end..].to_vec();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status = status_line.splitn(2, ' ').nth(1).unwrap_or("200 OK");
+    let status = status_line.split_once(' ').map_or("200 OK", |(_, s)| s);
     let mut headers = String::new();
     let mut chunked = false;
     let mut length: Option<String> = None;
