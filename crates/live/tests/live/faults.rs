@@ -270,9 +270,14 @@ async fn a_cold_diagnosis_is_four_round_trips_on_reused_connections() {
         log.len(),
         proxy.connections() - cold_connections
     );
-    assert_eq!(warm.published[0].api_calls, 1);
-    assert_eq!(warm2.published[0].api_calls, 2);
-    assert_eq!(log.len(), 3, "{log:#?}");
+    assert_eq!(warm.published[0].api_calls, 1, "the publish only");
+    assert!(warm2.published[0].depth <= 2, "{:?}", warm2.published[0]);
+    // The meter's calls are the requests the proxy saw.
+    assert_eq!(
+        (warm.published[0].api_calls + warm2.published[0].api_calls) as usize,
+        log.len(),
+        "{log:#?}"
+    );
     assert!(log.iter().all(|x| x.conn <= cold_connections));
     assert_eq!(
         proxy.connections(),
