@@ -375,10 +375,6 @@ async fn note_expired<S: NoiseStore>(
     Ok(())
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one denial's whole context; a struct would only rename it"
-)]
 async fn denied<A: Accounts, P: Publisher, S: NoiseStore>(
     collector: &Collector<A>,
     publisher: &P,
