@@ -1571,12 +1571,21 @@ fn the_schedule_sends_the_scheduled_runs_input() {
     assert_eq!(input, serde_json::from_str::<Value>(constant).unwrap());
     let table = &t["Resources"]["NoiseTable"]["Properties"];
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
-    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], "expires_at");
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        "expires_at"
+    );
     assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
     assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
     let dynamo = read("crates/live/src/aws/dynamo.rs");
-    assert!(dynamo.contains("\"expires_at\""), "the TTL attribute the store writes");
-    assert!(dynamo.contains(".key(\"pk\""), "the partition key the store uses");
+    assert!(
+        dynamo.contains("\"expires_at\""),
+        "the TTL attribute the store writes"
+    );
+    assert!(
+        dynamo.contains(".key(\"pk\""),
+        "the partition key the store uses"
+    );
 }
 
 #[test]

@@ -165,6 +165,8 @@ const PROBLEM_NAMES: &[(&str, &str)] = &[
 impl NoiseStore for DynamoStore {
     async fn occur(&self, c: &Claim<'_>) -> Result<Occurrence, ReadError> {
         let pk = format!("problem#{}", c.id);
+        // `auditor::noise::window::alerted_within`: an alert at `alerted_at` holds the window
+        // while `now < alerted_at + window`, that is while `alerted_at > now - window`.
         let window_start = c.now.saturating_sub(c.window);
         let alerted = serde_json::to_string(c.alerted).unwrap_or_default();
         // A claim and a repeat can race with another instance's; each retry sees the other's
@@ -174,7 +176,7 @@ impl NoiseStore for DynamoStore {
                 .update(Update {
                     pk: pk.clone(),
                     expr: "SET #as = :now, #ls = :now, #sup = :zero, #open = :t, #ev = :ev, #evi = :evi, #chk = :now, #exp = :ttl, #fs = if_not_exists(#fs, :now), #al = if_not_exists(#al, :al) ADD #occ :one",
-                    cond: Some("attribute_not_exists(#pk) OR #open = :f OR #as < :ws"),
+                    cond: Some("attribute_not_exists(#pk) OR #open = :f OR #as <= :ws"),
                     names: PROBLEM_NAMES,
                     values: vec![
                         (":now", n(c.now)),
@@ -217,7 +219,7 @@ impl NoiseStore for DynamoStore {
                 .update(Update {
                     pk: pk.clone(),
                     expr: "SET #ls = :now ADD #sup :one, #occ :one",
-                    cond: Some("#open = :t AND #as >= :ws"),
+                    cond: Some("#open = :t AND #as > :ws"),
                     names: &[
                         ("#ls", "last_seen"),
                         ("#sup", "suppressed"),
