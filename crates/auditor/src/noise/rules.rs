@@ -228,7 +228,7 @@ fn is_date(s: &str) -> bool {
 }
 
 fn matches(r: &Rule, req: &Request) -> bool {
-    let principal_ok = r.principal.as_deref().map_or(true, |p| {
+    let principal_ok = r.principal.as_deref().is_none_or(|p| {
         let mut names = vec![req.principal.to_string()];
         names.extend(req.role_arn.clone());
         names.iter().any(|n| glob(p, n))
@@ -236,8 +236,8 @@ fn matches(r: &Rule, req: &Request) -> bool {
     let bucket_ok = r
         .bucket
         .as_deref()
-        .map_or(true, |p| req.bucket.as_deref().is_some_and(|b| glob(p, b)));
-    let account_ok = r.account.as_deref().map_or(true, |a| {
+        .is_none_or(|p| req.bucket.as_deref().is_some_and(|b| glob(p, b)));
+    let account_ok = r.account.as_deref().is_none_or(|a| {
         req.principal_account.as_deref() == Some(a) || req.resource_account.as_deref() == Some(a)
     });
     principal_ok && bucket_ok && account_ok

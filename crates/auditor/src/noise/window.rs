@@ -42,13 +42,16 @@ pub struct Repeats {
 impl Repeats {
     /// The `problem` field of a message (`auditor::report::sns::with_problem`).
     pub fn problem_field(id: &str, label: &str, repeats: Option<Repeats>) -> Value {
-        let mut v = json!({ "id": id, "identity": label });
-        if let Some(r) = repeats {
-            v["suppressed_repeats"] = json!(r.count);
-            v["first_seen"] = json!(timestamp(r.first_seen));
-            v["last_seen"] = json!(timestamp(r.last_seen));
+        match repeats {
+            Some(r) => json!({
+                "id": id,
+                "identity": label,
+                "suppressed_repeats": r.count,
+                "first_seen": timestamp(r.first_seen),
+                "last_seen": timestamp(r.last_seen),
+            }),
+            None => json!({ "id": id, "identity": label }),
         }
-        v
     }
 }
 

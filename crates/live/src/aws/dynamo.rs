@@ -354,8 +354,8 @@ impl NoiseStore for DynamoStore {
             .map_err(read_error)?;
         let item = out.item().cloned().unwrap_or_default();
         Ok(item
-            .iter()
-            .filter_map(|(k, _)| Some((k.strip_prefix("n:")?.to_owned(), get_n(&item, k)?)))
+            .keys()
+            .filter_map(|k| Some((k.strip_prefix("n:")?.to_owned(), get_n(&item, k)?)))
             .collect())
     }
 

@@ -100,7 +100,7 @@ async fn a_burst_costs_one_diagnosis_and_one_alert_and_the_next_alert_carries_th
         .await
         .unwrap();
     assert_eq!(s.base.published.len(), 1, "{s:?}");
-    let sent = p.sent.lock().unwrap();
+    let sent = p.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2);
     let first = body(&sent[0]);
     let next = body(&sent[1]);
@@ -163,7 +163,7 @@ async fn aws_service_probes_are_muted_by_default_and_counted_in_the_digest() {
         again.scheduled.unwrap().digest.is_none(),
         "one digest a day"
     );
-    let sent = p.sent.lock().unwrap();
+    let sent = p.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
     assert!(
         sent[0]
@@ -211,7 +211,7 @@ async fn configured_rules_apply_until_they_expire_and_then_say_so() {
     .await
     .unwrap();
     assert!(run.scheduled.unwrap().digest.is_some());
-    let sent = p.sent.lock().unwrap();
+    let sent = p.sent.lock().unwrap().clone();
     let digest = body(sent.last().unwrap());
     assert_eq!(
         digest["expired_rules"],
@@ -260,7 +260,7 @@ async fn beyond_the_rate_limit_problems_wait_for_one_worst_first_summary() {
         .scheduled
         .unwrap();
     assert_eq!((run.summaries.len(), run.summarised), (1, 4), "{run:?}");
-    let sent = p.sent.lock().unwrap();
+    let sent = p.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 3);
     let summary = body(&sent[2]);
     assert_eq!(summary["verdict"], "summary");
@@ -272,7 +272,6 @@ async fn beyond_the_rate_limit_problems_wait_for_one_worst_first_summary() {
         "{}",
         sent[2].subject
     );
-    drop(sent);
     // Summarised once: the next run has nothing to summarise.
     let run = handle_noisy(&c, &p, &n, &json!({"s3ka": "scheduled-run"}), T0 + 120)
         .await
@@ -302,7 +301,7 @@ async fn an_open_problem_is_resolved_once_when_nothing_blocks() {
     let fixed = collector(fixed_world());
     let run = scheduled_run(&fixed, &p, &n, T0 + 1800).await.unwrap();
     assert_eq!(run.resolved.len(), 1, "{run:?}");
-    let sent = p.sent.lock().unwrap();
+    let sent = p.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2);
     let alert = body(&sent[0]);
     let resolved = body(&sent[1]);
@@ -317,7 +316,6 @@ async fn an_open_problem_is_resolved_once_when_nothing_blocks() {
             .starts_with("KEY_POLICY_NO_ALLOW@111122223333"),
         "{resolved}"
     );
-    drop(sent);
     // Closed: later runs say nothing more.
     let run = scheduled_run(&fixed, &p, &n, T0 + 3600).await.unwrap();
     assert!(
@@ -345,7 +343,7 @@ async fn the_window_ending_with_repeats_is_flushed_by_the_scheduled_run() {
     }
     let run = scheduled_run(&c, &p, &n, T0 + 3600).await.unwrap();
     assert_eq!(run.flushed.len(), 1, "{run:?}");
-    let sent = p.sent.lock().unwrap();
+    let sent = p.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2);
     assert_eq!(body(&sent[1])["problem"]["suppressed_repeats"], 3);
 }
