@@ -1,7 +1,9 @@
 //! One event in, its diagnoses out: collect, diagnose, publish.
 //!
 //! [`diagnose_event`] is what `s3-kms-auditor diagnose --live` and `snapshot` run;
-//! [`handle`] adds the publish and is what the Lambda runs. Outcomes:
+//! [`handle`] adds the publish; the Lambda runs [`noise::handle_noisy`], which puts dedup,
+//! suppression rules, the rate limit and the scheduled re-check around it (docs/live.md,
+//! "Noise control"). Outcomes of [`handle`]:
 //!
 //! * an event that is not a CloudTrail API call, or a record that needs no diagnosis (a
 //!   success, another operation, a change call that failed), is ignored with a log line;
