@@ -47,6 +47,9 @@ pub enum LiveError {
     /// The collected snapshot does not parse: a defect of the collector.
     #[error("the collected snapshot is invalid (a defect, please report it): {0}")]
     Snapshot(#[from] SnapshotError),
+    /// The state store could not be read or written (policy-change impact).
+    #[error("{0}")]
+    State(#[source] crate::state::StateFailure),
 }
 
 impl LiveError {
@@ -57,6 +60,7 @@ impl LiveError {
             LiveError::Collection(_) => "CollectionFailed",
             LiveError::Publish(_) => "PublishFailed",
             LiveError::Snapshot(_) => "InternalError",
+            LiveError::State(_) => "StateStoreFailed",
         }
     }
 }
@@ -308,5 +312,6 @@ fn not_handled(event: &Value) -> Option<String> {
     }
 }
 
+pub mod impact;
 #[cfg(test)]
 mod tests;

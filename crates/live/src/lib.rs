@@ -10,6 +10,8 @@
 //! * [`keys`]: the cache's key scheme, and which keys a change touches.
 //! * [`handler`]: one event in, diagnoses published, a summary out. The Lambda and the CLI
 //!   both go through it.
+//! * [`state`]: the per-account state (snapshot and path index) policy-change impact
+//!   compares with, written with conditional writes; [`handler::impact`] assesses changes.
 //! * [`config`]: the function's settings, from the environment, checked once at start.
 #![warn(missing_docs)]
 
@@ -23,3 +25,4 @@ pub mod handler;
 pub mod keys;
 pub mod meter;
 pub mod ports;
+pub mod state;

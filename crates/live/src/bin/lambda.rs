@@ -3,11 +3,12 @@
 
 use std::time::Instant;
 
-use auditor_live::aws::{load_sdk_config, AwsAccounts, SnsPublisher};
+use auditor_live::aws::{load_sdk_config, AwsAccounts, S3StateStore, SnsPublisher};
 use auditor_live::cache::Cache;
 use auditor_live::collect::Collector;
 use auditor_live::config::Config;
-use auditor_live::handler::{handle, LiveError, Summary};
+use auditor_live::handler::impact::{handle_with_state, ImpactSummary};
+use auditor_live::handler::{handle, LiveError};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -36,13 +37,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     let collector = Collector::new(accounts, Cache::new(config.cache_ttl), config.options);
     let publisher = SnsPublisher::new(&sdk, &config.topic_arn);
+    let store = config
+        .state_bucket
+        .as_deref()
+        .map(|b| S3StateStore::new(&sdk, b, config.sdk.endpoint_url.is_some()));
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         "initialized"
     );
-    let (collector, publisher) = (&collector, &publisher);
+    let (collector, publisher, store) = (&collector, &publisher, store.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        invoke(collector, publisher, event).await
+        invoke(collector, publisher, store, event).await
     }))
     .await
 }
@@ -50,8 +55,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 async fn invoke(
     collector: &Collector<AwsAccounts>,
     publisher: &SnsPublisher,
+    store: Option<&S3StateStore>,
     event: LambdaEvent<Value>,
-) -> Result<Summary, Diagnostic> {
+) -> Result<ImpactSummary, Diagnostic> {
     // The function's own account needs no role session: read it from the function ARN.
     if let Some(account) = event.context.invoked_function_arn.split(':').nth(4) {
         if account.len() == 12 {
@@ -62,10 +68,19 @@ async fn invoke(
     if let Ok(envelope) = serde_json::from_value::<EventBridgeEvent<Value>>(event.payload.clone()) {
         tracing::debug!(id = envelope.id.as_deref(), source = %envelope.source, detail_type = %envelope.detail_type, "event received");
     }
-    handle(collector, publisher, &event.payload)
-        .await
-        .map_err(|e: LiveError| {
-            tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
-            Diagnostic::from(e)
-        })
+    // With a state bucket, change records are assessed for impact; without one they only
+    // drop the cached state they touch.
+    let done = match store {
+        Some(store) => handle_with_state(collector, publisher, store, &event.payload).await,
+        None => handle(collector, publisher, &event.payload)
+            .await
+            .map(|summary| ImpactSummary {
+                summary,
+                impacts: Vec::new(),
+            }),
+    };
+    done.map_err(|e: LiveError| {
+        tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
+        Diagnostic::from(e)
+    })
 }
