@@ -289,9 +289,9 @@ pub fn impact_notification(
     fit(subject, attributes, head, ("path", machine), text)
 }
 
-/// `kms.amazonaws.com` → `kms`.
+/// The change's service (`kms`), or its `eventSource` as given when it names none.
 fn service_of(event_source: &str) -> &str {
-    event_source.split('.').next().unwrap_or(event_source)
+    crate::refs::service_of(event_source).unwrap_or(event_source)
 }
 
 /// The impact of one path as text, for e-mail.
