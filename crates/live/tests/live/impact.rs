@@ -246,6 +246,30 @@ async fn impact_bucket_policy_change_breaks_the_reader_and_an_unrelated_change_s
 }
 
 #[tokio::test]
+async fn impact_bucket_policy_naming_the_reader_fixes_what_the_key_policy_intended() {
+    // The bucket policy names B's writer; B's reader asks for the bucket in its own policy
+    // and the key policy names it. Naming it in the bucket policy is a fix, not an opening:
+    // the bucket's side (its key policy) intended the path before (docs/impact-format.md).
+    let rig = Rig::seeded("impact_bucket_fix", Cause::BucketPolicy).await;
+    let reader_policy = rig.bucket_policy("reader");
+    Moto::s3(&rig.m.account(&rig.kc.a).await)
+        .put_bucket_policy()
+        .bucket(&rig.kc.bucket)
+        .policy(reader_policy.to_string())
+        .send()
+        .await
+        .expect("put bucket policy");
+    let mut event = rig.event(PUT_BUCKET_POLICY);
+    event["detail"]["requestParameters"]["bucketPolicy"] = reader_policy;
+    let s = rig.deliver(&event).await;
+    assert_eq!(s.impacts[0].fixed.len(), 1, "{s:?}");
+    assert!(s.impacts[0].opened.is_empty(), "{s:?}");
+    let body = rig.expect_impact("fixed", "PutBucketPolicy", None).await;
+    assert_eq!(body["verdict_before"], "denied");
+    assert_eq!(body["verdict"], "allowed");
+}
+
+#[tokio::test]
 async fn impact_key_policy_change_then_the_denial_it_causes_is_diagnosed_from_the_new_state() {
     let rig = Rig::seeded("impact_key_policy", Cause::None).await;
     // The key administrator drops the reader's statement.
