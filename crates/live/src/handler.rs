@@ -10,9 +10,9 @@
 //! * a change that can alter a read path (`auditor::event::CHANGE_EVENTS`: a bucket or key
 //!   policy, a grant, a key's state, an identity policy, an SCP...) drops the cached entries
 //!   it touches, so the next diagnosis in this container reads the new state, and is
-//!   acknowledged with a log line. It publishes nothing yet: assessing which read paths it
-//!   broke, fixed or opened (issue 10, "Policy-change impact") needs the state store that
-//!   keeps a snapshot to compare with;
+//!   acknowledged with a log line. [`handle`] publishes nothing for it; with a state store,
+//!   [`impact::handle_with_state`] then assesses which read paths it broke, fixed or opened
+//!   and publishes those;
 //! * an event that cannot be read is reported on the topic (`verdict: error`), since a retry
 //!   would fail the same way;
 //! * a collection or publish that got no answer from AWS is an error, so the platform retries
@@ -49,10 +49,13 @@ pub enum LiveError {
     Publish(#[source] ReadError),
     /// The noise-control state store (DynamoDB) did not answer or refused a write.
     #[error("the noise-control state store failed: {0}")]
-    State(#[source] ReadError),
+    NoiseState(#[source] ReadError),
     /// The collected snapshot does not parse: a defect of the collector.
     #[error("the collected snapshot is invalid (a defect, please report it): {0}")]
     Snapshot(#[from] SnapshotError),
+    /// The state store could not be read or written (policy-change impact).
+    #[error("{0}")]
+    State(#[source] crate::state::StateFailure),
 }
 
 impl LiveError {
@@ -62,8 +65,9 @@ impl LiveError {
             LiveError::InvalidEvent(_) => "InvalidEvent",
             LiveError::Collection(_) => "CollectionFailed",
             LiveError::Publish(_) => "PublishFailed",
-            LiveError::State(_) => "StateStoreFailed",
+            LiveError::NoiseState(_) => "NoiseStateFailed",
             LiveError::Snapshot(_) => "InternalError",
+            LiveError::State(_) => "StateStoreFailed",
         }
     }
 }
@@ -342,5 +346,6 @@ pub(crate) fn not_handled(event: &Value) -> Option<String> {
 
 pub mod noise;
 
+pub mod impact;
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,8 @@
 //!   both go through it.
 //! * [`noise_store`]: where noise control (dedup, suppression counts, rate limit, open
 //!   problems) keeps its state: a DynamoDB table, or memory.
+//! * [`state`]: the per-account state (snapshot and path index) policy-change impact
+//!   compares with, written with conditional writes; [`handler::impact`] assesses changes.
 //! * [`config`]: the function's settings, from the environment, checked once at start.
 #![warn(missing_docs)]
 
@@ -26,3 +28,4 @@ pub mod keys;
 pub mod meter;
 pub mod noise_store;
 pub mod ports;
+pub mod state;

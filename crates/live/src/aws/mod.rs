@@ -12,6 +12,7 @@ mod kms;
 mod org;
 mod s3;
 mod sns;
+mod state;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -27,6 +28,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 pub use self::dynamo::DynamoStore;
 pub use self::sns::SnsPublisher;
+pub use self::state::S3StateStore;
 use crate::ports::{Access, Accounts, Read, ReadError};
 
 /// How long before expiry a cached session is renewed.

@@ -283,7 +283,7 @@ pub struct NoisySummary {
 }
 
 fn state_err(e: crate::ports::ReadError) -> LiveError {
-    LiveError::State(e)
+    LiveError::NoiseState(e)
 }
 
 /// Whether `event` is the scheduled run's.
