@@ -8,20 +8,19 @@
 //! do (the reader whose IAM and key grant name the bucket while the bucket policy leaves it
 //! out). A path only one other side intends (a key policy granting an account none of whose
 //! principals asks for the bucket; an identity policy asking for a bucket whose owner grants
-//! nothing) is counted (`summary.one_sided`), not reported as broken: nobody on the bucket's
+//! nothing) is counted (`summary.key_only`, `summary.identity_only`), not reported as broken: nobody on the bucket's
 //! side and the caller's side agreed on it.
 //!
-//! At organization scale (docs/scaling.md) the snapshot is indexed once; each path is
-//! diagnosed on a snapshot of only the accounts it involves (the caller's, the bucket
-//! owner's, the key owner's), made once per group of paths with the same accounts, so the
-//! cost of a path does not grow with the organization; and each distinct set of fixes is
-//! applied once per group ([`crate::diagnose::FixCache`]). Groups are spread over threads.
+//! At organization scale (docs/scaling.md) the snapshot is indexed once; the paths of one
+//! principal on one bucket are diagnosed on a snapshot of only what they read (the caller,
+//! the bucket, its keys: `scope_of`), made once, so the cost of a path does not grow with
+//! the organization; each distinct set of fixes is applied once per group
+//! ([`crate::diagnose::FixCache`]). Groups are spread over threads.
 //!
 //! The sweep also reports the traps that hold no matter who reads: default encryption by
 //! alias or with the AWS managed key (advisories of the paths), key policies granting
 //! accounts that no bucket policy grants, and bucket grants that name no object.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -34,7 +33,7 @@ use iam_eval::Effect;
 use crate::diagnose::{diagnose_cached, Finding, FixCache, Verdict};
 use crate::event::adhoc_request;
 use crate::impact::paths::{self, Index, Intended, Source};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Account, Iam, Role, Snapshot, User};
 
 pub use crate::impact::paths::PathObject;
 
@@ -104,8 +103,13 @@ pub struct Summary {
     pub denied: usize,
     /// Checked paths whose verdict is unknown.
     pub unknown: usize,
-    /// Paths intended by one side only other than the bucket policy, not checked.
-    pub one_sided: usize,
+    /// Paths only a key policy or grant intends (the key names a principal, whose identity
+    /// policies do not name the bucket, and the bucket policy does not grant it): not
+    /// checked. A key shared by several buckets counts once per bucket.
+    pub key_only: usize,
+    /// Paths only the caller's identity policies intend (the bucket's side grants nothing):
+    /// not checked.
+    pub identity_only: usize,
     /// Distinct sets of fixes applied to verify the fixes of the denied paths.
     pub distinct_fixes: usize,
 }
@@ -141,9 +145,9 @@ impl Sweep {
 pub struct Options<'a> {
     /// Threads to diagnose on (at least one).
     pub threads: usize,
-    /// Called with (paths checked, paths to check) as groups of paths finish, from any
-    /// thread.
-    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// Called with ([`STAGE_PATHS`], paths checked, paths to check) as groups of paths
+    /// finish, from any thread.
+    pub progress: Option<&'a (dyn Fn(&str, usize, usize) + Sync)>,
 }
 
 impl Default for Options<'_> {
@@ -154,6 +158,9 @@ impl Default for Options<'_> {
         }
     }
 }
+
+/// The stage a sweep reports its progress in.
+pub const STAGE_PATHS: &str = "paths checked";
 
 /// Sweeps a snapshot on one thread.
 pub fn sweep(snap: &Snapshot) -> Sweep {
@@ -170,51 +177,56 @@ pub fn sweep_with(snap: &Snapshot, options: Options<'_>) -> Sweep {
                 || (p.sources.contains(&Source::Key) && p.sources.contains(&Source::Identity))
         });
 
-    // Paths that read the same accounts are diagnosed on one snapshot of those accounts.
-    let mut groups: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
-    for (i, p) in checked.iter().enumerate() {
-        groups.entry(index.accounts_of(p)).or_default().push(i);
-    }
-    let groups: Vec<(Vec<String>, Vec<usize>)> = groups.into_iter().collect();
     let total = checked.len();
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let distinct = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Checked)>> = Mutex::new(Vec::with_capacity(total));
-    let work = || loop {
-        let Some((accounts, members)) = groups.get(next.fetch_add(1, Ordering::Relaxed)) else {
-            break;
-        };
-        let scope = scope_of(snap, accounts);
-        let mut cache = FixCache::default();
-        let local: Vec<(usize, Checked)> = members
-            .iter()
-            .filter_map(|&i| checked.get(i).map(|p| (i, check(&scope, p, &mut cache))))
-            .collect();
-        distinct.fetch_add(cache.distinct_fixes(), Ordering::Relaxed);
-        results
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(local);
-        let now = done.fetch_add(members.len(), Ordering::Relaxed) + members.len();
+    let threads = options.threads.max(1);
+    let report = |stage: &str, done: usize, total: usize| {
         if let Some(progress) = options.progress {
-            progress(now, total);
+            progress(stage, done, total);
         }
     };
-    let threads = options.threads.clamp(1, groups.len().max(1));
-    if threads == 1 {
-        work();
-    } else {
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(work);
-            }
-        });
+
+    // Paths of one principal on one bucket are diagnosed on one snapshot of only what they
+    // read (see `scope_of`), where each distinct set of fixes is applied once.
+    let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    for (i, p) in checked.iter().enumerate() {
+        groups
+            .entry((p.principal.as_str(), p.bucket.name.as_str()))
+            .or_default()
+            .push(i);
     }
-    let mut results = results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    results.sort_by_key(|(i, _)| *i);
+    let groups: Vec<Vec<usize>> = groups.into_values().collect();
+    let finished = AtomicUsize::new(0);
+    let diagnosed: Vec<(Vec<(usize, Checked)>, usize)> = par_map(
+        &groups,
+        threads,
+        16,
+        |_| {},
+        |members| {
+            let Some(first) = members.first().and_then(|&i| checked.get(i)) else {
+                return (Vec::new(), 0);
+            };
+            let scope = scope_of(&index, first);
+            let mut cache = FixCache::default();
+            let out: Vec<(usize, Checked)> = members
+                .iter()
+                .filter_map(|&i| checked.get(i).map(|p| (i, check(&scope, p, &mut cache))))
+                .collect();
+            let now = finished.fetch_add(members.len(), Ordering::Relaxed) + members.len();
+            report(STAGE_PATHS, now, total);
+            (out, cache.distinct_fixes())
+        },
+    );
+    let mut results: Vec<Option<Checked>> = Vec::new();
+    results.resize_with(total, || None);
+    let mut distinct = 0;
+    for (list, fixes) in diagnosed {
+        distinct += fixes;
+        for (i, c) in list {
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(c);
+            }
+        }
+    }
 
     let mut out = Sweep {
         summary: Summary {
@@ -227,8 +239,15 @@ pub fn sweep_with(snap: &Snapshot, options: Options<'_>) -> Sweep {
                 .filter_map(|a| a.iam.as_ref())
                 .map(|i| i.roles.len() + i.users.len())
                 .sum(),
-            one_sided: one_sided.len(),
-            distinct_fixes: distinct.into_inner(),
+            key_only: one_sided
+                .iter()
+                .filter(|p| p.sources.contains(&Source::Key))
+                .count(),
+            identity_only: one_sided
+                .iter()
+                .filter(|p| p.sources.contains(&Source::Identity))
+                .count(),
+            distinct_fixes: distinct,
             ..Summary::default()
         },
         paths: Vec::with_capacity(total),
@@ -236,7 +255,7 @@ pub fn sweep_with(snap: &Snapshot, options: Options<'_>) -> Sweep {
         observations: Vec::new(),
     };
     let mut seen_advisories = BTreeSet::new();
-    for (_, c) in results {
+    for c in results.into_iter().flatten() {
         for f in c.advisories {
             let key = (f.code, f.bucket.clone(), f.explanation.clone());
             if seen_advisories.insert(key) {
@@ -274,60 +293,187 @@ struct Checked {
     advisories: Vec<Finding>,
 }
 
-/// The snapshot of `accounts` only, with the reads a collector could not make in them or in
-/// no account in particular: a gap in one account says nothing about a path between two
-/// others. The whole snapshot, borrowed, when the accounts are all of it.
-fn scope_of<'s>(snap: &'s Snapshot, accounts: &[String]) -> Cow<'s, Snapshot> {
-    if accounts.len() == snap.accounts.len() {
-        return Cow::Borrowed(snap);
+/// The part of the snapshot a diagnosis of `p`'s principal reading `p`'s bucket reads: the
+/// caller's account with only the caller (its role or user, the user's groups and the
+/// managed policies they attach), the bucket and every key in its owner's account, the keys
+/// of other accounts its default encryption and its listed objects name, the account whose canonical id owns a listed
+/// object, each account's organization, Block Public Access and canonical id; and the reads
+/// a collector could not make in those accounts or in no account in particular (a gap in one
+/// account says nothing about a path between two others). The cost of a path then does not
+/// grow with the organization, and cloning it for fixes is cheap.
+fn scope_of(index: &Index<'_>, p: &Intended) -> Snapshot {
+    let snap = index.snap;
+    let mut out = Snapshot::default();
+    let shell = |a: &Account| Account {
+        organization: a.organization.clone(),
+        iam: a.iam.as_ref().map(|_| Iam::default()),
+        s3: BTreeMap::new(),
+        kms: BTreeMap::new(),
+        canonical_id: a.canonical_id.clone(),
+        public_access_block: a.public_access_block.clone(),
+        sessions: BTreeMap::new(),
+    };
+    if let Some(caller) = crate::refs::Arn::parse(&p.principal).map(|a| a.account.to_owned()) {
+        if let Some(a) = snap.account(&caller) {
+            let mut slim = shell(a);
+            slim.sessions = a.sessions.clone();
+            slim.iam = a.iam.as_ref().map(|iam| only_caller(iam, &p.principal));
+            out.accounts.insert(caller, slim);
+        }
     }
-    let inside = |a: &Option<String>| a.as_ref().map_or(true, |a| accounts.contains(a));
-    Cow::Owned(Snapshot {
-        description: None,
-        accounts: accounts
-            .iter()
-            .filter_map(|id| snap.accounts.get_key_value(id))
-            .map(|(id, a)| (id.clone(), a.clone()))
-            .collect(),
-        collection_errors: snap
-            .collection_errors
-            .iter()
-            .filter(|e| inside(&e.account))
-            .cloned()
-            .collect(),
-    })
+    if let Some((owner, account)) = snap.accounts.get_key_value(&p.owner) {
+        if let Some(bucket) = account.s3.get(&p.bucket.name) {
+            let keys = bucket
+                .encryption
+                .as_ref()
+                .and_then(|e| e.kms_key_id.as_deref())
+                .into_iter()
+                .chain(
+                    bucket
+                        .objects
+                        .values()
+                        .filter_map(|o| o.kms_key_id.as_deref()),
+                );
+            for reference in keys {
+                if let Some((key_owner, key)) = snap.key(reference, &bucket.region, owner) {
+                    if let Some(a) = snap.account(key_owner) {
+                        out.accounts
+                            .entry(key_owner.to_owned())
+                            .or_insert_with(|| shell(a))
+                            .kms
+                            .insert(key.metadata.arn.clone(), key.clone());
+                    }
+                }
+            }
+            for id in bucket
+                .objects
+                .values()
+                .filter_map(|o| o.owner_id.as_deref())
+            {
+                if let Some((writer, a)) = index
+                    .account_by_canonical_id(id)
+                    .and_then(|w| snap.accounts.get_key_value(w))
+                {
+                    out.accounts
+                        .entry(writer.clone())
+                        .or_insert_with(|| shell(a));
+                }
+            }
+            let at_owner = out
+                .accounts
+                .entry(owner.clone())
+                .or_insert_with(|| shell(account));
+            at_owner.s3.insert(p.bucket.name.clone(), bucket.clone());
+            // Every key of the owner: a fix may name one (re-encrypting objects of an AWS
+            // managed key under a customer managed key the owner already has).
+            at_owner.kms.extend(
+                account
+                    .kms
+                    .iter()
+                    .map(|(arn, key)| (arn.clone(), key.clone())),
+            );
+        }
+    }
+    out.collection_errors = snap
+        .collection_errors
+        .iter()
+        .filter(|e| {
+            e.account
+                .as_ref()
+                .map_or(true, |a| out.accounts.contains_key(a))
+        })
+        .cloned()
+        .collect();
+    out
 }
 
-/// Diagnoses one path.
+/// An account's IAM with only the role or user `principal` names, the groups of a user, and
+/// the managed policies they attach or take as a boundary. The role or user keeps its
+/// position in its list (the roles or users before it are empty stand-ins that match no
+/// name or ARN), because a fix's patch names it by position (`RoleDetailList/7`).
+fn only_caller(iam: &Iam, principal: &str) -> Iam {
+    let mut out = Iam::default();
+    let mut managed: Vec<&String> = Vec::new();
+    let role = iam.role_for(principal).and_then(|r| {
+        let at = iam.roles.iter().position(|x| std::ptr::eq(x, r))?;
+        Some((at, r))
+    });
+    let user = iam.user_for(principal).and_then(|u| {
+        let at = iam.users.iter().position(|x| std::ptr::eq(x, u))?;
+        Some((at, u))
+    });
+    if let Some((at, r)) = role {
+        managed.extend(&r.attached_policies);
+        managed.extend(&r.permissions_boundary);
+        out.roles = (0..at)
+            .map(|_| Role {
+                path: String::new(),
+                name: String::new(),
+                id: None,
+                arn: String::new(),
+                inline_policies: Vec::new(),
+                attached_policies: Vec::new(),
+                permissions_boundary: None,
+                tags: BTreeMap::new(),
+                trust_policy: None,
+            })
+            .collect();
+        out.roles.push(r.clone());
+    } else if let Some((at, u)) = user {
+        managed.extend(&u.attached_policies);
+        managed.extend(&u.permissions_boundary);
+        for g in iam.groups.iter().filter(|g| u.groups.contains(&g.name)) {
+            managed.extend(&g.attached_policies);
+            out.groups.push(g.clone());
+        }
+        out.users = (0..at)
+            .map(|_| User {
+                path: String::new(),
+                name: String::new(),
+                id: None,
+                arn: String::new(),
+                inline_policies: Vec::new(),
+                attached_policies: Vec::new(),
+                permissions_boundary: None,
+                tags: BTreeMap::new(),
+                groups: Vec::new(),
+            })
+            .collect();
+        out.users.push(u.clone());
+    }
+    for arn in managed {
+        if let Some(m) = iam.managed_policies.get(arn) {
+            out.managed_policies.insert(arn.clone(), m.clone());
+        }
+    }
+    out
+}
+
+/// Diagnoses one path, with fixes verified against `cache`.
 fn check(snap: &Snapshot, p: &Intended, cache: &mut FixCache) -> Checked {
-    let mut path = Path {
-        principal: p.principal.clone(),
-        bucket: p.bucket.name.clone(),
-        object: p.object.shown.clone(),
-        action: paths::ACTION.to_owned(),
-        verdict: Verdict::Unknown,
-        blocking: Vec::new(),
-        must_act: Vec::new(),
-        intended_by: p.intended_by.clone(),
-        findings: Vec::new(),
-        fixes_verified: None,
-        fixes_unverified: None,
-        error: None,
-    };
-    let object_arn = p.bucket.object(p.object.key.as_str()).arn();
-    let req = match adhoc_request(&p.principal, paths::ACTION, &object_arn) {
-        Ok(req) => req,
+    match request(p) {
+        Ok(req) => outcome(p, diagnose_cached(snap, &req, cache)),
         Err(e) => {
             // Never a dropped path: say why it was not checked.
+            let mut path = base(p, Verdict::Unknown);
             path.error = Some(e.to_string());
-            return Checked {
+            Checked {
                 path,
                 advisories: Vec::new(),
-            };
+            }
         }
-    };
-    let d = diagnose_cached(snap, &req, cache);
-    path.verdict = d.verdict;
+    }
+}
+
+/// The `GetObject` of a path.
+fn request(p: &Intended) -> Result<crate::request::Request, crate::event::EventError> {
+    let object_arn = p.bucket.object(p.object.key.as_str()).arn();
+    adhoc_request(&p.principal, paths::ACTION, &object_arn)
+}
+
+/// A path with the outcome of its diagnosis.
+fn outcome(p: &Intended, d: crate::diagnose::Diagnosis) -> Checked {
+    let mut path = base(p, d.verdict);
     if d.verdict == Verdict::Denied {
         path.fixes_verified = Some(d.fixes_verified);
         path.fixes_unverified = d.fixes_unverified;
@@ -349,6 +495,68 @@ fn check(snap: &Snapshot, p: &Intended, cache: &mut FixCache) -> Checked {
     path.must_act.sort();
     path.must_act.dedup();
     Checked { path, advisories }
+}
+
+/// A path with a verdict and nothing else yet.
+fn base(p: &Intended, verdict: Verdict) -> Path {
+    Path {
+        principal: p.principal.clone(),
+        bucket: p.bucket.name.clone(),
+        object: p.object.shown.clone(),
+        action: paths::ACTION.to_owned(),
+        verdict,
+        blocking: Vec::new(),
+        must_act: Vec::new(),
+        intended_by: p.intended_by.clone(),
+        findings: Vec::new(),
+        fixes_verified: None,
+        fixes_unverified: None,
+        error: None,
+    }
+}
+
+/// `f` of every item, in order, on `threads` threads taking `chunk` items at a time;
+/// `done` is told how many items are finished after each chunk.
+fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    chunk: usize,
+    done: impl Fn(usize) + Sync,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Vec<R>)>> = Mutex::new(Vec::new());
+    let work = || loop {
+        let start = next.fetch_add(chunk, Ordering::Relaxed);
+        let Some(part) = items.get(start..(start + chunk).min(items.len())) else {
+            break;
+        };
+        if part.is_empty() {
+            break;
+        }
+        let out: Vec<R> = part.iter().map(&f).collect();
+        results
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((start, out));
+        done(finished.fetch_add(part.len(), Ordering::Relaxed) + part.len());
+    };
+    let threads = threads.clamp(1, items.len().div_ceil(chunk.max(1)).max(1));
+    if threads == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(&work);
+            }
+        });
+    }
+    let mut parts = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    parts.sort_by_key(|(start, _)| *start);
+    parts.into_iter().flat_map(|(_, out)| out).collect()
 }
 
 /// The account a resource-policy principal belongs to, when it names one.
@@ -450,15 +658,15 @@ pub fn render_text(s: &Sweep) -> String {
     let n = &s.summary;
     let _ = writeln!(
         out,
-        "{} cross-account read path{} checked, {} blocked, {} unknown ({} accounts, {} buckets; {} path{} intended by one side only, not checked)",
+        "{} cross-account read path{} checked, {} blocked, {} unknown ({} accounts, {} buckets; not checked: {} intended only by a key policy or grant, {} only by the caller's identity policies)",
         n.paths,
         if n.paths == 1 { "" } else { "s" },
         n.denied,
         n.unknown,
         n.accounts,
         n.buckets,
-        n.one_sided,
-        if n.one_sided == 1 { "" } else { "s" },
+        n.key_only,
+        n.identity_only,
     );
     for p in &s.paths {
         let v = match p.verdict {

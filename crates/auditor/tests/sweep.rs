@@ -172,7 +172,7 @@ fn a_reader_the_bucket_policy_leaves_out_is_reported_when_its_iam_and_the_key_na
         "{:?}",
         s.paths
     );
-    assert_eq!(s.summary.one_sided, 1, "{:?}", s.summary);
+    assert_eq!(s.summary.identity_only, 1, "{:?}", s.summary);
 }
 
 #[test]

@@ -124,45 +124,6 @@ impl<'s> Index<'s> {
     pub fn account_by_canonical_id(&self, id: &str) -> Option<&'s str> {
         self.canonical.get(id).copied()
     }
-
-    /// The accounts of the snapshot a diagnosis of `path` reads: the caller's, the bucket
-    /// owner's, the owners of the keys the object or the bucket default names, and the
-    /// account whose canonical id owns the object (named in an ownership finding).
-    pub fn accounts_of(&self, path: &Intended) -> Vec<String> {
-        let (owner, object) = (path.owner.as_str(), &path.object);
-        let mut out = vec![owner.to_owned()];
-        if let Some(a) = Arn::parse(&path.principal) {
-            out.push(a.account.to_owned());
-        }
-        if let Some(bucket) = self
-            .snap
-            .account(owner)
-            .and_then(|a| a.s3.get(&path.bucket.name))
-        {
-            let listed = bucket.objects.get(&object.key);
-            let keys = bucket
-                .encryption
-                .as_ref()
-                .and_then(|e| e.kms_key_id.as_deref())
-                .into_iter()
-                .chain(listed.and_then(|o| o.kms_key_id.as_deref()));
-            for reference in keys {
-                if let Some((key_owner, _)) = self.snap.key(reference, &bucket.region, owner) {
-                    out.push(key_owner.to_owned());
-                }
-            }
-            if let Some(a) = listed
-                .and_then(|o| o.owner_id.as_deref())
-                .and_then(|id| self.account_by_canonical_id(id))
-            {
-                out.push(a.to_owned());
-            }
-        }
-        out.retain(|a| self.snap.accounts.contains_key(a));
-        out.sort();
-        out.dedup();
-        out
-    }
 }
 
 /// Every read path `snap` intends (a bucket policy statement that names no object intends
