@@ -6,6 +6,7 @@
 //!   second, checking that exactly the planted breaks are found.
 //! * `... --bench sweep_org -- gen --accounts N --out DIR --expected FILE` writes one
 //!   snapshot file per account (`DIR/<account-id>.json`) and the planted breaks.
+//! * `... --bench sweep_org -- mem --accounts N`: the in-memory run for N accounts.
 //! * `... --bench sweep_org -- check --expected FILE --sweep FILE` compares the output of
 //!   `s3-kms-auditor sweep --format json` with them (exit 1 on any difference).
 //!
@@ -88,9 +89,9 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            // In memory: generation and reading excluded, the sweep alone timed.
-            let n = std::env::var("SWEEP_ORG_ACCOUNTS")
-                .ok()
+            // `mem`, or no argument: in memory, generation and reading excluded, the sweep
+            // alone timed.
+            let n = arg(&args, "--accounts")
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(100);
             let org = synth::generate(&synth::Params::new(n));

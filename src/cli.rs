@@ -485,10 +485,10 @@ fn sweep(
     max: u64,
 ) -> Result<ExitCode> {
     let progress = crate::sweep::Progress::new(quiet);
-    let snap = crate::sweep::load(snapshot, max, &progress)?;
     let threads = threads
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, std::num::NonZeroUsize::get);
+    let snap = crate::sweep::load(snapshot, max, threads, &progress)?;
     let report = |stage: &str, done, total| progress.report(stage, done, total);
     let result = auditor::sweep::sweep_with(
         &snap,

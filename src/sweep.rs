@@ -13,9 +13,9 @@ use auditor::snapshot::Snapshot;
 
 /// Reads `--snapshot`: a snapshot file, or a directory whose `*.json` files are snapshots,
 /// merged into one.
-pub fn load(path: &Path, max: u64, progress: &Progress) -> Result<Snapshot> {
+pub fn load(path: &Path, max: u64, threads: usize, progress: &Progress) -> Result<Snapshot> {
     if path.is_dir() {
-        load_dir(path, max, progress)
+        load_dir(path, max, threads, progress)
     } else {
         crate::cli::load_snapshot(path, max)
     }
@@ -25,7 +25,7 @@ pub fn load(path: &Path, max: u64, progress: &Progress) -> Result<Snapshot> {
 /// merges them. A file named for an account (`111122223333.json`, as the state store names
 /// them) must describe that account; an account or a bucket that two files describe is an
 /// error naming both files, since the merge would have to pick one of them.
-fn load_dir(dir: &Path, max: u64, progress: &Progress) -> Result<Snapshot> {
+fn load_dir(dir: &Path, max: u64, threads: usize, progress: &Progress) -> Result<Snapshot> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("{}: cannot read the directory", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -38,11 +38,14 @@ fn load_dir(dir: &Path, max: u64, progress: &Progress) -> Result<Snapshot> {
             dir.display()
         );
     }
+    // Parsed on every thread (parsing is most of the time of a large directory), merged in
+    // name order, so the first error reported is the first in name order.
+    let parsed = parse_all(&files, max, threads, progress);
     let mut merged = Snapshot::default();
     let mut account_file: BTreeMap<String, usize> = BTreeMap::new();
     let mut bucket_file: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, file) in files.iter().enumerate() {
-        let snap = crate::cli::load_snapshot(file, max)?;
+    for (i, (file, snap)) in files.iter().zip(parsed).enumerate() {
+        let snap = snap?;
         let stem = file
             .file_stem()
             .and_then(|s| s.to_str())
@@ -75,7 +78,6 @@ fn load_dir(dir: &Path, max: u64, progress: &Progress) -> Result<Snapshot> {
             merged.accounts.insert(id, account);
         }
         merged.collection_errors.extend(snap.collection_errors);
-        progress.report("snapshot files read", i + 1, files.len());
     }
     merged.description = Some(format!(
         "{} snapshot files of {}",
@@ -83,6 +85,45 @@ fn load_dir(dir: &Path, max: u64, progress: &Progress) -> Result<Snapshot> {
         dir.display()
     ));
     Ok(merged)
+}
+
+/// Every file read through the snapshot reader, in order, on `threads` threads.
+fn parse_all(
+    files: &[PathBuf],
+    max: u64,
+    threads: usize,
+    progress: &Progress,
+) -> Vec<Result<Snapshot>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<Snapshot>>>> =
+        Mutex::new(files.iter().map(|_| None).collect());
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(file) = files.get(i) else { break };
+        let parsed = crate::cli::load_snapshot(file, max);
+        if let Some(slot) = slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(i)
+        {
+            *slot = Some(parsed);
+        }
+        let now = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress.report("snapshot files read", now, files.len());
+    };
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, files.len().max(1)) {
+            s.spawn(work);
+        }
+    });
+    slots
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("a snapshot file was not read"))))
+        .collect()
 }
 
 /// Progress on standard error: a bar redrawn in place when standard error is a terminal,

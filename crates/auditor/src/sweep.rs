@@ -140,6 +140,9 @@ impl Sweep {
     }
 }
 
+/// A progress callback: (stage, done, to do).
+pub type Report<'a> = dyn Fn(&str, usize, usize) + Sync + 'a;
+
 /// How to run a sweep.
 #[derive(Clone, Copy)]
 pub struct Options<'a> {
@@ -147,7 +150,7 @@ pub struct Options<'a> {
     pub threads: usize,
     /// Called with ([`STAGE_PATHS`], paths checked, paths to check) as groups of paths
     /// finish, from any thread.
-    pub progress: Option<&'a (dyn Fn(&str, usize, usize) + Sync)>,
+    pub progress: Option<&'a Report<'a>>,
 }
 
 impl Default for Options<'_> {
@@ -310,7 +313,7 @@ fn scope_of(index: &Index<'_>, p: &Intended) -> Snapshot {
         s3: BTreeMap::new(),
         kms: BTreeMap::new(),
         canonical_id: a.canonical_id.clone(),
-        public_access_block: a.public_access_block.clone(),
+        public_access_block: a.public_access_block,
         sessions: BTreeMap::new(),
     };
     if let Some(caller) = crate::refs::Arn::parse(&p.principal).map(|a| a.account.to_owned()) {
@@ -377,10 +380,9 @@ fn scope_of(index: &Index<'_>, p: &Intended) -> Snapshot {
     out.collection_errors = snap
         .collection_errors
         .iter()
-        .filter(|e| {
-            e.account
-                .as_ref()
-                .map_or(true, |a| out.accounts.contains_key(a))
+        .filter(|e| match &e.account {
+            Some(a) => out.accounts.contains_key(a),
+            None => true,
         })
         .cloned()
         .collect();
@@ -548,7 +550,7 @@ fn par_map<T: Sync, R: Send>(
     } else {
         std::thread::scope(|s| {
             for _ in 0..threads {
-                s.spawn(&work);
+                s.spawn(work);
             }
         });
     }

@@ -58,6 +58,9 @@ impl fmt::Display for Unverified {
     }
 }
 
+/// The fixes of a diagnosis: each blocking code with its edits.
+type Fixes = Vec<(Code, Vec<Edit>)>;
+
 /// Snapshots with a set of fixes applied, kept by the fixes' edits, so that diagnoses on
 /// one snapshot that propose the same fixes (every object of one bucket read by one
 /// principal, every reader blocked by one disabled key) clone the snapshot and apply the
@@ -68,7 +71,7 @@ pub struct FixCache {
     /// (the blocking codes with their edits, the snapshot they make or why it cannot be made).
     /// A list, not a map: edits hold JSON documents, which have no order or hash, and a
     /// sweep keeps one cache per group of accounts, where few distinct fixes meet.
-    fixed: Vec<(Vec<(Code, Vec<Edit>)>, Result<Snapshot, Unverified>)>,
+    fixed: Vec<(Fixes, Result<Snapshot, Unverified>)>,
     /// How many distinct fixes were applied (cache misses).
     applied: usize,
 }
@@ -91,7 +94,7 @@ pub(super) fn verify(
     if d.verdict != Verdict::Denied {
         return Err(Unverified::NothingBlocks);
     }
-    let mut fixes: Vec<(Code, Vec<Edit>)> = Vec::new();
+    let mut fixes: Fixes = Vec::new();
     for f in d.blocking() {
         let edits = f
             .fix
