@@ -158,7 +158,7 @@ fn agrees_with_the_whole(whole: &Snapshot, what: &str) -> auditor::sweep::Sweep 
     for p in &s.paths {
         let arn = format!("arn:aws:s3:::{}/{}", p.bucket, p.object);
         let d = diagnose(
-            &whole,
+            whole,
             &adhoc_request(&p.principal, "s3:GetObject", &arn).unwrap(),
         );
         assert_eq!(d.verdict, p.verdict, "{what}: {p:?}");
