@@ -660,13 +660,15 @@ pub fn render_text(s: &Sweep) -> String {
     let n = &s.summary;
     let _ = writeln!(
         out,
-        "{} cross-account read path{} checked, {} blocked, {} unknown ({} accounts, {} buckets; not checked: {} intended only by a key policy or grant, {} only by the caller's identity policies)",
+        "{} cross-account read path{} checked, {} blocked, {} unknown ({} account{}, {} bucket{}; not checked: {} intended only by a key policy or grant, {} only by the caller's identity policies)",
         n.paths,
         if n.paths == 1 { "" } else { "s" },
         n.denied,
         n.unknown,
         n.accounts,
+        if n.accounts == 1 { "" } else { "s" },
         n.buckets,
+        if n.buckets == 1 { "" } else { "s" },
         n.key_only,
         n.identity_only,
     );
