@@ -19,7 +19,7 @@
 //! docs/impact-format.md.
 
 mod change;
-mod paths;
+pub(crate) mod paths;
 pub mod scope;
 pub mod state;
 
@@ -104,7 +104,7 @@ impl Impact {
 struct Union {
     principal: String,
     bucket: crate::refs::BucketRef,
-    object: crate::sweep::PathObject,
+    object: paths::PathObject,
     before: Vec<String>,
     after: Vec<String>,
     resource_side_before: bool,
