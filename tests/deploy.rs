@@ -10,7 +10,9 @@
 //!   no `s3:*`, no `kms:Decrypt`, no action the code does not call apart from
 //!   [`PLATFORM_ACTIONS`], no `NotAction`/`NotResource`, no managed policies, `Resource: "*"`
 //!   only where the API knows no other resource, and `s3:GetObject` only behind the
-//!   `ObjectMetadata` condition (off by default).
+//!   `ObjectMetadata` condition (off by default) — except on the objects of the stack's state
+//!   bucket, where the function's role alone reads and writes (`s3:PutObject` and
+//!   `s3:ListBucket` nowhere else).
 //! * **Triggers.** The EventBridge patterns of `template.yaml` and
 //!   `templates/event-forwarding.yaml` are identical, and each event name and error code in
 //!   them is one the function diagnoses (`auditor::event::parse_events`), and the other way
@@ -36,7 +38,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
-use Scope::{Auditor, Free, ObjectRead, OrgRead, Read};
+use Scope::{Auditor, Free, ObjectRead, OrgRead, Read, State};
 
 // ---------------------------------------------------------------------------------------------
 // The mapping table
@@ -53,6 +55,8 @@ enum Scope {
     ObjectRead,
     /// Only the function's role (assume the member role, publish the findings).
     Auditor,
+    /// Only the function's role, on the stack's state bucket only.
+    State,
     /// The organization's SCPs and RCPs, readable only in the management account or a
     /// delegated administrator: the org reader role (`templates/org-reader.yaml`), and the
     /// function's role behind the `OrgReadsSelf` condition (it runs there itself). Never the
@@ -111,6 +115,13 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_caller_identity",           "sts:GetCallerIdentity",                Free),
     // aws/sns.rs
     ("publish",                       "sns:Publish",                          Auditor),
+    // aws/dynamo.rs: noise control's state, in the function's own table.
+    ("update_item",                   "dynamodb:UpdateItem",                  Auditor),
+    ("get_item",                      "dynamodb:GetItem",                     Auditor),
+    ("scan",                          "dynamodb:Scan",                        Auditor),
+    // aws/state.rs
+    ("get_object",                    "s3:GetObject",                         State),
+    ("put_object",                    "s3:PutObject",                         State),
 ];
 
 /// Actions the function's role holds that no code calls: Lambda itself uses them with the
@@ -121,6 +132,10 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
     (
         "sqs:SendMessage",
         "Lambda sends failed invocations to the on-failure destination",
+    ),
+    (
+        "s3:ListBucket",
+        "S3 answers GetObject of a state document not yet written with 404, not 403, only with it",
     ),
 ];
 
@@ -369,7 +384,7 @@ fn service_hint(chain: &[String]) -> Option<String> {
     chain.iter().find_map(|n| {
         let n = n.trim_start_matches("aws_sdk_");
         match n {
-            "s3" | "kms" | "iam" | "sts" | "sns" => Some(n.to_owned()),
+            "s3" | "kms" | "iam" | "sts" | "sns" | "dynamodb" => Some(n.to_owned()),
             "org" | "organizations" => Some("organizations".to_owned()),
             _ => None,
         }
@@ -827,7 +842,7 @@ fn spec<'a>(label: &'a str, calls: &[Call], role: RoleKind) -> RoleSpec<'a> {
                 guarded.insert(c.action.clone());
                 true
             }
-            (Scope::Auditor, _) => auditor,
+            (Scope::Auditor | Scope::State, _) => auditor,
             (Scope::OrgRead, RoleKind::Auditor) => {
                 conditional.insert(c.action.clone(), "OrgReadsSelf".to_owned());
                 true
@@ -909,7 +924,8 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
                 })
         };
         if spec.guarded.contains(action) {
-            if let Some(g) = gs.iter().find(|g| !guarded_ok(g)) {
+            // The state bucket's grant is checked by check_auditor_resources.
+            if let Some(g) = gs.iter().find(|g| !guarded_ok(g) && !on_state_bucket(g)) {
                 problems.push(format!(
                     "{label} {}: `{action}` also reads object content; grant it only under `!If [ObjectMetadata, ...]` with `s3:ResourceAccount` = this account, not {:?}",
                     g.sid, g.guards
@@ -940,6 +956,11 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
     problems
 }
 
+/// Whether a grant is on the objects of the stack's state bucket, and only on them.
+fn on_state_bucket(g: &Grant) -> bool {
+    g.resource == json!({ "Fn::Sub": "${StateBucket.Arn}/*" }) && g.guards.is_empty()
+}
+
 /// The checks that depend on what a grant is for, not only its action.
 fn check_auditor_resources(text: &str) -> Vec<String> {
     let t = template(text);
@@ -963,6 +984,20 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
                 "sns:Publish" if g.resource != json!({ "Ref": "FindingsTopic" }) => {
                     problems.push(format!(
                         "AuditorRole {}: sns:Publish must be on FindingsTopic only",
+                        g.sid
+                    ));
+                }
+                "s3:PutObject" if !on_state_bucket(g) => {
+                    problems.push(format!(
+                        "AuditorRole {}: s3:PutObject must be on the state bucket's objects only",
+                        g.sid
+                    ));
+                }
+                "s3:ListBucket"
+                    if g.resource != json!({ "Fn::GetAtt": ["StateBucket", "Arn"] }) =>
+                {
+                    problems.push(format!(
+                        "AuditorRole {}: s3:ListBucket must be on the state bucket only",
                         g.sid
                     ));
                 }
@@ -1250,6 +1285,10 @@ fn function_rules_of(t: &Value, changes: bool) -> BTreeMap<String, (String, Valu
         .unwrap();
     let mut out = BTreeMap::new();
     for (id, e) in events {
+        // The scheduled run is checked by `the_schedule_sends_the_scheduled_runs_input`.
+        if id == "NoiseSchedule" {
+            continue;
+        }
         assert_eq!(
             e["Type"], "EventBridgeRule",
             "{id}: only EventBridge rules are expected"
@@ -1659,6 +1698,40 @@ fn variables_read() -> BTreeSet<String> {
     out
 }
 
+/// The schedule's input is the one `handle_noisy` recognises (crates/live/src/handler/noise.rs,
+/// `SCHEDULED_INPUT`), and the noise table has its TTL and encryption.
+#[test]
+fn the_schedule_sends_the_scheduled_runs_input() {
+    let t = template(&read("template.yaml"));
+    let e = &t["Resources"]["AuditorFunction"]["Properties"]["Events"]["NoiseSchedule"];
+    assert_eq!(e["Type"], "Schedule");
+    let input: Value = serde_json::from_str(e["Properties"]["Input"].as_str().unwrap()).unwrap();
+    let source = read("crates/live/src/handler/noise.rs");
+    let constant = source
+        .split("pub const SCHEDULED_INPUT: &str = r#\"")
+        .nth(1)
+        .and_then(|r| r.split("\"#;").next())
+        .expect("SCHEDULED_INPUT in handler/noise.rs");
+    assert_eq!(input, serde_json::from_str::<Value>(constant).unwrap());
+    let table = &t["Resources"]["NoiseTable"]["Properties"];
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        "expires_at"
+    );
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    let dynamo = read("crates/live/src/aws/dynamo.rs");
+    assert!(
+        dynamo.contains("\"expires_at\""),
+        "the TTL attribute the store writes"
+    );
+    assert!(
+        dynamo.contains(".key(\"pk\""),
+        "the partition key the store uses"
+    );
+}
+
 #[test]
 fn the_template_sets_only_variables_the_function_reads() {
     let read_vars = variables_read();
@@ -1762,6 +1835,15 @@ fn removing_a_needed_permission_fails_the_check() {
         &p,
         "`sts:AssumeRole` is only granted conditionally ([\"OrgReaderRole\"])",
     );
+    let p = auditor_problems(&edit(
+        &auditor,
+        "Action: [s3:GetObject, s3:PutObject]\n",
+        "Action: [s3:GetObject]\n",
+    ));
+    assert_flags(
+        &p,
+        "`s3:PutObject` is not granted; the code calls it at crates/live/src/aws/state.rs",
+    );
 }
 
 #[test]
@@ -1836,6 +1918,31 @@ fn widening_a_permission_fails_the_check() {
             "Action: sns:Publish\n                Resource: \"*\"",
         )),
         "`sns:Publish` on `Resource: \"*\"`",
+    );
+    // The state store: writes anywhere but the state bucket, or reads of any object.
+    assert_flags(
+        &auditor_problems(&edit(
+            &auditor,
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub ${StateBucket.Arn}/*",
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub arn:${AWS::Partition}:s3:::*/*",
+        )),
+        "s3:PutObject must be on the state bucket's objects only",
+    );
+    assert_flags(
+        &auditor_problems(&edit(
+            &auditor,
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub ${StateBucket.Arn}/*",
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub arn:${AWS::Partition}:s3:::*/*",
+        )),
+        "grant it only under `!If [ObjectMetadata, ...]`",
+    );
+    assert_flags(
+        &auditor_problems(&edit(
+            &auditor,
+            "Action: s3:ListBucket\n                Resource: !GetAtt StateBucket.Arn",
+            "Action: s3:ListBucket\n                Resource: !Sub arn:${AWS::Partition}:s3:::*",
+        )),
+        "s3:ListBucket must be on the state bucket only",
     );
 }
 

@@ -12,6 +12,7 @@
 //! | `S3KA_HEAD_OBJECT` | no | `false` to skip `HeadObject` and `GetObjectAcl` (`HeadObject` needs `s3:GetObject`; default `true`) |
 //! | `S3KA_ORG_ACCESS` | no | where the organization's SCPs and RCPs are read: `self` (the function runs in the management account or a delegated administrator account) or the ARN of a role there (`templates/org-reader.yaml`); unset, they stay a stated gap |
 //! | `S3KA_ENDPOINT_URL` | no | one endpoint for every service (an AWS-compatible test server) |
+//! | `S3KA_STATE_BUCKET` | no | the bucket the stack creates for the per-account state policy-change impact compares with; without it change events only drop cached state |
 //! | `S3KA_MAX_ATTEMPTS` | no | attempts per AWS call, 1 to 10 (default 3; 1 disables retries) |
 
 use std::time::Duration;
@@ -34,6 +35,8 @@ pub struct Config {
     pub org_access: Option<OrgAccess>,
     /// `S3KA_ENDPOINT_URL`, `S3KA_MAX_ATTEMPTS` (and the Region from `AWS_REGION`).
     pub sdk: SdkSettings,
+    /// `S3KA_STATE_BUCKET`.
+    pub state_bucket: Option<String>,
 }
 
 /// A setting that cannot be used.
@@ -141,6 +144,20 @@ impl Config {
             },
             None => 3,
         };
+        let state_bucket = get("S3KA_STATE_BUCKET");
+        if let Some(b) = &state_bucket {
+            // S3 bucket naming rules: 3 to 63 lowercase letters, digits, dots and hyphens.
+            let ok = (3..=63).contains(&b.len())
+                && b.bytes().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-'
+                });
+            if !ok {
+                return Err(ConfigError::new(
+                    "S3KA_STATE_BUCKET",
+                    format!("`{b}` is not an S3 bucket name"),
+                ));
+            }
+        }
         let org_access = match get("S3KA_ORG_ACCESS") {
             None => None,
             Some(v) => Some(OrgAccess::parse(&v).ok_or_else(|| ConfigError::new(
@@ -149,6 +166,7 @@ impl Config {
             ))?),
         };
         Ok(Config {
+            state_bucket,
             topic_arn,
             role,
             cache_ttl,

@@ -1,16 +1,18 @@
 //! One event in, its diagnoses out: collect, diagnose, publish.
 //!
 //! [`diagnose_event`] is what `s3-kms-auditor diagnose --live` and `snapshot` run;
-//! [`handle`] adds the publish and is what the Lambda runs. Outcomes:
+//! [`handle`] adds the publish; the Lambda runs [`noise::handle_noisy`], which puts dedup,
+//! suppression rules, the rate limit and the scheduled re-check around it (docs/live.md,
+//! "Noise control"). Outcomes of [`handle`]:
 //!
 //! * an event that is not a CloudTrail API call, or a record that needs no diagnosis (a
 //!   success, another operation, a change call that failed), is ignored with a log line;
 //! * a change that can alter a read path (`auditor::event::CHANGE_EVENTS`: a bucket or key
 //!   policy, a grant, a key's state, an identity policy, an SCP...) drops the cached entries
 //!   it touches, so the next diagnosis in this container reads the new state, and is
-//!   acknowledged with a log line. It publishes nothing yet: assessing which read paths it
-//!   broke, fixed or opened (issue 10, "Policy-change impact") needs the state store that
-//!   keeps a snapshot to compare with;
+//!   acknowledged with a log line. [`handle`] publishes nothing for it; with a state store,
+//!   [`impact::handle_with_state`] then assesses which read paths it broke, fixed or opened
+//!   and publishes those;
 //! * an event that cannot be read is reported on the topic (`verdict: error`), since a retry
 //!   would fail the same way;
 //! * a read that got no answer from AWS (throttling, a 5xx, a timeout, a reset connection,
@@ -34,6 +36,7 @@ use std::time::{Duration, Instant};
 use auditor::diagnose::{diagnose, Diagnosis};
 use auditor::event::{parse_events, EventError, EventOutcome};
 use auditor::report::sns::{error_notification, notification};
+use auditor::request::Request;
 use auditor::snapshot::{Snapshot, SnapshotError};
 use serde::Serialize;
 use serde_json::Value;
@@ -56,9 +59,15 @@ pub enum LiveError {
     /// The notification could not be published.
     #[error("publishing to SNS failed: {0}")]
     Publish(#[source] ReadError),
+    /// The noise-control state store (DynamoDB) did not answer or refused a write.
+    #[error("the noise-control state store failed: {0}")]
+    NoiseState(#[source] ReadError),
     /// The collected snapshot does not parse: a defect of the collector.
     #[error("the collected snapshot is invalid (a defect, please report it): {0}")]
     Snapshot(#[from] SnapshotError),
+    /// The state store could not be read or written (policy-change impact).
+    #[error("{0}")]
+    State(#[source] crate::state::StateFailure),
 }
 
 impl LiveError {
@@ -68,7 +77,9 @@ impl LiveError {
             LiveError::InvalidEvent(_) => "InvalidEvent",
             LiveError::Collection(_) => "CollectionFailed",
             LiveError::Publish(_) => "PublishFailed",
+            LiveError::NoiseState(_) => "NoiseStateFailed",
             LiveError::Snapshot(_) => "InternalError",
+            LiveError::State(_) => "StateStoreFailed",
         }
     }
 }
@@ -161,28 +172,14 @@ async fn diagnose_records<A: Accounts>(
     let mut report = EventReport::default();
     for outcome in parse_events(event)? {
         match outcome {
-            EventOutcome::Denied(req) => {
-                let started = Instant::now();
-                let meter = Meter::new();
-                let event_id = req.event.as_ref().and_then(|e| e.event_id.clone());
-                let snapshot = match collector.collect(&req, &meter).await {
-                    Ok(s) => s,
-                    Err(error) if go_on => {
-                        report.failed.push(Failed { event_id, error });
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                let snap = Snapshot::from_value(&snapshot)?;
-                let diagnosis = diagnose(&snap, &req);
-                report.diagnosed.push(Diagnosed {
-                    event_id,
-                    snapshot,
-                    diagnosis,
-                    stats: meter.stats(),
-                    duration: started.elapsed(),
-                });
-            }
+            EventOutcome::Denied(req) => match diagnose_request(collector, &req).await {
+                Ok(d) => report.diagnosed.push(d),
+                Err(LiveError::Collection(error)) if go_on => {
+                    let event_id = req.event.as_ref().and_then(|e| e.event_id.clone());
+                    report.failed.push(Failed { event_id, error });
+                }
+                Err(e) => return Err(e),
+            },
             // In record order: a denial after the change in the same trail log file is
             // diagnosed with the new state.
             EventOutcome::Change(change) => {
@@ -201,6 +198,26 @@ async fn diagnose_records<A: Accounts>(
         }
     }
     Ok(report)
+}
+
+/// Collects and diagnoses one denied request.
+pub async fn diagnose_request<A: Accounts>(
+    collector: &Collector<A>,
+    req: &Request,
+) -> Result<Diagnosed, LiveError> {
+    let started = Instant::now();
+    let meter = Meter::new();
+    // Boxed: the collection's future is large, and deeply nested types slow the build.
+    let snapshot = Box::pin(collector.collect(req, &meter)).await?;
+    let snap = Snapshot::from_value(&snapshot)?;
+    let diagnosis = diagnose(&snap, req);
+    Ok(Diagnosed {
+        event_id: req.event.as_ref().and_then(|e| e.event_id.clone()),
+        snapshot,
+        diagnosis,
+        stats: meter.stats(),
+        duration: started.elapsed(),
+    })
 }
 
 /// What an invocation did, returned to the caller and logged.
@@ -356,45 +373,9 @@ pub async fn handle<A: Accounts, P: Publisher>(
             Err(e) => return Err(failed_publish(&sent, e)),
         };
         sent.push(key);
-        let mut stats = d.stats;
-        stats.calls += 1;
-        stats.depth += 1;
-        *stats.by_operation.entry("sns:Publish".into()).or_default() += 1;
-        let codes: Vec<String> = d
-            .diagnosis
-            .findings
-            .iter()
-            .map(|f| f.code.as_str().to_owned())
-            .collect();
-        let verdict = serde_json::to_value(d.diagnosis.verdict).unwrap_or(Value::Null);
-        let duration = d.duration + started.elapsed();
-        tracing::info!(
-            event_id = d.event_id.as_deref(),
-            verdict = %verdict.as_str().unwrap_or_default(),
-            finding_codes = ?codes,
-            confidence = ?d.diagnosis.confidence,
-            api_calls = stats.calls,
-            depth = stats.depth,
-            cache_hits = stats.cache_hits,
-            retries = stats.retries,
-            calls_by_operation = ?stats.by_operation,
-            duration_ms = duration.as_millis() as u64,
-            message_id = %message_id,
-            trimmed = n.trimmed.len(),
-            "diagnosis published"
-        );
-        summary.published.push(Published {
-            event_id: d.event_id,
-            verdict,
-            finding_codes: codes,
-            message_id,
-            api_calls: stats.calls,
-            depth: stats.depth,
-            calls_by_operation: stats.by_operation,
-            cache_hits: stats.cache_hits,
-            retries: stats.retries,
-            duration_ms: duration.as_millis(),
-        });
+        summary
+            .published
+            .push(published(d, &n, message_id, started.elapsed()));
     }
     let offset = summary.published.len() + summary.already_published.len();
     for (i, f) in report.failed.into_iter().enumerate() {
@@ -426,6 +407,57 @@ pub async fn handle<A: Accounts, P: Publisher>(
         });
     }
     Ok(summary)
+}
+
+/// The log line and summary entry of a published diagnosis; `publish_time` is what the
+/// publish took.
+pub(crate) fn published(
+    d: Diagnosed,
+    n: &auditor::report::sns::Notification,
+    message_id: String,
+    publish_time: Duration,
+) -> Published {
+    {
+        let mut stats = d.stats;
+        stats.calls += 1;
+        stats.depth += 1;
+        *stats.by_operation.entry("sns:Publish".into()).or_default() += 1;
+        let codes: Vec<String> = d
+            .diagnosis
+            .findings
+            .iter()
+            .map(|f| f.code.as_str().to_owned())
+            .collect();
+        let verdict = serde_json::to_value(d.diagnosis.verdict).unwrap_or(Value::Null);
+        let duration = d.duration + publish_time;
+        tracing::info!(
+            event_id = d.event_id.as_deref(),
+            verdict = %verdict.as_str().unwrap_or_default(),
+            finding_codes = ?codes,
+            confidence = ?d.diagnosis.confidence,
+            api_calls = stats.calls,
+            depth = stats.depth,
+            cache_hits = stats.cache_hits,
+            retries = stats.retries,
+            calls_by_operation = ?stats.by_operation,
+            duration_ms = duration.as_millis() as u64,
+            message_id = %message_id,
+            trimmed = n.trimmed.len(),
+            "diagnosis published"
+        );
+        Published {
+            event_id: d.event_id,
+            verdict,
+            finding_codes: codes,
+            message_id,
+            api_calls: stats.calls,
+            depth: stats.depth,
+            calls_by_operation: stats.by_operation,
+            cache_hits: stats.cache_hits,
+            retries: stats.retries,
+            duration_ms: duration.as_millis(),
+        }
+    }
 }
 
 /// Records of events whose invocation failed after publishing them, so that Lambda's retry
@@ -460,7 +492,7 @@ impl PublishedLedger {
 }
 
 /// Why an event is not one this function handles (an EventBridge event of another kind).
-fn not_handled(event: &Value) -> Option<String> {
+pub(crate) fn not_handled(event: &Value) -> Option<String> {
     let obj = event.as_object()?;
     let detail_type = obj.get("detail-type")?;
     match detail_type.as_str() {
@@ -472,5 +504,8 @@ fn not_handled(event: &Value) -> Option<String> {
     }
 }
 
+pub mod noise;
+
+pub mod impact;
 #[cfg(test)]
 mod tests;

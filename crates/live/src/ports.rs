@@ -387,3 +387,46 @@ pub trait Publisher: Send + Sync {
         notification: &Notification,
     ) -> impl Future<Output = Result<String, ReadError>> + Send;
 }
+
+/// A stored document and the version it was read at (S3: its `ETag`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The document.
+    pub body: String,
+    /// The version to make a write conditional on.
+    pub version: String,
+}
+
+/// How a write is conditioned, so that concurrent writers never lose each other's update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteIf {
+    /// Only if nothing is stored yet (S3 `If-None-Match: *`).
+    Absent,
+    /// Only if the stored version is still this one (S3 `If-Match: <ETag>`).
+    Version(String),
+}
+
+/// The outcome of a conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Stored; the new version.
+    Done(String),
+    /// Another writer got there first (S3 `412 PreconditionFailed`, or `409
+    /// ConditionalRequestConflict` for a write racing another on the same key): re-read, re-apply,
+    /// retry.
+    Conflict,
+}
+
+/// The auditor's state store: one document per name (`accounts/<id>.json`,
+/// `paths/<id>.json`), read with its version and written conditionally.
+pub trait StateStore: Send + Sync {
+    /// The document `name` and its version; `None` when nothing is stored.
+    fn get(&self, name: &str) -> impl Future<Output = Read<Option<Stored>>> + Send;
+    /// Writes `body` as `name` when `condition` holds.
+    fn put(
+        &self,
+        name: &str,
+        body: &str,
+        condition: &WriteIf,
+    ) -> impl Future<Output = Read<Written>> + Send;
+}

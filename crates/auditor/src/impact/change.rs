@@ -1396,6 +1396,42 @@ pub struct ChangeEvent {
     pub region: Option<String>,
     /// What it changed.
     pub touches: Vec<Touched>,
+    /// Who made it (`userIdentity.arn`), when the record says.
+    pub actor: Option<String>,
+    /// `eventTime`, when the record has one.
+    pub event_time: Option<String>,
+}
+
+impl ChangeEvent {
+    /// The change as impact reports name it, with what it changed in words
+    /// (`bucket doc-example-bucket`, `role reader`).
+    pub fn to_ref(&self) -> ChangeRef {
+        let changed: Vec<String> = self
+            .touches
+            .iter()
+            .map(|t| match t {
+                Touched::Bucket { name } => format!("bucket {name}"),
+                Touched::Key { reference, arn } => {
+                    format!("key {}", arn.as_deref().unwrap_or(reference))
+                }
+                Touched::Aliases => "the aliases of the account and Region".to_owned(),
+                Touched::Role { name } => format!("role {name}"),
+                Touched::User { name } => format!("user {name}"),
+                Touched::Group { name } => format!("group {name}"),
+                Touched::ManagedPolicy { arn } => format!("managed policy {arn}"),
+                Touched::Organization { policy_id } => format!("organization policy {policy_id}"),
+            })
+            .collect();
+        ChangeRef {
+            event_source: self.event_source.clone(),
+            event_name: self.event_name.clone(),
+            event_id: self.event_id.clone(),
+            event_time: self.event_time.clone(),
+            account: self.account.clone(),
+            actor: self.actor.clone(),
+            changed: changed.join(", "),
+        }
+    }
 }
 
 /// Whether `eventName` from `eventSource` is one of [`CHANGE_EVENTS`].
@@ -1483,6 +1519,10 @@ pub(crate) fn read_change(record: &Node<'_>) -> Result<ChangeEvent, PathError> {
             )))
         }
     }
+    let actor = match record.get("userIdentity")? {
+        Some(u) => u.opt_str("arn")?,
+        None => None,
+    };
     Ok(ChangeEvent {
         event_id: record.opt_str("eventID")?,
         event_source,
@@ -1490,6 +1530,8 @@ pub(crate) fn read_change(record: &Node<'_>) -> Result<ChangeEvent, PathError> {
         account,
         region,
         touches,
+        actor,
+        event_time: record.opt_str("eventTime")?,
     })
 }
 

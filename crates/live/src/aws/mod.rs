@@ -6,11 +6,13 @@
 //! [`SnsPublisher`] sends notifications. SDK errors become [`ReadError`]s here; "no such
 //! configuration" answers become `Ok(None)`; IAM documents are percent-decoded.
 
+mod dynamo;
 mod iam;
 mod kms;
 mod org;
 mod s3;
 mod sns;
+mod state;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +34,9 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
+pub use self::dynamo::DynamoStore;
 pub use self::sns::SnsPublisher;
+pub use self::state::S3StateStore;
 use crate::ports::{Access, Accounts, Read, ReadError};
 
 /// How long before expiry a cached session is renewed.

@@ -7,8 +7,13 @@
 //!   published message must carry the verdict, codes and attributes.
 //! * `change`: change events against a warm container: the cached state they touch is
 //!   dropped, so the next diagnosis reads the new state; failed and unrelated events do nothing.
+//! * `impact`: policy-change impact — per change family, the change applied on the server,
+//!   its event delivered, and the broken or fixed path read back from the topic; the state
+//!   store's race.
 //! * `sns`: the publish itself — what subscribers receive, and which filter policies (on
 //!   attributes, on the body) it satisfies. These fail without the server.
+//! * `noise`: noise control with its state in DynamoDB shared by two handler instances:
+//!   dedup, the in-memory fallback, resolution, the rate limit's summary.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
 //!   (cargo-lambda's emulator).
 //! * `faults` (with the fault proxy of `proxy`): persistent throttling, round trips and
@@ -28,10 +33,12 @@
 
 mod change;
 mod faults;
+mod impact;
 mod kc;
 mod layers;
 mod load;
 mod measure;
+mod noise;
 mod proxy;
 mod runtime_api;
 mod sns;
