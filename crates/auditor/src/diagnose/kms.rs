@@ -307,6 +307,8 @@ impl<'s> Ctx<'s> {
                 band,
                 hop: HopKind::Kms,
                 skip: key_side_unknown(k),
+                // S3's request to KMS and a direct KMS call are not filtered here.
+                vpc_endpoint: None,
             },
         );
         // Without the real key policy, a key-side cause would be invented by the stand-in
@@ -454,6 +456,8 @@ impl<'s> Ctx<'s> {
                 band: 100,
                 hop: HopKind::Kms,
                 skip: key_side_unknown(k),
+                // S3's request to KMS and a direct KMS call are not filtered here.
+                vpc_endpoint: None,
             },
         );
         // Without the real key policy, a key-side cause would be invented by the stand-in.

@@ -21,6 +21,7 @@ mod report;
 mod run;
 mod s3;
 pub mod verify;
+mod vpce;
 
 use serde::Serialize;
 

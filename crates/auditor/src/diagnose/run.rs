@@ -14,7 +14,7 @@ use super::caller::{resolve_unique_id, CallerSide};
 use super::explain;
 use super::findings::{Code, Finding, Fix, StatementInfo};
 use super::fix::{self, FixContext, Target};
-use super::layers::{caller_acts, code_for, layer_rank, HopKind};
+use super::layers::{actor, code_for, layer_rank, Actor, HopKind};
 use super::outcome::{Outcome, RANK_ADVISORY, RANK_EXPLICIT, RANK_IMPLICIT};
 use super::{Confidence, Diagnosis, EventRef, Operation, Request, Verdict};
 use crate::refs::BucketRef;
@@ -86,6 +86,9 @@ pub(super) struct LayerEval<'a> {
     /// stand-in document would invent them); their fixes are never built, so they cannot
     /// leak into the fixes that follow.
     pub skip: &'a [Code],
+    /// The VPC endpoint the hop's request came through, when the snapshot lists it (only
+    /// the caller's own request travels through it).
+    pub vpc_endpoint: Option<super::vpce::SeenEndpoint<'a>>,
 }
 
 /// The accounts of the diagnosis.
@@ -270,6 +273,8 @@ impl<'s> Ctx<'s> {
                 .map(|l| l.iter().map(named).collect())
                 .collect(),
             rcp: rcp_levels,
+            // Set by the S3 hop when the request came through a VPC endpoint.
+            vpc_endpoint: None,
             grants: Vec::new(),
         }
     }
@@ -415,6 +420,7 @@ impl<'s> Ctx<'s> {
             band,
             hop,
             skip,
+            vpc_endpoint,
         } = *e;
         let mut out = Vec::new();
         let caller_account = side.account.clone().unwrap_or_default();
@@ -425,10 +431,18 @@ impl<'s> Ctx<'s> {
                 if skip.contains(&code) {
                     continue;
                 }
-                let account = if caller_acts(*layer) {
-                    caller_account.clone()
-                } else {
-                    resource_account.clone()
+                let account = match actor(*layer) {
+                    Actor::Caller => caller_account.clone(),
+                    Actor::ResourceOwner => resource_account.clone(),
+                    Actor::EndpointOwner => vpc_endpoint
+                        .map(|e| e.owner.to_owned())
+                        .or_else(|| {
+                            self.req
+                                .vpc_endpoint
+                                .as_ref()
+                                .and_then(|r| r.account.clone())
+                        })
+                        .unwrap_or_else(|| caller_account.clone()),
                 };
                 let statements: Vec<StatementInfo> = if explicit {
                     ev.statements
@@ -453,6 +467,9 @@ impl<'s> Ctx<'s> {
                 };
                 let policy = match layer {
                     Layer::Resource => resource_policy.map(|p| p.name.clone()),
+                    Layer::VpcEndpoint => vpc_endpoint
+                        .and_then(|e| e.endpoint.policy.as_ref())
+                        .map(|p| p.name.clone()),
                     _ => statements.first().map(|s| s.policy.clone()),
                 };
                 let explanation = super::explain::explain_layer(
@@ -496,6 +513,7 @@ impl<'s> Ctx<'s> {
                         explicit,
                         fas: hop == HopKind::Kms
                             && !matches!(self.req.operation, Operation::Kms { .. }),
+                        vpc_endpoint,
                         rewritten: &self.rewritten,
                     };
                     f.fix = fix::build(code, &fc);
