@@ -98,6 +98,8 @@ struct Accounts {
     resource: Option<String>,
     /// The caller's account, when it is not in the snapshot.
     caller_missing: Option<String>,
+    /// The layers seen and not seen.
+    coverage: Vec<super::coverage::LayerCoverage>,
 }
 
 /// Runs the diagnosis (without fix verification).
@@ -191,12 +193,22 @@ pub(super) fn run(snap: &Snapshot, req: &Request, with_fixes: bool) -> Diagnosis
     let (plan, resource_account) = resource_account;
     out.merge(plan);
     let caller_missing = (!side.in_snapshot).then(|| side.account.clone()).flatten();
+    let coverage = super::coverage::coverage(&super::coverage::Probe {
+        snap,
+        req,
+        caller: &side.caller,
+        caller_account: side.account.as_deref(),
+        resource_account: resource_account.as_deref(),
+        identity_known: side.identity_known,
+        hops: &out.hops,
+    });
     r.finish(
         out,
         Accounts {
             principal: principal_account,
             resource: resource_account,
             caller_missing,
+            coverage,
         },
     )
 }
@@ -215,6 +227,7 @@ fn finish_without_ctx(req: &Request, out: Outcome) -> Diagnosis {
         fixes_unverified: None,
         confidence: Confidence::Low,
         assumptions: out.assumptions,
+        coverage: Vec::new(),
         event: req.event.as_ref().map(EventRef::of),
     }
 }
@@ -533,6 +546,7 @@ impl<'s> Ctx<'s> {
             principal,
             resource,
             caller_missing,
+            coverage,
         } = accounts;
         if let Some(b) = caller_missing {
             let statements: Vec<Value> = out
@@ -669,6 +683,7 @@ impl<'s> Ctx<'s> {
             fixes_unverified: None,
             confidence,
             assumptions: out.assumptions,
+            coverage,
             event: self.req.event.as_ref().map(EventRef::of),
         }
     }
