@@ -125,6 +125,9 @@ fn scp(p: &Probe<'_>) -> (Seen, String) {
 
 fn vpc_endpoint(p: &Probe<'_>) -> (Seen, String) {
     let Some(r) = &p.req.vpc_endpoint else {
+        if p.req.event.is_none() {
+            return not_seen("a request given on the command line does not say whether it came through a VPC endpoint".into());
+        }
         return not_applicable("the record shows no VPC endpoint");
     };
     match p.snap.vpc_endpoint(&r.id, r.account.as_deref()) {
@@ -242,5 +245,37 @@ fn session(p: &Probe<'_>) -> (Seen, String) {
             "a federated user's session policy is not in the snapshot unless recorded".into(),
         ),
         _ => not_applicable("the caller is not a session"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{read, working};
+    use super::*;
+
+    #[test]
+    fn every_layer_is_reported_once_and_an_ad_hoc_request_leaves_the_endpoint_unseen() {
+        let (snap, _) = working();
+        let req = read("aws");
+        let d = super::super::diagnose(&snap, &req);
+        let names: Vec<&str> = d.coverage.iter().map(|c| c.layer).collect();
+        let table: Vec<&str> = LAYERS.iter().map(|(l, _, _)| *l).collect();
+        assert_eq!(names, table);
+        let vpce = d
+            .coverage
+            .iter()
+            .find(|c| c.layer == "vpc_endpoint_policy")
+            .map(|c| c.seen);
+        assert_eq!(vpce, Some(Seen::NotSeen));
+        let bucket = d
+            .coverage
+            .iter()
+            .find(|c| c.layer == "bucket_policy")
+            .map(|c| c.seen);
+        assert_eq!(bucket, Some(Seen::Seen));
+        let text = super::super::render_text(&d);
+        assert!(text.contains("Not seen, left to check:"), "{text}");
+        assert!(text.contains("VPC endpoint policy ("), "{text}");
+        assert_eq!(label("vpc_endpoint_policy"), "VPC endpoint policy");
     }
 }
