@@ -95,6 +95,8 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_policy_version",            "iam:GetPolicyVersion",                 Read),
     // aws/org.rs
     ("describe_organization",         "organizations:DescribeOrganization",   Read),
+    // aws/ec2.rs
+    ("describe_vpc_endpoints",        "ec2:DescribeVpcEndpoints",             Read),
     // aws/mod.rs. STS answers GetCallerIdentity whatever the policies say; the CLI calls it.
     ("assume_role",                   "sts:AssumeRole",                       Auditor),
     ("get_caller_identity",           "sts:GetCallerIdentity",                Free),
@@ -118,6 +120,7 @@ const STAR_RESOURCE_ACTIONS: &[&str] = &[
     "kms:ListAliases",
     "iam:ListPolicies",
     "organizations:DescribeOrganization",
+    "ec2:DescribeVpcEndpoints",
 ];
 
 /// Never granted, whatever the code calls.

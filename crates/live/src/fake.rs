@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::ports::{
     Access, Accounts, AttachedPolicies, BucketReads, EncryptionRule, IdentityInfo, IdentityKind,
-    IdentityReads, KeyInfo, KeyReads, ObjectHead, OrgInfo, OrgReads, PolicyVersionRef,
-    PublicAccessFlags, Publisher, Read, ReadError,
+    IdentityReads, KeyInfo, KeyReads, NetworkReads, ObjectHead, OrgInfo, OrgReads,
+    PolicyVersionRef, PublicAccessFlags, Publisher, Read, ReadError,
 };
 
 pub const A: &str = "111122223333";
@@ -50,6 +50,8 @@ pub struct Account {
     /// Managed policies: ARN → (default version, document).
     pub policies: BTreeMap<String, (String, String)>,
     pub org: Option<OrgInfo>,
+    /// VPC endpoints by id, as `describe-vpc-endpoints` entries.
+    pub vpc_endpoints: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -391,6 +393,13 @@ impl OrgReads for FakeReader {
     async fn organization(&self) -> Read<Option<OrgInfo>> {
         self.check("organizations:DescribeOrganization")?;
         Ok(self.account().org)
+    }
+}
+
+impl NetworkReads for FakeReader {
+    async fn vpc_endpoint(&self, _region: &str, id: &str) -> Read<Option<Value>> {
+        self.check("ec2:DescribeVpcEndpoints")?;
+        Ok(self.account().vpc_endpoints.get(id).cloned())
     }
 }
 

@@ -349,7 +349,7 @@ pub(super) fn message_agrees(said: &str, code: Code) -> String {
 
 pub(super) fn message_disagrees(said: &str, ours: &str, kind: DeniedPolicyType) -> String {
     let unseen = if kind == DeniedPolicyType::VpcEndpoint {
-        " (VPC endpoint policies are not collected)"
+        " (a VPC endpoint policy is evaluated only when the record names the endpoint and the snapshot lists it under `vpc_endpoints`)"
     } else {
         ""
     };
@@ -357,7 +357,7 @@ pub(super) fn message_disagrees(said: &str, ours: &str, kind: DeniedPolicyType) 
 }
 
 pub(super) fn allowed_but_denied() -> String {
-    "AWS denied this request, yet every policy in the snapshot allows it: the cause lies in something a snapshot cannot show — a session policy, a VPC endpoint policy, an SCP or RCP of an organization not in the snapshot, a missing object (403 without s3:ListBucket), or a change made after the denial (IAM and KMS changes take up to minutes to propagate).".into()
+    "AWS denied this request, yet every policy in the snapshot allows it: the cause lies in something a snapshot cannot show — a session policy, the policy of a VPC endpoint the record does not name, an SCP or RCP of an organization not in the snapshot, a missing object (403 without s3:ListBucket), or a change made after the denial (IAM and KMS changes take up to minutes to propagate).".into()
 }
 
 pub(super) fn confidence_lowered(level: Confidence, why: &str) -> String {

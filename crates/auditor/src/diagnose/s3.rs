@@ -419,7 +419,7 @@ impl<'s> Ctx<'s> {
         let mut out = Outcome::default();
         let mut ctx = self.base_context(side);
         // The VPC endpoint the caller's request came through (its policy filters this hop).
-        let (endpoint, gap) = self.request_endpoint();
+        let (endpoint, gap) = self.request_endpoint(action);
         out.merge(gap);
         Self::endpoint_context(endpoint, &mut ctx);
         // The owner of this hop's bucket, not the record's resource: a CopyObject reads one

@@ -4,8 +4,9 @@
 //! The policy of the endpoint a request travelled through must allow the caller's request,
 //! and a Deny in it denies
 //! (<https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html>). It
-//! applies to the caller's S3 request only: S3's forward request to KMS does not travel
-//! through the caller's VPC (docs/design.md, "The two hops").
+//! applies to the request the caller sent through it — the S3 hop, or a KMS call the caller
+//! made directly through a KMS endpoint — and never to S3's forward request to KMS, which does
+//! not travel through the caller's VPC (docs/design.md, "The two hops").
 
 use iam_eval::{ContextValue, Named, PolicySet};
 use serde_json::{json, Value};
@@ -50,7 +51,7 @@ impl<'s> Ctx<'s> {
     /// The endpoint the request came through, when the record names one and the snapshot
     /// lists it. An endpoint the snapshot lacks is a stated gap: the verdict cannot be
     /// `allowed` while its policy is unseen.
-    pub(super) fn request_endpoint(&self) -> (Option<SeenEndpoint<'s>>, Outcome) {
+    pub(super) fn request_endpoint(&self, action: &str) -> (Option<SeenEndpoint<'s>>, Outcome) {
         let mut out = Outcome::default();
         let Some(r) = &self.req.vpc_endpoint else {
             return (None, out);
@@ -68,7 +69,7 @@ impl<'s> Ctx<'s> {
             .is_some_and(|a| a.vpc_endpoints.is_some());
         out.advisory(
             Code::MissingEvidence,
-            Some(self.req.read_action()),
+            Some(action),
             owner,
             explain::endpoint_not_in_snapshot(&r.id, owner, collected),
         );

@@ -73,6 +73,17 @@ impl VpcEndpoint {
         Ok(out)
     }
 
+    /// One entry of `describe-vpc-endpoints` read outside a snapshot document (a collector's
+    /// read); its pointer is empty until the snapshot is written and read back.
+    pub fn from_value(v: &Value) -> Result<VpcEndpoint, super::SnapshotError> {
+        let mut e = VpcEndpoint::parse(&Node::root(v)).map_err(super::SnapshotError::from)?;
+        e.pointer = String::new();
+        if let Some(p) = e.policy.as_mut() {
+            p.pointer = String::new();
+        }
+        Ok(e)
+    }
+
     fn parse(node: &Node<'_>) -> Result<VpcEndpoint, PathError> {
         let id = node.req_str("VpcEndpointId")?;
         let policy = node

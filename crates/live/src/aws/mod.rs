@@ -6,6 +6,7 @@
 //! [`SnsPublisher`] sends notifications. SDK errors become [`ReadError`]s here; "no such
 //! configuration" answers become `Ok(None)`; IAM documents are percent-decoded.
 
+mod ec2;
 mod iam;
 mod kms;
 mod org;
@@ -282,6 +283,14 @@ impl AwsReader {
 
     fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.config)
+    }
+
+    #[cfg(feature = "vpc-endpoints")]
+    fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        let conf = aws_sdk_ec2::config::Builder::from(&self.config)
+            .region(Region::new(region.to_owned()))
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
     }
 
     fn org(&self) -> aws_sdk_organizations::Client {

@@ -11,6 +11,9 @@
 //!   attributes, on the body) it satisfies. These fail without the server.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
 //!   (cargo-lambda's emulator).
+//! * `vpce` (with `--features vpc-endpoints`): the VPC endpoint a record names, read with
+//!   `ec2:DescribeVpcEndpoints` in its owner's account; its policy blamed and fixed, an unknown
+//!   endpoint stated as a gap.
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
 
 #![allow(
@@ -27,3 +30,5 @@ mod measure;
 mod runtime_api;
 mod sns;
 mod support;
+#[cfg(feature = "vpc-endpoints")]
+mod vpce;
