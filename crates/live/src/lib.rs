@@ -10,6 +10,8 @@
 //! * [`keys`]: the cache's key scheme, and which keys a change touches.
 //! * [`handler`]: one event in, diagnoses published, a summary out. The Lambda and the CLI
 //!   both go through it.
+//! * [`noise_store`]: where noise control (dedup, suppression counts, rate limit, open
+//!   problems) keeps its state: a DynamoDB table, or memory.
 //! * [`config`]: the function's settings, from the environment, checked once at start.
 #![warn(missing_docs)]
 
@@ -22,4 +24,5 @@ mod fake;
 pub mod handler;
 pub mod keys;
 pub mod meter;
+pub mod noise_store;
 pub mod ports;

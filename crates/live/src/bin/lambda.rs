@@ -1,13 +1,15 @@
 //! The Lambda entry point: configuration and clients once per container, then one
-//! [`handle`] per event. Logs are JSON lines (`tracing`), one per diagnosis.
+//! [`handle_noisy`](auditor_live::handler::noise::handle_noisy) per event (noise control around [`auditor_live::handler::handle`]). Logs are JSON lines (`tracing`), one per diagnosis.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use auditor_live::aws::{load_sdk_config, AwsAccounts, SnsPublisher};
+use auditor_live::aws::{load_sdk_config, AwsAccounts, DynamoStore, SnsPublisher};
 use auditor_live::cache::Cache;
 use auditor_live::collect::Collector;
 use auditor_live::config::Config;
-use auditor_live::handler::{handle, LiveError, Summary};
+use auditor_live::handler::noise::{handle_noisy, Noise, NoiseConfig, NoisySummary};
+use auditor_live::handler::LiveError;
+use auditor_live::noise_store::{MemoryStore, NoiseStore};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -33,25 +35,58 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         sdk.clone(),
         config.role.clone(),
         config.sdk.endpoint_url.is_some(),
-    );
+    )
+    .with_org_access(config.org_access.clone());
     let collector = Collector::new(accounts, Cache::new(config.cache_ttl), config.options);
     let publisher = SnsPublisher::new(&sdk, &config.topic_arn);
+    let noise_config = NoiseConfig::from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        table = noise_config.table.as_deref(),
         "initialized"
     );
     let (collector, publisher) = (&collector, &publisher);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        invoke(collector, publisher, event).await
-    }))
-    .await
+    // With a table, dedup holds across containers; without one, per container (docs/live.md).
+    match noise_config.table.clone() {
+        Some(table) => {
+            let noise = Noise::new(
+                noise_config,
+                DynamoStore::new(&sdk, &table),
+                &config.topic_arn,
+                config.cache_ttl,
+            );
+            let noise = &noise;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                invoke(collector, publisher, noise, event).await
+            }))
+            .await
+        }
+        None => {
+            tracing::warn!(
+                "S3KA_TABLE_NAME is not set: dedup, rate limit and open problems are per container"
+            );
+            let noise = Noise::new(
+                noise_config,
+                MemoryStore::new(),
+                &config.topic_arn,
+                config.cache_ttl,
+            );
+            let noise = &noise;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                invoke(collector, publisher, noise, event).await
+            }))
+            .await
+        }
+    }
 }
 
-async fn invoke(
+async fn invoke<S: NoiseStore>(
     collector: &Collector<AwsAccounts>,
     publisher: &SnsPublisher,
+    noise: &Noise<S>,
     event: LambdaEvent<Value>,
-) -> Result<Summary, Diagnostic> {
+) -> Result<NoisySummary, Diagnostic> {
     // The function's own account needs no role session: read it from the function ARN.
     if let Some(account) = event.context.invoked_function_arn.split(':').nth(4) {
         if account.len() == 12 {
@@ -62,7 +97,11 @@ async fn invoke(
     if let Ok(envelope) = serde_json::from_value::<EventBridgeEvent<Value>>(event.payload.clone()) {
         tracing::debug!(id = envelope.id.as_deref(), source = %envelope.source, detail_type = %envelope.detail_type, "event received");
     }
-    handle(collector, publisher, &event.payload)
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    handle_noisy(collector, publisher, noise, &event.payload, now)
         .await
         .map_err(|e: LiveError| {
             tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");

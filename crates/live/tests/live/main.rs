@@ -9,8 +9,12 @@
 //!   dropped, so the next diagnosis reads the new state; failed and unrelated events do nothing.
 //! * `sns`: the publish itself — what subscribers receive, and which filter policies (on
 //!   attributes, on the body) it satisfies. These fail without the server.
+//! * `noise`: noise control with its state in DynamoDB shared by two handler instances:
+//!   dedup, the in-memory fallback, resolution, the rate limit's summary.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
 //!   (cargo-lambda's emulator).
+//! * `layers`: bucket and object ACLs, and the organization's SCPs and RCPs read through a
+//!   role in the management account (with what the server cannot emulate).
 //! * `vpce` (with `--features vpc-endpoints`): the VPC endpoint a record names, read with
 //!   `ec2:DescribeVpcEndpoints` in its owner's account; its policy blamed and fixed, an unknown
 //!   endpoint stated as a gap.
@@ -26,7 +30,9 @@
 
 mod change;
 mod kc;
+mod layers;
 mod measure;
+mod noise;
 mod runtime_api;
 mod sns;
 mod support;
