@@ -30,6 +30,10 @@ pub enum Code {
     AwsManagedKey,
     KeyNotUsable,
     KeyRegionMismatch,
+    AccessPointPolicyNoAllow,
+    AccessPointPolicyExplicitDeny,
+    AccessPointNetworkOrigin,
+    BucketPolicyNoAccessPointDelegation,
     // Advisory.
     DefaultEncryptionAlias,
     DefaultEncryptionAwsManagedKey,
@@ -60,6 +64,10 @@ impl Code {
             Code::AwsManagedKey => "AWS_MANAGED_KEY",
             Code::KeyNotUsable => "KEY_NOT_USABLE",
             Code::KeyRegionMismatch => "KEY_REGION_MISMATCH",
+            Code::AccessPointPolicyNoAllow => "ACCESS_POINT_POLICY_NO_ALLOW",
+            Code::AccessPointPolicyExplicitDeny => "ACCESS_POINT_POLICY_EXPLICIT_DENY",
+            Code::AccessPointNetworkOrigin => "ACCESS_POINT_NETWORK_ORIGIN",
+            Code::BucketPolicyNoAccessPointDelegation => "BUCKET_POLICY_NO_ACCESS_POINT_DELEGATION",
             Code::DefaultEncryptionAlias => "DEFAULT_ENCRYPTION_ALIAS",
             Code::DefaultEncryptionAwsManagedKey => "DEFAULT_ENCRYPTION_AWS_MANAGED_KEY",
             Code::ObjectKeyNotDefault => "OBJECT_KEY_NOT_DEFAULT",
@@ -81,7 +89,7 @@ impl Code {
     }
 
     /// Every code, for documentation and coverage tests.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 27] = [
         Code::IdentityPolicyNoAllow,
         Code::IdentityPolicyExplicitDeny,
         Code::PermissionsBoundaryNoAllow,
@@ -100,6 +108,10 @@ impl Code {
         Code::AwsManagedKey,
         Code::KeyNotUsable,
         Code::KeyRegionMismatch,
+        Code::AccessPointPolicyNoAllow,
+        Code::AccessPointPolicyExplicitDeny,
+        Code::AccessPointNetworkOrigin,
+        Code::BucketPolicyNoAccessPointDelegation,
         Code::DefaultEncryptionAlias,
         Code::DefaultEncryptionAwsManagedKey,
         Code::ObjectKeyNotDefault,

@@ -46,6 +46,7 @@
 //! "absent" distinct from "empty" wherever the diagnosis must lower its confidence (an
 //! unknown account, IAM data not collected, a managed policy listed without its document).
 
+mod access_point;
 mod iam;
 mod kms;
 mod org;
@@ -59,6 +60,7 @@ use iam_eval::Json;
 use serde_json::Value;
 use thiserror::Error;
 
+pub use self::access_point::{AccessPoint, NetworkOrigin};
 pub use self::iam::{Group, Iam, IdentityKind, ManagedPolicy, PrincipalPolicies, Role, User};
 pub use self::kms::{Key, KeyGrant, KeyManager, KeyMetadata, KeyState};
 pub use self::org::Organization;
@@ -156,6 +158,9 @@ pub struct Account {
     /// Role sessions whose creation was recorded (the `AssumeRole` CloudTrail record): their
     /// session policy and session tags, by session ARN.
     pub sessions: BTreeMap<String, Session>,
+    /// S3 access points owned by the account, by name (`access_points`: `s3control
+    /// get-access-point` output with `get-access-point-policy`'s `Policy`).
+    pub access_points: BTreeMap<String, AccessPoint>,
 }
 
 /// What an `AssumeRole` call attached to one session (from its CloudTrail record's
@@ -179,6 +184,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "canonical_id",
     "public_access_block",
     "sessions",
+    "access_points",
 ];
 
 impl Snapshot {
@@ -307,6 +313,22 @@ impl Snapshot {
             .map(|k| (id.as_str(), k))
     }
 
+    /// An access point by owner and name, with its owner's id.
+    pub fn access_point(&self, account: &str, name: &str) -> Option<(&str, &AccessPoint)> {
+        let (id, data) = self.accounts.get_key_value(account)?;
+        data.access_points.get(name).map(|ap| (id.as_str(), ap))
+    }
+
+    /// The access point whose `Alias` is `alias`, with its owner's id (aliases are unique).
+    pub fn access_point_by_alias(&self, alias: &str) -> Option<(&str, &AccessPoint)> {
+        self.accounts.iter().find_map(|(id, a)| {
+            a.access_points
+                .values()
+                .find(|ap| ap.alias.as_deref() == Some(alias))
+                .map(|ap| (id.as_str(), ap))
+        })
+    }
+
     /// The account whose canonical id is `canonical_id`.
     pub fn account_by_canonical_id(&self, canonical_id: &str) -> Option<&str> {
         self.accounts
@@ -425,6 +447,12 @@ impl Account {
                 sessions.insert(arn.to_owned(), Session { policy, tags });
             }
         }
+        let mut access_points = BTreeMap::new();
+        if let Some(list) = node.get("access_points")? {
+            for (name, ap) in list.members()? {
+                access_points.insert(name.to_owned(), AccessPoint::parse(&ap, name, id)?);
+            }
+        }
         Ok(Account {
             organization,
             iam,
@@ -433,6 +461,7 @@ impl Account {
             canonical_id,
             public_access_block,
             sessions,
+            access_points,
         })
     }
 }

@@ -103,6 +103,14 @@ fn account(a: &Account) -> Value {
             .collect();
         v.insert("sessions".into(), Value::Object(sessions));
     }
+    if !a.access_points.is_empty() {
+        let aps: Map<String, Value> = a
+            .access_points
+            .iter()
+            .map(|(n, ap)| (n.clone(), ap.to_value()))
+            .collect();
+        v.insert("access_points".into(), Value::Object(aps));
+    }
     Value::Object(v)
 }
 
