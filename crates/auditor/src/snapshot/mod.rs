@@ -36,6 +36,7 @@
 //! | `metadata` | `describe-key` output (`KeyManager` and `KeyState` required) |
 //! | `grants` | `list-grants` output or its `Grants` list |
 //! | `aliases` | alias names, or `list-aliases` output |
+//! | `access_points` | access point name → `s3control get-access-point` output plus `Policy` (`get-access-point-policy`) |
 //! | `collection_errors` (top level) | `[{"account", "operation", "resource", "error", "message"}]`: reads a collector could not make; each becomes a `MISSING_EVIDENCE` finding |
 //!
 //! Files are read with [`Snapshot::from_text`], which rejects a key given twice anywhere
