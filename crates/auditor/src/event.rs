@@ -633,8 +633,8 @@ fn fill_s3(
         .map(|(r, _)| AccessPointUse::Arn(r));
     let mut bucket_named = None;
     let mut key_in_arn = None;
-    match named {
-        Some(text) => match AccessPointRef::parse(&text) {
+    if let Some(text) = named {
+        match AccessPointRef::parse(&text) {
             Some((r, key)) => {
                 key_in_arn = key.map(str::to_owned);
                 access_point.get_or_insert(AccessPointUse::Arn(r));
@@ -642,9 +642,15 @@ fn fill_s3(
             None if arn::is_access_point_alias(&text) => {
                 access_point.get_or_insert(AccessPointUse::Alias(text));
             }
+            // Another ARN (a Multi-Region Access Point, an Outposts access point) is no bucket
+            // name: the bucket can only come from `resources`.
+            None if Arn::parse(&text).is_some() => {
+                request.assumptions.push(format!(
+                    "the request names `{text}`, which is neither a bucket nor an access point of a Region (Multi-Region Access Points are not modelled); the bucket is taken from the record's `resources`"
+                ));
+            }
             None => bucket_named = Some(text),
-        },
-        None => {}
+        }
     }
     if access_point.is_none() {
         if let Some(host) = param("Host")? {

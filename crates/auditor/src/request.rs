@@ -153,7 +153,7 @@ impl PrincipalType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessPointUse {
-    /// By ARN (`--bucket arn:aws:s3:<region>:<account>:accesspoint/<name>`, the record's
+    /// By ARN (an access point ARN as `--bucket` or `bucketName`, the record's
     /// `AWS::S3::AccessPoint` resource, or the access point hostname).
     Arn(AccessPointRef),
     /// By alias (`<name>-<suffix>-s3alias` as the bucket name): only the snapshot can say

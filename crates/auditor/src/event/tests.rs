@@ -1455,6 +1455,14 @@ fn requests_through_an_access_point_by_arn_alias_or_hostname() {
     let r = one(&v);
     assert_eq!(r.access_point, Some(AccessPointUse::Arn(ap)));
     assert_eq!(r.bucket.as_deref(), Some("doc-example-bucket"));
+    // A Multi-Region Access Point is neither: the bucket comes from `resources`.
+    let mut v = get_object();
+    v["requestParameters"]["bucketName"] =
+        json!("arn:aws:s3::111122223333:accesspoint/mfzwi23gnjvgw.mrap");
+    let r = one(&v);
+    assert_eq!(r.access_point, None);
+    assert_eq!(r.bucket.as_deref(), Some("doc-example-bucket"));
+    assert!(r.assumptions.iter().any(|a| a.contains("Multi-Region")));
     // A plain bucket request has none.
     assert_eq!(one(&get_object()).access_point, None);
     // Neither a bucket nor an access point: still an error naming the field.
