@@ -8,9 +8,9 @@ use auditor::notify::Notification;
 use serde_json::{json, Value};
 
 use crate::ports::{
-    Access, Accounts, AttachedPolicies, BucketReads, EncryptionRule, IdentityInfo, IdentityKind,
-    IdentityReads, KeyInfo, KeyReads, ObjectHead, OrgInfo, OrgReads, PolicyVersionRef,
-    PublicAccessFlags, Publisher, Read, ReadError,
+    Access, AccessPointInfo, AccessPointReads, Accounts, AttachedPolicies, BucketReads,
+    EncryptionRule, IdentityInfo, IdentityKind, IdentityReads, KeyInfo, KeyReads, ObjectHead,
+    OrgInfo, OrgReads, PolicyVersionRef, PublicAccessFlags, Publisher, Read, ReadError,
 };
 
 pub const A: &str = "111122223333";
@@ -50,6 +50,8 @@ pub struct Account {
     /// Managed policies: ARN → (default version, document).
     pub policies: BTreeMap<String, (String, String)>,
     pub org: Option<OrgInfo>,
+    /// Access points by name: what `GetAccessPoint` answers, and the policy.
+    pub access_points: BTreeMap<String, (AccessPointInfo, Option<String>)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -243,6 +245,27 @@ impl FakeReader {
             })
             .map(|k| k.info.arn.clone())?;
         acct.keys.get(&arn).cloned()
+    }
+}
+
+impl AccessPointReads for FakeReader {
+    async fn access_point(&self, _: &str, name: &str) -> Read<Option<AccessPointInfo>> {
+        self.check("s3:GetAccessPoint")?;
+        Ok(self
+            .account()
+            .access_points
+            .get(name)
+            .map(|(ap, _)| ap.clone()))
+    }
+    async fn access_point_policy(&self, _: &str, name: &str) -> Read<Option<String>> {
+        self.check("s3:GetAccessPointPolicy")?;
+        match self.account().access_points.get(name) {
+            Some((_, policy)) => Ok(policy.clone()),
+            None => Err(ReadError::Service {
+                code: "NoSuchAccessPoint".into(),
+                message: None,
+            }),
+        }
     }
 }
 
