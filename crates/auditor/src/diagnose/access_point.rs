@@ -72,8 +72,8 @@ impl<'s> Ctx<'s> {
     /// list, so neither the access point nor its bucket is known.
     pub(super) fn unresolved_alias(&self) -> Outcome {
         let mut out = Outcome::default();
-        if let Some(AccessPointUse::Alias(alias)) = &self.req.access_point {
-            if self.access_point().is_none() {
+        match &self.req.access_point {
+            Some(AccessPointUse::Alias(alias)) if self.access_point().is_none() => {
                 out.gap(
                     None,
                     None,
@@ -81,6 +81,17 @@ impl<'s> Ctx<'s> {
                     Some((Confidence::Low, "the access point is not in the snapshot")),
                 );
             }
+            // Named by ARN, but neither the record nor the snapshot says which bucket is
+            // behind it.
+            Some(AccessPointUse::Arn(r)) if self.request_bucket().is_none() => {
+                out.gap(
+                    None,
+                    Some(&r.account),
+                    format!("The request went through access point `{}`, which the snapshot does not list, and the record does not name the bucket behind it: add `aws s3control get-access-point --account-id {} --name {}` (and its policy) to the snapshot.", r.arn(), r.account, r.name),
+                    Some((Confidence::Low, "the access point is not in the snapshot")),
+                );
+            }
+            _ => {}
         }
         out
     }
