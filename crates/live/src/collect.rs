@@ -425,7 +425,7 @@ impl<A: Accounts> Collector<A> {
                     let object = plan
                         .objects
                         .is_empty()
-                        .then(|| (req.object_key.as_deref(), req.version_id.as_deref()));
+                        .then_some((req.object_key.as_deref(), req.version_id.as_deref()));
                     self.access_point(r, ap, object, readers, meter).await
                 }
                 _ => Ok(Vec::new()),
