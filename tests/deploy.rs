@@ -10,7 +10,9 @@
 //!   no `s3:*`, no `kms:Decrypt`, no action the code does not call apart from
 //!   [`PLATFORM_ACTIONS`], no `NotAction`/`NotResource`, no managed policies, `Resource: "*"`
 //!   only where the API knows no other resource, and `s3:GetObject` only behind the
-//!   `ObjectMetadata` condition (off by default).
+//!   `ObjectMetadata` condition (off by default) — except on the objects of the stack's state
+//!   bucket, where the function's role alone reads and writes (`s3:PutObject` and
+//!   `s3:ListBucket` nowhere else).
 //! * **Triggers.** The EventBridge patterns of `template.yaml` and
 //!   `templates/event-forwarding.yaml` are identical, and each event name and error code in
 //!   them is one the function diagnoses (`auditor::event::parse_events`), and the other way
@@ -36,7 +38,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
-use Scope::{Auditor, Free, ObjectRead, Read};
+use Scope::{Auditor, Free, ObjectRead, OrgRead, Read, State};
 
 // ---------------------------------------------------------------------------------------------
 // The mapping table
@@ -53,6 +55,13 @@ enum Scope {
     ObjectRead,
     /// Only the function's role (assume the member role, publish the findings).
     Auditor,
+    /// Only the function's role, on the stack's state bucket only.
+    State,
+    /// The organization's SCPs and RCPs, readable only in the management account or a
+    /// delegated administrator: the org reader role (`templates/org-reader.yaml`), and the
+    /// function's role behind the `OrgReadsSelf` condition (it runs there itself). Never the
+    /// member role.
+    OrgRead,
     /// Needs no permission.
     Free,
 }
@@ -71,6 +80,9 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_bucket_ownership_controls", "s3:GetBucketOwnershipControls",        Read),
     ("get_public_access_block",       "s3:GetBucketPublicAccessBlock",        Read),
     ("head_object",                   "s3:GetObject",                         ObjectRead),
+    ("get_object_acl",                "s3:GetObjectAcl",                      ObjectRead),
+    ("get_bucket_acl",                "s3:GetBucketAcl",                      Read),
+    ("list_buckets",                  "s3:ListAllMyBuckets",                  Read),
     // aws/s3control.rs: S3 Control operations are authorized as `s3:` actions.
     ("get_access_point",              "s3:GetAccessPoint",                    Read),
     ("get_access_point_policy",       "s3:GetAccessPointPolicy",              Read),
@@ -98,11 +110,21 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_policy_version",            "iam:GetPolicyVersion",                 Read),
     // aws/org.rs
     ("describe_organization",         "organizations:DescribeOrganization",   Read),
+    ("list_parents",                  "organizations:ListParents",            OrgRead),
+    ("list_policies_for_target",      "organizations:ListPoliciesForTarget",  OrgRead),
+    ("describe_policy",               "organizations:DescribePolicy",         OrgRead),
     // aws/mod.rs. STS answers GetCallerIdentity whatever the policies say; the CLI calls it.
     ("assume_role",                   "sts:AssumeRole",                       Auditor),
     ("get_caller_identity",           "sts:GetCallerIdentity",                Free),
     // aws/sns.rs
     ("publish",                       "sns:Publish",                          Auditor),
+    // aws/dynamo.rs: noise control's state, in the function's own table.
+    ("update_item",                   "dynamodb:UpdateItem",                  Auditor),
+    ("get_item",                      "dynamodb:GetItem",                     Auditor),
+    ("scan",                          "dynamodb:Scan",                        Auditor),
+    // aws/state.rs
+    ("get_object",                    "s3:GetObject",                         State),
+    ("put_object",                    "s3:PutObject",                         State),
 ];
 
 /// Actions the function's role holds that no code calls: Lambda itself uses them with the
@@ -114,10 +136,15 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
         "sqs:SendMessage",
         "Lambda sends failed invocations to the on-failure destination",
     ),
+    (
+        "s3:ListBucket",
+        "S3 answers GetObject of a state document not yet written with 404, not 403, only with it",
+    ),
 ];
 
 /// Actions whose API has no resource type: IAM only accepts `Resource: "*"` for them.
 const STAR_RESOURCE_ACTIONS: &[&str] = &[
+    "s3:ListAllMyBuckets",
     "kms:ListAliases",
     "iam:ListPolicies",
     "organizations:DescribeOrganization",
@@ -360,7 +387,7 @@ fn service_hint(chain: &[String]) -> Option<String> {
     chain.iter().find_map(|n| {
         let n = n.trim_start_matches("aws_sdk_");
         match n {
-            "s3" | "s3control" | "kms" | "iam" | "sts" | "sns" => Some(n.to_owned()),
+            "s3" | "s3control" | "kms" | "iam" | "sts" | "sns" | "dynamodb" => Some(n.to_owned()),
             "org" | "organizations" => Some("organizations".to_owned()),
             _ => None,
         }
@@ -788,6 +815,17 @@ fn statements_of_policies(v: &Value, out: &mut Vec<Value>) {
 // The role checks
 // ---------------------------------------------------------------------------------------------
 
+/// Which role a spec is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoleKind {
+    /// `templates/member-role.yaml` MemberRole.
+    Member,
+    /// `template.yaml` AuditorRole.
+    Auditor,
+    /// `templates/org-reader.yaml` OrgReaderRole.
+    OrgReader,
+}
+
 /// What one role must, and may, hold.
 struct RoleSpec<'a> {
     label: &'a str,
@@ -795,22 +833,33 @@ struct RoleSpec<'a> {
     needed: BTreeMap<String, Vec<String>>,
     /// Actions that must only be granted under the `ObjectMetadata` condition.
     guarded: BTreeSet<String>,
+    /// Actions that must only be granted under the named condition.
+    conditional: BTreeMap<String, String>,
     /// Actions allowed though no code calls them, with why.
     platform: BTreeMap<String, String>,
 }
 
-fn spec<'a>(label: &'a str, calls: &[Call], auditor: bool) -> RoleSpec<'a> {
+fn spec<'a>(label: &'a str, calls: &[Call], role: RoleKind) -> RoleSpec<'a> {
+    let auditor = role == RoleKind::Auditor;
     let mut needed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut guarded = BTreeSet::new();
+    let mut conditional = BTreeMap::new();
     for c in calls {
-        let wanted = match c.scope {
-            Scope::Read => true,
-            Scope::ObjectRead => {
+        let wanted = match (c.scope, role) {
+            (Scope::OrgRead, RoleKind::OrgReader) => true,
+            (_, RoleKind::OrgReader) => false,
+            (Scope::Read, _) => true,
+            (Scope::ObjectRead, _) => {
                 guarded.insert(c.action.clone());
                 true
             }
-            Scope::Auditor => auditor,
-            Scope::Free => false,
+            (Scope::Auditor | Scope::State, _) => auditor,
+            (Scope::OrgRead, RoleKind::Auditor) => {
+                conditional.insert(c.action.clone(), "OrgReadsSelf".to_owned());
+                true
+            }
+            (Scope::OrgRead, _) => false,
+            (Scope::Free, _) => false,
         };
         if wanted {
             let sites = c
@@ -832,6 +881,7 @@ fn spec<'a>(label: &'a str, calls: &[Call], auditor: bool) -> RoleSpec<'a> {
         label,
         needed,
         guarded,
+        conditional,
         platform,
     }
 }
@@ -885,9 +935,17 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
                 })
         };
         if spec.guarded.contains(action) {
-            if let Some(g) = gs.iter().find(|g| !guarded_ok(g)) {
+            // The state bucket's grant is checked by check_auditor_resources.
+            if let Some(g) = gs.iter().find(|g| !guarded_ok(g) && !on_state_bucket(g)) {
                 problems.push(format!(
                     "{label} {}: `{action}` also reads object content; grant it only under `!If [ObjectMetadata, ...]` with `s3:ResourceAccount` = this account, not {:?}",
+                    g.sid, g.guards
+                ));
+            }
+        } else if let Some(guard) = spec.conditional.get(action) {
+            if let Some(g) = gs.iter().find(|g| g.guards != [guard.clone()]) {
+                problems.push(format!(
+                    "{label} {}: grant `{action}` only under `!If [{guard}, ...]`, not {:?}",
                     g.sid, g.guards
                 ));
             }
@@ -909,6 +967,11 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
     problems
 }
 
+/// Whether a grant is on the objects of the stack's state bucket, and only on them.
+fn on_state_bucket(g: &Grant) -> bool {
+    g.resource == json!({ "Fn::Sub": "${StateBucket.Arn}/*" }) && g.guards.is_empty()
+}
+
 /// The checks that depend on what a grant is for, not only its action.
 fn check_auditor_resources(text: &str) -> Vec<String> {
     let t = template(text);
@@ -918,9 +981,13 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
         for a in &g.actions {
             match a.as_str() {
                 "sts:AssumeRole" => {
+                    // The member role by name, or (behind OrgReaderRole) the org reader role
+                    // the deployer names.
                     let ok = g.resource["Fn::Sub"]
                         .as_str()
-                        .is_some_and(|s| s.ends_with(":role/${MemberRoleName}"));
+                        .is_some_and(|s| s.ends_with(":role/${MemberRoleName}"))
+                        || (g.guards == ["OrgReaderRole"]
+                            && g.resource == json!({ "Ref": "OrganizationPolicyAccess" }));
                     if !ok {
                         problems.push(format!("AuditorRole {}: sts:AssumeRole must be on the member role name only, not {}", g.sid, g.resource));
                     }
@@ -928,6 +995,20 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
                 "sns:Publish" if g.resource != json!({ "Ref": "FindingsTopic" }) => {
                     problems.push(format!(
                         "AuditorRole {}: sns:Publish must be on FindingsTopic only",
+                        g.sid
+                    ));
+                }
+                "s3:PutObject" if !on_state_bucket(g) => {
+                    problems.push(format!(
+                        "AuditorRole {}: s3:PutObject must be on the state bucket's objects only",
+                        g.sid
+                    ));
+                }
+                "s3:ListBucket"
+                    if g.resource != json!({ "Fn::GetAtt": ["StateBucket", "Arn"] }) =>
+                {
+                    problems.push(format!(
+                        "AuditorRole {}: s3:ListBucket must be on the state bucket only",
                         g.sid
                     ));
                 }
@@ -948,8 +1029,13 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
 
 /// The member role is assumable only by the auditor's role, with the ExternalId.
 fn check_member_trust(text: &str) -> Vec<String> {
+    check_trust(text, "MemberRole")
+}
+
+/// Role `role` is assumable only by the auditor's role, with the ExternalId.
+fn check_trust(text: &str, role: &str) -> Vec<String> {
     let t = template(text);
-    let doc = &t["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"];
+    let doc = &t["Resources"][role]["Properties"]["AssumeRolePolicyDocument"];
     let mut grants = Vec::new();
     statements(&doc["Statement"], &[], &mut grants);
     let mut problems = Vec::new();
@@ -1035,7 +1121,11 @@ fn member_role_grants_exactly_the_reads_the_collector_makes() {
     let text = read("templates/member-role.yaml");
     assert_no_problems(
         "member role",
-        &check_role(&text, "MemberRole", &spec("MemberRole", &calls, false)),
+        &check_role(
+            &text,
+            "MemberRole",
+            &spec("MemberRole", &calls, RoleKind::Member),
+        ),
     );
     assert_no_problems("member role trust", &check_member_trust(&text));
     assert_no_problems(
@@ -1050,7 +1140,11 @@ fn auditor_role_grants_exactly_what_the_function_uses() {
     let text = read("template.yaml");
     assert_no_problems(
         "auditor role",
-        &check_role(&text, "AuditorRole", &spec("AuditorRole", &calls, true)),
+        &check_role(
+            &text,
+            "AuditorRole",
+            &spec("AuditorRole", &calls, RoleKind::Auditor),
+        ),
     );
     assert_no_problems("auditor role resources", &check_auditor_resources(&text));
     assert_no_problems(
@@ -1067,17 +1161,71 @@ fn auditor_role_grants_exactly_what_the_function_uses() {
 }
 
 #[test]
+fn org_reader_role_grants_exactly_the_organization_reads() {
+    let calls = live_calls();
+    let text = read("templates/org-reader.yaml");
+    assert_no_problems(
+        "org reader role",
+        &check_role(
+            &text,
+            "OrgReaderRole",
+            &spec("OrgReaderRole", &calls, RoleKind::OrgReader),
+        ),
+    );
+    assert_no_problems("org reader trust", &check_trust(&text, "OrgReaderRole"));
+    // The function is told where to read them by the parameter that grants the access.
+    let t = template(&read("template.yaml"));
+    let env = &t["Resources"]["AuditorFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        env["S3KA_ORG_ACCESS"],
+        json!({ "Ref": "OrganizationPolicyAccess" })
+    );
+    assert_eq!(
+        t["Parameters"]["OrganizationPolicyAccess"]["Default"],
+        json!(""),
+        "off unless the deployer says where the organization's policies are read"
+    );
+    // Widening or dropping a read fails the check.
+    let p = check_role(
+        &edit(
+            &text,
+            "organizations:DescribePolicy",
+            "organizations:Describe*",
+        ),
+        "OrgReaderRole",
+        &spec("OrgReaderRole", &calls, RoleKind::OrgReader),
+    );
+    assert_flags(&p, "`organizations:Describe*` is a wildcard action");
+    let member = read("templates/member-role.yaml");
+    let p = check_role(
+        &edit(
+            &member,
+            "Action: organizations:DescribeOrganization",
+            "Action: [organizations:DescribeOrganization, organizations:ListParents]",
+        ),
+        "MemberRole",
+        &spec("MemberRole", &calls, RoleKind::Member),
+    );
+    assert_flags(
+        &p,
+        "`organizations:ListParents` is granted but this role needs it for no call",
+    );
+}
+
+#[test]
 fn every_role_in_the_templates_is_checked() {
     // A role added to a template must be added here, with what it may hold.
     let known: &[(&str, &str)] = &[
         ("template.yaml", "AuditorRole"),
         ("templates/member-role.yaml", "MemberRole"),
         ("templates/event-forwarding.yaml", "ForwardingRole"),
+        ("templates/org-reader.yaml", "OrgReaderRole"),
     ];
     for file in [
         "template.yaml",
         "templates/member-role.yaml",
         "templates/event-forwarding.yaml",
+        "templates/org-reader.yaml",
     ] {
         let t = template(&read(file));
         for (id, r) in t["Resources"].as_object().unwrap() {
@@ -1148,6 +1296,10 @@ fn function_rules_of(t: &Value, changes: bool) -> BTreeMap<String, (String, Valu
         .unwrap();
     let mut out = BTreeMap::new();
     for (id, e) in events {
+        // The scheduled run is checked by `the_schedule_sends_the_scheduled_runs_input`.
+        if id == "NoiseSchedule" {
+            continue;
+        }
         assert_eq!(
             e["Type"], "EventBridgeRule",
             "{id}: only EventBridge rules are expected"
@@ -1557,6 +1709,40 @@ fn variables_read() -> BTreeSet<String> {
     out
 }
 
+/// The schedule's input is the one `handle_noisy` recognises (crates/live/src/handler/noise.rs,
+/// `SCHEDULED_INPUT`), and the noise table has its TTL and encryption.
+#[test]
+fn the_schedule_sends_the_scheduled_runs_input() {
+    let t = template(&read("template.yaml"));
+    let e = &t["Resources"]["AuditorFunction"]["Properties"]["Events"]["NoiseSchedule"];
+    assert_eq!(e["Type"], "Schedule");
+    let input: Value = serde_json::from_str(e["Properties"]["Input"].as_str().unwrap()).unwrap();
+    let source = read("crates/live/src/handler/noise.rs");
+    let constant = source
+        .split("pub const SCHEDULED_INPUT: &str = r#\"")
+        .nth(1)
+        .and_then(|r| r.split("\"#;").next())
+        .expect("SCHEDULED_INPUT in handler/noise.rs");
+    assert_eq!(input, serde_json::from_str::<Value>(constant).unwrap());
+    let table = &t["Resources"]["NoiseTable"]["Properties"];
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        "expires_at"
+    );
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    let dynamo = read("crates/live/src/aws/dynamo.rs");
+    assert!(
+        dynamo.contains("\"expires_at\""),
+        "the TTL attribute the store writes"
+    );
+    assert!(
+        dynamo.contains(".key(\"pk\""),
+        "the partition key the store uses"
+    );
+}
+
 #[test]
 fn the_template_sets_only_variables_the_function_reads() {
     let read_vars = variables_read();
@@ -1599,14 +1785,22 @@ fn edit(text: &str, from: &str, to: &str) -> String {
 
 fn member_problems(text: &str) -> Vec<String> {
     let calls = live_calls();
-    let mut p = check_role(text, "MemberRole", &spec("MemberRole", &calls, false));
+    let mut p = check_role(
+        text,
+        "MemberRole",
+        &spec("MemberRole", &calls, RoleKind::Member),
+    );
     p.extend(check_member_trust(text));
     p
 }
 
 fn auditor_problems(text: &str) -> Vec<String> {
     let calls = live_calls();
-    let mut p = check_role(text, "AuditorRole", &spec("AuditorRole", &calls, true));
+    let mut p = check_role(
+        text,
+        "AuditorRole",
+        &spec("AuditorRole", &calls, RoleKind::Auditor),
+    );
     p.extend(check_auditor_resources(text));
     p
 }
@@ -1647,7 +1841,20 @@ fn removing_a_needed_permission_fails_the_check() {
         "                Action: sts:AssumeRole\n                Resource",
         "                Action: sts:GetSessionToken\n                Resource",
     ));
-    assert_flags(&p, "`sts:AssumeRole` is not granted");
+    // What is left is the org reader's grant, behind its condition: not enough.
+    assert_flags(
+        &p,
+        "`sts:AssumeRole` is only granted conditionally ([\"OrgReaderRole\"])",
+    );
+    let p = auditor_problems(&edit(
+        &auditor,
+        "Action: [s3:GetObject, s3:PutObject]\n",
+        "Action: [s3:GetObject]\n",
+    ));
+    assert_flags(
+        &p,
+        "`s3:PutObject` is not granted; the code calls it at crates/live/src/aws/state.rs",
+    );
 }
 
 #[test]
@@ -1722,6 +1929,31 @@ fn widening_a_permission_fails_the_check() {
             "Action: sns:Publish\n                Resource: \"*\"",
         )),
         "`sns:Publish` on `Resource: \"*\"`",
+    );
+    // The state store: writes anywhere but the state bucket, or reads of any object.
+    assert_flags(
+        &auditor_problems(&edit(
+            &auditor,
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub ${StateBucket.Arn}/*",
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub arn:${AWS::Partition}:s3:::*/*",
+        )),
+        "s3:PutObject must be on the state bucket's objects only",
+    );
+    assert_flags(
+        &auditor_problems(&edit(
+            &auditor,
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub ${StateBucket.Arn}/*",
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub arn:${AWS::Partition}:s3:::*/*",
+        )),
+        "grant it only under `!If [ObjectMetadata, ...]`",
+    );
+    assert_flags(
+        &auditor_problems(&edit(
+            &auditor,
+            "Action: s3:ListBucket\n                Resource: !GetAtt StateBucket.Arn",
+            "Action: s3:ListBucket\n                Resource: !Sub arn:${AWS::Partition}:s3:::*",
+        )),
+        "s3:ListBucket must be on the state bucket only",
     );
 }
 

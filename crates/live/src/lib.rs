@@ -10,6 +10,10 @@
 //! * [`keys`]: the cache's key scheme, and which keys a change touches.
 //! * [`handler`]: one event in, diagnoses published, a summary out. The Lambda and the CLI
 //!   both go through it.
+//! * [`noise_store`]: where noise control (dedup, suppression counts, rate limit, open
+//!   problems) keeps its state: a DynamoDB table, or memory.
+//! * [`state`]: the per-account state (snapshot and path index) policy-change impact
+//!   compares with, written with conditional writes; [`handler::impact`] assesses changes.
 //! * [`config`]: the function's settings, from the environment, checked once at start.
 #![warn(missing_docs)]
 
@@ -22,4 +26,6 @@ mod fake;
 pub mod handler;
 pub mod keys;
 pub mod meter;
+pub mod noise_store;
 pub mod ports;
+pub mod state;

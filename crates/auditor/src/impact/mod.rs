@@ -19,7 +19,9 @@
 //! docs/impact-format.md.
 
 mod change;
-mod paths;
+pub(crate) mod paths;
+pub mod scope;
+pub mod state;
 
 use std::collections::BTreeMap;
 
@@ -102,7 +104,7 @@ impl Impact {
 struct Union {
     principal: String,
     bucket: crate::refs::BucketRef,
-    object: crate::sweep::PathObject,
+    object: paths::PathObject,
     before: Vec<String>,
     after: Vec<String>,
     resource_side_before: bool,
@@ -251,7 +253,7 @@ pub fn impact_of_change(
 /// Who must act on a finding: the fix's account id, else the id of the account whose
 /// configuration is at fault; for SCPs and RCPs, whose fix names the organization's
 /// management account rather than an id, that name.
-fn acting_account(f: &Finding) -> Option<String> {
+pub(crate) fn acting_account(f: &Finding) -> Option<String> {
     match &f.fix {
         Some(x) if !x.account.is_empty() => Some(x.account.clone()),
         _ => f.account.clone().filter(|a| crate::refs::is_account_id(a)),

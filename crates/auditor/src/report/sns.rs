@@ -34,6 +34,7 @@ use serde_json::{json, Map, Value};
 
 use crate::arn::{kms_key_arn, s3_arn};
 use crate::diagnose::{render_text, Code, Confidence, Diagnosis, Verdict};
+use crate::impact::{ChangeRef, ImpactPath};
 
 /// The largest publish SNS accepts, in bytes.
 pub const SNS_MAX_BYTES: usize = 262_144;
@@ -115,7 +116,13 @@ pub fn notification(d: &Diagnosis) -> Notification {
     let attributes = attributes(&facts);
     let machine = serde_json::to_value(d).unwrap_or_else(|_| json!({}));
     let head = head(&subject, &facts);
-    fit(subject, attributes, head, machine, render_text(d))
+    fit(
+        subject,
+        attributes,
+        head,
+        ("diagnosis", machine),
+        render_text(d),
+    )
 }
 
 /// The notification for an event that could not be diagnosed, so that it is reported rather
@@ -128,6 +135,7 @@ pub fn error_notification(event_id: Option<&str>, error_type: &str, message: &st
     );
     let head: Head = vec![
         ("subject", Value::from(subject.clone())),
+        ("kind", Value::from("diagnosis")),
         ("verdict", Value::from("error")),
         ("event_id", Value::from(event_id)),
         ("error_type", Value::from(error_type)),
@@ -138,6 +146,10 @@ pub fn error_notification(event_id: Option<&str>, error_type: &str, message: &st
     );
     let attributes = vec![
         Attribute {
+            name: "kind",
+            value: AttributeValue::String("diagnosis".into()),
+        },
+        Attribute {
             name: "verdict",
             value: AttributeValue::String("error".into()),
         },
@@ -146,7 +158,207 @@ pub fn error_notification(event_id: Option<&str>, error_type: &str, message: &st
             value: AttributeValue::String(error_type.to_owned()),
         },
     ];
-    fit(subject, attributes, head, Value::Null, text)
+    fit(subject, attributes, head, ("diagnosis", Value::Null), text)
+}
+
+/// Which way a path's verdict moved (docs/impact-format.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImpactKind {
+    /// Allowed before, denied after.
+    Broken,
+    /// Denied before, allowed after, on a path the bucket's side intended.
+    Fixed,
+    /// Denied before, allowed after, on a path the bucket's side did not intend.
+    Opened,
+    /// A verdict that became, or stopped being, `unknown`.
+    Undecided,
+}
+
+impl ImpactKind {
+    /// `broken`, `fixed`, `opened` or `undecided`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImpactKind::Broken => "broken",
+            ImpactKind::Fixed => "fixed",
+            ImpactKind::Opened => "opened",
+            ImpactKind::Undecided => "undecided",
+        }
+    }
+}
+
+/// The notification for one read path a change broke, fixed or opened: the same topic and
+/// conventions as a diagnosis (subject, JSON body with `text`, attributes), with
+/// `kind: impact`, `impact: broken | fixed | opened`, the change (`change_event`, and
+/// `change` with actor, time and event id) and the path (PATH of docs/impact-format.md, with
+/// its findings, fixes and `fixes_verified`) in `path`. Subject:
+/// `BROKEN KEY_POLICY_NO_ALLOW | fix: 111122223333 | PutKeyPolicy |
+/// doc-example-bucket/reports/q1.csv | reader`.
+pub fn impact_notification(
+    kind: ImpactKind,
+    path: &ImpactPath,
+    change: &ChangeRef,
+    principal_account: Option<&str>,
+    resource_account: Option<&str>,
+) -> Notification {
+    let verdict = |v: Verdict| match v {
+        Verdict::Denied => "denied",
+        Verdict::Allowed => "allowed",
+        Verdict::Unknown => "unknown",
+    };
+    let change_event = format!("{}:{}", service_of(&change.event_source), change.event_name);
+    let mut head_part = kind.as_str().to_ascii_uppercase();
+    if let Some(first) = path.blocking.first() {
+        head_part.push(' ');
+        head_part.push_str(first);
+        if path.blocking.len() > 1 {
+            head_part.push_str(&format!(" +{}", path.blocking.len() - 1));
+        }
+    }
+    if let Some(who) = path.must_act.first() {
+        let who = who
+            .strip_prefix("management account of the organization of ")
+            .map_or(who.clone(), |a| format!("org management of {a}"));
+        head_part.push_str(&format!(" | fix: {who}"));
+    }
+    // Over the limit, the end goes first: the principal (the body names it in full), then
+    // the object key; the change's name and the bucket stay.
+    let subject = clip_ascii(
+        &format!(
+            "{head_part} | {} | {}/{} | {}",
+            change.event_name,
+            path.bucket,
+            path.object,
+            short_principal(&path.principal)
+        ),
+        SUBJECT_MAX,
+    );
+    let mut head: Head = vec![
+        ("subject", Value::from(subject.clone())),
+        ("kind", Value::from("impact")),
+        ("impact", Value::from(kind.as_str())),
+        ("verdict", Value::from(verdict(path.verdict_after))),
+        ("verdict_before", Value::from(verdict(path.verdict_before))),
+        ("blocking_codes", Value::from(path.blocking.clone())),
+        ("finding_codes", Value::from(path.blocking.clone())),
+        ("acting_accounts", Value::from(path.must_act.clone())),
+        ("principal", Value::from(path.principal.as_str())),
+    ];
+    for (name, value) in [
+        ("principal_account", principal_account),
+        ("resource_account", resource_account),
+    ] {
+        if let Some(v) = value {
+            head.push((name, Value::from(v)));
+        }
+    }
+    head.push(("bucket", Value::from(path.bucket.as_str())));
+    head.push(("object", Value::from(path.object.as_str())));
+    head.push(("change_event", Value::from(change_event.as_str())));
+    head.push((
+        "change",
+        serde_json::to_value(change).unwrap_or(Value::Null),
+    ));
+    let text = impact_text(kind, path, change);
+    let string = |name, value: &str| Attribute {
+        name,
+        value: AttributeValue::String(value.to_owned()),
+    };
+    let mut attributes = vec![
+        string("kind", "impact"),
+        string("impact", kind.as_str()),
+        string("verdict", verdict(path.verdict_after)),
+        Attribute {
+            name: "finding_codes",
+            value: AttributeValue::StringArray(path.blocking.clone()),
+        },
+    ];
+    for (name, value) in [
+        ("principal_account", principal_account),
+        ("resource_account", resource_account),
+    ] {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            attributes.push(string(name, v));
+        }
+    }
+    attributes.push(string("change_event", &change_event));
+    attributes.push(Attribute {
+        name: "acting_accounts",
+        value: AttributeValue::StringArray(path.must_act.clone()),
+    });
+    let machine = serde_json::to_value(path).unwrap_or(Value::Null);
+    fit(subject, attributes, head, ("path", machine), text)
+}
+
+/// The change's service (`kms`), or its `eventSource` as given when it names none.
+fn service_of(event_source: &str) -> &str {
+    crate::refs::service_of(event_source).unwrap_or(event_source)
+}
+
+/// The impact of one path as text, for e-mail.
+fn impact_text(kind: ImpactKind, p: &ImpactPath, c: &ChangeRef) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let what = match kind {
+        ImpactKind::Broken => "broke",
+        ImpactKind::Fixed => "fixed",
+        ImpactKind::Opened => "opened",
+        ImpactKind::Undecided => "made undecidable",
+    };
+    let _ = writeln!(
+        out,
+        "{} {} {what} reads of s3://{}/{} by {}.",
+        c.event_source, c.event_name, p.bucket, p.object, p.principal
+    );
+    let _ = writeln!(
+        out,
+        "Change: {}{}{}{}",
+        c.changed,
+        c.actor
+            .as_deref()
+            .map(|a| format!(", by {a}"))
+            .unwrap_or_default(),
+        c.event_time
+            .as_deref()
+            .map(|t| format!(", at {t}"))
+            .unwrap_or_default(),
+        c.event_id
+            .as_deref()
+            .map(|i| format!(", event {i}"))
+            .unwrap_or_default(),
+    );
+    let _ = writeln!(out, "Path: {} on {}", p.action, p.principal);
+    if !p.must_act.is_empty() {
+        let _ = writeln!(out, "Must act: {}", p.must_act.join(", "));
+    }
+    for f in &p.findings {
+        let _ = writeln!(
+            out,
+            "\n{} — {} must act",
+            f.code,
+            crate::diagnose::who_acts(f)
+        );
+        let _ = writeln!(out, "  {}", f.explanation);
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(out, "  Fix: $ {}", fix.cli);
+        }
+    }
+    match (p.fixes_verified, &p.fixes_unverified) {
+        (Some(true), _) => {
+            let _ = writeln!(
+                out,
+                "\nThe fix restores the path (verified by re-evaluation)."
+            );
+        }
+        (Some(false), why) => {
+            let _ = writeln!(
+                out,
+                "\nThe fix is not verified{}",
+                why.as_deref().map(|w| format!(": {w}")).unwrap_or_default()
+            );
+        }
+        (None, _) => {}
+    }
+    out
 }
 
 /// What the subject, the body's top level and the attributes say, computed once.
@@ -160,6 +372,67 @@ struct Facts {
     principal_account: Option<String>,
     resource_account: Option<String>,
     target: Option<Target>,
+}
+
+/// A notification that is not a diagnosis (a summary of rate-limited problems, a resolution,
+/// a daily digest), built with the same conventions: a subject clipped to SNS's limit, a JSON
+/// body with `verdict` and `head`'s fields one per line, then `text` line by line, and the
+/// `verdict` attribute (plus `String` attributes from `extra`) for filter policies.
+pub fn plain_notification(
+    subject: &str,
+    verdict: &str,
+    head: Vec<(&'static str, Value)>,
+    extra: &[(&'static str, String)],
+    text: String,
+) -> Notification {
+    let subject = clip_ascii(subject, SUBJECT_MAX);
+    let mut h: Head = vec![
+        ("subject", Value::from(subject.clone())),
+        ("verdict", Value::from(verdict)),
+    ];
+    h.extend(head);
+    // Summaries, resolutions and digests come from the diagnosis pipeline: subscribers that
+    // filter on `kind = diagnosis` receive them with the diagnoses; `verdict` tells them apart.
+    let mut attributes = vec![
+        Attribute {
+            name: "kind",
+            value: AttributeValue::String("diagnosis".into()),
+        },
+        Attribute {
+            name: "verdict",
+            value: AttributeValue::String(verdict.to_owned()),
+        },
+    ];
+    attributes.extend(
+        extra
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| Attribute {
+                name: k,
+                value: AttributeValue::String(v.clone()),
+            }),
+    );
+    fit(subject, attributes, h, ("diagnosis", Value::Null), text)
+}
+
+/// `n` with a `problem` field as the body's first line: the identity of the problem it
+/// reports and, when repeats were suppressed since the last alert, their count with first and
+/// last seen (live crate, noise control). The field is small; the size budget's margin covers
+/// it.
+pub fn with_problem(mut n: Notification, problem: &Value) -> Notification {
+    if let Some(rest) = n.message.strip_prefix("{\n") {
+        n.message = format!("{{\n  \"problem\": {problem},\n{rest}");
+    }
+    n
+}
+
+/// The prefix people file objects under: the key up to its last `/`, or the whole key when it
+/// has none.
+pub fn key_prefix(key: &str) -> &str {
+    match key.rfind('/') {
+        Some(i) => key.get(..=i).unwrap_or(key),
+        None => key,
+    }
 }
 
 /// What was accessed, from the first hop's ARN.
@@ -222,7 +495,7 @@ fn push_new(list: &mut Vec<String>, item: String) {
 
 /// The account that must act on a blocking finding, as its fix names it (an account id, or
 /// the management account of an organization for SCPs and RCPs).
-fn acting_account(f: &crate::diagnose::Finding) -> Option<String> {
+pub(crate) fn acting_account(f: &crate::diagnose::Finding) -> Option<String> {
     f.fix
         .as_ref()
         .map(|x| x.account.clone())
@@ -235,10 +508,9 @@ fn target(d: &Diagnosis) -> Option<Target> {
     if let Some((bucket, key)) = s3_arn(resource) {
         // The prefix people file objects under: the key up to its last `/`, or the whole key
         // when it has none.
-        let key_prefix = key.filter(|k| !k.is_empty()).map(|k| match k.rfind('/') {
-            Some(i) => k[..=i].to_owned(),
-            None => k.to_owned(),
-        });
+        let key_prefix = key
+            .filter(|k| !k.is_empty())
+            .map(|k| key_prefix(k).to_owned());
         return Some(Target::Object {
             bucket: bucket.to_owned(),
             key_prefix,
@@ -373,6 +645,7 @@ fn attributes(facts: &Facts) -> Vec<Attribute> {
         value: AttributeValue::String(value.to_owned()),
     };
     let mut out = vec![
+        string("kind", "diagnosis"),
         string("verdict", facts.verdict),
         Attribute {
             name: "finding_codes",
@@ -408,6 +681,7 @@ type Head = Vec<(&'static str, Value)>;
 fn head(subject: &str, facts: &Facts) -> Head {
     let mut h: Head = vec![
         ("subject", Value::from(subject)),
+        ("kind", Value::from("diagnosis")),
         ("verdict", Value::from(facts.verdict)),
         ("confidence", Value::from(facts.confidence)),
         ("complete", Value::from(facts.complete)),
@@ -447,7 +721,7 @@ fn fit(
     subject: String,
     attributes: Vec<Attribute>,
     head: Head,
-    machine: Value,
+    (name, machine): (&'static str, Value),
     text: String,
 ) -> Notification {
     let mut n = Notification {
@@ -458,7 +732,7 @@ fn fit(
     };
     let mut machine = machine;
     let mut text = text;
-    n.message = body(&head, &text, &machine, &n.trimmed);
+    n.message = body(&head, &text, (name, &machine), &n.trimmed);
     if n.size() <= BUDGET {
         return n;
     }
@@ -489,7 +763,7 @@ fn fit(
         for (what, step) in steps {
             step(&mut machine);
             n.trimmed.push(what.to_owned());
-            n.message = body(&head, &text, &machine, &n.trimmed);
+            n.message = body(&head, &text, (name, &machine), &n.trimmed);
             if n.size() <= BUDGET {
                 return n;
             }
@@ -509,7 +783,7 @@ fn fit(
             break;
         }
         text = format!("{}\n{REPORT_CUT_NOTE}\n", cut_at_char(&full_text, keep));
-        n.message = body(&head, &text, &machine, &n.trimmed);
+        n.message = body(&head, &text, (name, &machine), &n.trimmed);
         if n.size() <= BUDGET {
             return n;
         }
@@ -519,13 +793,13 @@ fn fit(
     text = format!("{}\n{REPORT_CUT_NOTE}\n", cut_at_char(&full_text, 4_096));
     n.trimmed
         .push("findings' explanations and fixes (summary only)".into());
-    n.message = body(&head, &text, &summary, &n.trimmed);
+    n.message = body(&head, &text, (name, &summary), &n.trimmed);
     n
 }
 
 /// The body: one top-level field per line, `text` one report line per array element,
 /// `diagnosis` compact on one line.
-fn body(head: &Head, text: &str, machine: &Value, trimmed: &[String]) -> String {
+fn body(head: &Head, text: &str, (name, machine): (&str, &Value), trimmed: &[String]) -> String {
     let mut fields: Vec<(&str, String)> = head.iter().map(|(k, v)| (*k, v.to_string())).collect();
     let lines: Vec<String> = text
         .lines()
@@ -540,7 +814,7 @@ fn body(head: &Head, text: &str, machine: &Value, trimmed: &[String]) -> String 
         },
     ));
     if !machine.is_null() {
-        fields.push(("diagnosis", machine.to_string()));
+        fields.push((name, machine.to_string()));
     }
     if !trimmed.is_empty() {
         fields.push((

@@ -132,7 +132,7 @@ fn session(s: &Session) -> Value {
     Value::Object(v)
 }
 
-fn organization(o: &Organization) -> Value {
+pub(crate) fn organization(o: &Organization) -> Value {
     let levels = |levels: &[Vec<NamedPolicy>]| -> Value {
         levels
             .iter()
@@ -215,7 +215,7 @@ fn principal(
     v
 }
 
-fn role(r: &Role) -> Value {
+pub(crate) fn role(r: &Role) -> Value {
     let mut v = principal(
         "RoleName",
         "RoleId",
@@ -237,7 +237,7 @@ fn role(r: &Role) -> Value {
     Value::Object(v)
 }
 
-fn user(u: &User) -> Value {
+pub(crate) fn user(u: &User) -> Value {
     let mut v = principal(
         "UserName",
         "UserId",
@@ -255,7 +255,7 @@ fn user(u: &User) -> Value {
     Value::Object(v)
 }
 
-fn group(g: &Group) -> Value {
+pub(crate) fn group(g: &Group) -> Value {
     let mut v = Map::new();
     v.insert("Path".into(), json!(g.path));
     v.insert("GroupName".into(), json!(g.name));
@@ -270,7 +270,7 @@ fn group(g: &Group) -> Value {
 }
 
 /// A `Policies` entry: only the default version is kept, so it is the only one written.
-fn managed_policy(p: &ManagedPolicy) -> Value {
+pub(crate) fn managed_policy(p: &ManagedPolicy) -> Value {
     let mut v = Map::new();
     v.insert("Arn".into(), json!(p.arn));
     put(&mut v, "PolicyName", p.name.as_ref().map(|n| json!(n)));
@@ -296,7 +296,7 @@ fn managed_policy(p: &ManagedPolicy) -> Value {
     Value::Object(v)
 }
 
-fn bucket(b: &Bucket) -> Value {
+pub(crate) fn bucket(b: &Bucket) -> Value {
     let mut v = Map::new();
     v.insert("region".into(), json!(b.region));
     put(
@@ -409,7 +409,7 @@ fn object(o: &Object) -> Value {
     Value::Object(v)
 }
 
-fn key(k: &Key) -> Value {
+pub(crate) fn key(k: &Key) -> Value {
     let mut v = Map::new();
     v.insert("metadata".into(), key_metadata(&k.metadata));
     put(

@@ -1,16 +1,33 @@
 //! The Lambda entry point: configuration and clients once per container, then one
-//! [`handle`] per event. Logs are JSON lines (`tracing`), one per diagnosis.
+//! [`handle_noisy`](auditor_live::handler::noise::handle_noisy) per event (noise control around
+//! [`auditor_live::handler::handle`]), followed, when a state bucket is configured, by the
+//! impact of its change records ([`assess_changes`]). Logs are JSON lines (`tracing`), one per
+//! diagnosis.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use auditor_live::aws::{load_sdk_config, AwsAccounts, SnsPublisher};
+use auditor_live::aws::{load_sdk_config, AwsAccounts, DynamoStore, S3StateStore, SnsPublisher};
 use auditor_live::cache::Cache;
 use auditor_live::collect::Collector;
 use auditor_live::config::Config;
-use auditor_live::handler::{handle, LiveError, Summary};
+use auditor_live::handler::impact::{assess_changes, ChangeImpact};
+use auditor_live::handler::noise::{handle_noisy, Noise, NoiseConfig, NoisySummary};
+use auditor_live::handler::LiveError;
+use auditor_live::noise_store::{MemoryStore, NoiseStore};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde::Serialize;
 use serde_json::Value;
+
+/// What one invocation returns: the noise-controlled handler's summary, and the impact of the
+/// event's change records (empty without a state bucket).
+#[derive(Debug, Serialize)]
+struct Invocation {
+    #[serde(flatten)]
+    handled: NoisySummary,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    impacts: Vec<ChangeImpact>,
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -33,25 +50,64 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         sdk.clone(),
         config.role.clone(),
         config.sdk.endpoint_url.is_some(),
-    );
+    )
+    .with_org_access(config.org_access.clone());
     let collector = Collector::new(accounts, Cache::new(config.cache_ttl), config.options);
     let publisher = SnsPublisher::new(&sdk, &config.topic_arn);
+    let noise_config = NoiseConfig::from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let store = config
+        .state_bucket
+        .as_deref()
+        .map(|b| S3StateStore::new(&sdk, b, config.sdk.endpoint_url.is_some()));
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        table = noise_config.table.as_deref(),
+        state_bucket = config.state_bucket.as_deref(),
         "initialized"
     );
-    let (collector, publisher) = (&collector, &publisher);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        invoke(collector, publisher, event).await
-    }))
-    .await
+    let (collector, publisher, store) = (&collector, &publisher, store.as_ref());
+    // With a table, dedup holds across containers; without one, per container (docs/live.md).
+    match noise_config.table.clone() {
+        Some(table) => {
+            let noise = Noise::new(
+                noise_config,
+                DynamoStore::new(&sdk, &table),
+                &config.topic_arn,
+                config.cache_ttl,
+            );
+            let noise = &noise;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                invoke(collector, publisher, noise, store, event).await
+            }))
+            .await
+        }
+        None => {
+            tracing::warn!(
+                "S3KA_TABLE_NAME is not set: dedup, rate limit and open problems are per container"
+            );
+            let noise = Noise::new(
+                noise_config,
+                MemoryStore::new(),
+                &config.topic_arn,
+                config.cache_ttl,
+            );
+            let noise = &noise;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                invoke(collector, publisher, noise, store, event).await
+            }))
+            .await
+        }
+    }
 }
 
-async fn invoke(
+async fn invoke<S: NoiseStore>(
     collector: &Collector<AwsAccounts>,
     publisher: &SnsPublisher,
+    noise: &Noise<S>,
+    store: Option<&S3StateStore>,
     event: LambdaEvent<Value>,
-) -> Result<Summary, Diagnostic> {
+) -> Result<Invocation, Diagnostic> {
     // The function's own account needs no role session: read it from the function ARN.
     if let Some(account) = event.context.invoked_function_arn.split(':').nth(4) {
         if account.len() == 12 {
@@ -62,10 +118,26 @@ async fn invoke(
     if let Ok(envelope) = serde_json::from_value::<EventBridgeEvent<Value>>(event.payload.clone()) {
         tracing::debug!(id = envelope.id.as_deref(), source = %envelope.source, detail_type = %envelope.detail_type, "event received");
     }
-    handle(collector, publisher, &event.payload)
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let failed = |e: LiveError| {
+        tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
+        Diagnostic::from(e)
+    };
+    let handled = handle_noisy(collector, publisher, noise, &event.payload, now)
         .await
-        .map_err(|e: LiveError| {
-            tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
-            Diagnostic::from(e)
-        })
+        .map_err(failed)?;
+    // With a state bucket, change records are assessed for impact; without one they only
+    // dropped the cached state they touch (inside `handle_noisy`).
+    let impacts = match store {
+        Some(store) if !handled.base.changes.is_empty() => {
+            assess_changes(collector, publisher, store, &event.payload)
+                .await
+                .map_err(failed)?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Invocation { handled, impacts })
 }

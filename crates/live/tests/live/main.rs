@@ -7,10 +7,17 @@
 //!   published message must carry the verdict, codes and attributes.
 //! * `change`: change events against a warm container: the cached state they touch is
 //!   dropped, so the next diagnosis reads the new state; failed and unrelated events do nothing.
+//! * `impact`: policy-change impact — per change family, the change applied on the server,
+//!   its event delivered, and the broken or fixed path read back from the topic; the state
+//!   store's race.
 //! * `sns`: the publish itself — what subscribers receive, and which filter policies (on
 //!   attributes, on the body) it satisfies. These fail without the server.
+//! * `noise`: noise control with its state in DynamoDB shared by two handler instances:
+//!   dedup, the in-memory fallback, resolution, the rate limit's summary.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
 //!   (cargo-lambda's emulator).
+//! * `layers`: bucket and object ACLs, and the organization's SCPs and RCPs read through a
+//!   role in the management account (with what the server cannot emulate).
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
 
 #![allow(
@@ -23,8 +30,11 @@
 
 mod access_point;
 mod change;
+mod impact;
 mod kc;
+mod layers;
 mod measure;
+mod noise;
 mod runtime_api;
 mod sns;
 mod support;
