@@ -1,9 +1,10 @@
 //! The command-line contract of `s3-kms-auditor impact` (docs/impact-format.md): one
 //! hand-written case per kind of change under `tests/impact/` (a key-policy edit, a
 //! bucket-policy edit, an IAM detach, an SCP deny, a grant revoke, a disabled key, changes
-//! that break nothing, a change that opens a path), the exit codes (0 nothing broke, 1 a path
-//! broke, 2 bad input, 3 undecided), and the README's worked example. Every test runs the
-//! real binary.
+//! that break nothing, a change that opens a path), each both as two snapshots (`--after`)
+//! and as the recorded change (`--change`); the exit codes (0 nothing broke, 1 a path broke,
+//! 2 bad input, 3 undecided), and the README's worked example. Every test runs the real
+//! binary.
 
 // A test fails by panicking; the helpers outside `#[test]` functions do so on purpose.
 #![allow(
@@ -242,7 +243,14 @@ fn impact_a_new_grant_opens_a_path() {
         strs(&p["blocking_before"]),
         ["BUCKET_POLICY_NO_ALLOW", "KEY_POLICY_NO_ALLOW"]
     );
+    assert_eq!(p["blocking"], serde_json::json!([]));
+    assert_eq!(
+        p["must_act"],
+        serde_json::json!([]),
+        "nothing blocks: {p:#}"
+    );
     assert_eq!(out["fixed"], serde_json::json!([]));
+    assert_eq!(out["broken"], serde_json::json!([]));
     assert_eq!(
         out["unchanged"], 1,
         "the reader's path is unchanged: {out:#}"
@@ -422,4 +430,196 @@ fn impact_a_new_grant_fixes_a_path_the_bucket_policy_intends() {
         serde_json::json!([]),
         "the bucket policy intended it: fixed, not opened"
     );
+}
+
+// The same cases the other way round: each change the tests above give as a record, given
+// as the snapshot after it (`--after`), and the ones given as two snapshots, as a record
+// (`--change`). Both must say the same.
+
+#[test]
+fn impact_key_policy_edit_as_two_snapshots_breaks_the_read() {
+    let r = with_after(FIXED, "tests/impact/after-key-policy-drops-reader.json");
+    let p = reader_broken(&r);
+    assert_eq!(strs(&p["blocking"]), ["KEY_POLICY_NO_ALLOW"]);
+    assert_eq!(strs(&p["must_act"]), [BUCKET_ACCOUNT]);
+    assert_eq!(r.json()["change"], Value::Null);
+}
+
+#[test]
+fn impact_bucket_policy_edit_as_a_record_breaks_the_read() {
+    let r = with_change(
+        FIXED,
+        "tests/impact/change-putbucketpolicy-deny-outside.cloudtrail.json",
+    );
+    let p = reader_broken(&r);
+    assert_eq!(strs(&p["blocking"]), ["BUCKET_POLICY_EXPLICIT_DENY"]);
+    assert_eq!(strs(&p["must_act"]), [BUCKET_ACCOUNT]);
+    let change = &r.json()["change"];
+    assert_eq!(change["event_name"], "PutBucketPolicy");
+    assert_eq!(change["changed"], "bucket policy of doc-example-bucket");
+    assert_eq!(change["account"], BUCKET_ACCOUNT);
+}
+
+#[test]
+fn impact_iam_detach_as_two_snapshots_breaks_the_read() {
+    let r = with_after(
+        "tests/impact/before-managed-read.json",
+        "tests/impact/after-managed-read-detached.json",
+    );
+    let p = reader_broken(&r);
+    assert_eq!(
+        strs(&p["blocking"]),
+        ["IDENTITY_POLICY_NO_ALLOW", "IDENTITY_POLICY_NO_ALLOW"]
+    );
+    assert_eq!(strs(&p["must_act"]), [CALLER_ACCOUNT]);
+}
+
+#[test]
+fn impact_scp_deny_as_two_snapshots_breaks_the_read() {
+    let r = with_after(
+        "tests/impact/before-described-scp.json",
+        "tests/impact/after-described-scp-deny.json",
+    );
+    let p = reader_broken(&r);
+    assert_eq!(strs(&p["blocking"]), ["SCP_EXPLICIT_DENY"]);
+    let must_act = strs(&p["must_act"]);
+    assert_eq!(must_act.len(), 1, "{p:#}");
+    assert!(
+        must_act[0].contains("management account") && must_act[0].contains(CALLER_ACCOUNT),
+        "{must_act:?}"
+    );
+}
+
+#[test]
+fn impact_grant_revoke_as_two_snapshots_breaks_the_read() {
+    let r = with_after(
+        "tests/impact/before-grant.json",
+        "tests/impact/after-grant-revoked.json",
+    );
+    let p = reader_broken(&r);
+    assert_eq!(strs(&p["blocking"]), ["KEY_POLICY_NO_ALLOW"]);
+    assert_eq!(strs(&p["must_act"]), [BUCKET_ACCOUNT]);
+}
+
+#[test]
+fn impact_a_change_that_breaks_nothing_as_two_snapshots_exits_0() {
+    let r = with_after(FIXED, "tests/impact/after-key-admin-describe.json");
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.json();
+    for list in ["broken", "fixed", "opened", "undecided"] {
+        assert_eq!(out[list], serde_json::json!([]), "{list}: {out:#}");
+    }
+    assert_eq!(out["unchanged"], 1, "the reader's path is checked: {out:#}");
+}
+
+#[test]
+fn impact_a_bucket_policy_grant_as_a_record_opens_a_path() {
+    // SSE-S3 objects: the bucket policy is the only resource-side gate, so one change opens
+    // the auditor's read.
+    let r = with_change(
+        "tests/impact/before-auditor-sse-s3.json",
+        "tests/impact/change-putbucketpolicy-grants-auditor.cloudtrail.json",
+    );
+    assert_eq!(r.code, 0, "opening a path breaks nothing: {r:?}");
+    let out = r.json();
+    let opened = out["opened"].as_array().expect("opened");
+    assert_eq!(opened.len(), 1, "{out:#}");
+    let p = &opened[0];
+    assert_eq!(p["principal"], "arn:aws:iam::444455556666:role/auditor");
+    assert_eq!(p["bucket"], "doc-example-bucket");
+    assert_eq!(p["object"], "reports/q1.csv");
+    assert_eq!(p["verdict_before"], "denied");
+    assert_eq!(p["verdict_after"], "allowed");
+    assert_eq!(strs(&p["blocking_before"]), ["BUCKET_POLICY_NO_ALLOW"]);
+    assert_eq!(p["blocking"], serde_json::json!([]));
+    assert_eq!(p["must_act"], serde_json::json!([]));
+    assert_eq!(out["broken"], serde_json::json!([]));
+    assert_eq!(out["fixed"], serde_json::json!([]));
+    assert_eq!(
+        out["unchanged"], 1,
+        "the reader's path is unchanged: {out:#}"
+    );
+    assert_eq!(out["change"]["event_name"], "PutBucketPolicy");
+}
+
+/// The sample records of the families added to `--change` (events/), applied to the fixed
+/// scenario: what each breaks, and the exit code.
+#[test]
+fn impact_sample_changes_of_every_family_apply_from_the_command_line() {
+    for (event, code, broken_codes) in [
+        (
+            "events/change-schedulekeydeletion.eventbridge.json",
+            1,
+            vec!["KEY_NOT_USABLE"],
+        ),
+        ("events/change-createalias.eventbridge.json", 0, vec![]),
+        (
+            "events/change-putbucketencryption.eventbridge.json",
+            0,
+            vec![],
+        ),
+        (
+            "events/change-putpublicaccessblock.eventbridge.json",
+            0,
+            vec![],
+        ),
+        (
+            "events/change-putbucketownershipcontrols.eventbridge.json",
+            0,
+            vec![],
+        ),
+        (
+            "events/change-createpolicyversion.eventbridge.json",
+            0,
+            vec![],
+        ),
+    ] {
+        let r = with_change(FIXED, event);
+        assert_eq!(r.code, code, "{event}: {r:?}");
+        let out = r.json();
+        let broken = out["broken"].as_array().expect("broken");
+        if broken_codes.is_empty() {
+            assert!(broken.is_empty(), "{event}: {out:#}");
+        } else {
+            assert_eq!(broken.len(), 1, "{event}: {out:#}");
+            assert_eq!(broken[0]["principal"], ROLE, "{event}");
+            for c in &broken_codes {
+                assert!(strs(&broken[0]["blocking"]).contains(c), "{event}: {out:#}");
+            }
+            assert_eq!(strs(&broken[0]["must_act"]), [BUCKET_ACCOUNT], "{event}");
+        }
+        assert!(out["change"]["changed"].is_string(), "{event}");
+    }
+    // What the fixed scenario cannot express is refused, naming it.
+    for (event, needles) in [
+        (
+            "events/change-attachgrouppolicy.eventbridge.json",
+            vec!["group `analysts`", "is not in the snapshot"],
+        ),
+        (
+            "events/change-putbucketacl.eventbridge.json",
+            vec!["ACLs disabled", "BucketOwnerEnforced"],
+        ),
+        (
+            "events/change-deleteuser.eventbridge.json",
+            vec!["user `alice`", "is not in the snapshot"],
+        ),
+        (
+            "events/change-addusertogroup.eventbridge.json",
+            vec!["group `report-readers`", "is not in the snapshot"],
+        ),
+        (
+            "events/change-putrolepermissionsboundary.eventbridge.json",
+            vec!["workload-boundary", "is not in the snapshot"],
+        ),
+        (
+            "events/change-attachpolicy-scp.eventbridge.json",
+            vec!["requestParameters.targetId"],
+        ),
+    ] {
+        let r = with_change(FIXED, event);
+        let mut all = vec![event];
+        all.extend(needles);
+        assert_bad_input(&r, &all);
+    }
 }

@@ -118,6 +118,13 @@ pub fn service_principal(partition: Partition, service: &str) -> String {
     format!("{service}.{}", partition.dns_suffix())
 }
 
+/// The URI of a predefined Amazon S3 group ACL grantee (`global/AllUsers`,
+/// `global/AuthenticatedUsers`, `s3/LogDelivery`), as S3 documents it
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html#specifying-grantee-predefined-groups).
+pub fn s3_group_uri(group: &str) -> String {
+    format!("http://acs.amazonaws.com/groups/{group}")
+}
+
 /// An S3 bucket.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BucketRef {

@@ -9,15 +9,31 @@ use serde_json::{json, Value};
 use iam_eval::PolicyKind;
 
 use crate::json_patch::pointer;
-use crate::snapshot::{KeyGrant, KeyState, NamedPolicy, ObjectOwnership, Snapshot};
+use crate::snapshot::{
+    write, AclGrant, DefaultEncryption, KeyGrant, KeyState, ManagedPolicy, NamedPolicy,
+    ObjectOwnership, PublicAccessBlock, Snapshot,
+};
 
-/// Who holds an inline IAM policy.
+/// Who holds an inline IAM policy or attached managed policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InlineHolder {
     /// A role (`RoleDetailList[].RolePolicyList`).
     Role,
     /// A user (`UserDetailList[].UserPolicyList`).
     User,
+    /// A group (`GroupDetailList[].GroupPolicyList`), whose policies apply to every member.
+    Group,
+}
+
+/// The level of an account's SCP or RCP chain an organization policy is attached at. The
+/// snapshot lists the levels root first and the account last (docs/snapshot-format.md); the
+/// OUs between them are not named, so an attachment to an OU cannot be placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgLevel {
+    /// The organization root: the first level of every member account.
+    Root,
+    /// The account itself: the last level (the chain must list at least two levels).
+    Account,
 }
 
 /// One change to the snapshot.
@@ -156,6 +172,129 @@ pub enum Edit {
         /// The new content.
         document: Value,
     },
+    /// Set a bucket's default encryption (S3 `PutBucketEncryption`; `DeleteBucketEncryption`
+    /// leaves SSE-S3, the base level every bucket has).
+    SetBucketEncryption {
+        /// The bucket owner.
+        account: String,
+        /// The bucket.
+        bucket: String,
+        /// The new default encryption.
+        encryption: DefaultEncryption,
+    },
+    /// Set or remove a bucket's Object Ownership (S3 `PutBucketOwnershipControls`,
+    /// `DeleteBucketOwnershipControls`).
+    SetObjectOwnership {
+        /// The bucket owner.
+        account: String,
+        /// The bucket.
+        bucket: String,
+        /// The new setting; `None` removes it.
+        ownership: Option<ObjectOwnership>,
+    },
+    /// Set or remove a bucket's Block Public Access configuration (S3 `PutPublicAccessBlock`,
+    /// `DeletePublicAccessBlock`).
+    SetBucketPublicAccessBlock {
+        /// The bucket owner.
+        account: String,
+        /// The bucket.
+        bucket: String,
+        /// The new configuration; `None` removes it.
+        config: Option<PublicAccessBlock>,
+    },
+    /// Replace a bucket's ACL (S3 `PutBucketAcl`).
+    SetBucketAcl {
+        /// The bucket owner.
+        account: String,
+        /// The bucket.
+        bucket: String,
+        /// `Owner.ID` of the new ACL (kept from the old one when the request gives none).
+        owner_id: Option<String>,
+        /// The new grants.
+        grants: Vec<AclGrant>,
+    },
+    /// Point an alias at a key, or remove it (KMS `CreateAlias`, `UpdateAlias`,
+    /// `DeleteAlias`). An alias names one key of its account and Region.
+    SetAlias {
+        /// The account of the alias.
+        account: String,
+        /// Its Region.
+        region: String,
+        /// `alias/…`.
+        alias: String,
+        /// The key ARN it now names; `None` deletes it.
+        key_arn: Option<String>,
+    },
+    /// Add a user to a group or remove it (IAM `AddUserToGroup`, `RemoveUserFromGroup`).
+    SetGroupMembership {
+        /// The account of the user and group.
+        account: String,
+        /// The user name.
+        user: String,
+        /// The group name.
+        group: String,
+        /// Whether the user is a member afterwards.
+        member: bool,
+    },
+    /// Set or remove the permissions boundary of a role or user (IAM
+    /// `Put/DeleteRolePermissionsBoundary`, `Put/DeleteUserPermissionsBoundary`).
+    SetPermissionsBoundary {
+        /// The account of the role or user.
+        account: String,
+        /// Role or user.
+        holder: InlineHolder,
+        /// The role or user name.
+        holder_name: String,
+        /// The managed policy used as the boundary (its document must be in the snapshot);
+        /// `None` removes the boundary.
+        policy_arn: Option<String>,
+    },
+    /// Make `document` the default version of a customer managed policy (IAM
+    /// `CreatePolicyVersion` with `setAsDefault`).
+    SetDefaultPolicyVersion {
+        /// The account of the policy.
+        account: String,
+        /// The policy ARN.
+        policy_arn: String,
+        /// The version id, when known (`v2`).
+        version_id: Option<String>,
+        /// The document of that version.
+        document: Value,
+    },
+    /// Delete a role or user with everything attached to it (IAM `DeleteRole`, `DeleteUser`).
+    DeleteIdentity {
+        /// The account of the role or user.
+        account: String,
+        /// Role or user.
+        holder: InlineHolder,
+        /// The role or user name.
+        name: String,
+    },
+    /// Attach an SCP or RCP the snapshot holds (listed anywhere as `describe-policy` output
+    /// with that id) at a level of an account's chain (Organizations `AttachPolicy`).
+    AttachOrgPolicy {
+        /// The account whose chain changes.
+        account: String,
+        /// The level.
+        level: OrgLevel,
+        /// `p-…`.
+        policy_id: String,
+    },
+    /// Detach an SCP or RCP from a level of an account's chain (Organizations `DetachPolicy`).
+    DetachOrgPolicy {
+        /// The account whose chain changes.
+        account: String,
+        /// The level.
+        level: OrgLevel,
+        /// `p-…`.
+        policy_id: String,
+    },
+    /// Remove an SCP or RCP from every level it is listed at (Organizations `DeletePolicy`,
+    /// which AWS only accepts once the policy is detached everywhere).
+    DeleteOrgPolicy {
+        /// `p-…`.
+        policy_id: String,
+    },
 }
 
 /// Why an edit could not be applied to the snapshot.
@@ -239,6 +378,148 @@ fn key_mut<'s>(
         .ok_or_else(|| EditError(format!("key `{key_arn}` is not in the snapshot")))
 }
 
+/// The IAM data of an account, mutably.
+fn iam_mut<'s>(
+    snap: &'s mut Snapshot,
+    account: &str,
+) -> Result<&'s mut crate::snapshot::Iam, EditError> {
+    snap.accounts
+        .get_mut(account)
+        .and_then(|a| a.iam.as_mut())
+        .ok_or_else(|| {
+            EditError(format!(
+                "the IAM data of account {account} is not in the snapshot"
+            ))
+        })
+}
+
+/// Refuses a managed policy whose document the snapshot lacks: attaching it, or making it a
+/// boundary, would change permissions in a way the snapshot cannot show.
+fn require_managed_document(
+    snap: &Snapshot,
+    account: &str,
+    policy_arn: &str,
+) -> Result<(), EditError> {
+    let has_document = snap
+        .account(account)
+        .and_then(|a| a.iam.as_ref())
+        .and_then(|i| i.managed_policies.get(policy_arn))
+        .is_some_and(|m| m.document.is_some());
+    if has_document {
+        Ok(())
+    } else {
+        Err(EditError(format!(
+            "the document of managed policy `{policy_arn}` is not in the snapshot (list it under `iam.Policies` of account {account} with its default version)"
+        )))
+    }
+}
+
+/// An SCP or RCP with policy id `id` listed anywhere in the snapshot, and whether it is an RCP.
+fn org_policy_by_id(snap: &Snapshot, id: &str) -> Option<(NamedPolicy, bool)> {
+    snap.accounts
+        .values()
+        .filter_map(|a| a.organization.as_ref())
+        .find_map(|o| {
+            let scp = o.scp.iter().flatten().map(|p| (p, false));
+            let rcp = o.rcp.iter().flatten().map(|p| (p, true));
+            scp.chain(rcp)
+                .find(|(p, _)| org_policy_id(&p.source) == Some(id))
+                .map(|(p, rcp)| (p.clone(), rcp))
+        })
+}
+
+/// The SCP (or RCP) levels of an account, mutably.
+fn org_levels_mut<'s>(
+    snap: &'s mut Snapshot,
+    account: &str,
+    rcp: bool,
+) -> Result<&'s mut Vec<Vec<NamedPolicy>>, EditError> {
+    let org = snap
+        .accounts
+        .get_mut(account)
+        .and_then(|a| a.organization.as_mut())
+        .ok_or_else(|| {
+            EditError(format!(
+                "the organization data of account {account} is not in the snapshot"
+            ))
+        })?;
+    Ok(if rcp { &mut org.rcp } else { &mut org.scp })
+}
+
+/// The policies of one level of a chain, mutably.
+fn level_mut<'s>(
+    levels: &'s mut [Vec<NamedPolicy>],
+    level: OrgLevel,
+    account: &str,
+) -> Result<(usize, &'s mut Vec<NamedPolicy>), EditError> {
+    let count = levels.len();
+    let at = match level {
+        OrgLevel::Root => levels.first_mut().map(|l| (0, l)),
+        // With one level, root and account are the same list and the account's own
+        // attachments cannot be told apart.
+        OrgLevel::Account if count >= 2 => levels.last_mut().map(|l| (count - 1, l)),
+        OrgLevel::Account => None,
+    };
+    at.ok_or_else(|| {
+        EditError(format!(
+            "the snapshot lists {count} level(s) of organization policies above account {account}, so it cannot say which are attached to {}",
+            match level {
+                OrgLevel::Root => "the root",
+                OrgLevel::Account => "the account itself (root first, account last: at least two levels)",
+            }
+        ))
+    })
+}
+
+/// A bucket field as the one writer writes it after an edit: added (replacing the old
+/// value), or removed when the edit took it away.
+fn bucket_field_patch(
+    before: &Snapshot,
+    after: &Snapshot,
+    account: &str,
+    bucket: &str,
+    field: &str,
+) -> Vec<Value> {
+    let get = |s: &Snapshot| {
+        s.account(account)
+            .and_then(|a| a.s3.get(bucket))
+            .map(write::bucket)
+            .and_then(|b| b.get(field).cloned())
+    };
+    let path = bucket_pointer(account, bucket, field);
+    match (get(before), get(after)) {
+        (_, Some(v)) => vec![json!({"op": "add", "path": path, "value": v})],
+        (Some(_), None) => vec![json!({"op": "remove", "path": path})],
+        (None, None) => Vec::new(),
+    }
+}
+
+/// A role, user or group entry as the one writer writes it after an edit: replaced at its
+/// place in its list, or removed when the edit deleted it.
+fn identity_patch(
+    before: &Snapshot,
+    after: &Snapshot,
+    account: &str,
+    holder: InlineHolder,
+    name: &str,
+) -> Vec<Value> {
+    let Some((index, _, _)) = holder_at(before, account, holder, name) else {
+        return Vec::new();
+    };
+    let (list, _) = holder.keys();
+    let path = pointer(["accounts", account, "iam", list, &index.to_string()]);
+    let iam = after.account(account).and_then(|a| a.iam.as_ref());
+    let written = iam.and_then(|i| match holder {
+        InlineHolder::Role => i.roles.iter().find(|r| r.name == name).map(write::role),
+        InlineHolder::User => i.users.iter().find(|u| u.name == name).map(write::user),
+        InlineHolder::Group => i.groups.iter().find(|g| g.name == name).map(write::group),
+    });
+    match written {
+        Some(v) => vec![json!({"op": "replace", "path": path, "value": v})],
+        None => vec![json!({"op": "remove", "path": path})],
+    }
+}
+
 /// `/accounts/<account>/s3/<bucket>/<field>`.
 pub(super) fn bucket_pointer(account: &str, bucket: &str, field: &str) -> String {
     pointer(["accounts", account, "s3", bucket, field])
@@ -255,6 +536,7 @@ impl InlineHolder {
         match self {
             InlineHolder::Role => "role",
             InlineHolder::User => "user",
+            InlineHolder::Group => "group",
         }
     }
 
@@ -264,6 +546,7 @@ impl InlineHolder {
         match self {
             InlineHolder::Role => ("RoleDetailList", "RolePolicyList"),
             InlineHolder::User => ("UserDetailList", "UserPolicyList"),
+            InlineHolder::Group => ("GroupDetailList", "GroupPolicyList"),
         }
     }
 }
@@ -295,6 +578,11 @@ fn holder_mut<'a>(
             .iter_mut()
             .find(|u| u.name == name)
             .map(|u| (&mut u.inline_policies, &mut u.attached_policies)),
+        InlineHolder::Group => iam
+            .groups
+            .iter_mut()
+            .find(|g| g.name == name)
+            .map(|g| (&mut g.inline_policies, &mut g.attached_policies)),
     };
     found.ok_or_else(|| {
         EditError(format!(
@@ -340,11 +628,24 @@ fn holder_at<'a>(
                     .collect();
                 (i, names, u.attached_policies.as_slice())
             }),
+        InlineHolder::Group => iam
+            .groups
+            .iter()
+            .enumerate()
+            .find(|(_, g)| g.name == name)
+            .map(|(i, g)| {
+                let names = g
+                    .inline_policies
+                    .iter()
+                    .map(|p| p.policy_name.as_deref().unwrap_or_default())
+                    .collect();
+                (i, names, g.attached_policies.as_slice())
+            }),
     }
 }
 
 /// The policy id (`PolicySummary.Id`) of an SCP or RCP held as `describe-policy` output.
-fn org_policy_id(source: &Value) -> Option<&str> {
+pub(crate) fn org_policy_id(source: &Value) -> Option<&str> {
     source
         .get("Policy")
         .unwrap_or(source)
@@ -418,31 +719,13 @@ impl Edit {
                 policy_name,
                 document,
             } => {
-                let iam = snap
-                    .accounts
-                    .get_mut(account)
-                    .and_then(|a| a.iam.as_mut())
-                    .ok_or_else(|| missing(format!("the IAM data of account {account}")))?;
-                let (list, kind) = match holder {
-                    InlineHolder::Role => (
-                        iam.roles
-                            .iter_mut()
-                            .find(|r| &r.name == holder_name)
-                            .map(|r| &mut r.inline_policies),
-                        "role",
-                    ),
-                    InlineHolder::User => (
-                        iam.users
-                            .iter_mut()
-                            .find(|u| &u.name == holder_name)
-                            .map(|u| &mut u.inline_policies),
-                        "user",
-                    ),
-                };
-                let list = list.ok_or_else(|| missing(format!("{kind} `{holder_name}`")))?;
+                let (list, _) = holder_mut(snap, account, *holder, holder_name)?;
                 // Held to the inline limit of its holder (crate::limits).
-                let np = NamedPolicy::inline(kind, holder_name, policy_name, document.clone())
-                    .map_err(|e| EditError(format!("the new inline policy does not parse: {e}")))?;
+                let np =
+                    NamedPolicy::inline(holder.noun(), holder_name, policy_name, document.clone())
+                        .map_err(|e| {
+                            EditError(format!("the new inline policy does not parse: {e}"))
+                        })?;
                 list.push(np);
             }
             Edit::EnableKey { account, key_arn } => {
@@ -521,16 +804,7 @@ impl Edit {
                 holder_name,
                 policy_arn,
             } => {
-                let has_document = snap
-                    .account(account)
-                    .and_then(|a| a.iam.as_ref())
-                    .and_then(|i| i.managed_policies.get(policy_arn))
-                    .is_some_and(|m| m.document.is_some());
-                if !has_document {
-                    return Err(EditError(format!(
-                        "the document of managed policy `{policy_arn}` is not in the snapshot (list it under `iam.Policies` of account {account} with its default version)"
-                    )));
-                }
+                require_managed_document(snap, account, policy_arn)?;
                 let (_, attached) = holder_mut(snap, account, *holder, holder_name)?;
                 if !attached.contains(policy_arn) {
                     attached.push(policy_arn.clone());
@@ -585,6 +859,244 @@ impl Edit {
                     )));
                 }
             }
+            Edit::SetBucketEncryption {
+                account,
+                bucket,
+                encryption,
+            } => {
+                bucket_mut(snap, account, bucket)?.encryption = Some(encryption.clone());
+            }
+            Edit::SetObjectOwnership {
+                account,
+                bucket,
+                ownership,
+            } => {
+                bucket_mut(snap, account, bucket)?.ownership = *ownership;
+            }
+            Edit::SetBucketPublicAccessBlock {
+                account,
+                bucket,
+                config,
+            } => {
+                bucket_mut(snap, account, bucket)?.public_access_block = *config;
+            }
+            Edit::SetBucketAcl {
+                account,
+                bucket,
+                owner_id,
+                grants,
+            } => {
+                let b = bucket_mut(snap, account, bucket)?;
+                if owner_id.is_some() {
+                    b.acl_owner_id = owner_id.clone();
+                }
+                b.acl_grants = grants.clone();
+            }
+            Edit::SetAlias {
+                account,
+                region,
+                alias,
+                key_arn,
+            } => {
+                let keys = &mut snap
+                    .accounts
+                    .get_mut(account)
+                    .ok_or_else(|| missing(format!("account {account}")))?
+                    .kms;
+                if let Some(arn) = key_arn {
+                    if !keys.contains_key(arn) {
+                        return Err(missing(format!("key `{arn}`")));
+                    }
+                }
+                for (arn, key) in keys.iter_mut() {
+                    if &key.metadata.region != region {
+                        continue;
+                    }
+                    key.aliases.retain(|a| a != alias);
+                    if key_arn.as_deref() == Some(arn.as_str()) {
+                        key.aliases.push(alias.clone());
+                    }
+                }
+            }
+            Edit::SetGroupMembership {
+                account,
+                user,
+                group,
+                member,
+            } => {
+                let iam = iam_mut(snap, account)?;
+                if *member && iam.group(group).is_none() {
+                    return Err(missing(format!(
+                        "group `{group}` of account {account} (its policies are what membership gives)"
+                    )));
+                }
+                let u = iam
+                    .users
+                    .iter_mut()
+                    .find(|u| &u.name == user)
+                    .ok_or_else(|| missing(format!("user `{user}` of account {account}")))?;
+                let is_member = u.groups.contains(group);
+                match (*member, is_member) {
+                    (true, false) => u.groups.push(group.clone()),
+                    (false, true) => u.groups.retain(|g| g != group),
+                    (false, false) => {
+                        return Err(EditError(format!(
+                            "user `{user}` is not in group `{group}` in the snapshot"
+                        )))
+                    }
+                    (true, true) => {}
+                }
+            }
+            Edit::SetPermissionsBoundary {
+                account,
+                holder,
+                holder_name,
+                policy_arn,
+            } => {
+                if let Some(arn) = policy_arn {
+                    require_managed_document(snap, account, arn)?;
+                }
+                let iam = iam_mut(snap, account)?;
+                let slot = match holder {
+                    InlineHolder::Role => iam
+                        .roles
+                        .iter_mut()
+                        .find(|r| &r.name == holder_name)
+                        .map(|r| &mut r.permissions_boundary),
+                    InlineHolder::User => iam
+                        .users
+                        .iter_mut()
+                        .find(|u| &u.name == holder_name)
+                        .map(|u| &mut u.permissions_boundary),
+                    InlineHolder::Group => {
+                        return Err(EditError(
+                            "a group has no permissions boundary; only roles and users do".into(),
+                        ))
+                    }
+                };
+                let slot = slot.ok_or_else(|| {
+                    missing(format!(
+                        "{} `{holder_name}` of account {account}",
+                        holder.noun()
+                    ))
+                })?;
+                *slot = policy_arn.clone();
+            }
+            Edit::SetDefaultPolicyVersion {
+                account,
+                policy_arn,
+                version_id,
+                document,
+            } => {
+                let np = NamedPolicy::managed(policy_arn, document.clone()).map_err(|e| {
+                    EditError(format!(
+                        "the new version of managed policy `{policy_arn}` does not parse: {e}"
+                    ))
+                })?;
+                let iam = iam_mut(snap, account)?;
+                let entry = iam
+                    .managed_policies
+                    .entry(policy_arn.clone())
+                    .or_insert_with(|| ManagedPolicy {
+                        arn: policy_arn.clone(),
+                        name: None,
+                        default_version_id: None,
+                        document: None,
+                    });
+                entry.default_version_id = version_id.clone().or(entry.default_version_id.take());
+                entry.document = Some(np);
+            }
+            Edit::DeleteIdentity {
+                account,
+                holder,
+                name,
+            } => {
+                let iam = iam_mut(snap, account)?;
+                let before = iam.roles.len() + iam.users.len();
+                match holder {
+                    InlineHolder::Role => iam.roles.retain(|r| &r.name != name),
+                    InlineHolder::User => iam.users.retain(|u| &u.name != name),
+                    InlineHolder::Group => {
+                        return Err(EditError(
+                            "deleting a group is not a change this tool applies".into(),
+                        ))
+                    }
+                }
+                if iam.roles.len() + iam.users.len() == before {
+                    return Err(missing(format!(
+                        "{} `{name}` of account {account}",
+                        holder.noun()
+                    )));
+                }
+            }
+            Edit::AttachOrgPolicy {
+                account,
+                level,
+                policy_id,
+            } => {
+                let (policy, is_rcp) = org_policy_by_id(snap, policy_id).ok_or_else(|| {
+                    EditError(format!(
+                        "no SCP or RCP with policy id `{policy_id}` is in the snapshot, so its content is unknown (list it, as `describe-policy` output, wherever it is attached)"
+                    ))
+                })?;
+                let kind = if is_rcp { "rcp" } else { "scp" };
+                let levels = org_levels_mut(snap, account, is_rcp)?;
+                let (index, list) = level_mut(levels, *level, account)?;
+                if list
+                    .iter()
+                    .any(|p| org_policy_id(&p.source) == Some(policy_id.as_str()))
+                {
+                    return Err(EditError(format!(
+                        "policy `{policy_id}` is already attached at that level of account {account}; AWS refuses a second attachment"
+                    )));
+                }
+                let mut policy = policy;
+                policy.pointer = pointer([
+                    "accounts",
+                    account,
+                    "organization",
+                    kind,
+                    &index.to_string(),
+                    &list.len().to_string(),
+                ]);
+                list.push(policy);
+            }
+            Edit::DetachOrgPolicy {
+                account,
+                level,
+                policy_id,
+            } => {
+                let is_rcp = org_policy_by_id(snap, policy_id).is_some_and(|(_, rcp)| rcp);
+                let levels = org_levels_mut(snap, account, is_rcp)?;
+                let (_, list) = level_mut(levels, *level, account)?;
+                let before = list.len();
+                list.retain(|p| org_policy_id(&p.source) != Some(policy_id.as_str()));
+                if list.len() == before {
+                    return Err(EditError(format!(
+                        "policy `{policy_id}` is not attached at that level of account {account} in the snapshot"
+                    )));
+                }
+                if list.is_empty() {
+                    return Err(EditError(format!(
+                        "detaching `{policy_id}` would leave a level of account {account} without a policy; AWS refuses to detach the last one"
+                    )));
+                }
+            }
+            Edit::DeleteOrgPolicy { policy_id } => {
+                for account in snap.accounts.values_mut() {
+                    let Some(org) = account.organization.as_mut() else {
+                        continue;
+                    };
+                    for list in org.scp.iter_mut().chain(org.rcp.iter_mut()) {
+                        list.retain(|p| org_policy_id(&p.source) != Some(policy_id.as_str()));
+                        if list.is_empty() {
+                            return Err(EditError(format!(
+                                "deleting `{policy_id}` would leave a level without a policy; AWS only deletes a policy that is detached everywhere, and never detaches the last one"
+                            )));
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -610,28 +1122,11 @@ impl Edit {
                 policy_name,
                 document,
             } => {
-                let (list, inline_key) = match holder {
-                    InlineHolder::Role => ("RoleDetailList", "RolePolicyList"),
-                    InlineHolder::User => ("UserDetailList", "UserPolicyList"),
-                };
-                let iam = snap.account(account).and_then(|a| a.iam.as_ref());
-                let index = iam.and_then(|i| match holder {
-                    InlineHolder::Role => i.roles.iter().position(|r| &r.name == holder_name),
-                    InlineHolder::User => i.users.iter().position(|u| &u.name == holder_name),
-                });
-                let has_inline = iam.is_some_and(|i| match holder {
-                    InlineHolder::Role => i
-                        .roles
-                        .iter()
-                        .any(|r| &r.name == holder_name && !r.inline_policies.is_empty()),
-                    InlineHolder::User => i
-                        .users
-                        .iter()
-                        .any(|u| &u.name == holder_name && !u.inline_policies.is_empty()),
-                });
-                let Some(index) = index else {
+                let (list, inline_key) = holder.keys();
+                let Some((index, names, _)) = holder_at(snap, account, *holder, holder_name) else {
                     return Vec::new();
                 };
+                let has_inline = !names.is_empty();
                 let entry = json!({"PolicyName": policy_name, "PolicyDocument": document});
                 let base = pointer(["accounts", account, "iam", list, &index.to_string()]);
                 vec![if has_inline {
@@ -774,7 +1269,107 @@ impl Edit {
                 // `describe-policy` gives the content as a string; so does the typed edit.
                 .map(|p| json!({"op": "replace", "path": p.pointer, "value": document.to_string()}))
                 .collect(),
+            Edit::SetBucketEncryption {
+                account, bucket, ..
+            } => bucket_field_patch(snap, &self.applied(snap), account, bucket, "encryption"),
+            Edit::SetObjectOwnership {
+                account, bucket, ..
+            } => bucket_field_patch(
+                snap,
+                &self.applied(snap),
+                account,
+                bucket,
+                "ownership_controls",
+            ),
+            Edit::SetBucketPublicAccessBlock {
+                account, bucket, ..
+            } => bucket_field_patch(
+                snap,
+                &self.applied(snap),
+                account,
+                bucket,
+                "public_access_block",
+            ),
+            Edit::SetBucketAcl {
+                account, bucket, ..
+            } => bucket_field_patch(snap, &self.applied(snap), account, bucket, "acl"),
+            Edit::SetAlias { account, .. } => {
+                let after = self.applied(snap);
+                let aliases = |s: &Snapshot, arn: &str| {
+                    s.account(account)
+                        .and_then(|a| a.kms.get(arn))
+                        .map(write::key)
+                        .and_then(|k| k.get("aliases").cloned())
+                };
+                snap.account(account)
+                    .map(|a| a.kms.keys().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|arn| {
+                        let path = key_pointer(account, arn, "aliases");
+                        match (aliases(snap, arn), aliases(&after, arn)) {
+                            (old, Some(new)) if old.as_ref() != Some(&new) => {
+                                Some(json!({"op": "add", "path": path, "value": new}))
+                            }
+                            (Some(_), None) => Some(json!({"op": "remove", "path": path})),
+                            _ => None,
+                        }
+                    })
+                    .collect()
+            }
+            Edit::SetGroupMembership { account, user, .. } => {
+                identity_patch(snap, &self.applied(snap), account, InlineHolder::User, user)
+            }
+            Edit::SetPermissionsBoundary {
+                account,
+                holder,
+                holder_name,
+                ..
+            } => identity_patch(snap, &self.applied(snap), account, *holder, holder_name),
+            Edit::DeleteIdentity {
+                account,
+                holder,
+                name,
+            } => identity_patch(snap, &self.applied(snap), account, *holder, name),
+            Edit::SetDefaultPolicyVersion { account, .. } => {
+                let after = self.applied(snap);
+                match after.account(account).and_then(|a| a.iam.as_ref()) {
+                    Some(iam) => vec![json!({"op": "add",
+                        "path": pointer(["accounts", account, "iam", "Policies"]),
+                        "value": iam.managed_policies.values().map(write::managed_policy).collect::<Vec<_>>()})],
+                    None => Vec::new(),
+                }
+            }
+            Edit::AttachOrgPolicy { .. }
+            | Edit::DetachOrgPolicy { .. }
+            | Edit::DeleteOrgPolicy { .. } => {
+                let after = self.applied(snap);
+                after
+                    .accounts
+                    .iter()
+                    .filter(|(id, a)| {
+                        snap.account(id).map(|b| &b.organization) != Some(&a.organization)
+                    })
+                    .filter_map(|(id, a)| {
+                        a.organization.as_ref().map(|o| {
+                            json!({"op": "add",
+                                "path": pointer(["accounts", id, "organization"]),
+                                "value": write::organization(o)})
+                        })
+                    })
+                    .collect()
+            }
         }
+    }
+
+    /// A copy of `snap` with the edit applied (unchanged when it does not apply), for
+    /// patches rendered from what the one writer writes.
+    fn applied(&self, snap: &Snapshot) -> Snapshot {
+        let mut after = snap.clone();
+        if self.apply(&mut after).is_err() {
+            return snap.clone();
+        }
+        after
     }
 
     /// The document this edit leaves at a policy's place, for fixes that build on it.
@@ -976,6 +1571,164 @@ mod tests {
             .scp[0][0];
         assert_eq!(scp.name, "SCP FullAWSAccess (p-allowall)");
         assert_eq!(scp.document, deny);
+    }
+
+    #[test]
+    fn bucket_key_iam_and_organization_edits_patch_the_document_as_they_edit_the_snapshot() {
+        let (_, mut raw) = with_change_targets();
+        let b = &mut raw["accounts"]["444455556666"];
+        let allow_all = b["organization"]["scp"][0][0].clone();
+        let perimeter = json!({"Policy": {"PolicySummary": {"Id": "p-perimeter", "Name": "perimeter"},
+            "Content": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Action\":\"s3:*\",\"Resource\":\"*\"}]}"}});
+        b["organization"]["scp"] = json!([[allow_all.clone()], [allow_all, perimeter]]);
+        let snap = Snapshot::from_value(&raw).expect("snapshot");
+        let key = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let (a, bkt) = ("111122223333".to_owned(), "doc-example-bucket".to_owned());
+        let reader = "444455556666".to_owned();
+        let edits = vec![
+            Edit::SetBucketEncryption {
+                account: a.clone(),
+                bucket: bkt.clone(),
+                encryption: DefaultEncryption {
+                    algorithm: "AES256".into(),
+                    kms_key_id: None,
+                    bucket_key_enabled: false,
+                },
+            },
+            Edit::SetObjectOwnership {
+                account: a.clone(),
+                bucket: bkt.clone(),
+                ownership: None,
+            },
+            Edit::SetObjectOwnership {
+                account: a.clone(),
+                bucket: bkt.clone(),
+                ownership: Some(ObjectOwnership::ObjectWriter),
+            },
+            Edit::SetBucketPublicAccessBlock {
+                account: a.clone(),
+                bucket: bkt.clone(),
+                config: None,
+            },
+            Edit::SetBucketAcl {
+                account: a.clone(),
+                bucket: bkt.clone(),
+                owner_id: None,
+                grants: Vec::new(),
+            },
+            Edit::SetAlias {
+                account: a.clone(),
+                region: "us-west-2".into(),
+                alias: "alias/reports".into(),
+                key_arn: None,
+            },
+            Edit::SetAlias {
+                account: a.clone(),
+                region: "us-west-2".into(),
+                alias: "alias/new".into(),
+                key_arn: Some(key.into()),
+            },
+            Edit::SetGroupMembership {
+                account: reader.clone(),
+                user: "alice".into(),
+                group: "analysts".into(),
+                member: false,
+            },
+            Edit::SetPermissionsBoundary {
+                account: reader.clone(),
+                holder: InlineHolder::Role,
+                holder_name: "reader".into(),
+                policy_arn: Some("arn:aws:iam::444455556666:policy/extra".into()),
+            },
+            Edit::SetDefaultPolicyVersion {
+                account: reader.clone(),
+                policy_arn: "arn:aws:iam::444455556666:policy/extra".into(),
+                version_id: Some("v2".into()),
+                document: json!({"Version": "2012-10-17", "Statement": []}),
+            },
+            Edit::DeleteIdentity {
+                account: reader.clone(),
+                holder: InlineHolder::User,
+                name: "alice".into(),
+            },
+            Edit::AddInlinePolicy {
+                account: reader.clone(),
+                holder: InlineHolder::Group,
+                holder_name: "analysts".into(),
+                policy_name: "more".into(),
+                document: json!({"Version": "2012-10-17", "Statement": []}),
+            },
+            Edit::AttachManagedPolicy {
+                account: reader.clone(),
+                holder: InlineHolder::Group,
+                holder_name: "analysts".into(),
+                policy_arn: "arn:aws:iam::444455556666:policy/extra".into(),
+            },
+            Edit::AttachOrgPolicy {
+                account: reader.clone(),
+                level: OrgLevel::Root,
+                policy_id: "p-perimeter".into(),
+            },
+            Edit::DetachOrgPolicy {
+                account: reader.clone(),
+                level: OrgLevel::Account,
+                policy_id: "p-perimeter".into(),
+            },
+        ];
+        for e in &edits {
+            let mut typed = snap.clone();
+            e.apply(&mut typed)
+                .unwrap_or_else(|err| panic!("{e:?}: {err}"));
+            assert_ne!(typed.to_value(), snap.to_value(), "{e:?} changed nothing");
+            let patch = e.patch(&snap);
+            assert!(!patch.is_empty(), "{e:?} renders no patch");
+            let ops = crate::json_patch::parse_patch(&Value::Array(patch)).expect("patch");
+            let mut doc = raw.clone();
+            crate::json_patch::apply(&mut doc, &ops).unwrap_or_else(|err| panic!("{e:?}: {err}"));
+            let reread = Snapshot::from_value(&doc).expect("patched snapshot");
+            assert_eq!(reread.to_value(), typed.to_value(), "{e:?}");
+        }
+        // What AWS refuses, the edits refuse.
+        for (edit, needle) in [
+            (
+                Edit::DetachOrgPolicy {
+                    account: reader.clone(),
+                    level: OrgLevel::Root,
+                    policy_id: "p-allowall".into(),
+                },
+                "AWS refuses to detach the last one",
+            ),
+            (
+                Edit::AttachOrgPolicy {
+                    account: reader.clone(),
+                    level: OrgLevel::Account,
+                    policy_id: "p-perimeter".into(),
+                },
+                "already attached",
+            ),
+            (
+                Edit::SetPermissionsBoundary {
+                    account: reader.clone(),
+                    holder: InlineHolder::Role,
+                    holder_name: "reader".into(),
+                    policy_arn: Some("arn:aws:iam::aws:policy/PowerUserAccess".into()),
+                },
+                "is not in the snapshot",
+            ),
+            (
+                Edit::SetGroupMembership {
+                    account: reader.clone(),
+                    user: "alice".into(),
+                    group: "nobody".into(),
+                    member: true,
+                },
+                "group `nobody`",
+            ),
+        ] {
+            let mut typed = snap.clone();
+            let err = edit.apply(&mut typed).expect_err("must fail");
+            assert!(err.to_string().contains(needle), "{edit:?}: {err}");
+        }
     }
 
     #[test]

@@ -481,6 +481,7 @@ fn identity_grant(fc: &FixContext<'_>, _grantee: &str) -> Option<Fix> {
     let known = iam.is_some_and(|i| match holder {
         InlineHolder::Role => i.roles.iter().any(|r| r.name == name),
         InlineHolder::User => i.users.iter().any(|u| u.name == name),
+        InlineHolder::Group => i.groups.iter().any(|g| g.name == name),
     });
     let edits = if known {
         vec![Edit::AddInlinePolicy {

@@ -914,6 +914,10 @@ fn key_change(arn: &str) -> Expect {
     }])
 }
 
+fn bucket_change(name: &str) -> Expect {
+    Expect::Change(vec![Touched::Bucket { name: name.into() }])
+}
+
 fn samples() -> Vec<(&'static str, Vec<Expect>)> {
     vec![
         (
@@ -969,6 +973,80 @@ fn samples() -> Vec<(&'static str, Vec<Expect>)> {
         ),
         (
             "change-updatepolicy-scp.eventbridge.json",
+            vec![Expect::Change(vec![Touched::Organization {
+                policy_id: "p-7h3k9x2m".into(),
+            }])],
+        ),
+        (
+            "change-putbucketownershipcontrols.eventbridge.json",
+            vec![bucket_change("doc-example-bucket")],
+        ),
+        (
+            "change-putpublicaccessblock.eventbridge.json",
+            vec![bucket_change("doc-example-bucket")],
+        ),
+        (
+            "change-putbucketacl.eventbridge.json",
+            vec![bucket_change("doc-example-bucket")],
+        ),
+        (
+            "change-createalias.eventbridge.json",
+            vec![Expect::Change(vec![
+                Touched::Aliases,
+                Touched::Key {
+                    reference: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                    arn: Some(SAMPLE_KEY.into()),
+                },
+            ])],
+        ),
+        (
+            "change-schedulekeydeletion.eventbridge.json",
+            vec![key_change(SAMPLE_KEY)],
+        ),
+        (
+            "change-attachgrouppolicy.eventbridge.json",
+            vec![Expect::Change(vec![Touched::Group {
+                name: "analysts".into(),
+            }])],
+        ),
+        // Both the user and the group the membership changes.
+        (
+            "change-addusertogroup.eventbridge.json",
+            vec![Expect::Change(vec![
+                Touched::User {
+                    name: "alice".into(),
+                },
+                Touched::Group {
+                    name: "report-readers".into(),
+                },
+            ])],
+        ),
+        (
+            "change-putrolepermissionsboundary.eventbridge.json",
+            vec![Expect::Change(vec![Touched::Role {
+                name: "reader".into(),
+            }])],
+        ),
+        (
+            "change-createpolicyversion.eventbridge.json",
+            vec![Expect::Change(vec![Touched::ManagedPolicy {
+                arn: "arn:aws:iam::444455556666:policy/reader-base".into(),
+            }])],
+        ),
+        (
+            "change-deleteuser.eventbridge.json",
+            vec![Expect::Change(vec![Touched::User {
+                name: "alice".into(),
+            }])],
+        ),
+        (
+            "change-attachpolicy-scp.eventbridge.json",
+            vec![Expect::Change(vec![Touched::Organization {
+                policy_id: "p-7h3k9x2m".into(),
+            }])],
+        ),
+        (
+            "change-detachpolicy-scp.eventbridge.json",
             vec![Expect::Change(vec![Touched::Organization {
                 policy_id: "p-7h3k9x2m".into(),
             }])],

@@ -315,3 +315,508 @@ fn oversized_change_records_are_refused() {
         "{err}"
     );
 }
+
+/// The vpce-perimeter SCP of the Organizations samples, as `describe-policy` prints it.
+fn perimeter_scp() -> Value {
+    json!({"Policy": {"PolicySummary": {"Id": "p-7h3k9x2m", "Name": "vpce-perimeter",
+        "Type": "SERVICE_CONTROL_POLICY"},
+        "Content": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"DenyOutsideCorporateVpce\",\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":{\"StringNotEqualsIfExists\":{\"aws:SourceVpce\":\"vpce-0b5e4c3d2a1f09876\"},\"BoolIfExists\":{\"aws:ViaAWSService\":\"false\"}}}]}"}})
+}
+
+/// The working setup with what the sample change events under `events/` act on: a
+/// `report-readers` group, a `workload-boundary` policy, no Block Public Access and ACLs
+/// enabled on the bucket, and SCP chains of two levels (root, account) where the perimeter SCP is attached
+/// to the bucket account only.
+fn sample_targets() -> Snapshot {
+    let (_, mut raw) = working();
+    let full = json!({"Policy": {"PolicySummary": {"Id": "p-FullAWSAccess", "Name": "FullAWSAccess"},
+        "Content": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}"}});
+    let b = &mut raw["accounts"]["444455556666"];
+    b["iam"]["GroupDetailList"]
+        .as_array_mut()
+        .expect("groups")
+        .push(json!({"GroupName": "report-readers", "Path": "/",
+            "Arn": "arn:aws:iam::444455556666:group/report-readers",
+            "GroupPolicyList": [{"PolicyName": "read-reports", "PolicyDocument": {"Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::doc-example-bucket/*"}]}}]}));
+    b["iam"]["Policies"]
+        .as_array_mut()
+        .expect("policies")
+        .push(json!({"Arn": "arn:aws:iam::444455556666:policy/workload-boundary", "DefaultVersionId": "v1",
+            "PolicyVersionList": [{"VersionId": "v1", "IsDefaultVersion": true, "Document": {"Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}}]}));
+    b["organization"]["scp"] = json!([[full.clone()], [full.clone()]]);
+    let a = &mut raw["accounts"]["111122223333"];
+    a["organization"]["scp"] = json!([[full.clone()], [full, perimeter_scp()]]);
+    if let Some(bucket) = a["s3"]["doc-example-bucket"].as_object_mut() {
+        bucket.remove("public_access_block");
+        // ACLs enabled, so that ACL changes are accepted as AWS accepts them.
+        bucket.insert(
+            "ownership_controls".into(),
+            json!({"OwnershipControls": {"Rules": [{"ObjectOwnership": "ObjectWriter"}]}}),
+        );
+    }
+    Snapshot::from_value(&raw).expect("sample targets")
+}
+
+fn read_event(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn reader_account(s: &Snapshot) -> &crate::snapshot::Iam {
+    s.accounts["444455556666"].iam.as_ref().expect("iam")
+}
+
+#[test]
+fn every_sample_change_event_is_classified_and_applies() {
+    let snap = sample_targets();
+    let bucket = |s: &Snapshot| s.bucket("doc-example-bucket").expect("bucket").1.clone();
+    type Check = fn(&Snapshot, &Snapshot);
+    let cases: Vec<(&str, &str, Check)> = vec![
+        ("change-putbucketownershipcontrols.eventbridge.json",
+         "Object Ownership of doc-example-bucket (BucketOwnerPreferred)",
+         |_, a| assert_eq!(a.bucket("doc-example-bucket").and_then(|(_, b)| b.ownership),
+             Some(crate::snapshot::ObjectOwnership::BucketOwnerPreferred))),
+        ("change-putpublicaccessblock.eventbridge.json", "Block Public Access of doc-example-bucket",
+         |b, a| {
+             assert!(b.bucket("doc-example-bucket").is_some_and(|(_, x)| x.public_access_block.is_none()));
+             let pab = a.bucket("doc-example-bucket").and_then(|(_, x)| x.public_access_block).expect("set");
+             assert!(pab.block_public_acls && pab.ignore_public_acls && pab.block_public_policy && pab.restrict_public_buckets);
+         }),
+        ("change-putbucketacl.eventbridge.json", "ACL of doc-example-bucket",
+         |_, a| {
+             let grants = &a.bucket("doc-example-bucket").expect("bucket").1.acl_grants;
+             assert_eq!(grants.len(), 2, "{grants:?}");
+             assert!(grants.contains(&crate::snapshot::AclGrant {
+                 grantee: crate::snapshot::Grantee::CanonicalUser {
+                     id: "08d533ef40bb2cca86f4deb245dcb1aa2363817d431183a45eebb30e2ba6869d".into() },
+                 permission: crate::snapshot::AclPermission::Read }), "{grants:?}");
+         }),
+        ("change-createalias.eventbridge.json", &*Box::leak(format!("alias alias/reports-2026 (now {KEY})").into_boxed_str()),
+         |_, a| assert!(a.accounts["111122223333"].kms[KEY].aliases.contains(&"alias/reports-2026".to_owned()))),
+        ("change-schedulekeydeletion.eventbridge.json", &*Box::leak(format!("state of key {KEY} (PendingDeletion)").into_boxed_str()),
+         |_, a| assert_eq!(a.accounts["111122223333"].kms[KEY].metadata.key_state, crate::snapshot::KeyState::PendingDeletion)),
+        ("change-attachgrouppolicy.eventbridge.json",
+         "managed policy arn:aws:iam::444455556666:policy/reader-base of group analysts",
+         |_, a| assert!(reader_account(a).group("analysts").expect("group").attached_policies
+             .contains(&"arn:aws:iam::444455556666:policy/reader-base".to_owned()))),
+        ("change-addusertogroup.eventbridge.json", "membership of user alice in group report-readers (added)",
+         |_, a| assert!(reader_account(a).users.iter().any(|u| u.name == "alice" && u.groups.contains(&"report-readers".to_owned())))),
+        ("change-putrolepermissionsboundary.eventbridge.json",
+         "permissions boundary of role reader (arn:aws:iam::444455556666:policy/workload-boundary)",
+         |_, a| assert_eq!(reader_account(a).roles.iter().find(|r| r.name == "reader").and_then(|r| r.permissions_boundary.as_deref()),
+             Some("arn:aws:iam::444455556666:policy/workload-boundary"))),
+        ("change-createpolicyversion.eventbridge.json",
+         "default version of managed policy arn:aws:iam::444455556666:policy/reader-base (v2)",
+         |_, a| {
+             let m = &reader_account(a).managed_policies["arn:aws:iam::444455556666:policy/reader-base"];
+             assert_eq!(m.default_version_id.as_deref(), Some("v2"));
+             assert_eq!(m.document.as_ref().map(|d| d.document["Statement"][0]["Sid"].clone()), Some(json!("ListReports")));
+         }),
+        ("change-deleteuser.eventbridge.json", "user alice (deleted)",
+         |b, a| {
+             assert!(reader_account(b).users.iter().any(|u| u.name == "alice"));
+             assert!(!reader_account(a).users.iter().any(|u| u.name == "alice"));
+         }),
+        ("change-attachpolicy-scp.eventbridge.json", "organization policy p-7h3k9x2m attached to 444455556666",
+         |_, a| {
+             let scp = &a.accounts["444455556666"].organization.as_ref().expect("org").scp;
+             assert_eq!(scp.len(), 2);
+             assert_eq!(scp[1].len(), 2);
+             assert_eq!(scp[1][1].name, "SCP vpce-perimeter (p-7h3k9x2m)");
+         }),
+    ];
+    for (file, changed, check) in cases {
+        let event = read_event(file);
+        let outcomes = crate::event::parse_events(&event).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let [crate::event::EventOutcome::Change(c)] = outcomes.as_slice() else {
+            panic!("{file}: {outcomes:?}");
+        };
+        let (after, change) = apply_change(&snap, &event).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(change.event_name, c.event_name, "{file}");
+        assert_eq!(change.changed, changed, "{file}");
+        assert_ne!(after, snap, "{file} changed nothing");
+        check(&snap, &after);
+        // What the change leaves is a snapshot the one writer writes and the reader reads.
+        let reread =
+            Snapshot::from_value(&after.to_value()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(reread.to_value(), after.to_value(), "{file}");
+    }
+    let _ = bucket(&snap);
+}
+
+#[test]
+fn the_perimeter_scp_attached_to_the_reader_account_breaks_its_read_and_detaching_restores_it() {
+    let snap = sample_targets();
+    let attached = impact_of_change(
+        &snap,
+        &read_event("change-attachpolicy-scp.eventbridge.json"),
+    )
+    .expect("applies");
+    let broken = attached
+        .broken
+        .iter()
+        .find(|p| p.principal == ROLE && p.object == "reports/q1.csv")
+        .expect("the reader's path breaks");
+    assert_eq!(broken.blocking, vec!["SCP_EXPLICIT_DENY".to_owned()]);
+    let (after, _) = apply_change(
+        &snap,
+        &read_event("change-attachpolicy-scp.eventbridge.json"),
+    )
+    .expect("applies");
+    let (restored, _) = apply_change(
+        &after,
+        &read_event("change-detachpolicy-scp.eventbridge.json"),
+    )
+    .expect("detaches");
+    assert_eq!(restored.to_value(), snap.to_value());
+    // Detaching what the account does not have is refused, as AWS refuses it.
+    let err = apply_change(
+        &snap,
+        &read_event("change-detachpolicy-scp.eventbridge.json"),
+    )
+    .expect_err("not attached");
+    assert_eq!(err.path(), "detail.requestParameters.targetId");
+    assert!(err.message().contains("is not attached"), "{err}");
+}
+
+#[test]
+fn a_boundary_without_s3_read_and_a_scheduled_deletion_break_the_read() {
+    let snap = sample_targets();
+    for (file, code, acting) in [
+        (
+            "change-putrolepermissionsboundary.eventbridge.json",
+            "PERMISSIONS_BOUNDARY",
+            "444455556666",
+        ),
+        (
+            "change-schedulekeydeletion.eventbridge.json",
+            "KEY_NOT_USABLE",
+            "111122223333",
+        ),
+    ] {
+        let i = impact_of_change(&snap, &read_event(file)).expect("applies");
+        let broken = i
+            .broken
+            .iter()
+            .find(|p| p.principal == ROLE && p.object == "reports/q1.csv")
+            .unwrap_or_else(|| panic!("{file}: {i:?}"));
+        assert!(
+            broken.blocking.iter().any(|c| c.starts_with(code)),
+            "{file}: {broken:?}"
+        );
+        assert!(
+            broken.must_act.contains(&acting.to_owned()),
+            "{file}: {broken:?}"
+        );
+    }
+}
+
+#[test]
+fn records_that_lack_what_their_change_needs_are_refused_naming_it() {
+    let snap = sample_targets();
+    let detail = |file: &str| read_event(file)["detail"].clone();
+    let mut cases: Vec<(Value, &str, &str)> = Vec::new();
+    // A new default version whose document the record does not carry.
+    let mut v = detail("change-createpolicyversion.eventbridge.json");
+    v["requestParameters"]
+        .as_object_mut()
+        .expect("params")
+        .remove("policyDocument");
+    cases.push((
+        v,
+        "requestParameters.policyArn",
+        "does not carry its document",
+    ));
+    // A default version the snapshot does not hold.
+    let v = record(
+        "iam",
+        "SetDefaultPolicyVersion",
+        "444455556666",
+        json!({"policyArn": "arn:aws:iam::444455556666:policy/reader-base", "versionId": "v3"}),
+    );
+    cases.push((
+        v,
+        "requestParameters.versionId",
+        "keeps only the default version (v1)",
+    ));
+    // An SCP update that carries no content anywhere.
+    let v = record(
+        "organizations",
+        "UpdatePolicy",
+        "555566667777",
+        json!({"policyId": "p-7h3k9x2m", "name": "perimeter"}),
+    );
+    cases.push((v, "requestParameters.policyId", "carries no content"));
+    // An OU the snapshot does not name.
+    let v = record(
+        "organizations",
+        "AttachPolicy",
+        "555566667777",
+        json!({"policyId": "p-7h3k9x2m", "targetId": "ou-a1b2-c3d4e5f6"}),
+    );
+    cases.push((v, "requestParameters.targetId", "organizational unit"));
+    // An alias that already exists.
+    let v = record(
+        "kms",
+        "CreateAlias",
+        "111122223333",
+        json!({"aliasName": "alias/reports", "targetKeyId": KEY}),
+    );
+    cases.push((v, "requestParameters.aliasName", "already names key"));
+    // A retirement by grant token.
+    let v = record(
+        "kms",
+        "RetireGrant",
+        "111122223333",
+        json!({"keyId": KEY, "grantToken": "AQpAM2Rh..."}),
+    );
+    cases.push((v, "requestParameters.grantId", "cannot be identified"));
+    for (event, path, needle) in cases {
+        let err = apply_change(&snap, &event).expect_err(needle);
+        assert_eq!(err.path(), path, "{err}");
+        assert!(err.message().contains(needle), "{err}");
+        if needle != "already names key" {
+            assert!(err.message().contains("--after"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn the_other_calls_of_each_family_apply_as_aws_applies_them() {
+    let snap = sample_targets();
+    let apply = |source: &str, name: &str, account: &str, params: Value| {
+        apply_change(&snap, &record(source, name, account, params))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let b = |s: &Snapshot| s.bucket("doc-example-bucket").expect("bucket").1.clone();
+    // Deleting the default encryption leaves SSE-S3.
+    let (a, c) = apply(
+        "s3",
+        "DeleteBucketEncryption",
+        "111122223333",
+        json!({"bucketName": "doc-example-bucket"}),
+    );
+    assert_eq!(
+        b(&a).encryption.map(|e| e.algorithm),
+        Some("AES256".to_owned())
+    );
+    assert!(c.changed.contains("SSE-S3"));
+    let (a, _) = apply(
+        "s3",
+        "DeleteBucketOwnershipControls",
+        "111122223333",
+        json!({"bucketName": "doc-example-bucket"}),
+    );
+    assert_eq!(b(&a).ownership, None);
+    let (a, _) = apply(
+        "s3",
+        "DeletePublicAccessBlock",
+        "111122223333",
+        json!({"bucketName": "doc-example-bucket"}),
+    );
+    assert_eq!(b(&a).public_access_block, None);
+    // A canned ACL expands to the owner's grant and the public one.
+    let (a, _) = apply(
+        "s3",
+        "PutBucketAcl",
+        "111122223333",
+        json!({"bucketName": "doc-example-bucket", "acl": [""], "x-amz-acl": ["public-read"]}),
+    );
+    let grants = b(&a).acl_grants;
+    assert_eq!(grants.len(), 2);
+    assert!(grants
+        .iter()
+        .any(|g| g.grantee.is_public() && g.permission == crate::snapshot::AclPermission::Read));
+    // With ACLs disabled, an ACL granting others is one AWS refuses.
+    let (enforced, _) = apply(
+        "s3",
+        "PutBucketOwnershipControls",
+        "111122223333",
+        json!({"bucketName": "doc-example-bucket",
+            "OwnershipControls": {"Rule": {"ObjectOwnership": "BucketOwnerEnforced"}}}),
+    );
+    let err = apply_change(
+        &enforced,
+        &read_event("change-putbucketacl.eventbridge.json"),
+    )
+    .expect_err("ACLs disabled");
+    assert!(err.message().contains("ACLs disabled"), "{err}");
+    let (owner_only, _) = apply_change(
+        &enforced,
+        &record(
+            "s3",
+            "PutBucketAcl",
+            "111122223333",
+            json!({"bucketName": "doc-example-bucket", "x-amz-acl": ["private"]}),
+        ),
+    )
+    .expect("owner only");
+    assert_eq!(b(&owner_only).acl_grants.len(), 1);
+    // A single-rule encryption body converted from XML, with a text boolean.
+    let (a, _) = apply(
+        "s3",
+        "PutBucketEncryption",
+        "111122223333",
+        json!({"bucketName": "doc-example-bucket",
+        "ServerSideEncryptionConfiguration": {"Rule": {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
+            "KMSMasterKeyID": "alias/reports"}, "BucketKeyEnabled": "true"}}}),
+    );
+    let e = b(&a).encryption.expect("encryption");
+    assert_eq!(
+        (e.kms_key_id.as_deref(), e.bucket_key_enabled),
+        (Some("alias/reports"), true)
+    );
+    // Aliases move and go.
+    let other = "arn:aws:kms:us-west-2:111122223333:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let (a, _) = apply(
+        "kms",
+        "UpdateAlias",
+        "111122223333",
+        json!({"aliasName": "alias/reports", "targetKeyId": other}),
+    );
+    assert!(!a.accounts["111122223333"].kms[KEY]
+        .aliases
+        .contains(&"alias/reports".to_owned()));
+    assert!(a.accounts["111122223333"].kms[other]
+        .aliases
+        .contains(&"alias/reports".to_owned()));
+    let (a, _) = apply(
+        "kms",
+        "DeleteAlias",
+        "111122223333",
+        json!({"aliasName": "alias/reports"}),
+    );
+    assert!(a.accounts["111122223333"].kms[KEY].aliases.is_empty());
+    let (a, _) = apply(
+        "kms",
+        "CancelKeyDeletion",
+        "111122223333",
+        json!({"keyId": KEY}),
+    );
+    assert_eq!(
+        a.accounts["111122223333"].kms[KEY].metadata.key_state,
+        crate::snapshot::KeyState::Disabled
+    );
+    // Group policies, memberships, boundaries and deletions.
+    let (a, _) = apply(
+        "iam",
+        "PutGroupPolicy",
+        "444455556666",
+        json!({"groupName": "analysts", "policyName": "x",
+        "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\"}]}"}),
+    );
+    assert_eq!(
+        reader_account(&a)
+            .group("analysts")
+            .expect("group")
+            .inline_policies
+            .len(),
+        reader_account(&snap)
+            .group("analysts")
+            .expect("group")
+            .inline_policies
+            .len()
+            + 1
+    );
+    let (a, _) = apply(
+        "iam",
+        "DeleteGroupPolicy",
+        "444455556666",
+        json!({"groupName": "report-readers", "policyName": "read-reports"}),
+    );
+    assert!(reader_account(&a)
+        .group("report-readers")
+        .expect("group")
+        .inline_policies
+        .is_empty());
+    let (a, _) = apply(
+        "iam",
+        "RemoveUserFromGroup",
+        "444455556666",
+        json!({"groupName": "analysts", "userName": "alice"}),
+    );
+    assert!(reader_account(&a).users.iter().all(|u| u.groups.is_empty()));
+    let (a, _) = apply(
+        "iam",
+        "DeleteRole",
+        "444455556666",
+        json!({"roleName": "reader"}),
+    );
+    assert!(reader_account(&a).roles.iter().all(|r| r.name != "reader"));
+    let (with_boundary, _) = apply(
+        "iam",
+        "PutUserPermissionsBoundary",
+        "444455556666",
+        json!({"userName": "alice", "permissionsBoundary": "arn:aws:iam::444455556666:policy/workload-boundary"}),
+    );
+    let (a, _) = apply_change(
+        &with_boundary,
+        &record(
+            "iam",
+            "DeleteUserPermissionsBoundary",
+            "444455556666",
+            json!({"userName": "alice"}),
+        ),
+    )
+    .expect("removes");
+    assert_eq!(a.to_value(), snap.to_value());
+    // A version that is not made the default changes nothing, and says so.
+    let (a, c) = apply(
+        "iam",
+        "CreatePolicyVersion",
+        "444455556666",
+        json!({"policyArn":
+        "arn:aws:iam::444455556666:policy/reader-base", "policyDocument": "{}", "setAsDefault": false}),
+    );
+    assert_eq!(a, snap);
+    assert!(c.changed.contains("not the default"), "{c:?}");
+    // Deleting a policy detached everywhere changes nothing; one the snapshot still lists goes.
+    let (a, c) = apply(
+        "organizations",
+        "DeletePolicy",
+        "555566667777",
+        json!({"policyId": "p-0000000000"}),
+    );
+    assert_eq!(a, snap);
+    assert!(c.changed.contains("lists it nowhere"), "{c:?}");
+    let (a, _) = apply(
+        "organizations",
+        "DeletePolicy",
+        "555566667777",
+        json!({"policyId": "p-7h3k9x2m"}),
+    );
+    assert_eq!(
+        a.accounts["111122223333"]
+            .organization
+            .as_ref()
+            .expect("org")
+            .scp[1]
+            .len(),
+        1
+    );
+    // An update of name only still carries the content in its response.
+    let mut rename = record(
+        "organizations",
+        "UpdatePolicy",
+        "555566667777",
+        json!({"policyId": "p-7h3k9x2m", "name": "perimeter"}),
+    );
+    rename["responseElements"] =
+        json!({"policy": {"content": perimeter_scp()["Policy"]["Content"]}});
+    let (a, _) = apply_change(&snap, &rename).expect("applies");
+    let perimeter = |s: &Snapshot| {
+        s.accounts["111122223333"]
+            .organization
+            .as_ref()
+            .expect("org")
+            .scp[1][1]
+            .document
+            .clone()
+    };
+    assert_eq!(perimeter(&a), perimeter(&snap));
+}

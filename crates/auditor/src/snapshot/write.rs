@@ -124,7 +124,7 @@ fn session(s: &Session) -> Value {
     Value::Object(v)
 }
 
-fn organization(o: &Organization) -> Value {
+pub(crate) fn organization(o: &Organization) -> Value {
     let levels = |levels: &[Vec<NamedPolicy>]| -> Value {
         levels
             .iter()
@@ -207,7 +207,7 @@ fn principal(
     v
 }
 
-fn role(r: &Role) -> Value {
+pub(crate) fn role(r: &Role) -> Value {
     let mut v = principal(
         "RoleName",
         "RoleId",
@@ -229,7 +229,7 @@ fn role(r: &Role) -> Value {
     Value::Object(v)
 }
 
-fn user(u: &User) -> Value {
+pub(crate) fn user(u: &User) -> Value {
     let mut v = principal(
         "UserName",
         "UserId",
@@ -247,7 +247,7 @@ fn user(u: &User) -> Value {
     Value::Object(v)
 }
 
-fn group(g: &Group) -> Value {
+pub(crate) fn group(g: &Group) -> Value {
     let mut v = Map::new();
     v.insert("Path".into(), json!(g.path));
     v.insert("GroupName".into(), json!(g.name));
@@ -262,7 +262,7 @@ fn group(g: &Group) -> Value {
 }
 
 /// A `Policies` entry: only the default version is kept, so it is the only one written.
-fn managed_policy(p: &ManagedPolicy) -> Value {
+pub(crate) fn managed_policy(p: &ManagedPolicy) -> Value {
     let mut v = Map::new();
     v.insert("Arn".into(), json!(p.arn));
     put(&mut v, "PolicyName", p.name.as_ref().map(|n| json!(n)));
@@ -288,7 +288,7 @@ fn managed_policy(p: &ManagedPolicy) -> Value {
     Value::Object(v)
 }
 
-fn bucket(b: &Bucket) -> Value {
+pub(crate) fn bucket(b: &Bucket) -> Value {
     let mut v = Map::new();
     v.insert("region".into(), json!(b.region));
     put(
@@ -401,7 +401,7 @@ fn object(o: &Object) -> Value {
     Value::Object(v)
 }
 
-fn key(k: &Key) -> Value {
+pub(crate) fn key(k: &Key) -> Value {
     let mut v = Map::new();
     v.insert("metadata".into(), key_metadata(&k.metadata));
     put(
