@@ -36,7 +36,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
-use Scope::{Auditor, Free, ObjectRead, Read};
+use Scope::{Auditor, Free, ObjectRead, Read, State};
 
 // ---------------------------------------------------------------------------------------------
 // The mapping table
@@ -53,6 +53,8 @@ enum Scope {
     ObjectRead,
     /// Only the function's role (assume the member role, publish the findings).
     Auditor,
+    /// Only the function's role, on the state bucket it creates (`StateBucket`).
+    State,
     /// Needs no permission.
     Free,
 }
@@ -100,6 +102,16 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_caller_identity",           "sts:GetCallerIdentity",                Free),
     // aws/sns.rs
     ("publish",                       "sns:Publish",                          Auditor),
+    // aws/inventory.rs: the organization sweep's whole-account reads and its account list
+    ("list_buckets",                  "s3:ListAllMyBuckets",                  Read),
+    ("get_account_authorization_details", "iam:GetAccountAuthorizationDetails", Read),
+    ("list_accounts",                 "organizations:ListAccounts",           Auditor),
+    // aws/sqs.rs: the sweep's fan-out
+    ("send_message_batch",            "sqs:SendMessage",                      Auditor),
+    // aws/state.rs: the state bucket
+    ("get_object",                    "s3:GetObject",                         State),
+    ("put_object",                    "s3:PutObject",                         State),
+    ("list_objects_v2",               "s3:ListBucket",                        State),
 ];
 
 /// Actions the function's role holds that no code calls: Lambda itself uses them with the
@@ -111,11 +123,26 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
         "sqs:SendMessage",
         "Lambda sends failed invocations to the on-failure destination",
     ),
+    (
+        "sqs:ReceiveMessage",
+        "Lambda's event source mapping polls the sweep queue",
+    ),
+    (
+        "sqs:DeleteMessage",
+        "Lambda's event source mapping deletes the sweep messages handled",
+    ),
+    (
+        "sqs:GetQueueAttributes",
+        "Lambda's event source mapping reads the sweep queue's attributes",
+    ),
 ];
 
 /// Actions whose API has no resource type: IAM only accepts `Resource: "*"` for them.
 const STAR_RESOURCE_ACTIONS: &[&str] = &[
     "kms:ListAliases",
+    "s3:ListAllMyBuckets",
+    "iam:GetAccountAuthorizationDetails",
+    "organizations:ListAccounts",
     "iam:ListPolicies",
     "organizations:DescribeOrganization",
 ];
@@ -798,7 +825,7 @@ fn spec<'a>(label: &'a str, calls: &[Call], auditor: bool) -> RoleSpec<'a> {
                 guarded.insert(c.action.clone());
                 true
             }
-            Scope::Auditor => auditor,
+            Scope::Auditor | Scope::State => auditor,
             Scope::Free => false,
         };
         if wanted {
@@ -868,10 +895,13 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
         };
         // Behind the switch, and on this account's objects only.
         let guarded_ok = |g: &&Grant| {
-            g.guards == ["ObjectMetadata"]
-                && g.condition.as_ref().is_some_and(|c| {
-                    c["StringEquals"]["s3:ResourceAccount"] == json!({ "Ref": "AWS::AccountId" })
-                })
+            // The state bucket's objects are the auditor's own documents, not content.
+            on_state_bucket(g)
+                || g.guards == ["ObjectMetadata"]
+                    && g.condition.as_ref().is_some_and(|c| {
+                        c["StringEquals"]["s3:ResourceAccount"]
+                            == json!({ "Ref": "AWS::AccountId" })
+                    })
         };
         if spec.guarded.contains(action) {
             if let Some(g) = gs.iter().find(|g| !guarded_ok(g)) {
@@ -898,8 +928,19 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
     problems
 }
 
+/// Whether a grant names the state bucket (`StateBucket`) and nothing else.
+fn on_state_bucket(g: &Grant) -> bool {
+    let r = g.resource.to_string();
+    r.contains("StateBucket") && !r.contains("s3:::*")
+}
+
 /// The checks that depend on what a grant is for, not only its action.
 fn check_auditor_resources(text: &str) -> Vec<String> {
+    let state_actions: BTreeSet<&str> = OPERATIONS
+        .iter()
+        .filter(|(_, _, scope)| *scope == State)
+        .map(|(_, action, _)| *action)
+        .collect();
     let t = template(text);
     let (grants, _) = role_grants(&t, "AuditorRole");
     let mut problems = Vec::new();
@@ -921,10 +962,25 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
                     ));
                 }
                 "sqs:SendMessage"
-                    if g.resource != json!({ "Fn::GetAtt": ["DeadLetterQueue", "Arn"] }) =>
+                    if g.resource != json!({ "Fn::GetAtt": ["DeadLetterQueue", "Arn"] })
+                        && g.resource != json!({ "Fn::GetAtt": ["SweepQueue", "Arn"] }) =>
                 {
                     problems.push(format!(
-                        "AuditorRole {}: sqs:SendMessage must be on DeadLetterQueue only",
+                        "AuditorRole {}: sqs:SendMessage must be on DeadLetterQueue or SweepQueue only",
+                        g.sid
+                    ));
+                }
+                "sqs:ReceiveMessage" | "sqs:DeleteMessage" | "sqs:GetQueueAttributes"
+                    if g.resource != json!({ "Fn::GetAtt": ["SweepQueue", "Arn"] }) =>
+                {
+                    problems.push(format!(
+                        "AuditorRole {}: {a} must be on SweepQueue only",
+                        g.sid
+                    ));
+                }
+                a if state_actions.contains(a) && a != "s3:GetObject" && !on_state_bucket(g) => {
+                    problems.push(format!(
+                        "AuditorRole {}: {a} must be on StateBucket only",
                         g.sid
                     ));
                 }

@@ -1479,5 +1479,6 @@ fn merge_key(existing: &mut Key, other: Key) {
     }
 }
 
+mod account;
 #[cfg(test)]
 mod tests;

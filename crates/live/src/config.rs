@@ -13,11 +13,16 @@
 //! | `S3KA_ENDPOINT_URL` | no | one endpoint for every service (an AWS-compatible test server) |
 //! | `S3KA_STATE_BUCKET` | no | the bucket the stack creates for the per-account state policy-change impact compares with; without it change events only drop cached state |
 //! | `S3KA_MAX_ATTEMPTS` | no | attempts per AWS call, 1 to 10 (default 3; 1 disables retries) |
+//! | `S3KA_SWEEP_QUEUE_URL` | no | the organization sweep's queue; without it (or without `S3KA_STATE_BUCKET`) schedule events are refused |
+//! | `S3KA_SWEEP_ORGANIZATIONS` | no | `true`: the sweep lists the accounts with Organizations `ListAccounts` (management or delegated-administrator account) |
+//! | `S3KA_SWEEP_ACCOUNTS` | no | otherwise, the accounts to sweep, comma-separated 12-digit ids |
+//! | `S3KA_SWEEP_MAX_RECEIVE` | no | the queue's `maxReceiveCount` (default 3): a message failing on that receive marks its account failed |
 
 use std::time::Duration;
 
 use crate::aws::{RoleSpec, SdkSettings};
 use crate::collect::Options;
+use crate::sweep::SweepConfig;
 
 /// The function's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +39,8 @@ pub struct Config {
     pub sdk: SdkSettings,
     /// `S3KA_STATE_BUCKET`.
     pub state_bucket: Option<String>,
+    /// `S3KA_SWEEP_*`.
+    pub sweep: SweepConfig,
 }
 
 /// A setting that cannot be used.
@@ -155,7 +162,51 @@ impl Config {
                 ));
             }
         }
+        let flag = |var: &'static str| match get(var).as_deref() {
+            None | Some("false" | "0" | "no") => Ok(false),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some(other) => Err(ConfigError::new(
+                var,
+                format!("`{other}` is not `true` or `false`"),
+            )),
+        };
+        let accounts: Vec<String> = get("S3KA_SWEEP_ACCOUNTS")
+            .map(|v| {
+                v.split(',')
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(bad) = accounts
+            .iter()
+            .find(|a| a.len() != 12 || !a.bytes().all(|c| c.is_ascii_digit()))
+        {
+            return Err(ConfigError::new(
+                "S3KA_SWEEP_ACCOUNTS",
+                format!("`{bad}` is not a 12-digit account id"),
+            ));
+        }
+        let max_receive = match get("S3KA_SWEEP_MAX_RECEIVE") {
+            Some(v) => match v.parse::<u32>() {
+                Ok(n @ 1..=1000) => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        "S3KA_SWEEP_MAX_RECEIVE",
+                        format!("`{v}` is not a number from 1 to 1000 (SQS maxReceiveCount)"),
+                    ))
+                }
+            },
+            None => 3,
+        };
+        let sweep = SweepConfig {
+            queue_url: get("S3KA_SWEEP_QUEUE_URL"),
+            accounts,
+            organizations: flag("S3KA_SWEEP_ORGANIZATIONS")?,
+            max_receive,
+        };
         Ok(Config {
+            sweep,
             state_bucket,
             topic_arn,
             role,

@@ -12,6 +12,8 @@
 //!   both go through it.
 //! * [`state`]: the per-account state (snapshot and path index) policy-change impact
 //!   compares with, written with conditional writes; [`handler::impact`] assesses changes.
+//! * [`sweep`]: the organization sweep — planner, collect and evaluate workers over SQS,
+//!   per-account summaries and the completion message.
 //! * [`config`]: the function's settings, from the environment, checked once at start.
 #![warn(missing_docs)]
 
@@ -26,3 +28,4 @@ pub mod keys;
 pub mod meter;
 pub mod ports;
 pub mod state;
+pub mod sweep;

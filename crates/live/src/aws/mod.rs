@@ -7,10 +7,12 @@
 //! configuration" answers become `Ok(None)`; IAM documents are percent-decoded.
 
 mod iam;
+mod inventory;
 mod kms;
 mod org;
 mod s3;
 mod sns;
+mod sqs;
 mod state;
 
 use std::collections::HashMap;
@@ -26,6 +28,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 pub use self::sns::SnsPublisher;
+pub use self::sqs::SqsQueue;
 pub use self::state::S3StateStore;
 use crate::ports::{Access, Accounts, Read, ReadError};
 

@@ -3,12 +3,13 @@
 
 use std::time::Instant;
 
-use auditor_live::aws::{load_sdk_config, AwsAccounts, S3StateStore, SnsPublisher};
+use auditor_live::aws::{load_sdk_config, AwsAccounts, S3StateStore, SnsPublisher, SqsQueue};
 use auditor_live::cache::Cache;
 use auditor_live::collect::Collector;
 use auditor_live::config::Config;
 use auditor_live::handler::impact::{handle_with_state, ImpactSummary};
 use auditor_live::handler::{handle, LiveError};
+use auditor_live::sweep::{self, SweepConfig, Worker};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -41,23 +42,106 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .state_bucket
         .as_deref()
         .map(|b| S3StateStore::new(&sdk, b, config.sdk.endpoint_url.is_some()));
+    let queue = config
+        .sweep
+        .queue_url
+        .as_deref()
+        .map(|q| SqsQueue::new(&sdk, q));
+    let region = config
+        .sdk
+        .region
+        .clone()
+        .unwrap_or_else(|| "us-east-1".to_owned());
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         "initialized"
     );
-    let (collector, publisher, store) = (&collector, &publisher, store.as_ref());
+    let ctx = Ctx {
+        collector: &collector,
+        publisher: &publisher,
+        store: store.as_ref(),
+        queue: queue.as_ref(),
+        sweep: &config.sweep,
+        region: &region,
+    };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        invoke(collector, publisher, store, event).await
+        invoke(ctx, event).await
     }))
     .await
 }
 
-async fn invoke(
-    collector: &Collector<AwsAccounts>,
-    publisher: &SnsPublisher,
-    store: Option<&S3StateStore>,
-    event: LambdaEvent<Value>,
-) -> Result<ImpactSummary, Diagnostic> {
+/// What every invocation uses.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    collector: &'a Collector<AwsAccounts>,
+    publisher: &'a SnsPublisher,
+    store: Option<&'a S3StateStore>,
+    queue: Option<&'a SqsQueue>,
+    sweep: &'a SweepConfig,
+    region: &'a str,
+}
+
+fn failed(error_type: &str, message: String) -> Diagnostic {
+    tracing::error!(error_type, error = %message, "invocation failed");
+    Diagnostic {
+        error_type: error_type.to_owned(),
+        error_message: message,
+    }
+}
+
+/// The organization sweep: a schedule event plans it, queue batches run it.
+async fn sweep_invoke(ctx: Ctx<'_>, payload: &Value) -> Option<Result<Value, Diagnostic>> {
+    let start = sweep::sweep_start(payload);
+    if start.is_none() && !sweep::is_sqs(payload) {
+        return None;
+    }
+    let (Some(store), Some(queue)) = (ctx.store, ctx.queue) else {
+        return Some(Err(failed(
+            "NotConfigured",
+            "an organization sweep needs S3KA_STATE_BUCKET and S3KA_SWEEP_QUEUE_URL".into(),
+        )));
+    };
+    if let Some((id, time)) = start {
+        let home = ctx
+            .collector
+            .accounts()
+            .home_account()
+            .unwrap_or_default()
+            .to_owned();
+        let planned = sweep::plan(
+            ctx.collector.accounts(),
+            &home,
+            queue,
+            store,
+            ctx.sweep,
+            (&id, &time),
+        )
+        .await;
+        return Some(
+            planned
+                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+                .map_err(|e| failed("SweepPlanFailed", e.to_string())),
+        );
+    }
+    let worker = Worker {
+        collector: ctx.collector,
+        publisher: ctx.publisher,
+        queue,
+        store,
+        config: ctx.sweep,
+        region: ctx.region,
+    };
+    let out = worker.handle(payload).await;
+    Some(Ok(serde_json::to_value(out).unwrap_or(Value::Null)))
+}
+
+async fn invoke(ctx: Ctx<'_>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    let Ctx {
+        collector,
+        publisher,
+        store,
+        ..
+    } = ctx;
     // The function's own account needs no role session: read it from the function ARN.
     if let Some(account) = event.context.invoked_function_arn.split(':').nth(4) {
         if account.len() == 12 {
@@ -67,6 +151,9 @@ async fn invoke(
     // Typed view of the envelope, for the log line; the record itself is read by `auditor`.
     if let Ok(envelope) = serde_json::from_value::<EventBridgeEvent<Value>>(event.payload.clone()) {
         tracing::debug!(id = envelope.id.as_deref(), source = %envelope.source, detail_type = %envelope.detail_type, "event received");
+    }
+    if let Some(done) = sweep_invoke(ctx, &event.payload).await {
+        return done;
     }
     // With a state bucket, change records are assessed for impact; without one they only
     // drop the cached state they touch.
@@ -79,8 +166,9 @@ async fn invoke(
                 impacts: Vec::new(),
             }),
     };
-    done.map_err(|e: LiveError| {
-        tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
-        Diagnostic::from(e)
-    })
+    done.map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+        .map_err(|e: LiveError| {
+            tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
+            Diagnostic::from(e)
+        })
 }

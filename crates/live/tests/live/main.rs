@@ -27,3 +27,4 @@ mod measure;
 mod runtime_api;
 mod sns;
 mod support;
+mod sweep;
