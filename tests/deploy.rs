@@ -1180,6 +1180,80 @@ fn is_change_pattern(pattern: &Value) -> bool {
     pattern["detail"]["errorCode"] == json!([{"exists": false}])
 }
 
+/// The function's events that start and run the organization sweep (crates/live/src/sweep.rs).
+const SWEEP_EVENTS: &[&str] = &["SweepSchedule", "SweepWork"];
+
+/// Problems with the sweep's declaration: a schedule (sweep_start reads EventBridge's
+/// `Scheduled Event`), an SQS event source reporting failures per message with a concurrency
+/// bound, a visibility timeout of at least six times the function's timeout (AWS's advice for
+/// an SQS event source), and a dead-letter queue after the same number of receives the
+/// function is told is the last.
+fn check_sweep(text: &str) -> Vec<String> {
+    let t = template(text);
+    let mut problems = Vec::new();
+    let f = &t["Resources"]["AuditorFunction"]["Properties"];
+    let schedule = &f["Events"]["SweepSchedule"];
+    if schedule["Type"] != "Schedule" {
+        problems.push("SweepSchedule must be a Schedule event".to_owned());
+    }
+    let work = &f["Events"]["SweepWork"];
+    if work["Type"] != "SQS" {
+        problems.push("SweepWork must be an SQS event".to_owned());
+    }
+    let p = &work["Properties"];
+    if p["Queue"] != json!({"Fn::GetAtt": ["SweepQueue", "Arn"]}) {
+        problems.push("SweepWork must read SweepQueue".to_owned());
+    }
+    if p["FunctionResponseTypes"] != json!(["ReportBatchItemFailures"]) {
+        problems.push(
+            "SweepWork must report failures per message (ReportBatchItemFailures)".to_owned(),
+        );
+    }
+    if p["ScalingConfig"]["MaximumConcurrency"].is_null() || p["BatchSize"].is_null() {
+        problems
+            .push("SweepWork must set BatchSize and ScalingConfig.MaximumConcurrency".to_owned());
+    }
+    let q = &t["Resources"]["SweepQueue"]["Properties"];
+    let timeout = f["Timeout"].as_u64().unwrap_or(0);
+    let visibility = q["VisibilityTimeout"].as_u64().unwrap_or(0);
+    if timeout == 0 || visibility < 6 * timeout {
+        problems.push(format!(
+            "SweepQueue's VisibilityTimeout ({visibility}) must be at least six times the function's Timeout ({timeout})"
+        ));
+    }
+    let redrive = &q["RedrivePolicy"];
+    if redrive["deadLetterTargetArn"] != json!({"Fn::GetAtt": ["SweepDeadLetterQueue", "Arn"]}) {
+        problems.push("SweepQueue must redrive to SweepDeadLetterQueue".to_owned());
+    }
+    let env = &f["Environment"]["Variables"];
+    if redrive["maxReceiveCount"].is_null()
+        || redrive["maxReceiveCount"] != env["S3KA_SWEEP_MAX_RECEIVE"]
+    {
+        problems.push("S3KA_SWEEP_MAX_RECEIVE must be the queue's maxReceiveCount".to_owned());
+    }
+    if env["S3KA_SWEEP_QUEUE_URL"] != json!({"Ref": "SweepQueue"}) {
+        problems.push("S3KA_SWEEP_QUEUE_URL must be SweepQueue".to_owned());
+    }
+    if env["S3KA_STATE_BUCKET"] != json!({"Ref": "StateBucket"}) {
+        problems.push("S3KA_STATE_BUCKET must be StateBucket".to_owned());
+    }
+    problems
+}
+
+#[test]
+fn the_sweep_is_declared_as_the_code_runs_it() {
+    let text = read("template.yaml");
+    assert_no_problems("template.yaml sweep", &check_sweep(&text));
+    let broken = edit(
+        &text,
+        "FunctionResponseTypes: [ReportBatchItemFailures]",
+        "FunctionResponseTypes: []",
+    );
+    assert!(!check_sweep(&broken).is_empty());
+    let broken = edit(&text, "VisibilityTimeout: 720", "VisibilityTimeout: 300");
+    assert!(check_sweep(&broken).iter().any(|p| p.contains("six times")));
+}
+
 /// The function's AccessDenied rules in template.yaml: source → (state, pattern).
 fn function_rules(t: &Value) -> BTreeMap<String, (String, Value)> {
     function_rules_of(t, false)
@@ -1193,6 +1267,11 @@ fn function_rules_of(t: &Value, changes: bool) -> BTreeMap<String, (String, Valu
         .unwrap();
     let mut out = BTreeMap::new();
     for (id, e) in events {
+        // The organization sweep's schedule and queue (checked by
+        // `the_sweep_is_declared_as_the_code_runs_it`).
+        if SWEEP_EVENTS.contains(&id.as_str()) {
+            continue;
+        }
         assert_eq!(
             e["Type"], "EventBridgeRule",
             "{id}: only EventBridge rules are expected"
