@@ -209,7 +209,7 @@ pub fn compare_sweep(
             }
         }
     }
-    changes.sort_by(|a, b| (a.kind, a.path.id()).cmp(&(b.kind, b.path.id())));
+    changes.sort_by_key(|c| (c.kind, c.path.id()));
     AccountSweep {
         sweep: sweep.to_owned(),
         account: account.to_owned(),

@@ -38,7 +38,7 @@ const ACCOUNTS: usize = 20;
 
 /// Accounts whose key policy leaves the previous account's reader out: a denied path each.
 fn planted(i: usize) -> bool {
-    i % 5 == 0
+    i.is_multiple_of(5)
 }
 
 struct Org {
