@@ -27,9 +27,13 @@ pub struct LiveArgs {
     /// The ExternalId the role's trust policy requires.
     #[arg(long, requires = "assume_role")]
     pub external_id: Option<String>,
-    /// Do not call HeadObject (it needs s3:GetObject on the object).
+    /// Do not call HeadObject or GetObjectAcl (HeadObject needs s3:GetObject on the object).
     #[arg(long)]
     pub no_head_object: bool,
+    /// Read the organization's SCPs and RCPs: `self` (your credentials are in the management
+    /// account or a delegated administrator account) or the ARN of a role there to assume.
+    #[arg(long, value_name = "self|ROLE_ARN")]
+    pub org_access: Option<String>,
 }
 
 /// One denied record, collected and diagnosed.
@@ -48,7 +52,7 @@ pub fn collect(args: &LiveArgs, event: &Value) -> Result<(Vec<Collected>, Vec<St
     use std::time::Duration;
 
     use anyhow::Context as _;
-    use auditor_live::aws::{load_sdk_config, AwsAccounts, RoleSpec, SdkSettings};
+    use auditor_live::aws::{load_sdk_config, AwsAccounts, OrgAccess, RoleSpec, SdkSettings};
     use auditor_live::cache::Cache;
     use auditor_live::collect::{Collector, Options};
 
@@ -56,6 +60,12 @@ pub fn collect(args: &LiveArgs, event: &Value) -> Result<(Vec<Collected>, Vec<St
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let org_access = match args.org_access.as_deref() {
+        None => None,
+        Some(v) => Some(OrgAccess::parse(v).with_context(|| {
+            format!("--org-access `{v}`: expected `self` or a role ARN such as `arn:<partition>:iam::<account>:role/<name>`")
+        })?),
+    };
     runtime.block_on(async {
         let sdk = load_sdk_config(&SdkSettings {
             profile: args.profile.clone(),
@@ -70,7 +80,8 @@ pub fn collect(args: &LiveArgs, event: &Value) -> Result<(Vec<Collected>, Vec<St
             session_name: "s3-kms-auditor-cli".into(),
         });
         let assumes = role.is_some();
-        let accounts = AwsAccounts::new(sdk, role, args.endpoint_url.is_some());
+        let accounts =
+            AwsAccounts::new(sdk, role, args.endpoint_url.is_some()).with_org_access(org_access);
         if assumes {
             // Your own account is read without the role.
             accounts

@@ -36,7 +36,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
-use Scope::{Auditor, Free, ObjectRead, Read, State};
+use Scope::{Auditor, Free, ObjectRead, OrgRead, Read, State};
 
 // ---------------------------------------------------------------------------------------------
 // The mapping table
@@ -55,6 +55,11 @@ enum Scope {
     Auditor,
     /// Only the function's role, on the state bucket it creates (`StateBucket`).
     State,
+    /// The organization's SCPs and RCPs, readable only in the management account or a
+    /// delegated administrator: the org reader role (`templates/org-reader.yaml`), and the
+    /// function's role behind the `OrgReadsSelf` condition (it runs there itself). Never the
+    /// member role.
+    OrgRead,
     /// Needs no permission.
     Free,
 }
@@ -73,6 +78,9 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_bucket_ownership_controls", "s3:GetBucketOwnershipControls",        Read),
     ("get_public_access_block",       "s3:GetBucketPublicAccessBlock",        Read),
     ("head_object",                   "s3:GetObject",                         ObjectRead),
+    ("get_object_acl",                "s3:GetObjectAcl",                      ObjectRead),
+    ("get_bucket_acl",                "s3:GetBucketAcl",                      Read),
+    ("list_buckets",                  "s3:ListAllMyBuckets",                  Read),
     // aws/kms.rs
     ("describe_key",                  "kms:DescribeKey",                      Read),
     ("get_key_policy",                "kms:GetKeyPolicy",                     Read),
@@ -97,13 +105,16 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_policy_version",            "iam:GetPolicyVersion",                 Read),
     // aws/org.rs
     ("describe_organization",         "organizations:DescribeOrganization",   Read),
+    ("list_parents",                  "organizations:ListParents",            OrgRead),
+    ("list_policies_for_target",      "organizations:ListPoliciesForTarget",  OrgRead),
+    ("describe_policy",               "organizations:DescribePolicy",         OrgRead),
     // aws/mod.rs. STS answers GetCallerIdentity whatever the policies say; the CLI calls it.
     ("assume_role",                   "sts:AssumeRole",                       Auditor),
     ("get_caller_identity",           "sts:GetCallerIdentity",                Free),
     // aws/sns.rs
     ("publish",                       "sns:Publish",                          Auditor),
-    // aws/inventory.rs: the organization sweep's whole-account reads and its account list
-    ("list_buckets",                  "s3:ListAllMyBuckets",                  Read),
+    // aws/inventory.rs: the organization sweep's whole-account reads (and list_buckets, above)
+    // and its account list
     ("get_account_authorization_details", "iam:GetAccountAuthorizationDetails", Read),
     ("list_accounts",                 "organizations:ListAccounts",           Auditor),
     // aws/sqs.rs: the sweep's fan-out
@@ -139,8 +150,8 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
 
 /// Actions whose API has no resource type: IAM only accepts `Resource: "*"` for them.
 const STAR_RESOURCE_ACTIONS: &[&str] = &[
-    "kms:ListAliases",
     "s3:ListAllMyBuckets",
+    "kms:ListAliases",
     "iam:GetAccountAuthorizationDetails",
     "organizations:ListAccounts",
     "iam:ListPolicies",
@@ -804,6 +815,17 @@ fn statements_of_policies(v: &Value, out: &mut Vec<Value>) {
 // The role checks
 // ---------------------------------------------------------------------------------------------
 
+/// Which role a spec is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoleKind {
+    /// `templates/member-role.yaml` MemberRole.
+    Member,
+    /// `template.yaml` AuditorRole.
+    Auditor,
+    /// `templates/org-reader.yaml` OrgReaderRole.
+    OrgReader,
+}
+
 /// What one role must, and may, hold.
 struct RoleSpec<'a> {
     label: &'a str,
@@ -811,22 +833,33 @@ struct RoleSpec<'a> {
     needed: BTreeMap<String, Vec<String>>,
     /// Actions that must only be granted under the `ObjectMetadata` condition.
     guarded: BTreeSet<String>,
+    /// Actions that must only be granted under the named condition.
+    conditional: BTreeMap<String, String>,
     /// Actions allowed though no code calls them, with why.
     platform: BTreeMap<String, String>,
 }
 
-fn spec<'a>(label: &'a str, calls: &[Call], auditor: bool) -> RoleSpec<'a> {
+fn spec<'a>(label: &'a str, calls: &[Call], role: RoleKind) -> RoleSpec<'a> {
+    let auditor = role == RoleKind::Auditor;
     let mut needed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut guarded = BTreeSet::new();
+    let mut conditional = BTreeMap::new();
     for c in calls {
-        let wanted = match c.scope {
-            Scope::Read => true,
-            Scope::ObjectRead => {
+        let wanted = match (c.scope, role) {
+            (Scope::OrgRead, RoleKind::OrgReader) => true,
+            (_, RoleKind::OrgReader) => false,
+            (Scope::Read, _) => true,
+            (Scope::ObjectRead, _) => {
                 guarded.insert(c.action.clone());
                 true
             }
-            Scope::Auditor | Scope::State => auditor,
-            Scope::Free => false,
+            (Scope::Auditor | Scope::State, _) => auditor,
+            (Scope::OrgRead, RoleKind::Auditor) => {
+                conditional.insert(c.action.clone(), "OrgReadsSelf".to_owned());
+                true
+            }
+            (Scope::OrgRead, _) => false,
+            (Scope::Free, _) => false,
         };
         if wanted {
             let sites = c
@@ -848,6 +881,7 @@ fn spec<'a>(label: &'a str, calls: &[Call], auditor: bool) -> RoleSpec<'a> {
         label,
         needed,
         guarded,
+        conditional,
         platform,
     }
 }
@@ -910,6 +944,13 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
                     g.sid, g.guards
                 ));
             }
+        } else if let Some(guard) = spec.conditional.get(action) {
+            if let Some(g) = gs.iter().find(|g| g.guards != [guard.clone()]) {
+                problems.push(format!(
+                    "{label} {}: grant `{action}` only under `!If [{guard}, ...]`, not {:?}",
+                    g.sid, g.guards
+                ));
+            }
         } else if !gs.iter().any(|g| g.guards.is_empty()) {
             problems.push(format!(
                 "{label}: `{action}` is only granted conditionally ({:?})",
@@ -948,9 +989,13 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
         for a in &g.actions {
             match a.as_str() {
                 "sts:AssumeRole" => {
+                    // The member role by name, or (behind OrgReaderRole) the org reader role
+                    // the deployer names.
                     let ok = g.resource["Fn::Sub"]
                         .as_str()
-                        .is_some_and(|s| s.ends_with(":role/${MemberRoleName}"));
+                        .is_some_and(|s| s.ends_with(":role/${MemberRoleName}"))
+                        || (g.guards == ["OrgReaderRole"]
+                            && g.resource == json!({ "Ref": "OrganizationPolicyAccess" }));
                     if !ok {
                         problems.push(format!("AuditorRole {}: sts:AssumeRole must be on the member role name only, not {}", g.sid, g.resource));
                     }
@@ -993,8 +1038,13 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
 
 /// The member role is assumable only by the auditor's role, with the ExternalId.
 fn check_member_trust(text: &str) -> Vec<String> {
+    check_trust(text, "MemberRole")
+}
+
+/// Role `role` is assumable only by the auditor's role, with the ExternalId.
+fn check_trust(text: &str, role: &str) -> Vec<String> {
     let t = template(text);
-    let doc = &t["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"];
+    let doc = &t["Resources"][role]["Properties"]["AssumeRolePolicyDocument"];
     let mut grants = Vec::new();
     statements(&doc["Statement"], &[], &mut grants);
     let mut problems = Vec::new();
@@ -1080,7 +1130,11 @@ fn member_role_grants_exactly_the_reads_the_collector_makes() {
     let text = read("templates/member-role.yaml");
     assert_no_problems(
         "member role",
-        &check_role(&text, "MemberRole", &spec("MemberRole", &calls, false)),
+        &check_role(
+            &text,
+            "MemberRole",
+            &spec("MemberRole", &calls, RoleKind::Member),
+        ),
     );
     assert_no_problems("member role trust", &check_member_trust(&text));
     assert_no_problems(
@@ -1095,7 +1149,11 @@ fn auditor_role_grants_exactly_what_the_function_uses() {
     let text = read("template.yaml");
     assert_no_problems(
         "auditor role",
-        &check_role(&text, "AuditorRole", &spec("AuditorRole", &calls, true)),
+        &check_role(
+            &text,
+            "AuditorRole",
+            &spec("AuditorRole", &calls, RoleKind::Auditor),
+        ),
     );
     assert_no_problems("auditor role resources", &check_auditor_resources(&text));
     assert_no_problems(
@@ -1112,17 +1170,71 @@ fn auditor_role_grants_exactly_what_the_function_uses() {
 }
 
 #[test]
+fn org_reader_role_grants_exactly_the_organization_reads() {
+    let calls = live_calls();
+    let text = read("templates/org-reader.yaml");
+    assert_no_problems(
+        "org reader role",
+        &check_role(
+            &text,
+            "OrgReaderRole",
+            &spec("OrgReaderRole", &calls, RoleKind::OrgReader),
+        ),
+    );
+    assert_no_problems("org reader trust", &check_trust(&text, "OrgReaderRole"));
+    // The function is told where to read them by the parameter that grants the access.
+    let t = template(&read("template.yaml"));
+    let env = &t["Resources"]["AuditorFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        env["S3KA_ORG_ACCESS"],
+        json!({ "Ref": "OrganizationPolicyAccess" })
+    );
+    assert_eq!(
+        t["Parameters"]["OrganizationPolicyAccess"]["Default"],
+        json!(""),
+        "off unless the deployer says where the organization's policies are read"
+    );
+    // Widening or dropping a read fails the check.
+    let p = check_role(
+        &edit(
+            &text,
+            "organizations:DescribePolicy",
+            "organizations:Describe*",
+        ),
+        "OrgReaderRole",
+        &spec("OrgReaderRole", &calls, RoleKind::OrgReader),
+    );
+    assert_flags(&p, "`organizations:Describe*` is a wildcard action");
+    let member = read("templates/member-role.yaml");
+    let p = check_role(
+        &edit(
+            &member,
+            "Action: organizations:DescribeOrganization",
+            "Action: [organizations:DescribeOrganization, organizations:ListParents]",
+        ),
+        "MemberRole",
+        &spec("MemberRole", &calls, RoleKind::Member),
+    );
+    assert_flags(
+        &p,
+        "`organizations:ListParents` is granted but this role needs it for no call",
+    );
+}
+
+#[test]
 fn every_role_in_the_templates_is_checked() {
     // A role added to a template must be added here, with what it may hold.
     let known: &[(&str, &str)] = &[
         ("template.yaml", "AuditorRole"),
         ("templates/member-role.yaml", "MemberRole"),
         ("templates/event-forwarding.yaml", "ForwardingRole"),
+        ("templates/org-reader.yaml", "OrgReaderRole"),
     ];
     for file in [
         "template.yaml",
         "templates/member-role.yaml",
         "templates/event-forwarding.yaml",
+        "templates/org-reader.yaml",
     ] {
         let t = template(&read(file));
         for (id, r) in t["Resources"].as_object().unwrap() {
@@ -1723,14 +1835,22 @@ fn edit(text: &str, from: &str, to: &str) -> String {
 
 fn member_problems(text: &str) -> Vec<String> {
     let calls = live_calls();
-    let mut p = check_role(text, "MemberRole", &spec("MemberRole", &calls, false));
+    let mut p = check_role(
+        text,
+        "MemberRole",
+        &spec("MemberRole", &calls, RoleKind::Member),
+    );
     p.extend(check_member_trust(text));
     p
 }
 
 fn auditor_problems(text: &str) -> Vec<String> {
     let calls = live_calls();
-    let mut p = check_role(text, "AuditorRole", &spec("AuditorRole", &calls, true));
+    let mut p = check_role(
+        text,
+        "AuditorRole",
+        &spec("AuditorRole", &calls, RoleKind::Auditor),
+    );
     p.extend(check_auditor_resources(text));
     p
 }
@@ -1771,7 +1891,11 @@ fn removing_a_needed_permission_fails_the_check() {
         "                Action: sts:AssumeRole\n                Resource",
         "                Action: sts:GetSessionToken\n                Resource",
     ));
-    assert_flags(&p, "`sts:AssumeRole` is not granted");
+    // What is left is the org reader's grant, behind its condition: not enough.
+    assert_flags(
+        &p,
+        "`sts:AssumeRole` is only granted conditionally ([\"OrgReaderRole\"])",
+    );
 }
 
 #[test]

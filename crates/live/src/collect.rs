@@ -5,12 +5,21 @@
 //!
 //! ```text
 //! depth 1  sts:AssumeRole into each other account (skipped when the session is cached)
-//! depth 2  bucket: location, policy, encryption, ownership, public access block, HeadObject
+//! depth 2  bucket: location, policy, encryption, ownership, public access block, ACL;
+//!          object: HeadObject and GetObjectAcl (both behind `Options::head_object`)
 //!          caller:  Get{Role,User}, List{Role,User}Policies, ListAttached…, ListPolicies
 //!          both:    DescribeOrganization; a key the event names: its reads
 //! depth 3  the object's key (and the bucket's default key): DescribeKey, GetKeyPolicy,
 //!          ListGrants, ListAliases; the caller's inline and managed policy documents
 //! ```
+//!
+//! When the snapshot holds an object another account owns (ACLs enabled), the caller's
+//! canonical id follows (`ListBuckets` in the caller's account, `collect/acl.rs`).
+//!
+//! With a reader in the organization's management or delegated administrator account
+//! ([`Accounts::org_reader`]), a member account's SCPs and RCPs follow its
+//! `DescribeOrganization`: one round trip per level from the account up to the root, then
+//! `DescribePolicy` (`collect/org.rs`); all cached, so a warm container reads none of them.
 //!
 //! then the publish makes 4. What it could not read becomes an entry of
 //! `collection_errors`, and whatever that read would have filled in is left out, so that
@@ -104,6 +113,11 @@ enum Fragment {
         account: String,
         arn: String,
         key: Box<Key>,
+    },
+    /// An account's canonical user id (`ListBuckets` or `GetBucketAcl` `Owner.ID`).
+    Canonical {
+        account: String,
+        id: String,
     },
     Gap(CollectionError),
 }
@@ -322,7 +336,10 @@ impl<A: Accounts> Collector<A> {
         if let Some((_, a)) = plan.event_key.as_deref().and_then(key_arn_parts) {
             names.insert(a.to_owned());
         }
-        let accesses = join_all(names.iter().map(|a| self.access(a, meter))).await;
+        let (accesses, ()) = tokio::join!(
+            join_all(names.iter().map(|a| self.access(a, meter))),
+            self.warm_org_reader(meter),
+        );
         let mut readers: BTreeMap<String, (A::Reader, u32)> = BTreeMap::new();
         let mut fragments = Vec::new();
         for (name, got) in names.iter().zip(accesses) {
@@ -402,6 +419,9 @@ impl<A: Accounts> Collector<A> {
         }
         fragments.extend(caller?);
         fragments.extend(event_key?);
+        let caller_reader = reader_of(readers, plan.caller_account.as_deref());
+        let canonical = self.canonical_ids(caller_reader, &fragments, meter).await?;
+        fragments.extend(canonical);
         let description = match req.event.as_ref().and_then(|e| e.event_id.as_deref()) {
             Some(id) => format!("Collected live by s3-kms-auditor for event {id}"),
             None => "Collected live by s3-kms-auditor".to_owned(),
@@ -462,26 +482,35 @@ impl<A: Accounts> Collector<A> {
                 management_account,
             })) => {
                 let management = management_account == r.account;
-                if !management {
-                    // A member account cannot read the SCPs and RCPs that apply to it; only
-                    // the management account (or a delegated administrator) can.
-                    out.push(gap(
-                        r.account,
-                        "organizations:ListPoliciesForTarget",
-                        None,
-                        &ReadError::Service {
-                            code: "NotCollected".into(),
-                            message: Some(format!(
-                                "the SCPs and RCPs of organization {id} are readable only from its management account {management_account}; they were not evaluated"
-                            )),
-                        },
-                    ));
-                }
-                Organization {
-                    id: Some(id),
+                let mut org = Organization {
+                    id: Some(id.clone()),
                     is_management_account: management,
                     ..Organization::default()
+                };
+                // SCPs and RCPs never restrict the management account: nothing to read.
+                if !management {
+                    match self.org_levels(&id, r.account, r.depth + 1, meter).await? {
+                        org::OrgLevels::Read { scp, rcp } => {
+                            org.scp = scp;
+                            org.rcp = rcp;
+                        }
+                        // A member account cannot read the SCPs and RCPs that apply to it;
+                        // only the management account (or a delegated administrator) can.
+                        org::OrgLevels::NotConfigured => out.push(gap(
+                            r.account,
+                            "organizations:ListPoliciesForTarget",
+                            None,
+                            &ReadError::Service {
+                                code: "NotCollected".into(),
+                                message: Some(format!(
+                                    "the SCPs and RCPs of organization {id} are readable only from its management account {management_account} or a delegated administrator, and no reader there is configured (S3KA_ORG_ACCESS); they were not evaluated"
+                                )),
+                            },
+                        )),
+                        org::OrgLevels::Gaps(g) => out.extend(g),
+                    }
                 }
+                org
             }
             Err(e) => {
                 out.push(gap(
@@ -545,16 +574,18 @@ impl<A: Accounts> Collector<A> {
                 "s3:GetBucketEncryption",
                 "s3:GetBucketOwnershipControls",
                 "s3:GetPublicAccessBlock",
+                "s3:GetBucketAcl",
             ];
             for op in ops {
                 meter.call(op, d);
             }
-            let (loc, pol, enc, own, pab) = tokio::join!(
+            let (loc, pol, enc, own, pab, acl) = tokio::join!(
                 r.reader.bucket_region(region, bucket),
                 r.reader.bucket_policy(region, bucket),
                 r.reader.bucket_encryption(region, bucket),
                 r.reader.ownership_controls(region, bucket),
                 r.reader.public_access_block(region, bucket),
+                r.reader.bucket_acl(region, bucket),
             );
             Ok::<_, CollectError>(Some((
                 answer(loc, account, ops[0])?,
@@ -562,14 +593,24 @@ impl<A: Accounts> Collector<A> {
                 answer(enc, account, ops[2])?,
                 answer(own, account, ops[3])?,
                 answer(pab, account, ops[4])?,
+                answer(acl, account, ops[5])?,
             )))
         };
+        // The object's metadata and, under the same switch, its ACL and owner (which the
+        // object-ownership check needs; GetObjectAcl reads no content).
         let read_object = async {
             match (key, self.options.head_object, cached_object.is_some()) {
                 (Some(k), true, false) => {
                     meter.call("s3:HeadObject", d);
-                    let got = r.reader.head_object(event_region, bucket, k, version).await;
-                    Ok(Some(answer(got, account, "s3:HeadObject")?))
+                    meter.call("s3:GetObjectAcl", d);
+                    let (head, acl) = tokio::join!(
+                        r.reader.head_object(event_region, bucket, k, version),
+                        r.reader.object_acl(event_region, bucket, k, version),
+                    );
+                    Ok(Some((
+                        answer(head, account, "s3:HeadObject")?,
+                        answer(acl, account, "s3:GetObjectAcl")?,
+                    )))
                 }
                 _ => Ok::<_, CollectError>(None),
             }
@@ -595,7 +636,7 @@ impl<A: Accounts> Collector<A> {
                 ));
                 return Ok(out);
             }
-            (None, Some((loc, pol, enc, own, pab))) => {
+            (None, Some((loc, pol, enc, own, pab, acl))) => {
                 depth = d;
                 let mut complete = true;
                 let region = match loc {
@@ -682,6 +723,14 @@ impl<A: Accounts> Collector<A> {
                         &e,
                     )),
                 }
+                match acl {
+                    Ok(a) => {
+                        doc.acl_owner_id = a.owner_id;
+                        doc.acl_grants = a.grants;
+                    }
+                    // Without it the owner's canonical id may still come from the account.
+                    Err(e) => out.push(gap(account, "s3:GetBucketAcl", Some(&bucket_arn), &e)),
+                }
                 if !complete {
                     return Ok(out);
                 }
@@ -695,21 +744,43 @@ impl<A: Accounts> Collector<A> {
         // The object's metadata.
         let head = match (cached_object, object_read?) {
             (Some(v), _) => Some(v),
-            (None, Some(got)) => {
+            (None, Some((got, acl))) => {
                 depth = depth.max(d);
+                let object_arn = key.map(|k| format!("{bucket_arn}/{k}"));
+                let acl = match acl {
+                    Ok(a) => a,
+                    Err(e) => {
+                        out.push(gap(account, "s3:GetObjectAcl", object_arn.as_deref(), &e));
+                        None
+                    }
+                };
+                let acl_read = acl.is_some();
+                let with_acl = |mut v: Object| {
+                    if let Some(a) = &acl {
+                        v.owner_id = a.owner_id.clone();
+                        v.grants = a.grants.clone();
+                    }
+                    v
+                };
                 match got {
                     Ok(Some(h)) => {
-                        let v = Object {
+                        let v = with_acl(Object {
                             sse: h.sse,
                             kms_key_id: h.kms_key_id,
                             bucket_key_enabled: h.bucket_key_enabled,
                             version_id: h.version_id,
                             ..Object::default()
-                        };
-                        if let Some(k) = &object_key {
+                        });
+                        if let (Some(k), true) = (&object_key, acl_read) {
                             self.cache.put(k.clone(), v.clone());
                         }
                         Some(v)
+                    }
+                    // HeadObject refused but the ACL read (an object ACL can grant READ_ACP
+                    // without READ): the object exists, its encryption stays unknown.
+                    Err(e) if acl_read => {
+                        out.push(gap(account, "s3:HeadObject", object_arn.as_deref(), &e));
+                        Some(with_acl(Object::default()))
                     }
                     Ok(None) => {
                         out.push(gap(
@@ -1459,6 +1530,9 @@ fn assemble(description: String, fragments: Vec<Fragment>) -> Snapshot {
                     }
                 }
             }
+            Fragment::Canonical { account, id } => {
+                snapshot.accounts.entry(account).or_default().canonical_id = Some(id);
+            }
             Fragment::Gap(e) => {
                 if !snapshot.collection_errors.contains(&e) {
                     snapshot.collection_errors.push(e);
@@ -1480,5 +1554,7 @@ fn merge_key(existing: &mut Key, other: Key) {
 }
 
 mod account;
+mod acl;
+mod org;
 #[cfg(test)]
 mod tests;

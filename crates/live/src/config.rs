@@ -9,7 +9,8 @@
 //! | `S3KA_EXTERNAL_ID` | no | the ExternalId that role's trust policy requires |
 //! | `S3KA_SESSION_NAME` | no | the role session name (default `s3-kms-auditor`) |
 //! | `S3KA_CACHE_TTL_SECONDS` | no | how long a warm container reuses what it read (default 300; 0 disables) |
-//! | `S3KA_HEAD_OBJECT` | no | `false` to skip `HeadObject` (it needs `s3:GetObject`; default `true`) |
+//! | `S3KA_HEAD_OBJECT` | no | `false` to skip `HeadObject` and `GetObjectAcl` (`HeadObject` needs `s3:GetObject`; default `true`) |
+//! | `S3KA_ORG_ACCESS` | no | where the organization's SCPs and RCPs are read: `self` (the function runs in the management account or a delegated administrator account) or the ARN of a role there (`templates/org-reader.yaml`); unset, they stay a stated gap |
 //! | `S3KA_ENDPOINT_URL` | no | one endpoint for every service (an AWS-compatible test server) |
 //! | `S3KA_STATE_BUCKET` | no | the bucket the stack creates for the per-account state policy-change impact compares with; without it change events only drop cached state |
 //! | `S3KA_MAX_ATTEMPTS` | no | attempts per AWS call, 1 to 10 (default 3; 1 disables retries) |
@@ -20,7 +21,7 @@
 
 use std::time::Duration;
 
-use crate::aws::{RoleSpec, SdkSettings};
+use crate::aws::{OrgAccess, RoleSpec, SdkSettings};
 use crate::collect::Options;
 use crate::sweep::SweepConfig;
 
@@ -35,6 +36,8 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// `S3KA_HEAD_OBJECT`.
     pub options: Options,
+    /// `S3KA_ORG_ACCESS`.
+    pub org_access: Option<OrgAccess>,
     /// `S3KA_ENDPOINT_URL`, `S3KA_MAX_ATTEMPTS` (and the Region from `AWS_REGION`).
     pub sdk: SdkSettings,
     /// `S3KA_STATE_BUCKET`.
@@ -205,6 +208,13 @@ impl Config {
             organizations: flag("S3KA_SWEEP_ORGANIZATIONS")?,
             max_receive,
         };
+        let org_access = match get("S3KA_ORG_ACCESS") {
+            None => None,
+            Some(v) => Some(OrgAccess::parse(&v).ok_or_else(|| ConfigError::new(
+                "S3KA_ORG_ACCESS",
+                format!("`{v}` is neither `self` nor a role ARN such as `arn:<partition>:iam::<management account>:role/<name>`"),
+            ))?),
+        };
         Ok(Config {
             sweep,
             state_bucket,
@@ -212,6 +222,7 @@ impl Config {
             role,
             cache_ttl,
             options: Options { head_object },
+            org_access,
             sdk: SdkSettings {
                 profile: None,
                 region: get("AWS_REGION"),
@@ -314,6 +325,24 @@ mod tests {
         assert_eq!(c.cache_ttl, Duration::from_secs(300));
         assert!(c.options.head_object);
         assert_eq!(c.sdk.max_attempts, 3);
+        assert_eq!(c.org_access, None);
+    }
+
+    #[test]
+    fn organization_access() {
+        let c = config(&[TOPIC, ("S3KA_ORG_ACCESS", "self")]).unwrap();
+        assert_eq!(c.org_access, Some(OrgAccess::Own));
+        let arn = "arn:aws:iam::210987654321:role/s3-kms-auditor-org-reader";
+        let c = config(&[TOPIC, ("S3KA_ORG_ACCESS", arn)]).unwrap();
+        assert_eq!(c.org_access, Some(OrgAccess::Role(arn.into())));
+        for bad in [
+            "yes",
+            "arn:aws:iam::210987654321:user/x",
+            "arn:aws:s3:::bucket",
+        ] {
+            let e = config(&[TOPIC, ("S3KA_ORG_ACCESS", bad)]).unwrap_err();
+            assert_eq!(e.var(), "S3KA_ORG_ACCESS", "{bad}");
+        }
     }
 
     #[test]

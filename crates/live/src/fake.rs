@@ -8,9 +8,9 @@ use auditor::notify::Notification;
 use serde_json::{json, Value};
 
 use crate::ports::{
-    Access, Accounts, AttachedPolicies, BucketReads, EncryptionRule, IdentityInfo, IdentityKind,
-    IdentityReads, KeyInfo, KeyReads, ObjectHead, OrgInfo, OrgReads, PolicyVersionRef,
-    PublicAccessFlags, Publisher, Read, ReadError,
+    Access, Accounts, Acl, AttachedPolicies, BucketReads, EncryptionRule, IdentityInfo,
+    IdentityKind, IdentityReads, KeyInfo, KeyReads, ObjectHead, OrgInfo, OrgParent, OrgPolicyType,
+    OrgReads, PolicyVersionRef, PublicAccessFlags, Publisher, Read, ReadError,
 };
 
 pub const A: &str = "111122223333";
@@ -26,6 +26,16 @@ pub struct Bucket {
     pub policy: Option<String>,
     pub encryption: Option<EncryptionRule>,
     pub objects: BTreeMap<String, ObjectHead>,
+    /// `ObjectOwnership`; `None` answers `OwnershipControlsNotFoundError`.
+    pub ownership: Option<String>,
+    pub acl: Acl,
+    /// `GetObjectAcl` by object key.
+    pub object_acls: BTreeMap<String, Acl>,
+}
+
+/// The canonical id the fake gives account `account`.
+pub fn canonical(account: &str) -> String {
+    format!("{account:0>64}")
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +62,9 @@ pub struct Account {
     pub org: Option<OrgInfo>,
 }
 
+/// A target's parent, SCP ids and RCP ids.
+pub type OrgTarget = (Option<OrgParent>, Vec<String>, Vec<String>);
+
 #[derive(Debug, Clone, Default)]
 pub struct World {
     pub accounts: BTreeMap<String, Account>,
@@ -59,6 +72,12 @@ pub struct World {
     pub denied: BTreeSet<(String, String)>,
     /// (account, operation) pairs that get no answer.
     pub unreachable: BTreeSet<(String, String)>,
+    /// The account whose credentials read the organization's policies, if configured.
+    pub org_reader: Option<String>,
+    /// Organization targets (account, OU, root id) → parent, SCP ids, RCP ids.
+    pub org_tree: BTreeMap<String, OrgTarget>,
+    /// `DescribePolicy` output by policy id.
+    pub org_policies: BTreeMap<String, Value>,
 }
 
 /// The knowledge-center scenario with one fault: A's key policy does not name B.
@@ -85,6 +104,9 @@ pub fn kc_world() -> World {
                     version_id: None,
                 },
             )]),
+            ownership: Some("BucketOwnerEnforced".into()),
+            acl: owner_full_control(A),
+            object_acls: BTreeMap::from([(OBJECT.to_owned(), owner_full_control(A))]),
         },
     );
     a.keys.insert(
@@ -143,6 +165,19 @@ pub fn kc_world() -> World {
     }
 }
 
+/// The default ACL: the owner, with `FULL_CONTROL`.
+pub fn owner_full_control(account: &str) -> Acl {
+    Acl {
+        owner_id: Some(canonical(account)),
+        grants: vec![auditor::snapshot::AclGrant {
+            grantee: auditor::snapshot::Grantee::CanonicalUser {
+                id: canonical(account),
+            },
+            permission: auditor::snapshot::AclPermission::FullControl,
+        }],
+    }
+}
+
 /// Accounts over a shared world; `home` is read without a session.
 #[derive(Debug)]
 pub struct FakeAccounts {
@@ -163,6 +198,11 @@ impl FakeAccounts {
 
 impl Accounts for FakeAccounts {
     type Reader = FakeReader;
+
+    async fn org_reader(&self) -> Option<Read<Access<FakeReader>>> {
+        let account = self.world.org_reader.clone()?;
+        Some(self.reader(&account).await)
+    }
 
     async fn reader(&self, account: &str) -> Read<Access<FakeReader>> {
         let reader = FakeReader {
@@ -261,8 +301,7 @@ impl BucketReads for FakeReader {
     }
     async fn ownership_controls(&self, _: &str, bucket: &str) -> Read<Option<String>> {
         self.check("s3:GetBucketOwnershipControls")?;
-        self.bucket(bucket)?;
-        Ok(Some("BucketOwnerEnforced".into()))
+        Ok(self.bucket(bucket)?.ownership)
     }
     async fn public_access_block(&self, _: &str, bucket: &str) -> Read<Option<PublicAccessFlags>> {
         self.check("s3:GetPublicAccessBlock")?;
@@ -278,6 +317,24 @@ impl BucketReads for FakeReader {
     ) -> Read<Option<ObjectHead>> {
         self.check("s3:HeadObject")?;
         Ok(self.bucket(bucket)?.objects.get(key).cloned())
+    }
+    async fn canonical_id(&self) -> Read<String> {
+        self.check("s3:ListBuckets")?;
+        Ok(canonical(&self.account))
+    }
+    async fn bucket_acl(&self, _: &str, bucket: &str) -> Read<Acl> {
+        self.check("s3:GetBucketAcl")?;
+        Ok(self.bucket(bucket)?.acl)
+    }
+    async fn object_acl(
+        &self,
+        _: &str,
+        bucket: &str,
+        key: &str,
+        _: Option<&str>,
+    ) -> Read<Option<Acl>> {
+        self.check("s3:GetObjectAcl")?;
+        Ok(self.bucket(bucket)?.object_acls.get(key).cloned())
     }
 }
 
@@ -391,6 +448,32 @@ impl OrgReads for FakeReader {
     async fn organization(&self) -> Read<Option<OrgInfo>> {
         self.check("organizations:DescribeOrganization")?;
         Ok(self.account().org)
+    }
+    async fn parents(&self, child: &str) -> Read<Vec<OrgParent>> {
+        self.check("organizations:ListParents")?;
+        Ok(self
+            .world
+            .org_tree
+            .get(child)
+            .and_then(|(p, _, _)| p.clone())
+            .into_iter()
+            .collect())
+    }
+    async fn policies_for_target(&self, target: &str, kind: OrgPolicyType) -> Read<Vec<String>> {
+        self.check("organizations:ListPoliciesForTarget")?;
+        let (_, scp, rcp) = self.world.org_tree.get(target).cloned().unwrap_or_default();
+        Ok(if kind == OrgPolicyType::Scp { scp } else { rcp })
+    }
+    async fn describe_policy(&self, id: &str) -> Read<Value> {
+        self.check("organizations:DescribePolicy")?;
+        self.world
+            .org_policies
+            .get(id)
+            .cloned()
+            .ok_or(ReadError::Service {
+                code: "PolicyNotFoundException".into(),
+                message: None,
+            })
     }
 }
 

@@ -4,6 +4,8 @@
 //! | key                                   | holds                                              |
 //! |---------------------------------------|----------------------------------------------------|
 //! | `org/{account}`                       | the account's organization                         |
+//! | `orgtarget/{org}/{target}`            | a root, OU or account: its parent, SCP and RCP ids |
+//! | `orgpolicy/{org}/{policy id}`         | an SCP or RCP (`DescribePolicy`)                   |
 //! | `bucket/{account}/{bucket}`           | policy, encryption, ownership, public access block |
 //! | `object/{account}/{bucket}/{key}?{v}` | the object's metadata (HeadObject)                 |
 //! | `key/{key ARN}`                       | metadata, policy, grants, aliases of a key         |
@@ -11,6 +13,7 @@
 //! | `iam/{account}/{role,user}/{name}`    | the principal's IAM, with its users' groups        |
 //! | `attached/{account}`                  | attached managed policies and default versions     |
 //! | `policy/{ARN}/{version}`              | a managed policy version (immutable)               |
+//! | `canonical/{account}`                 | the account's canonical user id (immutable)        |
 //!
 //! A change (`auditor::event::ChangeEvent`) drops every entry whose state it may have
 //! altered ([`touched_by`]); a policy version's document never changes once created (IAM
@@ -22,6 +25,14 @@ use auditor::refs::kms_key_arn;
 
 pub(crate) fn org(account: &str) -> String {
     format!("org/{account}")
+}
+
+pub(crate) fn org_target(org: &str, target: &str) -> String {
+    format!("orgtarget/{org}/{target}")
+}
+
+pub(crate) fn org_policy(org: &str, policy: &str) -> String {
+    format!("orgpolicy/{org}/{policy}")
 }
 
 pub(crate) fn bucket(account: &str, bucket: &str) -> String {
@@ -46,6 +57,10 @@ pub(crate) fn iam(account: &str, kind: &str, name: &str) -> String {
 
 pub(crate) fn attached(account: &str) -> String {
     format!("attached/{account}")
+}
+
+pub(crate) fn canonical(account: &str) -> String {
+    format!("canonical/{account}")
 }
 
 pub(crate) fn policy(arn: &str, version: &str) -> String {
@@ -76,10 +91,18 @@ pub fn touched_by(change: &ChangeEvent, key: &str) -> bool {
     match kind {
         // Organization policies apply across accounts the cache does not map to the
         // organization: every account's entry goes.
-        "org" => change
+        "org" | "orgtarget" => change
             .touches
             .iter()
             .any(|t| matches!(t, Touched::Organization { .. })),
+        // A policy's content changes only through UpdatePolicy (or goes with DeletePolicy),
+        // both naming it; attaching or detaching it changes the `orgtarget/` entries.
+        "orgpolicy" => {
+            let id = rest.split_once('/').map_or("", |(_, p)| p);
+            change.touches.iter().any(
+                |t| matches!(t, Touched::Organization { policy_id } if policy_id == id || policy_id.is_empty()),
+            )
+        }
         "bucket" => {
             // Bucket names are unique within a partition: the owner need not be known.
             let name = rest.split_once('/').map_or("", |(_, b)| b);
@@ -174,6 +197,9 @@ mod tests {
             iam("444455556666", "role", "reader"),
             attached("111122223333"),
             policy("arn:aws:iam::111122223333:policy/p", "v1"),
+            org_target("o-a1b2c3d4e5", "ou-ab12-cdef3456"),
+            org_policy("o-a1b2c3d4e5", "p-1"),
+            org_policy("o-a1b2c3d4e5", "p-2"),
         ];
         let hit = |c: &ChangeEvent| -> Vec<&str> {
             entries
@@ -240,7 +266,25 @@ mod tests {
                 "UpdatePolicy",
                 json!({"policyId": "p-1"})
             )),
-            ["org/111122223333"]
+            [
+                "org/111122223333",
+                "orgtarget/o-a1b2c3d4e5/ou-ab12-cdef3456",
+                "orgpolicy/o-a1b2c3d4e5/p-1"
+            ]
+        );
+        // Attaching p-2 changes which policies apply (the `orgtarget/` entries); p-2's own
+        // entry goes too, which costs one DescribePolicy.
+        assert_eq!(
+            hit(&change(
+                "organizations",
+                "AttachPolicy",
+                json!({"policyId": "p-2", "targetId": "ou-ab12-cdef3456"})
+            )),
+            [
+                "org/111122223333",
+                "orgtarget/o-a1b2c3d4e5/ou-ab12-cdef3456",
+                "orgpolicy/o-a1b2c3d4e5/p-2"
+            ]
         );
     }
 }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use auditor::notify::Notification;
+use auditor::snapshot::AclGrant;
 use serde_json::Value;
 
 /// Why a read returned nothing usable.
@@ -81,6 +82,15 @@ pub struct ObjectHead {
     pub bucket_key_enabled: bool,
     /// `VersionId`.
     pub version_id: Option<String>,
+}
+
+/// An access control list: `GetBucketAcl` or `GetObjectAcl` output.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Acl {
+    /// `Owner.ID`: the canonical user id of the bucket's or object's owner.
+    pub owner_id: Option<String>,
+    /// `Grants`.
+    pub grants: Vec<AclGrant>,
 }
 
 /// `DescribeKey`'s `KeyMetadata`, as far as the diagnosis needs it.
@@ -154,6 +164,34 @@ pub struct OrgInfo {
     pub management_account: String,
 }
 
+/// The two kinds of organization policy that decide authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OrgPolicyType {
+    /// `SERVICE_CONTROL_POLICY`: limits the principals of the accounts below.
+    Scp,
+    /// `RESOURCE_CONTROL_POLICY`: limits the resources of the accounts below.
+    Rcp,
+}
+
+impl OrgPolicyType {
+    /// The `Filter` value of `ListPoliciesForTarget`.
+    pub fn as_aws(self) -> &'static str {
+        match self {
+            OrgPolicyType::Scp => "SERVICE_CONTROL_POLICY",
+            OrgPolicyType::Rcp => "RESOURCE_CONTROL_POLICY",
+        }
+    }
+}
+
+/// One parent of an account or OU (`ListParents`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgParent {
+    /// `Id`: `ou-…` or `r-…`.
+    pub id: String,
+    /// Whether it is the root (`Type` `ROOT`), where the walk up ends.
+    pub is_root: bool,
+}
+
 /// S3 bucket and object reads in the bucket owner's account.
 pub trait BucketReads: Send + Sync {
     /// `GetBucketLocation`, normalised (`us-east-1` for the empty constraint).
@@ -194,6 +232,20 @@ pub trait BucketReads: Send + Sync {
         key: &str,
         version_id: Option<&str>,
     ) -> impl Future<Output = Read<Option<ObjectHead>>> + Send;
+    /// `ListBuckets` (one bucket at most): `Owner.ID`, the account's canonical user id, which
+    /// ACL grants name.
+    fn canonical_id(&self) -> impl Future<Output = Read<String>> + Send;
+    /// `GetBucketAcl`: the bucket owner's canonical id and the bucket's grants.
+    fn bucket_acl(&self, region: &str, bucket: &str) -> impl Future<Output = Read<Acl>> + Send;
+    /// `GetObjectAcl`: the object owner's canonical id and the object's grants (no content
+    /// access needed); `None` when there is no such object.
+    fn object_acl(
+        &self,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Read<Option<Acl>>> + Send;
 }
 
 /// KMS reads in the key owner's account.
@@ -255,6 +307,19 @@ pub trait IdentityReads: Send + Sync {
 pub trait OrgReads: Send + Sync {
     /// `DescribeOrganization`; `None` when the account is in no organization.
     fn organization(&self) -> impl Future<Output = Read<Option<OrgInfo>>> + Send;
+    /// `ListParents` (every page): the parent of an account or OU. Only the management
+    /// account or a delegated administrator may call it.
+    fn parents(&self, child: &str) -> impl Future<Output = Read<Vec<OrgParent>>> + Send;
+    /// `ListPoliciesForTarget` (every page): the ids of the policies of one type attached
+    /// directly to a root, OU or account.
+    fn policies_for_target(
+        &self,
+        target: &str,
+        kind: OrgPolicyType,
+    ) -> impl Future<Output = Read<Vec<String>>> + Send;
+    /// `DescribePolicy`, in the shape the API returns it (`{"Policy": {"PolicySummary":
+    /// {...}, "Content": "..."}}`), which the snapshot holds as it is.
+    fn describe_policy(&self, id: &str) -> impl Future<Output = Read<Value>> + Send;
 }
 
 /// Every read the collector makes in one account.
@@ -268,6 +333,11 @@ pub trait Accounts: Send + Sync {
     /// The reader for `account`: this account's own credentials, or a session of the
     /// configured read-only role (cached until shortly before it expires).
     fn reader(&self, account: &str) -> impl Future<Output = Read<Access<Self::Reader>>> + Send;
+    /// The reader for the organization's policies (the management account or a delegated
+    /// administrator), when one is configured; `None` leaves SCPs and RCPs a stated gap.
+    fn org_reader(&self) -> impl Future<Output = Option<Read<Access<Self::Reader>>>> + Send {
+        async { None }
+    }
 }
 
 /// A reader, and whether getting it took an `AssumeRole` call.

@@ -1,8 +1,10 @@
 //! AWS Organizations: the organization id and the SCPs and RCPs that apply to an account.
 
 use iam_eval::PolicyKind;
+use serde_json::Value;
 
 use super::policy::{parse_policy, NamedPolicy};
+use super::SnapshotError;
 use crate::limits::PolicyLimit;
 use crate::reader::{Node, PathError};
 
@@ -45,6 +47,17 @@ impl Organization {
             rcp: parse_levels(node, "rcp", "RCP", account)?,
             is_management_account: node.bool_or("is_management_account", false)?,
         })
+    }
+}
+
+impl NamedPolicy {
+    /// An SCP (`scp` true) or RCP as `organizations describe-policy` returns it
+    /// (`{"Policy": {"PolicySummary": {...}, "Content": "..."}}`), named as the snapshot reader
+    /// names it, so that a collected organization reads back equal.
+    pub fn org_policy(scp: bool, described: Value) -> Result<NamedPolicy, SnapshotError> {
+        let kind = if scp { "SCP" } else { "RCP" };
+        // The position only names a policy without a summary, which describe-policy always has.
+        parse_org_policy(&Node::root(&described), kind, "", 0, 0).map_err(SnapshotError::from)
     }
 }
 

@@ -91,6 +91,37 @@ pub struct RoleSpec {
     pub session_name: String,
 }
 
+/// Where the organization's SCPs and RCPs are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgAccess {
+    /// With the function's own credentials: it runs in the management account or in a
+    /// delegated administrator account of Organizations.
+    Own,
+    /// Through a session of this role (its full ARN), in the management account or a
+    /// delegated administrator account (`templates/org-reader.yaml`). The member role's
+    /// ExternalId and session name are presented, if configured.
+    Role(String),
+}
+
+impl OrgAccess {
+    /// `self`, or an IAM role ARN (`arn:<partition>:iam::<account>:role/<name>`); `None` for
+    /// anything else.
+    pub fn parse(text: &str) -> Option<OrgAccess> {
+        if text == "self" {
+            return Some(OrgAccess::Own);
+        }
+        let arn = iam_eval::arn::Arn::parse(text)?;
+        let ok = arn.service == "iam"
+            && arn.account.len() == 12
+            && arn.account.bytes().all(|b| b.is_ascii_digit())
+            && arn
+                .resource
+                .strip_prefix("role/")
+                .is_some_and(|r| !r.is_empty());
+        ok.then(|| OrgAccess::Role(text.to_owned()))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Session {
     config: SdkConfig,
@@ -108,6 +139,7 @@ struct Inner {
     base: SdkConfig,
     path_style: bool,
     role: Option<RoleSpec>,
+    org: Option<OrgAccess>,
     home: OnceLock<String>,
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Session>>>>>,
     sts: aws_sdk_sts::Client,
@@ -123,11 +155,25 @@ impl AwsAccounts {
                 base,
                 path_style,
                 role,
+                org: None,
                 home: OnceLock::new(),
                 sessions: Mutex::new(HashMap::new()),
                 sts,
             }),
         }
+    }
+
+    /// Reads the organization's SCPs and RCPs through `org` (before the accounts are shared).
+    pub fn with_org_access(mut self, org: Option<OrgAccess>) -> AwsAccounts {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.org = org;
+        }
+        self
+    }
+
+    /// Where the organization's policies are read, if anywhere.
+    pub fn org_access(&self) -> Option<&OrgAccess> {
+        self.inner.org.as_ref()
     }
 
     /// The account the credentials belong to, read without a call where the platform says
@@ -181,13 +227,23 @@ impl AwsAccounts {
                 .unwrap_or_default(),
         );
         let arn = auditor::refs::role_arn(partition, account, &role.name);
+        self.assume_arn(&arn, role.external_id.as_deref(), &role.session_name)
+            .await
+    }
+
+    async fn assume_arn(
+        &self,
+        arn: &str,
+        external_id: Option<&str>,
+        session_name: &str,
+    ) -> Read<Session> {
         let mut req = self
             .inner
             .sts
             .assume_role()
-            .role_arn(&arn)
-            .role_session_name(&role.session_name);
-        if let Some(id) = &role.external_id {
+            .role_arn(arn)
+            .role_session_name(session_name);
+        if let Some(id) = external_id {
             req = req.external_id(id);
         }
         let out = req.send().await.map_err(read_error)?;
@@ -217,6 +273,59 @@ impl AwsAccounts {
 
 impl Accounts for AwsAccounts {
     type Reader = AwsReader;
+
+    async fn org_reader(&self) -> Option<Read<Access<AwsReader>>> {
+        let arn = match self.inner.org.as_ref()? {
+            OrgAccess::Own => {
+                let home = self.home_account().unwrap_or_default().to_owned();
+                return Some(Ok(Access {
+                    reader: self.reader_for(self.inner.base.clone(), &home),
+                    assumed_role: false,
+                }));
+            }
+            OrgAccess::Role(arn) => arn.clone(),
+        };
+        let account = iam_eval::arn::Arn::parse(&arn)
+            .map(|a| a.account.to_owned())
+            .unwrap_or_default();
+        let slot = {
+            let Ok(mut sessions) = self.inner.sessions.lock() else {
+                return Some(Err(ReadError::Transport {
+                    message: "the session cache is poisoned".into(),
+                }));
+            };
+            // Keyed by ARN: the member role's sessions are keyed by account id.
+            sessions.entry(arn.clone()).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(s) = slot.as_ref() {
+            if s.expires
+                .is_none_or(|e| e > SystemTime::now() + RENEW_BEFORE)
+            {
+                return Some(Ok(Access {
+                    reader: self.reader_for(s.config.clone(), &account),
+                    assumed_role: false,
+                }));
+            }
+        }
+        let (external_id, session_name) = match &self.inner.role {
+            Some(r) => (r.external_id.clone(), r.session_name.clone()),
+            None => (None, "s3-kms-auditor".to_owned()),
+        };
+        let session = match self
+            .assume_arn(&arn, external_id.as_deref(), &session_name)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        let reader = self.reader_for(session.config.clone(), &account);
+        *slot = Some(session);
+        Some(Ok(Access {
+            reader,
+            assumed_role: true,
+        }))
+    }
 
     async fn reader(&self, account: &str) -> Read<Access<AwsReader>> {
         let own = Access {

@@ -1,7 +1,18 @@
-//! AWS Organizations: whether the account is in an organization, and which.
+//! AWS Organizations: whether the account is in an organization, and which; from the
+//! management account or a delegated administrator, the SCPs and RCPs that apply to an
+//! account (`ListParents`, `ListPoliciesForTarget`, `DescribePolicy`). Lists follow
+//! `NextToken` to the last page.
+
+use aws_sdk_organizations::types::{ParentType, PolicyType};
+use serde_json::{json, Map, Value};
 
 use super::{none_if, read_error, AwsReader};
-use crate::ports::{OrgInfo, OrgReads, Read};
+use crate::ports::{OrgInfo, OrgParent, OrgPolicyType, OrgReads, Read};
+
+/// The most `ListParents` / `ListPoliciesForTarget` pages read for one target: far above
+/// what AWS returns (an account has one parent; at most 5 SCPs and 5 RCPs attach to a target,
+/// Organizations quotas), so a server that never ends its list cannot stall the collection.
+const MAX_PAGES: usize = 50;
 
 impl OrgReads for AwsReader {
     async fn organization(&self) -> Read<Option<OrgInfo>> {
@@ -18,5 +29,91 @@ impl OrgReads for AwsReader {
             id: o.id().unwrap_or_default().to_owned(),
             management_account: o.master_account_id().unwrap_or_default().to_owned(),
         }))
+    }
+
+    async fn parents(&self, child: &str) -> Read<Vec<OrgParent>> {
+        let client = self.org();
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = client
+                .list_parents()
+                .child_id(child)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(read_error)?;
+            out.extend(page.parents().iter().filter_map(|p| {
+                Some(OrgParent {
+                    id: p.id()?.to_owned(),
+                    is_root: p.r#type() == Some(&ParentType::Root),
+                })
+            }));
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn policies_for_target(&self, target: &str, kind: OrgPolicyType) -> Read<Vec<String>> {
+        let client = self.org();
+        let filter = match kind {
+            OrgPolicyType::Scp => PolicyType::ServiceControlPolicy,
+            OrgPolicyType::Rcp => PolicyType::ResourceControlPolicy,
+        };
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = client
+                .list_policies_for_target()
+                .target_id(target)
+                .filter(filter.clone())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(read_error)?;
+            out.extend(
+                page.policies()
+                    .iter()
+                    .filter_map(|p| p.id().map(str::to_owned)),
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn describe_policy(&self, id: &str) -> Read<Value> {
+        let out = self
+            .org()
+            .describe_policy()
+            .policy_id(id)
+            .send()
+            .await
+            .map_err(read_error)?;
+        let policy = out.policy();
+        let mut summary = Map::new();
+        if let Some(s) = policy.and_then(|p| p.policy_summary()) {
+            for (k, v) in [
+                ("Id", s.id()),
+                ("Arn", s.arn()),
+                ("Name", s.name()),
+                ("Description", s.description()),
+                ("Type", s.r#type().map(PolicyType::as_str)),
+            ] {
+                if let Some(v) = v {
+                    summary.insert(k.into(), json!(v));
+                }
+            }
+            summary.insert("AwsManaged".into(), json!(s.aws_managed()));
+        }
+        Ok(json!({"Policy": {
+            "PolicySummary": summary,
+            "Content": policy.and_then(|p| p.content()).unwrap_or_default(),
+        }}))
     }
 }

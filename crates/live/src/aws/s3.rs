@@ -1,10 +1,13 @@
 //! S3 reads: bucket configuration and object metadata, always with `ExpectedBucketOwner`, so
 //! a bucket is never attributed to the wrong account.
 
-use aws_sdk_s3::types::BucketLocationConstraint;
+use auditor::snapshot::{AclGrant, AclPermission, Grantee};
+use aws_sdk_s3::types::{BucketLocationConstraint, Grant, Owner};
 
 use super::{none_if, read_error, AwsReader};
-use crate::ports::{BucketReads, EncryptionRule, ObjectHead, PublicAccessFlags, Read};
+use crate::ports::{
+    Acl, BucketReads, EncryptionRule, ObjectHead, PublicAccessFlags, Read, ReadError,
+};
 
 impl BucketReads for AwsReader {
     async fn bucket_region(&self, region: &str, bucket: &str) -> Read<String> {
@@ -132,4 +135,105 @@ impl BucketReads for AwsReader {
             });
         none_if(got, &["NotFound", "NoSuchKey"])
     }
+
+    async fn canonical_id(&self) -> Read<String> {
+        let region = self
+            .config
+            .region()
+            .map(|r| r.as_ref().to_owned())
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let out = self
+            .s3(&region)
+            .list_buckets()
+            .max_buckets(1)
+            .send()
+            .await
+            .map_err(read_error)?;
+        out.owner()
+            .and_then(Owner::id)
+            .map(str::to_owned)
+            .ok_or_else(|| ReadError::Service {
+                code: "NoOwner".into(),
+                message: Some("ListBuckets returned no Owner.ID".into()),
+            })
+    }
+
+    async fn bucket_acl(&self, region: &str, bucket: &str) -> Read<Acl> {
+        let out = self
+            .s3(region)
+            .get_bucket_acl()
+            .bucket(bucket)
+            .expected_bucket_owner(&self.account)
+            .send()
+            .await
+            .map_err(read_error)?;
+        acl(out.owner(), out.grants())
+    }
+
+    async fn object_acl(
+        &self,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Read<Option<Acl>> {
+        let got = self
+            .s3(region)
+            .get_object_acl()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_owned))
+            .expected_bucket_owner(&self.account)
+            .send()
+            .await
+            .map_err(read_error)
+            .and_then(|o| acl(o.owner(), o.grants()));
+        none_if(got, &["NotFound", "NoSuchKey", "NoSuchVersion"])
+    }
+}
+
+/// An ACL in the snapshot's terms; a grantee type or permission this version does not know is
+/// a value the snapshot cannot hold (the collector records it as a gap).
+fn acl(owner: Option<&Owner>, grants: &[Grant]) -> Read<Acl> {
+    let unknown = |what: String| ReadError::Service {
+        code: "InvalidDocument".into(),
+        message: Some(format!(
+            "AWS returned a value the snapshot cannot hold: {what}"
+        )),
+    };
+    let mut out = Vec::new();
+    for g in grants {
+        let (Some(grantee), Some(permission)) = (g.grantee(), g.permission()) else {
+            continue;
+        };
+        let permission = match permission.as_str() {
+            "FULL_CONTROL" => AclPermission::FullControl,
+            "READ" => AclPermission::Read,
+            "WRITE" => AclPermission::Write,
+            "READ_ACP" => AclPermission::ReadAcp,
+            "WRITE_ACP" => AclPermission::WriteAcp,
+            other => return Err(unknown(format!("ACL permission `{other}`"))),
+        };
+        let text = |v: Option<&str>| v.unwrap_or_default().to_owned();
+        let grantee = match grantee.r#type().as_str() {
+            "CanonicalUser" => Grantee::CanonicalUser {
+                id: text(grantee.id()),
+            },
+            "Group" => Grantee::Group {
+                uri: text(grantee.uri()),
+            },
+            "AmazonCustomerByEmail" => Grantee::Email {
+                address: text(grantee.email_address()),
+            },
+            other => return Err(unknown(format!("ACL grantee type `{other}`"))),
+        };
+        out.push(AclGrant {
+            grantee,
+            permission,
+        });
+    }
+    Ok(Acl {
+        owner_id: owner.and_then(Owner::id).map(str::to_owned),
+        grants: out,
+    })
 }

@@ -35,7 +35,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         sdk.clone(),
         config.role.clone(),
         config.sdk.endpoint_url.is_some(),
-    );
+    )
+    .with_org_access(config.org_access.clone());
     let collector = Collector::new(accounts, Cache::new(config.cache_ttl), config.options);
     let publisher = SnsPublisher::new(&sdk, &config.topic_arn);
     let store = config

@@ -223,3 +223,382 @@ async fn a_policy_aws_returns_that_is_not_policy_json_is_a_gap() {
         "{gap}"
     );
 }
+
+/// A third account that wrote the object into A's bucket.
+const WRITER: &str = "777788889999";
+
+/// The KC world, except that the object was written by [`WRITER`] under `ObjectWriter`
+/// ownership and its ACL grants only the writer.
+fn foreign_object_world() -> World {
+    let mut w = kc_world();
+    let bucket = w
+        .accounts
+        .get_mut(A)
+        .unwrap()
+        .buckets
+        .get_mut(BUCKET)
+        .unwrap();
+    bucket.ownership = Some("ObjectWriter".into());
+    bucket
+        .object_acls
+        .insert(OBJECT.into(), crate::fake::owner_full_control(WRITER));
+    // The key policy lets B decrypt, so the ownership is the only cause.
+    let key = w
+        .accounts
+        .get_mut(A)
+        .unwrap()
+        .keys
+        .get_mut(KEY_ARN)
+        .unwrap();
+    key.policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{A}:root")}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{B}:role/reader")}, "Action": "kms:Decrypt", "Resource": "*"}]})
+    .to_string();
+    w
+}
+
+#[tokio::test]
+async fn an_object_another_account_owns_is_diagnosed_from_its_live_acl() {
+    // GIVEN an object written by a third account under ObjectWriter ownership
+    let c = collector(foreign_object_world(), 0);
+    let meter = Meter::new();
+    // WHEN collected
+    let snapshot = c.collect(&request(), &meter).await.unwrap();
+    // THEN the bucket ACL and the object's owner and grants are in the snapshot, in the shape
+    // `get-bucket-acl` / `get-object-acl` print
+    assert!(snapshot.get("collection_errors").is_none(), "{snapshot:#}");
+    let b = &snapshot["accounts"][A]["s3"][BUCKET];
+    assert_eq!(b["acl"]["Owner"]["ID"], crate::fake::canonical(A));
+    assert_eq!(
+        b["ownership_controls"]["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+        "ObjectWriter"
+    );
+    let o = &b["objects"][OBJECT];
+    assert_eq!(o["Owner"]["ID"], crate::fake::canonical(WRITER));
+    assert_eq!(o["Grants"][0]["Permission"], "FULL_CONTROL");
+    assert_eq!(o["SSEKMSKeyId"], KEY_ARN, "HeadObject is still read");
+    // AND both reads were made side by side with the bucket's, at depth 2
+    let s = meter.stats();
+    assert_eq!(s.by_operation.get("s3:GetBucketAcl"), Some(&1));
+    assert_eq!(s.by_operation.get("s3:GetObjectAcl"), Some(&1));
+    assert_eq!(s.depth, 3, "{s:?}");
+    // AND the canonical ids the check compares: A's from its bucket ACL, B's from ListBuckets
+    assert_eq!(s.by_operation.get("s3:ListBuckets"), Some(&1));
+    assert_eq!(
+        snapshot["accounts"][A]["canonical_id"],
+        crate::fake::canonical(A)
+    );
+    assert_eq!(
+        snapshot["accounts"][B]["canonical_id"],
+        crate::fake::canonical(B)
+    );
+    // AND the diagnosis names the ownership, as offline
+    assert_eq!(
+        codes(&snapshot),
+        (Verdict::Denied, vec![Code::ObjectOwnerMismatch])
+    );
+}
+
+#[tokio::test]
+async fn an_object_acl_granting_the_caller_is_not_an_ownership_cause() {
+    use auditor::snapshot::{AclGrant, AclPermission, Grantee};
+    for (owner, extra_grant) in [(WRITER, true), (B, false)] {
+        // GIVEN a foreign object whose ACL also grants B READ, or an object B wrote itself
+        let mut w = foreign_object_world();
+        let bucket = w
+            .accounts
+            .get_mut(A)
+            .unwrap()
+            .buckets
+            .get_mut(BUCKET)
+            .unwrap();
+        let mut acl = crate::fake::owner_full_control(owner);
+        if extra_grant {
+            acl.grants.push(AclGrant {
+                grantee: Grantee::CanonicalUser {
+                    id: crate::fake::canonical(B),
+                },
+                permission: AclPermission::Read,
+            });
+        }
+        bucket.object_acls.insert(OBJECT.into(), acl);
+        // WHEN collected
+        let snapshot = collector(w, 0)
+            .collect(&request(), &Meter::new())
+            .await
+            .unwrap();
+        // THEN B's canonical id was read, and the ACL grant is seen as B's: no ownership cause
+        assert_eq!(
+            snapshot["accounts"][B]["canonical_id"],
+            crate::fake::canonical(B)
+        );
+        let (verdict, blocking) = codes(&snapshot);
+        assert!(
+            !blocking.contains(&Code::ObjectOwnerMismatch),
+            "{owner}: {blocking:?}"
+        );
+        assert_eq!(verdict, Verdict::Allowed, "{owner}");
+    }
+}
+
+#[tokio::test]
+async fn without_the_object_switch_no_object_acl_is_read() {
+    let c = Collector::new(
+        FakeAccounts::new(foreign_object_world(), "999988887777"),
+        Cache::new(Duration::from_secs(0)),
+        Options { head_object: false },
+    );
+    let meter = Meter::new();
+    let snapshot = c.collect(&request(), &meter).await.unwrap();
+    let s = meter.stats();
+    assert_eq!(s.by_operation.get("s3:GetObjectAcl"), None, "{s:?}");
+    assert_eq!(s.by_operation.get("s3:GetBucketAcl"), Some(&1));
+    assert!(snapshot["accounts"][A]["s3"][BUCKET]
+        .get("objects")
+        .is_none());
+    // The ownership cannot be seen, so it is not claimed.
+    assert!(!codes(&snapshot).1.contains(&Code::ObjectOwnerMismatch));
+}
+
+#[tokio::test]
+async fn a_refused_object_acl_is_a_gap_and_no_ownership_claim() {
+    let mut w = foreign_object_world();
+    w.denied.insert((A.into(), "s3:GetObjectAcl".into()));
+    let snapshot = collector(w, 300)
+        .collect(&request(), &Meter::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot["collection_errors"][0]["operation"],
+        "s3:GetObjectAcl"
+    );
+    let o = &snapshot["accounts"][A]["s3"][BUCKET]["objects"][OBJECT];
+    assert!(o.get("Owner").is_none(), "{o}");
+    assert!(!codes(&snapshot).1.contains(&Code::ObjectOwnerMismatch));
+}
+
+const MGMT: &str = "210987654321";
+const ORG: &str = "o-a1b2c3d4e5";
+const OU: &str = "ou-ab12-cdef3456";
+const ROOT: &str = "r-ab12";
+
+fn described(id: &str, name: &str, kind: &str, doc: Value) -> Value {
+    serde_json::json!({"Policy": {"PolicySummary": {"Id": id, "Name": name, "Type": kind},
+        "Content": doc.to_string()}})
+}
+
+/// The KC world with A and B in one organization, B under an OU whose SCP denies
+/// `s3:GetObject`, and the key policy fixed so that the SCP is the only cause.
+fn org_world(reader: Option<&str>) -> World {
+    let mut w = foreign_object_world();
+    // Back to a bucket-owned object: only the SCP blocks.
+    let bucket = w
+        .accounts
+        .get_mut(A)
+        .unwrap()
+        .buckets
+        .get_mut(BUCKET)
+        .unwrap();
+    bucket.ownership = Some("BucketOwnerEnforced".into());
+    for acct in [A, B] {
+        w.accounts.get_mut(acct).unwrap().org = Some(crate::ports::OrgInfo {
+            id: ORG.into(),
+            management_account: MGMT.into(),
+        });
+    }
+    let parent = |id: &str, is_root| {
+        Some(crate::ports::OrgParent {
+            id: id.into(),
+            is_root,
+        })
+    };
+    let (full, rcp_full) = (
+        "p-FullAWSAccess".to_owned(),
+        "p-RCPFullAWSAccess".to_owned(),
+    );
+    w.org_tree = BTreeMap::from([
+        (
+            ROOT.to_owned(),
+            (None, vec![full.clone()], vec![rcp_full.clone()]),
+        ),
+        (
+            OU.to_owned(),
+            (
+                parent(ROOT, true),
+                vec![full.clone(), "p-denyget".into()],
+                vec![rcp_full.clone()],
+            ),
+        ),
+        (
+            B.to_owned(),
+            (
+                parent(OU, false),
+                vec![full.clone()],
+                vec![rcp_full.clone()],
+            ),
+        ),
+        (
+            A.to_owned(),
+            (
+                parent(ROOT, true),
+                vec![full.clone()],
+                vec![rcp_full.clone()],
+            ),
+        ),
+    ]);
+    w.org_policies = BTreeMap::from([
+        (
+            full.clone(),
+            described(
+                &full,
+                "FullAWSAccess",
+                "SERVICE_CONTROL_POLICY",
+                serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            ),
+        ),
+        (
+            rcp_full.clone(),
+            described(
+                &rcp_full,
+                "RCPFullAWSAccess",
+                "RESOURCE_CONTROL_POLICY",
+                serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}),
+            ),
+        ),
+        (
+            "p-denyget".to_owned(),
+            described(
+                "p-denyget",
+                "DenyObjectReads",
+                "SERVICE_CONTROL_POLICY",
+                serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "NoReads", "Effect": "Deny", "Action": "s3:GetObject", "Resource": "*"}]}),
+            ),
+        ),
+    ]);
+    w.org_reader = reader.map(str::to_owned);
+    w
+}
+
+#[tokio::test]
+async fn scps_read_from_the_management_account_name_the_deny() {
+    // GIVEN an organization reader in the management account
+    let c = collector(org_world(Some(MGMT)), 300);
+    let meter = Meter::new();
+    // WHEN collected
+    let snapshot = c.collect(&request(), &meter).await.unwrap();
+    // THEN B's SCP levels are root, OU, account, and the diagnosis names the OU's deny
+    assert!(snapshot.get("collection_errors").is_none(), "{snapshot:#}");
+    let scp = snapshot["accounts"][B]["organization"]["scp"]
+        .as_array()
+        .unwrap();
+    assert_eq!(scp.len(), 3, "{scp:?}");
+    assert_eq!(
+        scp[1][1]["Policy"]["PolicySummary"]["Name"],
+        "DenyObjectReads"
+    );
+    let rcp = snapshot["accounts"][A]["organization"]["rcp"]
+        .as_array()
+        .unwrap();
+    assert_eq!(rcp.len(), 2, "A sits under the root: {rcp:?}");
+    assert_eq!(
+        codes(&snapshot),
+        (Verdict::Denied, vec![Code::ScpExplicitDeny])
+    );
+    let snap = Snapshot::from_value(&snapshot).unwrap();
+    let d = diagnose(&snap, &request());
+    let f = d.blocking().next().unwrap();
+    assert!(
+        f.policy
+            .as_deref()
+            .unwrap_or("")
+            .contains("DenyObjectReads"),
+        "{f:?}"
+    );
+    // AND the management account's session, the walk and the descriptions were counted once
+    let s = meter.stats();
+    assert_eq!(
+        s.by_operation.get("organizations:DescribePolicy"),
+        Some(&3),
+        "{s:?}"
+    );
+    // One ListParents per target below the root (A, B, the OU); the fake answers at once, so
+    // A's walk has cached the root before B's reaches it.
+    assert_eq!(s.by_operation.get("organizations:ListParents"), Some(&3));
+    // AND the organization reads back equal through the snapshot's one writer and reader
+    let typed = collector(org_world(Some(MGMT)), 0)
+        .collect_snapshot(&request(), &Meter::new())
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&typed.to_value()).unwrap();
+    assert_eq!(Snapshot::from_text(&text).unwrap(), typed);
+    // WHEN collected again in the same container THEN nothing is read again
+    let meter = Meter::new();
+    let again = c.collect(&request(), &meter).await.unwrap();
+    assert_eq!(meter.stats().calls, 0, "{:?}", meter.stats());
+    assert_eq!(again, snapshot);
+}
+
+#[tokio::test]
+async fn a_second_account_reuses_the_cached_levels_and_policies() {
+    // GIVEN B's levels and policies already cached (collected once)
+    let c = collector(org_world(Some(MGMT)), 300);
+    c.collect(&request(), &Meter::new()).await.unwrap();
+    // WHEN the organization entries of B alone are dropped (as a change to B would)
+    c.cache().invalidate_where(|k| {
+        k == "org/444455556666" || k == "orgtarget/o-a1b2c3d4e5/444455556666"
+    });
+    let meter = Meter::new();
+    c.collect(&request(), &meter).await.unwrap();
+    // THEN only B's own level is read again: the OU, root and every policy come from the cache
+    let s = meter.stats();
+    assert_eq!(
+        s.by_operation.get("organizations:ListParents"),
+        Some(&1),
+        "{s:?}"
+    );
+    assert_eq!(
+        s.by_operation.get("organizations:ListPoliciesForTarget"),
+        Some(&2)
+    );
+    assert_eq!(s.by_operation.get("organizations:DescribePolicy"), None);
+}
+
+#[tokio::test]
+async fn without_an_organization_reader_the_policies_stay_a_stated_gap() {
+    let snapshot = collector(org_world(None), 0)
+        .collect(&request(), &Meter::new())
+        .await
+        .unwrap();
+    let gaps = snapshot["collection_errors"].as_array().unwrap();
+    assert!(
+        gaps.iter().all(|g| g["error"] == "NotCollected"),
+        "{gaps:?}"
+    );
+    assert!(snapshot["accounts"][B]["organization"].get("scp").is_none());
+    assert!(!codes(&snapshot).1.contains(&Code::ScpExplicitDeny));
+}
+
+#[tokio::test]
+async fn a_refused_organization_read_is_a_gap_naming_where_to_read() {
+    let mut w = org_world(Some(MGMT));
+    w.denied
+        .insert((MGMT.into(), "organizations:ListPoliciesForTarget".into()));
+    let snapshot = collector(w, 0)
+        .collect(&request(), &Meter::new())
+        .await
+        .unwrap();
+    let gaps = snapshot["collection_errors"].as_array().unwrap();
+    assert!(!gaps.is_empty());
+    for g in gaps {
+        assert_eq!(g["operation"], "organizations:ListPoliciesForTarget", "{g}");
+        assert_eq!(g["error"], "AccessDenied");
+        assert!(
+            g["message"]
+                .as_str()
+                .unwrap()
+                .contains("delegated administrator"),
+            "{g}"
+        );
+    }
+    assert!(snapshot["accounts"][B]["organization"].get("scp").is_none());
+}

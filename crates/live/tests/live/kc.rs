@@ -57,7 +57,12 @@ const SAMPLE: &str =
 impl Kc {
     /// Builds the scenario with `cause` broken.
     pub async fn build(m: &Moto, cause: Cause) -> Kc {
-        let (a, b) = (account_id(), account_id());
+        Kc::build_in(m, cause, account_id(), account_id()).await
+    }
+
+    /// Builds the scenario with `cause` broken in the given accounts (members of an
+    /// organization, say).
+    pub async fn build_in(m: &Moto, cause: Cause, a: String, b: String) -> Kc {
         let bucket = unique("s3ka-reports");
         let object = "reports/q1.csv".to_owned();
         let cfg_a = m.account(&a).await;

@@ -11,6 +11,8 @@
 //!   attributes, on the body) it satisfies. These fail without the server.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
 //!   (cargo-lambda's emulator).
+//! * `layers`: bucket and object ACLs, and the organization's SCPs and RCPs read through a
+//!   role in the management account (with what the server cannot emulate).
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
 
 #![allow(
@@ -23,6 +25,7 @@
 
 mod change;
 mod kc;
+mod layers;
 mod measure;
 mod runtime_api;
 mod sns;
