@@ -10,7 +10,9 @@
 //!   no `s3:*`, no `kms:Decrypt`, no action the code does not call apart from
 //!   [`PLATFORM_ACTIONS`], no `NotAction`/`NotResource`, no managed policies, `Resource: "*"`
 //!   only where the API knows no other resource, and `s3:GetObject` only behind the
-//!   `ObjectMetadata` condition (off by default).
+//!   `ObjectMetadata` condition (off by default) — except on the objects of the stack's state
+//!   bucket, where the function's role alone reads and writes (`s3:PutObject` and
+//!   `s3:ListBucket` nowhere else).
 //! * **Triggers.** The EventBridge patterns of `template.yaml` and
 //!   `templates/event-forwarding.yaml` are identical, and each event name and error code in
 //!   them is one the function diagnoses (`auditor::event::parse_events`), and the other way
@@ -53,7 +55,7 @@ enum Scope {
     ObjectRead,
     /// Only the function's role (assume the member role, publish the findings).
     Auditor,
-    /// Only the function's role, on the state bucket it creates (`StateBucket`).
+    /// Only the function's role, on the stack's state bucket only.
     State,
     /// The organization's SCPs and RCPs, readable only in the management account or a
     /// delegated administrator: the org reader role (`templates/org-reader.yaml`), and the
@@ -938,7 +940,8 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
                     })
         };
         if spec.guarded.contains(action) {
-            if let Some(g) = gs.iter().find(|g| !guarded_ok(g)) {
+            // The state bucket's grant is checked by check_auditor_resources.
+            if let Some(g) = gs.iter().find(|g| !guarded_ok(g) && !on_state_bucket(g)) {
                 problems.push(format!(
                     "{label} {}: `{action}` also reads object content; grant it only under `!If [ObjectMetadata, ...]` with `s3:ResourceAccount` = this account, not {:?}",
                     g.sid, g.guards
@@ -969,19 +972,13 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
     problems
 }
 
-/// Whether a grant names the state bucket (`StateBucket`) and nothing else.
+/// Whether a grant is on the objects of the stack's state bucket, and only on them.
 fn on_state_bucket(g: &Grant) -> bool {
-    let r = g.resource.to_string();
-    r.contains("StateBucket") && !r.contains("s3:::*")
+    g.resource == json!({ "Fn::Sub": "${StateBucket.Arn}/*" }) && g.guards.is_empty()
 }
 
 /// The checks that depend on what a grant is for, not only its action.
 fn check_auditor_resources(text: &str) -> Vec<String> {
-    let state_actions: BTreeSet<&str> = OPERATIONS
-        .iter()
-        .filter(|(_, _, scope)| *scope == State)
-        .map(|(_, action, _)| *action)
-        .collect();
     let t = template(text);
     let (grants, _) = role_grants(&t, "AuditorRole");
     let mut problems = Vec::new();
@@ -1006,6 +1003,20 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
                         g.sid
                     ));
                 }
+                "s3:PutObject" if !on_state_bucket(g) => {
+                    problems.push(format!(
+                        "AuditorRole {}: s3:PutObject must be on the state bucket's objects only",
+                        g.sid
+                    ));
+                }
+                "s3:ListBucket"
+                    if g.resource != json!({ "Fn::GetAtt": ["StateBucket", "Arn"] }) =>
+                {
+                    problems.push(format!(
+                        "AuditorRole {}: s3:ListBucket must be on the state bucket only",
+                        g.sid
+                    ));
+                }
                 "sqs:SendMessage"
                     if g.resource != json!({ "Fn::GetAtt": ["DeadLetterQueue", "Arn"] })
                         && g.resource != json!({ "Fn::GetAtt": ["SweepQueue", "Arn"] }) =>
@@ -1020,12 +1031,6 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
                 {
                     problems.push(format!(
                         "AuditorRole {}: {a} must be on SweepQueue only",
-                        g.sid
-                    ));
-                }
-                a if state_actions.contains(a) && a != "s3:GetObject" && !on_state_bucket(g) => {
-                    problems.push(format!(
-                        "AuditorRole {}: {a} must be on StateBucket only",
                         g.sid
                     ));
                 }
@@ -1896,6 +1901,15 @@ fn removing_a_needed_permission_fails_the_check() {
         &p,
         "`sts:AssumeRole` is only granted conditionally ([\"OrgReaderRole\"])",
     );
+    let p = auditor_problems(&edit(
+        &auditor,
+        "Action: [s3:GetObject, s3:PutObject]\n",
+        "Action: [s3:GetObject]\n",
+    ));
+    assert_flags(
+        &p,
+        "`s3:PutObject` is not granted; the code calls it at crates/live/src/aws/state.rs",
+    );
 }
 
 #[test]
@@ -1970,6 +1984,31 @@ fn widening_a_permission_fails_the_check() {
             "Action: sns:Publish\n                Resource: \"*\"",
         )),
         "`sns:Publish` on `Resource: \"*\"`",
+    );
+    // The state store: writes anywhere but the state bucket, or reads of any object.
+    assert_flags(
+        &auditor_problems(&edit(
+            &auditor,
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub ${StateBucket.Arn}/*",
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub arn:${AWS::Partition}:s3:::*/*",
+        )),
+        "s3:PutObject must be on the state bucket's objects only",
+    );
+    assert_flags(
+        &auditor_problems(&edit(
+            &auditor,
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub ${StateBucket.Arn}/*",
+            "Action: [s3:GetObject, s3:PutObject]\n                Resource: !Sub arn:${AWS::Partition}:s3:::*/*",
+        )),
+        "grant it only under `!If [ObjectMetadata, ...]`",
+    );
+    assert_flags(
+        &auditor_problems(&edit(
+            &auditor,
+            "Action: s3:ListBucket\n                Resource: !GetAtt StateBucket.Arn",
+            "Action: s3:ListBucket\n                Resource: !Sub arn:${AWS::Partition}:s3:::*",
+        )),
+        "s3:ListBucket must be on the state bucket only",
     );
 }
 

@@ -113,6 +113,13 @@ pub fn is_service_name(text: &str, service: &str) -> bool {
         .is_some_and(|suffix| Partition::ALL.iter().any(|p| suffix == p.dns_suffix()))
 }
 
+/// The service a CloudTrail `eventSource` names (`s3` for `s3.amazonaws.com`, and for the
+/// China form); `None` for text that is not a service name.
+pub fn service_of(text: &str) -> Option<&str> {
+    let (service, _) = text.split_once('.')?;
+    is_service_name(text, service).then_some(service)
+}
+
 /// A service principal (`s3.amazonaws.com`) in a partition.
 pub fn service_principal(partition: Partition, service: &str) -> String {
     format!("{service}.{}", partition.dns_suffix())

@@ -8,9 +8,9 @@
 //! * a change that can alter a read path (`auditor::event::CHANGE_EVENTS`: a bucket or key
 //!   policy, a grant, a key's state, an identity policy, an SCP...) drops the cached entries
 //!   it touches, so the next diagnosis in this container reads the new state, and is
-//!   acknowledged with a log line. It publishes nothing yet: assessing which read paths it
-//!   broke, fixed or opened (issue 10, "Policy-change impact") needs the state store that
-//!   keeps a snapshot to compare with;
+//!   acknowledged with a log line. [`handle`] publishes nothing for it; with a state store,
+//!   [`impact::handle_with_state`] then assesses which read paths it broke, fixed or opened
+//!   and publishes those;
 //! * an event that cannot be read is reported on the topic (`verdict: error`), since a retry
 //!   would fail the same way;
 //! * a collection or publish that got no answer from AWS is an error, so the platform retries

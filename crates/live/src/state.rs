@@ -176,3 +176,140 @@ pub(crate) async fn write_with_retry<S: StateStore>(
         name: name.to_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use auditor::diagnose::Verdict;
+
+    use super::*;
+    use crate::ports::{Read, Stored};
+
+    /// An in-memory store; `steal` writes that many other-writer updates between a read and
+    /// the next write, so the write conflicts.
+    #[derive(Default)]
+    struct Memory {
+        docs: Mutex<BTreeMap<String, (String, u32)>>,
+        steal: Mutex<u32>,
+    }
+
+    impl StateStore for Memory {
+        async fn get(&self, name: &str) -> Read<Option<Stored>> {
+            let docs = self.docs.lock().unwrap();
+            Ok(docs.get(name).map(|(body, v)| Stored {
+                body: body.clone(),
+                version: v.to_string(),
+            }))
+        }
+
+        async fn put(&self, name: &str, body: &str, condition: &WriteIf) -> Read<Written> {
+            let mut docs = self.docs.lock().unwrap();
+            let mut steal = self.steal.lock().unwrap();
+            if *steal > 0 {
+                *steal -= 1;
+                // Another writer's update lands first: same document, new version.
+                let entry = docs.entry(name.to_owned()).or_insert((String::new(), 0));
+                entry.1 += 1;
+            }
+            let current = docs.get(name).map(|(_, v)| v.to_string());
+            let holds = match condition {
+                WriteIf::Absent => current.is_none(),
+                WriteIf::Version(v) => current.as_deref() == Some(v.as_str()),
+            };
+            if !holds {
+                return Ok(Written::Conflict);
+            }
+            let next = docs.get(name).map_or(1, |(_, v)| v + 1);
+            docs.insert(name.to_owned(), (body.to_owned(), next));
+            Ok(Written::Done(next.to_string()))
+        }
+    }
+
+    fn verdict(principal: &str) -> PathVerdict {
+        PathVerdict {
+            principal: principal.into(),
+            bucket: "b".into(),
+            object: "*".into(),
+            action: "s3:GetObject".into(),
+            probe: "p".into(),
+            verdict: Verdict::Allowed,
+            blocking: Vec::new(),
+            must_act: Vec::new(),
+            principal_account: Some("444455556666".into()),
+            resource_account: Some("111122223333".into()),
+        }
+    }
+
+    fn update<'a>(
+        fresh: &'a Snapshot,
+        verdicts: &'a [PathVerdict],
+        gone: &'a BTreeSet<PathId>,
+    ) -> Update<'a> {
+        Update {
+            fresh,
+            forget: (None, None),
+            verdicts,
+            gone,
+            event_id: Some("e"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_retried_and_endless_contention_is_an_error() {
+        let store = Memory::default();
+        let (fresh, gone) = (Snapshot::default(), BTreeSet::new());
+        assert!(load(&store, "111122223333").await.unwrap().is_none());
+        let one = [verdict("r1")];
+        assert_eq!(
+            super::update(&store, "111122223333", update(&fresh, &one, &gone))
+                .await
+                .unwrap(),
+            0
+        );
+        // Two other writers land between read and write: two retries, then success.
+        *store.steal.lock().unwrap() = 2;
+        let two = [verdict("r2")];
+        assert_eq!(
+            super::update(&store, "111122223333", update(&fresh, &two, &gone))
+                .await
+                .unwrap(),
+            2
+        );
+        let state = load(&store, "111122223333").await.unwrap().unwrap();
+        assert_eq!(state.index.paths.len(), 2, "both updates survive");
+        // A writer that always loses gives up with the document's name.
+        *store.steal.lock().unwrap() = 100;
+        let e = super::update(&store, "111122223333", update(&fresh, &two, &gone))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            StateFailure::Contended {
+                name: "accounts/111122223333.json".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_index_is_first_sight_not_an_error() {
+        let store = Memory::default();
+        store
+            .docs
+            .lock()
+            .unwrap()
+            .insert(index_name("111122223333"), ("{not json".into(), 3));
+        assert!(load(&store, "111122223333").await.unwrap().is_none());
+        // The rebuild overwrites it, conditionally on the version read.
+        let (fresh, gone) = (Snapshot::default(), BTreeSet::new());
+        let one = [verdict("r1")];
+        super::update(&store, "111122223333", update(&fresh, &one, &gone))
+            .await
+            .unwrap();
+        let state = load(&store, "111122223333").await.unwrap().unwrap();
+        assert_eq!(state.index.paths.len(), 1);
+    }
+}

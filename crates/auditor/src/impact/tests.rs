@@ -820,3 +820,242 @@ fn the_other_calls_of_each_family_apply_as_aws_applies_them() {
     };
     assert_eq!(perimeter(&a), perimeter(&snap));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Live state: evaluate, compare with stored verdicts, index updates, snapshot merge, scope
+// ---------------------------------------------------------------------------------------------
+
+const A: &str = "111122223333";
+const B: &str = "444455556666";
+
+fn key_policy_change() -> Value {
+    record(
+        "kms",
+        "PutKeyPolicy",
+        A,
+        json!({"keyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "policyName": "default", "policy": key_policy_without_reader()}),
+    )
+}
+
+fn change_event(v: &Value) -> ChangeEvent {
+    match crate::event::parse_events(v).expect("reads").pop() {
+        Some(crate::event::EventOutcome::Change(c)) => *c,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn index_of(account: &str, verdicts: &[state::PathVerdict]) -> state::PathIndex {
+    let mut index = state::PathIndex::new(account);
+    index.apply(verdicts, &Default::default(), Some("seed"));
+    index
+}
+
+#[test]
+fn stored_verdicts_decide_what_a_change_publishes() {
+    let (snap, _) = working();
+    let verdicts = state::evaluate(&snap);
+    let reader = verdicts
+        .iter()
+        .find(|p| p.principal == ROLE && p.object == "reports/q1.csv")
+        .expect("the reader's path is evaluated");
+    assert_eq!(reader.verdict, Verdict::Allowed);
+    assert_eq!(reader.principal_account.as_deref(), Some(B));
+    assert_eq!(reader.resource_account.as_deref(), Some(A));
+    let index = index_of(A, &verdicts);
+    assert!(index.paths.iter().all(|p| p.touches(A)), "{index:?}");
+
+    let (after, _) = apply_change(&snap, &key_policy_change()).expect("applies");
+    let first = state::compare(&index, impact(&snap, &after));
+    assert_eq!(first.broken.len(), 1, "{first:?}");
+    assert_eq!(first.broken[0].verdict_before, Verdict::Allowed);
+
+    // Once the index holds the new verdicts, the same comparison publishes nothing.
+    let mut updated = index.clone();
+    updated.apply(&state::evaluate(&after), &Default::default(), Some("e-1"));
+    assert_eq!(updated.updated_by.as_deref(), Some("e-1"));
+    let again = state::compare(&updated, impact(&snap, &after));
+    assert!(again.broken.is_empty(), "{again:?}");
+    assert_eq!(again.unchanged, first.unchanged + 1);
+}
+
+#[test]
+fn index_updates_commute_and_drop_what_is_gone() {
+    let (snap, _) = working();
+    let verdicts = state::evaluate(&snap);
+    let (one, two) = verdicts.split_at(1);
+    let none = Default::default();
+    let mut x = state::PathIndex::new(A);
+    x.apply(one, &none, None);
+    x.apply(two, &none, None);
+    let mut y = state::PathIndex::new(A);
+    y.apply(two, &none, None);
+    y.apply(one, &none, None);
+    assert_eq!(x.paths, y.paths, "two writers' updates, in either order");
+    let gone = std::collections::BTreeSet::from([one[0].id()]);
+    x.apply(&[], &gone, None);
+    assert!(x.get(&one[0].id()).is_none());
+    assert_eq!(x.paths.len(), y.paths.len() - 1);
+    // Paths that do not touch the index's account are not recorded there.
+    let mut other = state::PathIndex::new("999988887777");
+    other.apply(&verdicts, &none, None);
+    assert!(other.paths.is_empty());
+}
+
+#[test]
+fn a_stored_index_round_trips_and_a_bad_one_is_named() {
+    let (snap, _) = working();
+    let index = index_of(A, &state::evaluate(&snap));
+    let text = index.to_text();
+    assert_eq!(state::PathIndex::parse(&text, "paths/x.json"), Ok(index));
+    let newer = text.replacen("\"format\": 1", "\"format\": 99", 1);
+    let e = state::PathIndex::parse(&newer, "paths/x.json").expect_err("newer format");
+    assert!(
+        e.to_string().starts_with("paths/x.json: $.format: 99"),
+        "{e}"
+    );
+    let e = state::PathIndex::parse("{\"paths\": 3}", "paths/y.json").expect_err("garbage");
+    assert!(
+        e.to_string().starts_with("paths/y.json: not a path index"),
+        "{e}"
+    );
+}
+
+#[test]
+fn fresh_reads_replace_stored_parts_and_keep_listed_objects() {
+    let (snap, _) = working();
+    let (mut fresh, _) = apply_change(&snap, &key_policy_change()).expect("applies");
+    // The fresh read of the bucket listed no object.
+    for account in fresh.accounts.values_mut() {
+        for bucket in account.s3.values_mut() {
+            bucket.objects.clear();
+        }
+    }
+    let mut merged = snap.clone();
+    state::merge_snapshot(&mut merged, &fresh);
+    let key = |s: &crate::snapshot::Snapshot| {
+        s.accounts[A].kms[KEY]
+            .policy
+            .as_ref()
+            .map(|p| p.policy.statements.len())
+    };
+    assert_eq!(key(&merged), key(&fresh));
+    assert_ne!(key(&merged), key(&snap));
+    assert_eq!(
+        merged.accounts[A].s3["doc-example-bucket"].objects.len(),
+        snap.accounts[A].s3["doc-example-bucket"].objects.len()
+    );
+    // Laying the same reads over again changes nothing.
+    let mut twice = merged.clone();
+    state::merge_snapshot(&mut twice, &fresh);
+    assert_eq!(twice, merged);
+}
+
+#[test]
+fn the_scope_of_a_change_is_the_paths_it_can_alter() {
+    use scope::{scope, Probe};
+    let (snap, _) = working();
+    let verdicts = state::evaluate(&snap);
+    let reader_paths = |s: &scope::Scope| s.paths.iter().filter(|p| p.principal == ROLE).count();
+    // A key → the buckets that use it.
+    let s = scope(&change_event(&key_policy_change()), &snap, &verdicts);
+    assert!(reader_paths(&s) >= 1, "{s:?}");
+    assert!(s.paths.iter().all(|p| p.bucket == "doc-example-bucket"));
+    // The reader role → its paths; another role → nothing.
+    let role = |name: &str| {
+        change_event(&record(
+            "iam",
+            "PutRolePolicy",
+            B,
+            json!({"roleName": name, "policyName": "p", "policyDocument": "{}"}),
+        ))
+    };
+    let s = scope(&role("reader"), &snap, &verdicts);
+    assert!(reader_paths(&s) >= 1 && s.paths.iter().all(|p| p.principal == ROLE));
+    let s = scope(&role("unrelated"), &snap, &verdicts);
+    assert!(s.paths.is_empty() && s.probes.is_empty(), "{s:?}");
+    // A managed policy → the principals it is attached to.
+    let policy = change_event(&record(
+        "iam",
+        "SetDefaultPolicyVersion",
+        B,
+        json!({"policyArn": "arn:aws:iam::444455556666:policy/reader-base", "versionId": "v2"}),
+    ));
+    let s = scope(&policy, &snap, &verdicts);
+    assert!(reader_paths(&s) >= 1, "{s:?}");
+    // A bucket without stored paths → the bucket, read as its owner.
+    let bucket = change_event(&record(
+        "s3",
+        "PutBucketPolicy",
+        A,
+        json!({"bucketName": "doc-example-bucket", "bucketPolicy": {}}),
+    ));
+    let s = scope(&bucket, &snap, &[]);
+    assert_eq!(
+        s.probes.into_iter().collect::<Vec<Probe>>(),
+        vec![scope::bucket_probe(
+            A,
+            "doc-example-bucket",
+            Some("us-west-2")
+        )]
+    );
+    // An SCP → every stored path.
+    let scp = change_event(&record(
+        "organizations",
+        "UpdatePolicy",
+        A,
+        json!({"policyId": "p-1"}),
+    ));
+    assert_eq!(scope(&scp, &snap, &verdicts).paths.len(), verdicts.len());
+}
+
+#[test]
+fn an_impact_message_says_what_broke_where_and_who_must_act() {
+    use crate::report::sns::{impact_notification, notification, ImpactKind};
+    let (snap, _) = working();
+    let ev = key_policy_change();
+    let (after, _) = apply_change(&snap, &ev).expect("applies");
+    let i = impact(&snap, &after);
+    let path = i
+        .broken
+        .iter()
+        .find(|p| p.principal == ROLE)
+        .expect("broken");
+    let change = change_event(&ev).to_ref();
+    let n = impact_notification(ImpactKind::Broken, path, &change, Some(B), Some(A));
+    assert!(
+        n.subject.starts_with(
+            "BROKEN KEY_POLICY_NO_ALLOW | fix: 111122223333 | PutKeyPolicy | doc-example-bucket/"
+        ),
+        "{}",
+        n.subject
+    );
+    assert!(n.subject.len() < 100 && n.subject.is_ascii());
+    let attr = |name: &str| {
+        n.attributes
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.value.string_value())
+    };
+    assert_eq!(attr("kind").as_deref(), Some("impact"));
+    assert_eq!(attr("impact").as_deref(), Some("broken"));
+    assert_eq!(attr("verdict").as_deref(), Some("denied"));
+    assert_eq!(attr("change_event").as_deref(), Some("kms:PutKeyPolicy"));
+    assert_eq!(attr("principal_account").as_deref(), Some(B));
+    assert_eq!(attr("resource_account").as_deref(), Some(A));
+    assert!(n.attributes.len() <= 10);
+    let body: Value = serde_json::from_str(&n.message).expect("the body is JSON");
+    assert_eq!(body["kind"], "impact");
+    assert_eq!(body["change"]["event_id"], "e-1");
+    assert_eq!(body["acting_accounts"], json!([A]));
+    assert_eq!(body["path"]["fixes_verified"], true);
+    assert!(body["text"].as_array().is_some_and(|l| l.iter().any(|x| x
+        .as_str()
+        .is_some_and(|t| t.contains("Fix: $ aws kms put-key-policy")))));
+    // Diagnoses say which kind they are too.
+    let d = crate::diagnose::diagnose(&after, &crate::diagnose::testing::read("aws"));
+    let dn = notification(&d);
+    assert!(dn
+        .attributes
+        .iter()
+        .any(|a| a.name == "kind" && a.value.string_value() == "diagnosis"));
+}

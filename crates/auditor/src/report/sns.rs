@@ -191,9 +191,11 @@ impl ImpactKind {
 
 /// The notification for one read path a change broke, fixed or opened: the same topic and
 /// conventions as a diagnosis (subject, JSON body with `text`, attributes), with
-/// `kind: impact`, the change (`change_event`, actor, time, event id) and the path in
-/// `impact`. Subject: `BROKEN KEY_POLICY_NO_ALLOW | fix: 111122223333 | reader ->
-/// reports/q1.csv | kms:PutKeyPolicy`.
+/// `kind: impact`, `impact: broken | fixed | opened`, the change (`change_event`, and
+/// `change` with actor, time and event id) and the path (PATH of docs/impact-format.md, with
+/// its findings, fixes and `fixes_verified`) in `path`. Subject:
+/// `BROKEN KEY_POLICY_NO_ALLOW | fix: 111122223333 | PutKeyPolicy |
+/// doc-example-bucket/reports/q1.csv | reader`.
 pub fn impact_notification(
     kind: ImpactKind,
     path: &ImpactPath,
@@ -221,14 +223,16 @@ pub fn impact_notification(
             .map_or(who.clone(), |a| format!("org management of {a}"));
         head_part.push_str(&format!(" | fix: {who}"));
     }
-    let location = format!(
-        "{} -> {}/{}",
-        short_principal(&path.principal),
-        path.bucket,
-        path.object
-    );
+    // Over the limit, the end goes first: the principal (the body names it in full), then
+    // the object key; the change's name and the bucket stay.
     let subject = clip_ascii(
-        &format!("{head_part} | {location} | {change_event}"),
+        &format!(
+            "{head_part} | {} | {}/{} | {}",
+            change.event_name,
+            path.bucket,
+            path.object,
+            short_principal(&path.principal)
+        ),
         SUBJECT_MAX,
     );
     let mut head: Head = vec![
@@ -285,12 +289,12 @@ pub fn impact_notification(
         value: AttributeValue::StringArray(path.must_act.clone()),
     });
     let machine = serde_json::to_value(path).unwrap_or(Value::Null);
-    fit(subject, attributes, head, ("impact", machine), text)
+    fit(subject, attributes, head, ("path", machine), text)
 }
 
-/// `kms.amazonaws.com` → `kms`.
+/// The change's service (`kms`), or its `eventSource` as given when it names none.
 fn service_of(event_source: &str) -> &str {
-    event_source.split('.').next().unwrap_or(event_source)
+    crate::refs::service_of(event_source).unwrap_or(event_source)
 }
 
 /// The impact of one path as text, for e-mail.

@@ -169,6 +169,10 @@ pub async fn assess<A: Accounts, P: Publisher, S: StateStore>(
         probes.extend(discovered);
     }
     seen.probes = probes.len();
+    // Fixes are verified by patching the snapshot document: the policies need the JSON
+    // Pointers only a snapshot read from its document has.
+    let after = reread(&after)?;
+    let fresh = reread(&fresh)?;
     let verdicts = evaluate(&after);
     let after_ids: BTreeSet<PathId> = verdicts.iter().map(|p| p.id()).collect();
     let gone: BTreeSet<PathId> = sc
@@ -285,6 +289,57 @@ pub async fn assess<A: Accounts, P: Publisher, S: StateStore>(
         seen.stored.push(target.clone());
     }
     Ok(seen)
+}
+
+/// Builds or refreshes the state of the accounts `probes` touch without a change: each probe
+/// (a principal reading an object) is collected, the paths the collected snapshot intends
+/// are evaluated, and each account's snapshot and path index are updated. A deployment
+/// seeds the paths it cares about this way (an object named exactly, rather than the
+/// representative key a bucket policy's prefix gives); a later change then has verdicts to
+/// compare with. Returns the accounts written.
+pub async fn seed<A: Accounts, S: StateStore>(
+    collector: &Collector<A>,
+    store: &S,
+    probes: &BTreeSet<Probe>,
+) -> Result<Vec<String>, LiveError> {
+    let mut fresh = collect(collector, probes).await?;
+    let discovered: BTreeSet<Probe> = evaluate(&fresh)
+        .iter()
+        .map(Probe::of)
+        .filter(|p| !probes.contains(p))
+        .collect();
+    if !discovered.is_empty() {
+        let more = collect(collector, &discovered).await?;
+        auditor::impact::state::merge_snapshot(&mut fresh, &more);
+    }
+    let fresh = reread(&fresh)?;
+    let verdicts = evaluate(&fresh);
+    let gone = BTreeSet::new();
+    let mut written = Vec::new();
+    for account in accounts_of(&verdicts) {
+        state::update(
+            store,
+            &account,
+            Update {
+                fresh: &fresh,
+                forget: (None, None),
+                verdicts: &verdicts,
+                gone: &gone,
+                event_id: None,
+            },
+        )
+        .await
+        .map_err(LiveError::State)?;
+        written.push(account);
+    }
+    tracing::info!(accounts = ?written, paths = verdicts.len(), "state seeded");
+    Ok(written)
+}
+
+/// The snapshot as read back from its document (its policies then carry their JSON
+/// Pointers, which fix verification patches).
+fn reread(s: &Snapshot) -> Result<Snapshot, LiveError> {
+    Ok(Snapshot::from_value(&s.to_value())?)
 }
 
 /// Collects every probe (side by side) and lays the snapshots over one another.

@@ -1,8 +1,8 @@
 //! Change events against a warm container: a change the handler is told about drops the
 //! cached state it touches, so the next diagnosis of the same denial reads the new state;
 //! without the change event the warm cache keeps answering from the old state (the cache
-//! lives for its time-to-live: README, "Deploy"). A change publishes nothing yet (issue 10:
-//! the impact messages need the state store).
+//! lives for its time-to-live: README, "Deploy"). `handle` publishes nothing for a change;
+//! the impact messages come from `handler::impact::handle_with_state` (tests in `impact.rs`).
 
 use std::time::Duration;
 

@@ -7,6 +7,9 @@
 //!   published message must carry the verdict, codes and attributes.
 //! * `change`: change events against a warm container: the cached state they touch is
 //!   dropped, so the next diagnosis reads the new state; failed and unrelated events do nothing.
+//! * `impact`: policy-change impact — per change family, the change applied on the server,
+//!   its event delivered, and the broken or fixed path read back from the topic; the state
+//!   store's race.
 //! * `sns`: the publish itself — what subscribers receive, and which filter policies (on
 //!   attributes, on the body) it satisfies. These fail without the server.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
@@ -24,6 +27,7 @@
 )]
 
 mod change;
+mod impact;
 mod kc;
 mod layers;
 mod measure;
