@@ -497,7 +497,10 @@ where
                 done.push(Done::Collected {
                     account: m.account.clone(),
                 });
-                self.after_collect(&m.sweep).await
+                if let Some(totals) = self.after_collect(&m.sweep).await? {
+                    done.push(Done::Completed { totals });
+                }
+                Ok(())
             }
             Phase::Evaluate => {
                 let (summary, published) = self.evaluate(m).await?;
@@ -569,17 +572,18 @@ where
         Ok(())
     }
 
-    /// When every account is collected or failed, enqueues the evaluation.
-    async fn after_collect(&self, sweep: &str) -> Result<(), SweepError> {
+    /// When every account is collected or failed, enqueues the evaluation (and completes the
+    /// sweep when no account was collected).
+    async fn after_collect(&self, sweep: &str) -> Result<Option<SweepTotals>, SweepError> {
         let marker = format!("sweeps/{sweep}/evaluate");
         if self.get(&marker).await?.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let plan = self.plan_of(sweep).await?;
         let collected = self.accounts_marked(sweep, "collected").await?;
         let failed = self.accounts_marked(sweep, "failed-collect").await?;
         if collected.len() + failed.len() < plan.accounts.len() {
-            return Ok(());
+            return Ok(None);
         }
         let messages: Vec<SweepMessage> = collected
             .iter()
@@ -599,7 +603,11 @@ where
             enqueued = n,
             "every account collected: evaluation enqueued"
         );
-        Ok(())
+        if collected.is_empty() {
+            // Every account failed: no evaluation will complete the sweep, so complete it here.
+            return self.after_evaluate(sweep).await;
+        }
+        Ok(None)
     }
 
     async fn accounts_marked(
@@ -778,14 +786,13 @@ where
             &format!("{} phase: {error}", m.phase.as_str()),
         )
         .await?;
-        match m.phase {
-            Phase::Collect => self.after_collect(&m.sweep).await,
-            Phase::Evaluate => {
-                if let Some(totals) = self.after_evaluate(&m.sweep).await? {
-                    done.push(Done::Completed { totals });
-                }
-                Ok(())
-            }
+        let completed = match m.phase {
+            Phase::Collect => self.after_collect(&m.sweep).await?,
+            Phase::Evaluate => self.after_evaluate(&m.sweep).await?,
+        };
+        if let Some(totals) = completed {
+            done.push(Done::Completed { totals });
         }
+        Ok(())
     }
 }

@@ -22,7 +22,9 @@ use auditor::diagnose::Verdict;
 use auditor::impact::org::compose;
 use auditor::impact::state::{evaluate, PathIndex, PathVerdict};
 use auditor::snapshot::Snapshot;
-use auditor_live::aws::{S3StateStore, SnsPublisher, SqsQueue};
+use auditor_live::aws::{AwsAccounts, RoleSpec, S3StateStore, SnsPublisher, SqsQueue};
+use auditor_live::cache::Cache;
+use auditor_live::collect::{Collector, Options};
 use auditor_live::ports::{StateList, StateStore};
 use auditor_live::sweep::{self, Done, SweepConfig, Worker};
 use aws_sdk_s3::types::{
@@ -32,7 +34,7 @@ use aws_sdk_s3::types::{
 use serde_json::{json, Value};
 
 use crate::kc::collector;
-use crate::support::{account_id, unique, Inbox, Moto, HOME, REGION};
+use crate::support::{account_id, unique, Inbox, Moto, EXTERNAL_ID, HOME, REGION, ROLE};
 
 const ACCOUNTS: usize = 20;
 
@@ -150,6 +152,7 @@ async fn build(m: &Moto) -> Org {
 async fn drain<W: Fn(Value) -> F, F: std::future::Future<Output = sweep::BatchOutcome>>(
     sqs: &aws_sdk_sqs::Client,
     url: &str,
+    allow_failures: bool,
     work: W,
 ) -> Vec<Done> {
     let mut done = Vec::new();
@@ -186,11 +189,15 @@ async fn drain<W: Fn(Value) -> F, F: std::future::Future<Output = sweep::BatchOu
             })
             .collect();
         let outcome = work(json!({ "Records": records })).await;
-        assert!(
-            outcome.batch_item_failures.is_empty(),
-            "failed messages: {:?}",
-            outcome.done
-        );
+        if !allow_failures {
+            assert!(
+                outcome.batch_item_failures.is_empty(),
+                "failed messages: {:?}",
+                outcome.done
+            );
+        }
+        // Failed messages are deleted too: with the test's maxReceiveCount of 1, SQS would
+        // move them to the dead-letter queue instead of delivering them again.
         for m in messages {
             sqs.delete_message()
                 .queue_url(url)
@@ -284,7 +291,13 @@ async fn an_organization_sweep_stores_every_account_and_publishes_only_what_chan
             .await
             .expect("planned");
             assert_eq!(planned.enqueued, ACCOUNTS, "{planned:?}");
-            let done = drain(sqs, queue_url, |e| async move { worker.handle(&e).await }).await;
+            let done = drain(
+                sqs,
+                queue_url,
+                false,
+                |e| async move { worker.handle(&e).await },
+            )
+            .await;
             (id, done)
         }
     };
@@ -427,4 +440,243 @@ async fn an_organization_sweep_stores_every_account_and_publishes_only_what_chan
         .collect();
     assert_eq!(completions.len(), 1);
     assert_eq!(completions[0]["sweep"]["broken"], 1);
+}
+
+/// The sweep's plumbing in the home account: a topic read back through a queue, the state
+/// bucket, the sweep queue.
+async fn plumbing(m: &Moto) -> (Inbox, S3StateStore, aws_sdk_sqs::Client, String) {
+    let inbox = Inbox::new(m).await;
+    let state_bucket = unique("s3ka-state");
+    Moto::s3(&m.base)
+        .create_bucket()
+        .bucket(&state_bucket)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::UsWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("state bucket");
+    let store = S3StateStore::new(&m.base, &state_bucket, true);
+    let sqs = aws_sdk_sqs::Client::new(&m.base);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("s3ka-sweep"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    (inbox, store, sqs, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_planner_lists_the_organization_and_a_failed_account_is_named_not_lost() {
+    let m = Moto::connect("sweep planner").await;
+    let (inbox, store, sqs, url) = plumbing(&m).await;
+    let publisher = SnsPublisher::new(&m.base, &inbox.topic_arn);
+    let queue = SqsQueue::new(&m.base, &url);
+    let collector = collector(&m, Duration::from_secs(300));
+
+    // Organizations mode: the planner enqueues exactly the ACTIVE accounts ListAccounts gives
+    // (the test server keeps one organization per management account across tests).
+    let org = aws_sdk_organizations::Client::new(&m.base);
+    let _ = org
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await;
+    for n in 0..2 {
+        org.create_account()
+            .account_name(unique("member"))
+            .email(format!("{}@example.com", unique(&format!("m{n}"))))
+            .send()
+            .await
+            .expect("create account");
+    }
+    let mut listed = Vec::new();
+    let mut token = None;
+    loop {
+        let page = org
+            .list_accounts()
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("list accounts");
+        listed.extend(
+            page.accounts()
+                .iter()
+                .filter_map(|a| a.id().map(str::to_owned)),
+        );
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert!(listed.len() >= 3, "{listed:?}");
+    let config = SweepConfig {
+        queue_url: Some(url.clone()),
+        accounts: Vec::new(),
+        organizations: true,
+        max_receive: 1,
+    };
+    let (id, time) = sweep::sweep_start(&schedule_event(40)).expect("sweep start");
+    let planned = sweep::plan(
+        collector.accounts(),
+        HOME,
+        &queue,
+        &store,
+        &config,
+        (&id, &time),
+    )
+    .await
+    .expect("planned");
+    assert_eq!(planned.enqueued, listed.len(), "{planned:?}");
+    // Planning the same schedule event again (Lambda's retry) enqueues nothing.
+    let again = sweep::plan(
+        collector.accounts(),
+        HOME,
+        &queue,
+        &store,
+        &config,
+        (&id, &time),
+    )
+    .await
+    .expect("planned again");
+    assert_eq!(again.enqueued, 0);
+    let mut bodies = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        if out.messages().is_empty() {
+            break;
+        }
+        for msg in out.messages() {
+            let body: Value = serde_json::from_str(msg.body().unwrap()).unwrap();
+            bodies.push(body["account"].as_str().unwrap().to_owned());
+            sqs.delete_message()
+                .queue_url(&url)
+                .receipt_handle(msg.receipt_handle().unwrap())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+    bodies.sort();
+    listed.sort();
+    assert_eq!(bodies, listed);
+
+    // A configured list with an account that cannot be reached: its worker's AWS calls get
+    // no answer (a collector pointed at a closed port stands in for an unreachable member
+    // role). It fails on its last receive, the sweep still completes, and the completion
+    // message names it.
+    let (good, bad) = (account_id(), account_id());
+    let config = SweepConfig {
+        queue_url: Some(url.clone()),
+        accounts: vec![good.clone(), bad.clone()],
+        organizations: false,
+        max_receive: 1,
+    };
+    let worker = Worker {
+        collector: &collector,
+        publisher: &publisher,
+        queue: &queue,
+        store: &store,
+        config: &config,
+        region: REGION,
+    };
+    let dead = m
+        .base
+        .to_builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let unreachable = AwsAccounts::new(
+        dead,
+        Some(RoleSpec {
+            name: ROLE.into(),
+            external_id: Some(EXTERNAL_ID.into()),
+            session_name: "s3-kms-auditor".into(),
+        }),
+        true,
+    );
+    unreachable.set_home_account(HOME);
+    let unreachable = Collector::new(unreachable, Cache::new(Duration::ZERO), Options::default());
+    let bad_worker = Worker {
+        collector: &unreachable,
+        ..worker
+    };
+    let (id, time) = sweep::sweep_start(&schedule_event(41)).expect("sweep start");
+    sweep::plan(
+        collector.accounts(),
+        HOME,
+        &queue,
+        &store,
+        &config,
+        (&id, &time),
+    )
+    .await
+    .expect("planned");
+    // And a message that is not the sweep's: reported failed, never dropped silently.
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("{\"hello\": 1}")
+        .send()
+        .await
+        .expect("send stray");
+    let done = drain(&sqs, &url, true, |e| {
+        let (worker, bad_worker, bad) = (&worker, &bad_worker, &bad);
+        async move {
+            // One record at a time, each to the worker that can (or cannot) reach its account.
+            let mut out = sweep::BatchOutcome::default();
+            for r in e["Records"].as_array().unwrap() {
+                let w = if r["body"].as_str().unwrap().contains(bad.as_str()) {
+                    bad_worker
+                } else {
+                    worker
+                };
+                let one = w.handle(&json!({ "Records": [r] })).await;
+                out.batch_item_failures.extend(one.batch_item_failures);
+                out.done.extend(one.done);
+            }
+            out
+        }
+    })
+    .await;
+    let failed: Vec<&str> = done
+        .iter()
+        .filter_map(|d| match d {
+            Done::Failed { error, .. } => Some(error.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 2, "{done:?}");
+    assert!(failed.contains(&"not a sweep message"), "{failed:?}");
+    let messages = published(&inbox).await;
+    let completion = messages
+        .iter()
+        .find(|b| b["kind"] == "sweep_complete")
+        .unwrap_or_else(|| panic!("no completion: {messages:#?}"));
+    let totals = &completion["sweep"];
+    assert_eq!(totals["planned"], 2, "{totals:#}");
+    assert_eq!(totals["swept"], 1, "{totals:#}");
+    assert_eq!(totals["failed"][0][0], bad.as_str(), "{totals:#}");
+    assert!(
+        totals["failed"][0][1]
+            .as_str()
+            .unwrap()
+            .starts_with("collect phase"),
+        "{totals:#}"
+    );
+    assert!(
+        completion["subject"].as_str().unwrap().contains("1 failed"),
+        "{completion:#}"
+    );
 }
