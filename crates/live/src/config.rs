@@ -400,8 +400,41 @@ mod tests {
                 vec![TOPIC, ("S3KA_ENDPOINT_URL", "localhost:5000")],
                 "S3KA_ENDPOINT_URL",
             ),
+            (
+                vec![TOPIC, ("S3KA_SWEEP_ACCOUNTS", "111122223333,4444")],
+                "S3KA_SWEEP_ACCOUNTS",
+            ),
+            (
+                vec![TOPIC, ("S3KA_SWEEP_ORGANIZATIONS", "all")],
+                "S3KA_SWEEP_ORGANIZATIONS",
+            ),
+            (
+                vec![TOPIC, ("S3KA_SWEEP_MAX_RECEIVE", "0")],
+                "S3KA_SWEEP_MAX_RECEIVE",
+            ),
         ] {
             assert_eq!(config(&vars).unwrap_err().var(), var);
         }
+    }
+
+    #[test]
+    fn sweep_settings_are_read_with_their_defaults() {
+        let c = config(&[TOPIC]).unwrap();
+        assert_eq!(c.sweep.max_receive, 3);
+        assert!(c.sweep.queue_url.is_none() && c.sweep.accounts.is_empty());
+        let c = config(&[
+            TOPIC,
+            (
+                "S3KA_SWEEP_QUEUE_URL",
+                "https://sqs.us-west-2.amazonaws.com/1/q",
+            ),
+            ("S3KA_SWEEP_ACCOUNTS", " 111122223333, 444455556666 ,"),
+            ("S3KA_SWEEP_ORGANIZATIONS", "false"),
+            ("S3KA_SWEEP_MAX_RECEIVE", "5"),
+        ])
+        .unwrap();
+        assert_eq!(c.sweep.accounts, ["111122223333", "444455556666"]);
+        assert_eq!(c.sweep.max_receive, 5);
+        assert!(!c.sweep.organizations);
     }
 }

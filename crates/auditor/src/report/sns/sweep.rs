@@ -194,3 +194,65 @@ pub fn completion_notification(t: &SweepTotals) -> Notification {
     let machine = serde_json::to_value(t).unwrap_or(Value::Null);
     fit(subject, attributes, head, ("sweep", machine), text)
 }
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use crate::diagnose::Verdict;
+    use crate::impact::state::PathVerdict;
+
+    fn change(n: usize, kind: SweepChangeKind) -> SweepChange {
+        SweepChange {
+            kind,
+            before: Some(Verdict::Allowed),
+            path: PathVerdict {
+                principal: format!("arn:aws:iam::222222222222:role/reader-{n}"),
+                bucket: format!("bucket-{n}"),
+                object: "*".into(),
+                action: "s3:GetObject".into(),
+                probe: String::new(),
+                verdict: Verdict::Denied,
+                blocking: vec!["BUCKET_POLICY_NO_ALLOW".into()],
+                must_act: vec!["111111111111".into()],
+                principal_account: Some("222222222222".into()),
+                resource_account: Some("111111111111".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn a_summary_fits_a_chat_window_worst_first_the_rest_counted() {
+        let mut changes: Vec<SweepChange> = (0..14)
+            .map(|n| change(n, SweepChangeKind::Broken))
+            .collect();
+        changes.push(change(99, SweepChangeKind::Fixed));
+        let s = AccountSweep {
+            sweep: "20261203T150000Z-abcd1234".into(),
+            account: "111111111111".into(),
+            first_sight: false,
+            paths: 40,
+            denied: 14,
+            changes,
+        };
+        let text = sweep_text(&s);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + LINES + 1, "{text}");
+        assert!(lines[0].contains("14 broken, 1 fixed"), "{text}");
+        assert!(lines[1].starts_with("BROKEN reader-0 -> s3://bucket-0/* (principal in 222222222222): BUCKET_POLICY_NO_ALLOW; must act: 111111111111"), "{text}");
+        assert_eq!(lines[LINES + 1], "... and 5 more");
+        let n = sweep_notification(&s);
+        assert!(
+            n.subject.len() < 100 && n.subject.starts_with("SWEEP BROKEN 15 | 111111111111"),
+            "{}",
+            n.subject
+        );
+        let body: serde_json::Value = serde_json::from_str(&n.message).unwrap();
+        assert_eq!(body["kind"], "sweep");
+        assert_eq!(body["changes"], serde_json::json!(["broken", "fixed"]));
+        assert!(n
+            .attributes
+            .iter()
+            .any(|a| a.name == "kind" && a.value == AttributeValue::String("sweep".into())));
+    }
+}
