@@ -125,6 +125,10 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_object",                    "s3:GetObject",                         State),
     ("put_object",                    "s3:PutObject",                         State),
     ("list_objects_v2",               "s3:ListBucket",                        State),
+    // aws/dynamo.rs: noise control's state, in the function's own table.
+    ("update_item",                   "dynamodb:UpdateItem",                  Auditor),
+    ("get_item",                      "dynamodb:GetItem",                     Auditor),
+    ("scan",                          "dynamodb:Scan",                        Auditor),
 ];
 
 /// Actions the function's role holds that no code calls: Lambda itself uses them with the
@@ -397,7 +401,7 @@ fn service_hint(chain: &[String]) -> Option<String> {
     chain.iter().find_map(|n| {
         let n = n.trim_start_matches("aws_sdk_");
         match n {
-            "s3" | "kms" | "iam" | "sts" | "sns" => Some(n.to_owned()),
+            "s3" | "kms" | "iam" | "sts" | "sns" | "dynamodb" => Some(n.to_owned()),
             "org" | "organizations" => Some("organizations".to_owned()),
             _ => None,
         }
@@ -1385,8 +1389,9 @@ fn function_rules_of(t: &Value, changes: bool) -> BTreeMap<String, (String, Valu
     let mut out = BTreeMap::new();
     for (id, e) in events {
         // The organization sweep's schedule and queue (checked by
-        // `the_sweep_is_declared_as_the_code_runs_it`).
-        if SWEEP_EVENTS.contains(&id.as_str()) {
+        // `the_sweep_is_declared_as_the_code_runs_it`), and noise control's scheduled run
+        // (by `the_schedule_sends_the_scheduled_runs_input`).
+        if SWEEP_EVENTS.contains(&id.as_str()) || id == "NoiseSchedule" {
             continue;
         }
         assert_eq!(
@@ -1796,6 +1801,40 @@ fn variables_read() -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// The schedule's input is the one `handle_noisy` recognises (crates/live/src/handler/noise.rs,
+/// `SCHEDULED_INPUT`), and the noise table has its TTL and encryption.
+#[test]
+fn the_schedule_sends_the_scheduled_runs_input() {
+    let t = template(&read("template.yaml"));
+    let e = &t["Resources"]["AuditorFunction"]["Properties"]["Events"]["NoiseSchedule"];
+    assert_eq!(e["Type"], "Schedule");
+    let input: Value = serde_json::from_str(e["Properties"]["Input"].as_str().unwrap()).unwrap();
+    let source = read("crates/live/src/handler/noise.rs");
+    let constant = source
+        .split("pub const SCHEDULED_INPUT: &str = r#\"")
+        .nth(1)
+        .and_then(|r| r.split("\"#;").next())
+        .expect("SCHEDULED_INPUT in handler/noise.rs");
+    assert_eq!(input, serde_json::from_str::<Value>(constant).unwrap());
+    let table = &t["Resources"]["NoiseTable"]["Properties"];
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        "expires_at"
+    );
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    let dynamo = read("crates/live/src/aws/dynamo.rs");
+    assert!(
+        dynamo.contains("\"expires_at\""),
+        "the TTL attribute the store writes"
+    );
+    assert!(
+        dynamo.contains(".key(\"pk\""),
+        "the partition key the store uses"
+    );
 }
 
 #[test]

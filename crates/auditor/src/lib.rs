@@ -29,6 +29,7 @@ pub mod event;
 pub mod impact;
 pub mod json_patch;
 pub mod limits;
+pub mod noise;
 mod reader;
 pub mod refs;
 pub mod report;

@@ -259,6 +259,35 @@ pub fn role_of_session(session_arn: &str) -> Option<String> {
     ))
 }
 
+/// Whether `arn` is a CloudFront origin access identity, which S3 sees as the IAM user
+/// `arn:<partition>:iam::cloudfront:user/CloudFront Origin Access Identity <id>`
+/// (<https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/private-content-restricting-access-to-s3.html>).
+pub fn is_cloudfront_oai(arn: &str) -> bool {
+    Arn::parse(arn).is_some_and(|a| {
+        a.service == "iam"
+            && a.account == "cloudfront"
+            && a.resource
+                .starts_with("user/CloudFront Origin Access Identity")
+    })
+}
+
+/// The path and name of a role ARN (`arn:<partition>:iam::<account>:role/<path>/<name>`):
+/// `("aws-service-role/config.<suffix>/", "AWSServiceRoleForConfig")`.
+pub fn role_path_and_name(arn: &str) -> Option<(&str, &str)> {
+    let a = Arn::parse(arn)?;
+    if a.service != "iam" {
+        return None;
+    }
+    let rest = a.resource.strip_prefix("role/")?;
+    Some(match rest.rfind('/') {
+        Some(i) => (
+            rest.get(..=i).unwrap_or_default(),
+            rest.get(i + 1..).unwrap_or_default(),
+        ),
+        None => ("", rest),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +382,19 @@ mod tests {
         assert!(is_service_name("s3.amazonaws.com.cn", "s3"));
         assert!(!is_service_name("s3.example.com", "s3"));
         assert!(!is_service_name("kms.amazonaws.com", "s3"));
+        assert!(is_cloudfront_oai(
+            "arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E2QWRUHEXAMPLE"
+        ));
+        assert!(!is_cloudfront_oai(
+            "arn:aws:iam::111122223333:user/CloudFront"
+        ));
+        assert_eq!(
+            role_path_and_name("arn:aws:iam::111122223333:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"),
+            Some(("aws-service-role/config.amazonaws.com/", "AWSServiceRoleForConfig"))
+        );
+        assert_eq!(
+            role_path_and_name("arn:aws:iam::111122223333:role/reader"),
+            Some(("", "reader"))
+        );
     }
 }

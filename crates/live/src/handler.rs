@@ -1,7 +1,9 @@
 //! One event in, its diagnoses out: collect, diagnose, publish.
 //!
 //! [`diagnose_event`] is what `s3-kms-auditor diagnose --live` and `snapshot` run;
-//! [`handle`] adds the publish and is what the Lambda runs. Outcomes:
+//! [`handle`] adds the publish; the Lambda runs [`noise::handle_noisy`], which puts dedup,
+//! suppression rules, the rate limit and the scheduled re-check around it (docs/live.md,
+//! "Noise control"). Outcomes of [`handle`]:
 //!
 //! * an event that is not a CloudTrail API call, or a record that needs no diagnosis (a
 //!   success, another operation, a change call that failed), is ignored with a log line;
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use auditor::diagnose::{diagnose, Diagnosis};
 use auditor::event::{parse_events, EventError, EventOutcome};
 use auditor::report::sns::{error_notification, notification};
+use auditor::request::Request;
 use auditor::snapshot::{Snapshot, SnapshotError};
 use serde::Serialize;
 use serde_json::Value;
@@ -44,6 +47,9 @@ pub enum LiveError {
     /// The notification could not be published.
     #[error("publishing to SNS failed: {0}")]
     Publish(#[source] ReadError),
+    /// The noise-control state store (DynamoDB) did not answer or refused a write.
+    #[error("the noise-control state store failed: {0}")]
+    NoiseState(#[source] ReadError),
     /// The collected snapshot does not parse: a defect of the collector.
     #[error("the collected snapshot is invalid (a defect, please report it): {0}")]
     Snapshot(#[from] SnapshotError),
@@ -59,8 +65,8 @@ impl LiveError {
             LiveError::InvalidEvent(_) => "InvalidEvent",
             LiveError::Collection(_) => "CollectionFailed",
             LiveError::Publish(_) => "PublishFailed",
+            LiveError::NoiseState(_) | LiveError::State(_) => "StateStoreFailed",
             LiveError::Snapshot(_) => "InternalError",
-            LiveError::State(_) => "StateStoreFailed",
         }
     }
 }
@@ -133,19 +139,9 @@ pub async fn diagnose_event<A: Accounts>(
     for outcome in parse_events(event)? {
         match outcome {
             EventOutcome::Denied(req) => {
-                let started = Instant::now();
-                let meter = Meter::new();
-                // Boxed: the collection's future is large, and deeply nested types slow the build.
-                let snapshot = Box::pin(collector.collect(&req, &meter)).await?;
-                let snap = Snapshot::from_value(&snapshot)?;
-                let diagnosis = diagnose(&snap, &req);
-                report.diagnosed.push(Diagnosed {
-                    event_id: req.event.as_ref().and_then(|e| e.event_id.clone()),
-                    snapshot,
-                    diagnosis,
-                    stats: meter.stats(),
-                    duration: started.elapsed(),
-                });
+                report
+                    .diagnosed
+                    .push(diagnose_request(collector, &req).await?);
             }
             // In record order: a denial after the change in the same trail log file is
             // diagnosed with the new state.
@@ -165,6 +161,26 @@ pub async fn diagnose_event<A: Accounts>(
         }
     }
     Ok(report)
+}
+
+/// Collects and diagnoses one denied request.
+pub async fn diagnose_request<A: Accounts>(
+    collector: &Collector<A>,
+    req: &Request,
+) -> Result<Diagnosed, LiveError> {
+    let started = Instant::now();
+    let meter = Meter::new();
+    // Boxed: the collection's future is large, and deeply nested types slow the build.
+    let snapshot = Box::pin(collector.collect(req, &meter)).await?;
+    let snap = Snapshot::from_value(&snapshot)?;
+    let diagnosis = diagnose(&snap, req);
+    Ok(Diagnosed {
+        event_id: req.event.as_ref().and_then(|e| e.event_id.clone()),
+        snapshot,
+        diagnosis,
+        stats: meter.stats(),
+        duration: started.elapsed(),
+    })
 }
 
 /// What an invocation did, returned to the caller and logged.
@@ -258,6 +274,22 @@ pub async fn handle<A: Accounts, P: Publisher>(
         let started = Instant::now();
         let n = notification(&d.diagnosis);
         let message_id = publisher.publish(&n).await.map_err(LiveError::Publish)?;
+        summary
+            .published
+            .push(published(d, &n, message_id, started.elapsed()));
+    }
+    Ok(summary)
+}
+
+/// The log line and summary entry of a published diagnosis; `publish_time` is what the
+/// publish took.
+pub(crate) fn published(
+    d: Diagnosed,
+    n: &auditor::report::sns::Notification,
+    message_id: String,
+    publish_time: Duration,
+) -> Published {
+    {
         let mut stats = d.stats;
         stats.calls += 1;
         stats.depth += 1;
@@ -269,7 +301,7 @@ pub async fn handle<A: Accounts, P: Publisher>(
             .map(|f| f.code.as_str().to_owned())
             .collect();
         let verdict = serde_json::to_value(d.diagnosis.verdict).unwrap_or(Value::Null);
-        let duration = d.duration + started.elapsed();
+        let duration = d.duration + publish_time;
         tracing::info!(
             event_id = d.event_id.as_deref(),
             verdict = %verdict.as_str().unwrap_or_default(),
@@ -284,7 +316,7 @@ pub async fn handle<A: Accounts, P: Publisher>(
             trimmed = n.trimmed.len(),
             "diagnosis published"
         );
-        summary.published.push(Published {
+        Published {
             event_id: d.event_id,
             verdict,
             finding_codes: codes,
@@ -294,13 +326,12 @@ pub async fn handle<A: Accounts, P: Publisher>(
             calls_by_operation: stats.by_operation,
             cache_hits: stats.cache_hits,
             duration_ms: duration.as_millis(),
-        });
+        }
     }
-    Ok(summary)
 }
 
 /// Why an event is not one this function handles (an EventBridge event of another kind).
-fn not_handled(event: &Value) -> Option<String> {
+pub(crate) fn not_handled(event: &Value) -> Option<String> {
     let obj = event.as_object()?;
     let detail_type = obj.get("detail-type")?;
     match detail_type.as_str() {
@@ -313,5 +344,7 @@ fn not_handled(event: &Value) -> Option<String> {
 }
 
 pub mod impact;
+pub mod noise;
+
 #[cfg(test)]
 mod tests;

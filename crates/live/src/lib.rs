@@ -14,6 +14,8 @@
 //!   compares with, written with conditional writes; [`handler::impact`] assesses changes.
 //! * [`sweep`]: the organization sweep — planner, collect and evaluate workers over SQS,
 //!   per-account summaries and the completion message.
+//! * [`noise_store`]: where noise control (dedup, suppression counts, rate limit, open
+//!   problems) keeps its state: a DynamoDB table, or memory.
 //! * [`config`]: the function's settings, from the environment, checked once at start.
 #![warn(missing_docs)]
 
@@ -26,6 +28,7 @@ mod fake;
 pub mod handler;
 pub mod keys;
 pub mod meter;
+pub mod noise_store;
 pub mod ports;
 pub mod state;
 pub mod sweep;

@@ -377,6 +377,59 @@ struct Facts {
     target: Option<Target>,
 }
 
+/// A notification that is not a diagnosis (a summary of rate-limited problems, a resolution,
+/// a daily digest), built with the same conventions: a subject clipped to SNS's limit, a JSON
+/// body with `verdict` and `head`'s fields one per line, then `text` line by line, and the
+/// `verdict` attribute (plus `String` attributes from `extra`) for filter policies.
+pub fn plain_notification(
+    subject: &str,
+    verdict: &str,
+    head: Vec<(&'static str, Value)>,
+    extra: &[(&'static str, String)],
+    text: String,
+) -> Notification {
+    let subject = clip_ascii(subject, SUBJECT_MAX);
+    let mut h: Head = vec![
+        ("subject", Value::from(subject.clone())),
+        ("verdict", Value::from(verdict)),
+    ];
+    h.extend(head);
+    let mut attributes = vec![Attribute {
+        name: "verdict",
+        value: AttributeValue::String(verdict.to_owned()),
+    }];
+    attributes.extend(
+        extra
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| Attribute {
+                name: k,
+                value: AttributeValue::String(v.clone()),
+            }),
+    );
+    fit(subject, attributes, h, ("diagnosis", Value::Null), text)
+}
+
+/// `n` with a `problem` field as the body's first line: the identity of the problem it
+/// reports and, when repeats were suppressed since the last alert, their count with first and
+/// last seen (live crate, noise control). The field is small; the size budget's margin covers
+/// it.
+pub fn with_problem(mut n: Notification, problem: &Value) -> Notification {
+    if let Some(rest) = n.message.strip_prefix("{\n") {
+        n.message = format!("{{\n  \"problem\": {problem},\n{rest}");
+    }
+    n
+}
+
+/// The prefix people file objects under: the key up to its last `/`, or the whole key when it
+/// has none.
+pub fn key_prefix(key: &str) -> &str {
+    match key.rfind('/') {
+        Some(i) => key.get(..=i).unwrap_or(key),
+        None => key,
+    }
+}
+
 /// What was accessed, from the first hop's ARN.
 enum Target {
     /// An S3 object (or bucket): the bucket and the key's prefix.
@@ -437,7 +490,7 @@ fn push_new(list: &mut Vec<String>, item: String) {
 
 /// The account that must act on a blocking finding, as its fix names it (an account id, or
 /// the management account of an organization for SCPs and RCPs).
-fn acting_account(f: &crate::diagnose::Finding) -> Option<String> {
+pub(crate) fn acting_account(f: &crate::diagnose::Finding) -> Option<String> {
     f.fix
         .as_ref()
         .map(|x| x.account.clone())
@@ -450,10 +503,9 @@ fn target(d: &Diagnosis) -> Option<Target> {
     if let Some((bucket, key)) = s3_arn(resource) {
         // The prefix people file objects under: the key up to its last `/`, or the whole key
         // when it has none.
-        let key_prefix = key.filter(|k| !k.is_empty()).map(|k| match k.rfind('/') {
-            Some(i) => k[..=i].to_owned(),
-            None => k.to_owned(),
-        });
+        let key_prefix = key
+            .filter(|k| !k.is_empty())
+            .map(|k| key_prefix(k).to_owned());
         return Some(Target::Object {
             bucket: bucket.to_owned(),
             key_prefix,

@@ -6,6 +6,7 @@
 //! [`SnsPublisher`] sends notifications. SDK errors become [`ReadError`]s here; "no such
 //! configuration" answers become `Ok(None)`; IAM documents are percent-decoded.
 
+mod dynamo;
 mod iam;
 mod inventory;
 mod kms;
@@ -27,6 +28,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
+pub use self::dynamo::DynamoStore;
 pub use self::sns::SnsPublisher;
 pub use self::sqs::SqsQueue;
 pub use self::state::S3StateStore;

@@ -1,14 +1,23 @@
-//! The Lambda entry point: configuration and clients once per container, then one
-//! [`handle`] per event. Logs are JSON lines (`tracing`), one per diagnosis.
+//! The Lambda entry point: configuration and clients once per container, then per event:
+//! the organization sweep's schedule and queue events go to [`auditor_live::sweep`]; every
+//! other event to [`handle_noisy`](auditor_live::handler::noise::handle_noisy) (noise
+//! control around [`auditor_live::handler::handle`]), followed, with a state bucket, by the
+//! impact of its change records ([`auditor_live::handler::impact::assess`]). Logs are JSON
+//! lines (`tracing`), one per diagnosis.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use auditor_live::aws::{load_sdk_config, AwsAccounts, S3StateStore, SnsPublisher, SqsQueue};
+use auditor::event::{parse_events, EventOutcome};
+use auditor_live::aws::{
+    load_sdk_config, AwsAccounts, DynamoStore, S3StateStore, SnsPublisher, SqsQueue,
+};
 use auditor_live::cache::Cache;
 use auditor_live::collect::Collector;
 use auditor_live::config::Config;
-use auditor_live::handler::impact::{handle_with_state, ImpactSummary};
-use auditor_live::handler::{handle, LiveError};
+use auditor_live::handler::impact::assess;
+use auditor_live::handler::noise::{handle_noisy, Noise, NoiseConfig};
+use auditor_live::handler::LiveError;
+use auditor_live::noise_store::{MemoryStore, NoiseStore};
 use auditor_live::sweep::{self, SweepConfig, Worker};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -53,8 +62,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .region
         .clone()
         .unwrap_or_else(|| "us-east-1".to_owned());
+    let noise_config = NoiseConfig::from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        table = noise_config.table.as_deref(),
         "initialized"
     );
     let ctx = Ctx {
@@ -65,10 +77,38 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         sweep: &config.sweep,
         region: &region,
     };
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        invoke(ctx, event).await
-    }))
-    .await
+    // With a table, dedup holds across containers; without one, per container (docs/live.md).
+    match noise_config.table.clone() {
+        Some(table) => {
+            let noise = Noise::new(
+                noise_config,
+                DynamoStore::new(&sdk, &table),
+                &config.topic_arn,
+                config.cache_ttl,
+            );
+            let noise = &noise;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                invoke(ctx, noise, event).await
+            }))
+            .await
+        }
+        None => {
+            tracing::warn!(
+                "S3KA_TABLE_NAME is not set: dedup, rate limit and open problems are per container"
+            );
+            let noise = Noise::new(
+                noise_config,
+                MemoryStore::new(),
+                &config.topic_arn,
+                config.cache_ttl,
+            );
+            let noise = &noise;
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                invoke(ctx, noise, event).await
+            }))
+            .await
+        }
+    }
 }
 
 /// What every invocation uses.
@@ -136,7 +176,11 @@ async fn sweep_invoke(ctx: Ctx<'_>, payload: &Value) -> Option<Result<Value, Dia
     Some(Ok(serde_json::to_value(out).unwrap_or(Value::Null)))
 }
 
-async fn invoke(ctx: Ctx<'_>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+async fn invoke<S: NoiseStore>(
+    ctx: Ctx<'_>,
+    noise: &Noise<S>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Diagnostic> {
     let Ctx {
         collector,
         publisher,
@@ -156,20 +200,33 @@ async fn invoke(ctx: Ctx<'_>, event: LambdaEvent<Value>) -> Result<Value, Diagno
     if let Some(done) = sweep_invoke(ctx, &event.payload).await {
         return done;
     }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let fail = |e: LiveError| {
+        tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
+        Diagnostic::from(e)
+    };
+    let summary = handle_noisy(collector, publisher, noise, &event.payload, now)
+        .await
+        .map_err(fail)?;
+    let mut out = serde_json::to_value(summary).unwrap_or(Value::Null);
     // With a state bucket, change records are assessed for impact; without one they only
     // drop the cached state they touch.
-    let done = match store {
-        Some(store) => handle_with_state(collector, publisher, store, &event.payload).await,
-        None => handle(collector, publisher, &event.payload)
-            .await
-            .map(|summary| ImpactSummary {
-                summary,
-                impacts: Vec::new(),
-            }),
-    };
-    done.map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
-        .map_err(|e: LiveError| {
-            tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
-            Diagnostic::from(e)
-        })
+    if let (Some(store), Ok(outcomes)) = (store, parse_events(&event.payload)) {
+        let mut impacts = Vec::new();
+        for outcome in outcomes {
+            if let EventOutcome::Change(change) = outcome {
+                let seen = Box::pin(assess(collector, publisher, store, &change))
+                    .await
+                    .map_err(fail)?;
+                impacts.push(serde_json::to_value(seen).unwrap_or(Value::Null));
+            }
+        }
+        if let (false, Some(map)) = (impacts.is_empty(), out.as_object_mut()) {
+            map.insert("impacts".into(), Value::Array(impacts));
+        }
+    }
+    Ok(out)
 }

@@ -12,6 +12,8 @@
 //!   store's race.
 //! * `sns`: the publish itself — what subscribers receive, and which filter policies (on
 //!   attributes, on the body) it satisfies. These fail without the server.
+//! * `noise`: noise control with its state in DynamoDB shared by two handler instances:
+//!   dedup, the in-memory fallback, resolution, the rate limit's summary.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
 //!   (cargo-lambda's emulator).
 //! * `layers`: bucket and object ACLs, and the organization's SCPs and RCPs read through a
@@ -31,6 +33,7 @@ mod impact;
 mod kc;
 mod layers;
 mod measure;
+mod noise;
 mod runtime_api;
 mod sns;
 mod support;
