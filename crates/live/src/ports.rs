@@ -445,8 +445,12 @@ pub struct AuthorizationDetails {
 /// The whole-account reads an organization sweep makes (issue 11), beside the per-request
 /// reads of [`AccountReads`].
 pub trait Inventory: Send + Sync {
-    /// `ListBuckets`, every page: the names of the account's buckets.
-    fn list_buckets(&self, region: &str) -> impl Future<Output = Read<Vec<String>>> + Send;
+    /// `ListBuckets`, every page: the account's buckets, each with its Region when the
+    /// listing gives it (`BucketRegion`).
+    fn list_buckets(
+        &self,
+        region: &str,
+    ) -> impl Future<Output = Read<Vec<(String, Option<String>)>>> + Send;
     /// `GetAccountAuthorizationDetails`, every page.
     fn authorization_details(&self) -> impl Future<Output = Read<AuthorizationDetails>> + Send;
     /// Organizations `ListAccounts`, every page: the ids of the `ACTIVE` accounts. Answered

@@ -31,7 +31,7 @@ fn attached(list: &[aws_sdk_iam::types::AttachedPolicy]) -> Vec<String> {
 }
 
 impl Inventory for AwsReader {
-    async fn list_buckets(&self, region: &str) -> Read<Vec<String>> {
+    async fn list_buckets(&self, region: &str) -> Read<Vec<(String, Option<String>)>> {
         let s3 = self.s3(region);
         let mut out = Vec::new();
         let mut token: Option<String> = None;
@@ -41,11 +41,13 @@ impl Inventory for AwsReader {
                 req = req.continuation_token(t);
             }
             let page = req.send().await.map_err(read_error)?;
-            out.extend(
-                page.buckets()
-                    .iter()
-                    .filter_map(|b| b.name().map(str::to_owned)),
-            );
+            out.extend(page.buckets().iter().filter_map(|b| {
+                let region = b
+                    .bucket_region()
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned);
+                b.name().map(|n| (n.to_owned(), region))
+            }));
             match page.continuation_token().filter(|t| !t.is_empty()) {
                 Some(t) if token.as_deref() != Some(t) => token = Some(t.to_owned()),
                 _ => return Ok(out),

@@ -63,10 +63,14 @@ pub async fn load_sdk_config(settings: &SdkSettings) -> SdkConfig {
     if let Some(e) = &settings.endpoint_url {
         loader = loader.endpoint_url(e);
     }
+    // Adaptive: standard retries plus a client-side rate limiter that slows down after
+    // throttling, so an organization sweep's workers back off together instead of retrying
+    // into IAM's and Organizations' per-account limits
+    // (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
     let retry = if settings.max_attempts <= 1 {
         RetryConfig::disabled()
     } else {
-        RetryConfig::standard().with_max_attempts(settings.max_attempts)
+        RetryConfig::adaptive().with_max_attempts(settings.max_attempts)
     };
     // A read that hangs must fail the invocation (and be retried) well before Lambda's own
     // timeout ends it without a word.

@@ -95,7 +95,10 @@ where
             let mut out = Vec::new();
             for chunk in names.chunks(BUCKETS_AT_ONCE) {
                 let r = Reader { depth: d, ..r };
-                let got = join_all(chunk.iter().map(|b| {
+                // Each bucket is read in its own Region when the listing names it: S3 answers
+                // a request for a bucket of another Region with a redirect.
+                let got = join_all(chunk.iter().map(|(b, in_region)| {
+                    let region = in_region.as_deref().unwrap_or(region);
                     Box::pin(self.bucket_and_object(r, region, b, None, None, None, meter))
                 }))
                 .await;
