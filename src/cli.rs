@@ -94,15 +94,25 @@ enum Command {
         #[command(flatten)]
         bound: Bound,
     },
-    /// Checks every cross-account read path the bucket policies of a snapshot intend.
+    /// Checks every cross-account read path a snapshot intends (bucket policy, key policy or
+    /// grant, the caller's identity policies), end to end.
     #[command(after_help = EXIT_CODES)]
     Sweep {
-        /// The account snapshot.
+        /// The account snapshot, or a directory of per-account snapshot files
+        /// (`<account-id>.json`, as the state store holds them), read and merged: every
+        /// `*.json` file in it is read; an account or bucket two files describe is an error.
         #[arg(long)]
         snapshot: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// No progress on standard error (a bar on a terminal, else a line every 5 s of a
+        /// long run).
+        #[arg(long, short)]
+        quiet: bool,
+        /// Threads to check paths on; default: the machine's cores.
+        #[arg(long, value_name = "N")]
+        threads: Option<std::num::NonZeroUsize>,
         #[command(flatten)]
         bound: Bound,
     },
@@ -170,8 +180,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Explain { input, format, .. } => explain(&input, format, max),
         Command::Sweep {
-            snapshot, format, ..
-        } => sweep(&snapshot, format, max),
+            snapshot,
+            format,
+            quiet,
+            threads,
+            ..
+        } => sweep(&snapshot, format, quiet, threads, max),
         Command::Impact {
             before,
             after,
@@ -292,7 +306,7 @@ fn explain(path: &Path, format: Format, max: u64) -> Result<ExitCode> {
     })
 }
 
-fn load_snapshot(path: &Path, max: u64) -> Result<auditor::snapshot::Snapshot> {
+pub(crate) fn load_snapshot(path: &Path, max: u64) -> Result<auditor::snapshot::Snapshot> {
     let text = read(path, max)?;
     // Read through the duplicate-preserving parser: a key given twice is an error.
     auditor::snapshot::Snapshot::from_text(&text)
@@ -463,18 +477,31 @@ fn snapshot(event: &Path, out: &Path, aws: &LiveArgs, max: u64) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn sweep(snapshot: &Path, format: Format, max: u64) -> Result<ExitCode> {
-    let snap = load_snapshot(snapshot, max)?;
-    let result = auditor::sweep::sweep(&snap);
+fn sweep(
+    snapshot: &Path,
+    format: Format,
+    quiet: bool,
+    threads: Option<std::num::NonZeroUsize>,
+    max: u64,
+) -> Result<ExitCode> {
+    let progress = crate::sweep::Progress::new(quiet);
+    let threads = threads
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, std::num::NonZeroUsize::get);
+    let snap = crate::sweep::load(snapshot, max, threads, &progress)?;
+    let report = |stage: &str, done, total| progress.report(stage, done, total);
+    let result = auditor::sweep::sweep_with(
+        &snap,
+        auditor::sweep::Options {
+            threads,
+            progress: Some(&report),
+        },
+    );
     match format {
         Format::Text => emit(&auditor::sweep::render_text(&result))?,
         Format::Json => emit_line(&serde_json::to_string_pretty(&result)?)?,
     }
-    let paths = |v| result.paths.iter().any(|p| p.verdict == v);
-    Ok(verdict_code(
-        result.has_blocking() || paths(auditor::diagnose::Verdict::Denied),
-        paths(auditor::diagnose::Verdict::Unknown),
-    ))
+    Ok(verdict_code(result.has_blocking(), result.has_unknown()))
 }
 
 fn impact(

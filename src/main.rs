@@ -7,6 +7,7 @@ use clap::Parser;
 
 mod cli;
 mod live;
+mod sweep;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

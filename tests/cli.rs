@@ -2064,3 +2064,142 @@ fn oversized_explain_policies_are_a_warning() {
     );
     assert!(!expected.stderr.contains("warning"), "{expected:?}");
 }
+
+// ======================================================================================
+// sweep: the paths of impact, per-account snapshot directories
+// ======================================================================================
+
+#[test]
+fn sweep_reports_a_reader_whose_iam_and_key_grant_name_the_bucket_the_bucket_policy_leaves_out() {
+    // GIVEN the working setup with a bucket policy that grants only a partner: the reader's
+    // IAM and the key policy still name the bucket
+    let mut snap = read_json(SNAPSHOT_FIXED);
+    snap["accounts"][BUCKET_ACCOUNT]["s3"]["doc-example-bucket"]["policy"] = json!({
+        "Version": "2012-10-17", "Statement": [{"Sid": "Partner", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::777788889999:role/partner"}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::doc-example-bucket/reports/*"}]});
+    let file = temp_file("bucket-policy-leaves-reader-out.json", &snap.to_string());
+    // WHEN swept
+    let r = run([
+        "sweep".as_ref(),
+        "--snapshot".as_ref(),
+        file.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    // THEN the reader's path is reported, denied by the bucket policy, with the fields of an
+    // impact PATH and the bucket owner as the account that must act
+    assert_eq!(r.code, 1, "{r:?}");
+    let out = r.json();
+    let reader = out["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["principal"] == ROLE)
+        .unwrap_or_else(|| panic!("no path of the reader: {out:#}"))
+        .clone();
+    assert_eq!(reader["verdict"], "denied");
+    assert_eq!(reader["bucket"], "doc-example-bucket");
+    assert_eq!(reader["object"], "reports/q1.csv");
+    assert_eq!(reader["action"], "s3:GetObject");
+    assert_eq!(reader["blocking"], json!(["BUCKET_POLICY_NO_ALLOW"]));
+    assert_eq!(reader["must_act"], json!([BUCKET_ACCOUNT]));
+    assert_eq!(reader["fixes_verified"], true);
+    let by = reader["intended_by"].to_string();
+    assert!(
+        by.contains("AllowReaderDecryptViaS3") && by.contains("read-doc-example-bucket"),
+        "{by}"
+    );
+    assert_eq!(
+        reader["findings"][0]["fix"]["account"], BUCKET_ACCOUNT,
+        "{reader:#}"
+    );
+    assert_eq!(out["summary"]["denied"], 2, "{out:#}");
+    assert_eq!(out["summary"]["accounts"], 2);
+}
+
+/// `snap` split into one file per account, named `<account-id>.json`, in a fresh directory.
+fn per_account_dir(name: &str, snap: &Value) -> PathBuf {
+    let dir = temp_file(name, "").with_extension("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (id, account) in snap["accounts"].as_object().unwrap() {
+        let one = json!({"accounts": {id.clone(): account.clone()}});
+        std::fs::write(dir.join(format!("{id}.json")), one.to_string()).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn sweep_of_a_directory_of_per_account_snapshots_is_the_sweep_of_the_whole() {
+    // GIVEN the knowledge-center snapshot, whole and split one account per file
+    let whole = run(["sweep", "--snapshot", SNAPSHOT, "--format", "json"]);
+    let dir = per_account_dir("kc-accounts", &read_json(SNAPSHOT));
+    // WHEN the directory is swept
+    let r = run([
+        "sweep".as_ref(),
+        "--snapshot".as_ref(),
+        dir.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    // THEN the paths and the exit code are those of the whole snapshot
+    assert_eq!(r.code, whole.code, "{r:?}");
+    assert_eq!(r.code, 1);
+    assert_eq!(r.json()["paths"], whole.json()["paths"]);
+    assert!(!r.json()["paths"].as_array().unwrap().is_empty());
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}
+
+#[test]
+fn sweep_refuses_an_account_two_files_describe_naming_both() {
+    let snap = read_json(SNAPSHOT);
+    let dir = per_account_dir("dup-accounts", &snap);
+    // A second file that describes the bucket account again.
+    let again = json!({"accounts": {BUCKET_ACCOUNT: snap["accounts"][BUCKET_ACCOUNT].clone()}});
+    std::fs::write(dir.join("extra.json"), again.to_string()).unwrap();
+    let r = run(["sweep".as_ref(), "--snapshot".as_ref(), dir.as_os_str()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("{BUCKET_ACCOUNT}.json"))
+            && r.stderr.contains("extra.json")
+            && r.stderr
+                .contains(&format!("account {BUCKET_ACCOUNT} is also described by")),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn sweep_refuses_a_file_named_for_an_account_it_does_not_describe() {
+    let snap = read_json(SNAPSHOT);
+    let dir = per_account_dir("misnamed", &snap);
+    std::fs::rename(
+        dir.join(format!("{CALLER_ACCOUNT}.json")),
+        dir.join("999988887777.json"),
+    )
+    .unwrap();
+    let r = run(["sweep".as_ref(), "--snapshot".as_ref(), dir.as_os_str()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("999988887777.json")
+            && r.stderr.contains("named for account 999988887777"),
+        "{}",
+        r.stderr
+    );
+    // A bad file in the directory is named with its JSON path, as a single file would be.
+    let dir = per_account_dir("bad-effect", &snap);
+    let mut bad = read_json(SNAPSHOT);
+    bad["accounts"]
+        .as_object_mut()
+        .unwrap()
+        .remove(CALLER_ACCOUNT);
+    bad["accounts"][BUCKET_ACCOUNT]["s3"]["doc-example-bucket"]["policy"] = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}]});
+    std::fs::write(dir.join(format!("{BUCKET_ACCOUNT}.json")), bad.to_string()).unwrap();
+    let r = run(["sweep".as_ref(), "--snapshot".as_ref(), dir.as_os_str()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("{BUCKET_ACCOUNT}.json")) && r.stderr.contains(BAD_EFFECT_PATH),
+        "{}",
+        r.stderr
+    );
+}

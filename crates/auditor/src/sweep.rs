@@ -1,41 +1,73 @@
-//! Sweep: every cross-account read path the bucket policies intend, checked end to end.
+//! Sweep: every cross-account read path a snapshot intends, checked end to end.
 //!
-//! For each bucket-policy statement that allows an object read to a principal of another
-//! account, the sweep diagnoses a `GetObject` by that principal (or, for an account
-//! principal, by each role and user of that account whose identity policies reach the bucket;
-//! by the account root as a stand-in when the account is not in the snapshot) on the listed
-//! objects the statement covers, or on a representative key. It also reports the traps of the
-//! knowledge-center scenario that hold no matter who reads: default encryption by alias or
-//! with the AWS managed key, and key policies granting accounts that no bucket policy grants.
+//! The paths are those of the change-impact check (`impact/paths.rs`, the one enumeration):
+//! intended by the bucket policy, by the key policy or a grant of a key the bucket uses, or
+//! by the caller's identity policies naming the bucket. A path is **checked** — diagnosed as
+//! a `GetObject` by its principal, with every blocking cause and a verified fix — when the
+//! bucket policy intends it, or when both the key side and the caller's identity policies
+//! do (the reader whose IAM and key grant name the bucket while the bucket policy leaves it
+//! out). A path only one other side intends (a key policy granting an account none of whose
+//! principals asks for the bucket; an identity policy asking for a bucket whose owner grants
+//! nothing) is counted (`summary.key_only`, `summary.identity_only`), not reported as broken: nobody on the bucket's
+//! side and the caller's side agreed on it.
+//!
+//! At organization scale (docs/scaling.md) the snapshot is indexed once; the paths of one
+//! principal on one bucket are diagnosed on a snapshot of only what they read (the caller,
+//! the bucket, its keys: `scope_of`), made once, so the cost of a path does not grow with
+//! the organization; each distinct set of fixes is applied once per group
+//! ([`crate::diagnose::FixCache`]). Groups are spread over threads.
+//!
+//! The sweep also reports the traps that hold no matter who reads: default encryption by
+//! alias or with the AWS managed key (advisories of the paths), key policies granting
+//! accounts that no bucket policy grants, and bucket grants that name no object.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use iam_eval::principal::PolicyPrincipal;
 use iam_eval::Effect;
 
-use crate::diagnose::{diagnose, Finding, Verdict};
+use crate::diagnose::{diagnose_cached, Finding, FixCache, Verdict};
 use crate::event::adhoc_request;
-use crate::refs::{self, BucketRef, Partition};
-use crate::snapshot::Snapshot;
+use crate::impact::paths::{self, Index, Intended, Source};
+use crate::snapshot::{Account, Iam, Role, Snapshot, User};
 
-/// One read path and its outcome.
+pub use crate::impact::paths::PathObject;
+
+/// One read path and its outcome: the fields of a path in docs/impact-format.md, with one
+/// verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Path {
-    /// The principal tested.
+    /// The principal: a role ARN for role sessions, a user ARN, or an account root standing
+    /// in for an account the snapshot does not describe.
     pub principal: String,
     /// The bucket.
     pub bucket: String,
-    /// The object tested.
+    /// The object key, or a prefix ending in `*` when the snapshot lists no object under it.
     pub object: String,
-    /// Why this principal is on the path (the statement that grants it).
-    pub granted_by: String,
+    /// The operation, `s3:GetObject`.
+    pub action: String,
     /// The verdict.
     pub verdict: Verdict,
     /// Blocking finding codes.
     pub blocking: Vec<String>,
+    /// The accounts that must act on the blocking findings: account ids, or `management
+    /// account of the organization of <id>` for an SCP or RCP.
+    pub must_act: Vec<String>,
+    /// The statements and grants that intend the path.
+    pub intended_by: Vec<String>,
+    /// The blocking findings, each with its fix.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// When denied: whether applying every fix to a copy of the snapshot allows the path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixes_verified: Option<bool>,
+    /// Why the fixes could not be verified, when they were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixes_unverified: Option<String>,
     /// Why the path could not be checked (verdict `unknown`), when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -52,13 +84,46 @@ pub struct Observation {
     pub explanation: String,
 }
 
+/// The counts of a sweep.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Accounts in the snapshot.
+    pub accounts: usize,
+    /// Buckets in the snapshot.
+    pub buckets: usize,
+    /// KMS keys in the snapshot.
+    pub keys: usize,
+    /// Roles and users in the snapshot.
+    pub principals: usize,
+    /// Paths checked.
+    pub paths: usize,
+    /// Checked paths allowed.
+    pub allowed: usize,
+    /// Checked paths denied (broken).
+    pub denied: usize,
+    /// Checked paths whose verdict is unknown.
+    pub unknown: usize,
+    /// Paths only a key policy or grant intends (the key names a principal, whose identity
+    /// policies do not name the bucket, and the bucket policy does not grant it): not
+    /// checked. A key shared by several buckets counts once per bucket.
+    pub key_only: usize,
+    /// Paths only the caller's identity policies intend (the bucket's side grants nothing):
+    /// not checked.
+    pub identity_only: usize,
+    /// Distinct sets of fixes applied to verify the fixes of the denied paths.
+    pub distinct_fixes: usize,
+}
+
 /// The sweep's result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sweep {
-    /// Blocking and advisory findings of every path, each with its principal and bucket.
-    pub findings: Vec<Finding>,
-    /// Every path checked.
+    /// The counts.
+    pub summary: Summary,
+    /// Every path checked, by bucket, principal and object.
     pub paths: Vec<Path>,
+    /// Advisory findings of the paths (default encryption by alias, ...), each once per
+    /// bucket, with the first principal it was seen for.
+    pub advisories: Vec<Finding>,
     /// Observations not tied to a path.
     pub observations: Vec<Observation>,
 }
@@ -66,341 +131,486 @@ pub struct Sweep {
 impl Sweep {
     /// Whether any path is blocked.
     pub fn has_blocking(&self) -> bool {
-        self.findings.iter().any(|f| f.blocking)
+        self.paths.iter().any(|p| p.verdict == Verdict::Denied)
+    }
+
+    /// Whether any path's verdict is unknown.
+    pub fn has_unknown(&self) -> bool {
+        self.paths.iter().any(|p| p.verdict == Verdict::Unknown)
     }
 }
 
-/// One read path a bucket policy intends: who may read which objects of which bucket, and
-/// the statement that says so. [`sweep`] checks each; `impact` compares their verdicts
-/// before and after a change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntendedPath {
-    /// The principal (role, user or session ARN, or an account root standing in for an
-    /// account the snapshot does not describe).
-    pub principal: String,
-    /// The account that owns the bucket.
-    pub owner: String,
-    /// The bucket, in its partition.
-    pub bucket: BucketRef,
-    /// The object tested, or `None` when the statement names no object the sweep can test.
-    pub object: Option<PathObject>,
-    /// Why this principal is on the path (the statement that grants it).
-    pub granted_by: String,
+/// A progress callback: (stage, done, to do).
+pub type Report<'a> = dyn Fn(&str, usize, usize) + Sync + 'a;
+
+/// How to run a sweep.
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
+    /// Threads to diagnose on (at least one).
+    pub threads: usize,
+    /// Called with ([`STAGE_PATHS`], paths checked, paths to check) as groups of paths
+    /// finish, from any thread.
+    pub progress: Option<&'a Report<'a>>,
 }
 
-/// The object of a path: the key a request is diagnosed on, and the object as the path names
-/// it (the same key when the snapshot lists the object, else the granted prefix ending in
-/// `*`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PathObject {
-    /// The key diagnosed.
-    pub key: String,
-    /// The listed key, or the granted pattern (`reports/*`).
-    pub shown: String,
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            threads: 1,
+            progress: None,
+        }
+    }
 }
 
-/// Every cross-account object-read path the bucket policies of a snapshot intend, in the
-/// order of accounts, buckets, statements and principals.
-pub fn bucket_policy_paths(snap: &Snapshot) -> Vec<IntendedPath> {
-    let mut out = Vec::new();
+/// The stage a sweep reports its progress in.
+pub const STAGE_PATHS: &str = "paths checked";
+
+/// Sweeps a snapshot on one thread.
+pub fn sweep(snap: &Snapshot) -> Sweep {
+    sweep_with(snap, Options::default())
+}
+
+/// Sweeps a snapshot.
+pub fn sweep_with(snap: &Snapshot, options: Options<'_>) -> Sweep {
+    let index = Index::new(snap);
+    let (raw, objectless) = paths::enumerate(&index);
+    let (checked, one_sided): (Vec<Intended>, Vec<Intended>) =
+        paths::merge(raw).into_iter().partition(|p| {
+            p.sources.contains(&Source::BucketPolicy)
+                || (p.sources.contains(&Source::Key) && p.sources.contains(&Source::Identity))
+        });
+
+    let total = checked.len();
+    let threads = options.threads.max(1);
+    let report = |stage: &str, done: usize, total: usize| {
+        if let Some(progress) = options.progress {
+            progress(stage, done, total);
+        }
+    };
+
+    // Paths of one principal on one bucket are diagnosed on one snapshot of only what they
+    // read (see `scope_of`), where each distinct set of fixes is applied once.
+    let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    for (i, p) in checked.iter().enumerate() {
+        groups
+            .entry((p.principal.as_str(), p.bucket.name.as_str()))
+            .or_default()
+            .push(i);
+    }
+    let groups: Vec<Vec<usize>> = groups.into_values().collect();
+    let finished = AtomicUsize::new(0);
+    let diagnosed: Vec<(Vec<(usize, Checked)>, usize)> = par_map(
+        &groups,
+        threads,
+        16,
+        |_| {},
+        |members| {
+            let Some(first) = members.first().and_then(|&i| checked.get(i)) else {
+                return (Vec::new(), 0);
+            };
+            let scope = scope_of(&index, first);
+            let mut cache = FixCache::default();
+            let out: Vec<(usize, Checked)> = members
+                .iter()
+                .filter_map(|&i| checked.get(i).map(|p| (i, check(&scope, p, &mut cache))))
+                .collect();
+            let now = finished.fetch_add(members.len(), Ordering::Relaxed) + members.len();
+            report(STAGE_PATHS, now, total);
+            (out, cache.distinct_fixes())
+        },
+    );
+    let mut results: Vec<Option<Checked>> = Vec::new();
+    results.resize_with(total, || None);
+    let mut distinct = 0;
+    for (list, fixes) in diagnosed {
+        distinct += fixes;
+        for (i, c) in list {
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(c);
+            }
+        }
+    }
+
+    let mut out = Sweep {
+        summary: Summary {
+            accounts: snap.accounts.len(),
+            buckets: snap.accounts.values().map(|a| a.s3.len()).sum(),
+            keys: snap.accounts.values().map(|a| a.kms.len()).sum(),
+            principals: snap
+                .accounts
+                .values()
+                .filter_map(|a| a.iam.as_ref())
+                .map(|i| i.roles.len() + i.users.len())
+                .sum(),
+            key_only: one_sided
+                .iter()
+                .filter(|p| p.sources.contains(&Source::Key))
+                .count(),
+            identity_only: one_sided
+                .iter()
+                .filter(|p| p.sources.contains(&Source::Identity))
+                .count(),
+            distinct_fixes: distinct,
+            ..Summary::default()
+        },
+        paths: Vec::with_capacity(total),
+        advisories: Vec::new(),
+        observations: Vec::new(),
+    };
+    let mut seen_advisories = BTreeSet::new();
+    for c in results.into_iter().flatten() {
+        for f in c.advisories {
+            let key = (f.code, f.bucket.clone(), f.explanation.clone());
+            if seen_advisories.insert(key) {
+                out.advisories.push(f);
+            }
+        }
+        match c.path.verdict {
+            Verdict::Allowed => out.summary.allowed += 1,
+            Verdict::Denied => out.summary.denied += 1,
+            Verdict::Unknown => out.summary.unknown += 1,
+        }
+        out.paths.push(c.path);
+    }
+    out.summary.paths = out.paths.len();
+    for o in objectless {
+        let obs = Observation {
+            kind: "GRANT_NAMES_NO_OBJECT",
+            account: o.owner.clone(),
+            explanation: format!(
+                "{} of bucket `{}` allows s3:GetObject to {}, but its Resource names no object of the bucket (only the bucket itself, say): it grants no object read.",
+                o.statement, o.bucket, o.principal
+            ),
+        };
+        if !out.observations.contains(&obs) {
+            out.observations.push(obs);
+        }
+    }
+    key_observations(snap, &mut out);
+    out
+}
+
+/// One path's outcome and the advisories seen on it.
+struct Checked {
+    path: Path,
+    advisories: Vec<Finding>,
+}
+
+/// The part of the snapshot a diagnosis of `p`'s principal reading `p`'s bucket reads: the
+/// caller's account with only the caller (its role or user, the user's groups and the
+/// managed policies they attach), the bucket and every key in its owner's account, the keys
+/// of other accounts its default encryption and its listed objects name, the account whose canonical id owns a listed
+/// object, each account's organization, Block Public Access and canonical id; and the reads
+/// a collector could not make in those accounts or in no account in particular (a gap in one
+/// account says nothing about a path between two others). The cost of a path then does not
+/// grow with the organization, and cloning it for fixes is cheap.
+fn scope_of(index: &Index<'_>, p: &Intended) -> Snapshot {
+    let snap = index.snap;
+    let mut out = Snapshot::default();
+    let shell = |a: &Account| Account {
+        organization: a.organization.clone(),
+        iam: a.iam.as_ref().map(|_| Iam::default()),
+        s3: BTreeMap::new(),
+        kms: BTreeMap::new(),
+        canonical_id: a.canonical_id.clone(),
+        public_access_block: a.public_access_block,
+        sessions: BTreeMap::new(),
+    };
+    if let Some(caller) = crate::refs::Arn::parse(&p.principal).map(|a| a.account.to_owned()) {
+        if let Some(a) = snap.account(&caller) {
+            let mut slim = shell(a);
+            slim.sessions = a.sessions.clone();
+            slim.iam = a.iam.as_ref().map(|iam| only_caller(iam, &p.principal));
+            out.accounts.insert(caller, slim);
+        }
+    }
+    if let Some((owner, account)) = snap.accounts.get_key_value(&p.owner) {
+        if let Some(bucket) = account.s3.get(&p.bucket.name) {
+            let keys = bucket
+                .encryption
+                .as_ref()
+                .and_then(|e| e.kms_key_id.as_deref())
+                .into_iter()
+                .chain(
+                    bucket
+                        .objects
+                        .values()
+                        .filter_map(|o| o.kms_key_id.as_deref()),
+                );
+            for reference in keys {
+                if let Some((key_owner, key)) = snap.key(reference, &bucket.region, owner) {
+                    if let Some(a) = snap.account(key_owner) {
+                        out.accounts
+                            .entry(key_owner.to_owned())
+                            .or_insert_with(|| shell(a))
+                            .kms
+                            .insert(key.metadata.arn.clone(), key.clone());
+                    }
+                }
+            }
+            for id in bucket
+                .objects
+                .values()
+                .filter_map(|o| o.owner_id.as_deref())
+            {
+                if let Some((writer, a)) = index
+                    .account_by_canonical_id(id)
+                    .and_then(|w| snap.accounts.get_key_value(w))
+                {
+                    out.accounts
+                        .entry(writer.clone())
+                        .or_insert_with(|| shell(a));
+                }
+            }
+            let at_owner = out
+                .accounts
+                .entry(owner.clone())
+                .or_insert_with(|| shell(account));
+            at_owner.s3.insert(p.bucket.name.clone(), bucket.clone());
+            // Every key of the owner: a fix may name one (re-encrypting objects of an AWS
+            // managed key under a customer managed key the owner already has).
+            at_owner.kms.extend(
+                account
+                    .kms
+                    .iter()
+                    .map(|(arn, key)| (arn.clone(), key.clone())),
+            );
+        }
+    }
+    out.collection_errors = snap
+        .collection_errors
+        .iter()
+        .filter(|e| match &e.account {
+            Some(a) => out.accounts.contains_key(a),
+            None => true,
+        })
+        .cloned()
+        .collect();
+    out
+}
+
+/// An account's IAM with only the role or user `principal` names, the groups of a user, and
+/// the managed policies they attach or take as a boundary. The role or user keeps its
+/// position in its list (the roles or users before it are empty stand-ins that match no
+/// name or ARN), because a fix's patch names it by position (`RoleDetailList/7`).
+fn only_caller(iam: &Iam, principal: &str) -> Iam {
+    let mut out = Iam::default();
+    let mut managed: Vec<&String> = Vec::new();
+    let role = iam.role_for(principal).and_then(|r| {
+        let at = iam.roles.iter().position(|x| std::ptr::eq(x, r))?;
+        Some((at, r))
+    });
+    let user = iam.user_for(principal).and_then(|u| {
+        let at = iam.users.iter().position(|x| std::ptr::eq(x, u))?;
+        Some((at, u))
+    });
+    if let Some((at, r)) = role {
+        managed.extend(&r.attached_policies);
+        managed.extend(&r.permissions_boundary);
+        out.roles = (0..at)
+            .map(|_| Role {
+                path: String::new(),
+                name: String::new(),
+                id: None,
+                arn: String::new(),
+                inline_policies: Vec::new(),
+                attached_policies: Vec::new(),
+                permissions_boundary: None,
+                tags: BTreeMap::new(),
+                trust_policy: None,
+            })
+            .collect();
+        out.roles.push(r.clone());
+    } else if let Some((at, u)) = user {
+        managed.extend(&u.attached_policies);
+        managed.extend(&u.permissions_boundary);
+        for g in iam.groups.iter().filter(|g| u.groups.contains(&g.name)) {
+            managed.extend(&g.attached_policies);
+            out.groups.push(g.clone());
+        }
+        out.users = (0..at)
+            .map(|_| User {
+                path: String::new(),
+                name: String::new(),
+                id: None,
+                arn: String::new(),
+                inline_policies: Vec::new(),
+                attached_policies: Vec::new(),
+                permissions_boundary: None,
+                tags: BTreeMap::new(),
+                groups: Vec::new(),
+            })
+            .collect();
+        out.users.push(u.clone());
+    }
+    for arn in managed {
+        if let Some(m) = iam.managed_policies.get(arn) {
+            out.managed_policies.insert(arn.clone(), m.clone());
+        }
+    }
+    out
+}
+
+/// Diagnoses one path, with fixes verified against `cache`.
+fn check(snap: &Snapshot, p: &Intended, cache: &mut FixCache) -> Checked {
+    match request(p) {
+        Ok(req) => outcome(p, diagnose_cached(snap, &req, cache)),
+        Err(e) => {
+            // Never a dropped path: say why it was not checked.
+            let mut path = base(p, Verdict::Unknown);
+            path.error = Some(e.to_string());
+            Checked {
+                path,
+                advisories: Vec::new(),
+            }
+        }
+    }
+}
+
+/// The `GetObject` of a path.
+fn request(p: &Intended) -> Result<crate::request::Request, crate::event::EventError> {
+    let object_arn = p.bucket.object(p.object.key.as_str()).arn();
+    adhoc_request(&p.principal, paths::ACTION, &object_arn)
+}
+
+/// A path with the outcome of its diagnosis.
+fn outcome(p: &Intended, d: crate::diagnose::Diagnosis) -> Checked {
+    let mut path = base(p, d.verdict);
+    if d.verdict == Verdict::Denied {
+        path.fixes_verified = Some(d.fixes_verified);
+        path.fixes_unverified = d.fixes_unverified;
+    }
+    let mut advisories = Vec::new();
+    for mut f in d.findings {
+        f.principal = Some(p.principal.clone());
+        f.bucket = Some(p.bucket.name.clone());
+        if f.blocking {
+            path.blocking.push(f.code.to_string());
+            if let Some(a) = crate::impact::acting_account(&f) {
+                path.must_act.push(a);
+            }
+            path.findings.push(f);
+        } else {
+            advisories.push(f);
+        }
+    }
+    path.must_act.sort();
+    path.must_act.dedup();
+    Checked { path, advisories }
+}
+
+/// A path with a verdict and nothing else yet.
+fn base(p: &Intended, verdict: Verdict) -> Path {
+    Path {
+        principal: p.principal.clone(),
+        bucket: p.bucket.name.clone(),
+        object: p.object.shown.clone(),
+        action: paths::ACTION.to_owned(),
+        verdict,
+        blocking: Vec::new(),
+        must_act: Vec::new(),
+        intended_by: p.intended_by.clone(),
+        findings: Vec::new(),
+        fixes_verified: None,
+        fixes_unverified: None,
+        error: None,
+    }
+}
+
+/// `f` of every item, in order, on `threads` threads taking `chunk` items at a time;
+/// `done` is told how many items are finished after each chunk.
+fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    chunk: usize,
+    done: impl Fn(usize) + Sync,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Vec<R>)>> = Mutex::new(Vec::new());
+    let work = || loop {
+        let start = next.fetch_add(chunk, Ordering::Relaxed);
+        let Some(part) = items.get(start..(start + chunk).min(items.len())) else {
+            break;
+        };
+        if part.is_empty() {
+            break;
+        }
+        let out: Vec<R> = part.iter().map(&f).collect();
+        results
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((start, out));
+        done(finished.fetch_add(part.len(), Ordering::Relaxed) + part.len());
+    };
+    let threads = threads.clamp(1, items.len().div_ceil(chunk.max(1)).max(1));
+    if threads == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(work);
+            }
+        });
+    }
+    let mut parts = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    parts.sort_by_key(|(start, _)| *start);
+    parts.into_iter().flat_map(|(_, out)| out).collect()
+}
+
+/// The account a resource-policy principal belongs to, when it names one.
+fn principal_account(p: &PolicyPrincipal) -> Option<String> {
+    match p {
+        PolicyPrincipal::Account(a)
+        | PolicyPrincipal::AccountIn { account: a, .. }
+        | PolicyPrincipal::Role { account: a, .. }
+        | PolicyPrincipal::User { account: a, .. } => Some(a.clone()),
+        PolicyPrincipal::Session(arn) => crate::refs::Arn::parse(arn).map(|a| a.account.to_owned()),
+        _ => None,
+    }
+}
+
+/// The (bucket owner, account) pairs of every account a bucket policy allows an object read.
+fn bucket_grants(snap: &Snapshot) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
     for (owner, account) in &snap.accounts {
-        for (bucket_name, bucket) in &account.s3 {
+        for bucket in account.s3.values() {
             let Some(policy) = &bucket.policy else {
                 continue;
             };
             for st in &policy.policy.statements {
-                if st.effect != Effect::Allow {
-                    continue;
-                }
                 let reads = st
                     .action
                     .entries
                     .iter()
                     .any(|a| a.is_match_lower("s3", "getobject"))
                     != st.action.not;
-                let Some(spec) = st.principal.as_ref().filter(|p| !p.not && reads) else {
+                let Some(spec) = st
+                    .principal
+                    .as_ref()
+                    .filter(|p| st.effect == Effect::Allow && !p.not && reads)
+                else {
                     continue;
                 };
-                let granted_by = statement_label(&policy.name, st);
-                // The bucket's partition follows its Region.
-                let bucket_ref = BucketRef::new(Partition::of_region(&bucket.region), bucket_name);
-                let objects = objects_for(snap, owner, &bucket_ref, &policy.document, st.index);
                 for p in &spec.entries {
-                    for principal in principals_for(snap, p, owner, &bucket_ref) {
-                        let path = |object: Option<PathObject>| IntendedPath {
-                            principal: principal.clone(),
-                            owner: owner.clone(),
-                            bucket: bucket_ref.clone(),
-                            object,
-                            granted_by: granted_by.clone(),
-                        };
-                        if objects.is_empty() {
-                            out.push(path(None));
-                        }
-                        out.extend(objects.iter().map(|o| path(Some(o.clone()))));
+                    if let Some(a) = principal_account(p) {
+                        out.insert((owner.clone(), a));
                     }
                 }
             }
         }
     }
     out
-}
-
-/// Sweeps a snapshot.
-pub fn sweep(snap: &Snapshot) -> Sweep {
-    let mut out = Sweep {
-        findings: Vec::new(),
-        paths: Vec::new(),
-        observations: Vec::new(),
-    };
-    let mut granted_accounts: BTreeSet<(String, String)> = BTreeSet::new(); // (owner, grantee account)
-    for path in bucket_policy_paths(snap) {
-        if let Some(acct) = iam_eval::arn::Arn::parse(&path.principal).map(|a| a.account.to_owned())
-        {
-            granted_accounts.insert((path.owner.clone(), acct));
-        }
-        match &path.object {
-            // Never a dropped path: say why it was not checked.
-            None => out.paths.push(Path {
-                principal: path.principal.clone(),
-                bucket: path.bucket.name.clone(),
-                object: String::new(),
-                granted_by: path.granted_by.clone(),
-                verdict: Verdict::Unknown,
-                blocking: Vec::new(),
-                error: Some("the statement's Resource names no object of this bucket the sweep can test (no listed object matches it, and it has no object prefix)".into()),
-            }),
-            Some(object) => check_path(
-                snap,
-                &path.principal,
-                &path.bucket.object(object.key.as_str()),
-                &path.granted_by,
-                &mut out,
-            ),
-        }
-    }
-    key_observations(snap, &granted_accounts, &mut out);
-    out.findings.sort_by(|a, b| {
-        (!a.blocking, &a.bucket, &a.principal, a.rank).cmp(&(
-            !b.blocking,
-            &b.bucket,
-            &b.principal,
-            b.rank,
-        ))
-    });
-    out
-}
-
-/// How a path names the statement that intends it: `<policy> statement <index> (Sid <sid>)`.
-pub(crate) fn statement_label(policy: &str, st: &iam_eval::policy::Statement) -> String {
-    match st.sid.as_deref() {
-        Some(sid) => format!("{policy} statement {} (Sid {sid})", st.index),
-        None => format!("{policy} statement {}", st.index),
-    }
-}
-
-/// The principals a policy principal stands for on a cross-account read path.
-pub(crate) fn principals_for(
-    snap: &Snapshot,
-    p: &PolicyPrincipal,
-    owner: &str,
-    bucket: &BucketRef,
-) -> Vec<String> {
-    match p {
-        PolicyPrincipal::Role { account, arn, .. } | PolicyPrincipal::User { account, arn, .. }
-            if account != owner =>
-        {
-            vec![arn.clone()]
-        }
-        PolicyPrincipal::Session(arn) => match iam_eval::arn::Arn::parse(arn) {
-            Some(a) if a.account != owner => vec![arn.clone()],
-            _ => Vec::new(),
-        },
-        PolicyPrincipal::Account(account) | PolicyPrincipal::AccountIn { account, .. }
-            if account != owner =>
-        {
-            // Delegation: the account's own principals whose identity policies reach the bucket.
-            let mut found = Vec::new();
-            if let Some(iam) = snap.account(account).and_then(|a| a.iam.as_ref()) {
-                let object = bucket.objects_arn("*");
-                let example = bucket.objects_arn("x");
-                let names = iam
-                    .roles
-                    .iter()
-                    .map(|r| r.arn.clone())
-                    .chain(iam.users.iter().map(|u| u.arn.clone()));
-                for arn in names {
-                    let Some(pp) = iam.principal_policies(&arn) else {
-                        continue;
-                    };
-                    let mentions = pp.identity.iter().any(|np| {
-                        np.policy.statements.iter().any(|s| {
-                            s.effect == Effect::Allow
-                                && s.action
-                                    .entries
-                                    .iter()
-                                    .any(|a| a.is_match_lower("s3", "getobject"))
-                                    != s.action.not
-                                && s.resource.as_ref().is_some_and(|r| {
-                                    !r.not
-                                        && r.entries.iter().any(|e| match e {
-                                            iam_eval::policy::ResourceEntry::Any => true,
-                                            iam_eval::policy::ResourceEntry::Arn(p) => {
-                                                p.is_match(&object) || p.is_match(&example)
-                                            }
-                                            _ => false,
-                                        })
-                                })
-                        })
-                    });
-                    if mentions {
-                        found.push(arn);
-                    }
-                }
-            }
-            if found.is_empty() {
-                found.push(refs::account_root(bucket.partition, account));
-            }
-            found
-        }
-        _ => Vec::new(),
-    }
-}
-
-/// The listed objects a statement covers, or one representative key.
-fn objects_for(
-    snap: &Snapshot,
-    owner: &str,
-    bucket: &BucketRef,
-    document: &Value,
-    index: usize,
-) -> Vec<PathObject> {
-    objects_matching(snap, owner, bucket, &statement_resources(document, index))
-}
-
-/// The `Resource` strings of statement `index` of a policy document.
-pub(crate) fn statement_resources(document: &Value, index: usize) -> Vec<String> {
-    match document.get("Statement") {
-        Some(Value::Array(a)) => a.get(index).and_then(|s| s.get("Resource")).cloned(),
-        Some(obj @ Value::Object(_)) if index == 0 => obj.get("Resource").cloned(),
-        _ => None,
-    }
-    .map(|r| match r {
-        Value::String(s) => vec![s],
-        Value::Array(a) => a
-            .into_iter()
-            .filter_map(|x| x.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    })
-    .unwrap_or_default()
-}
-
-/// The listed objects of `bucket` that resource patterns (`Resource` entries) cover, or one
-/// representative key under the first object prefix they grant; empty when they name no
-/// object of the bucket.
-pub(crate) fn objects_matching(
-    snap: &Snapshot,
-    owner: &str,
-    bucket: &BucketRef,
-    resources: &[String],
-) -> Vec<PathObject> {
-    let patterns: Vec<iam_eval::arn::ArnPattern> = resources
-        .iter()
-        .filter_map(|r| {
-            if r == "*" {
-                iam_eval::arn::ArnPattern::parse_resource("arn:*")
-            } else {
-                // Resource elements: a trailing `*` crosses colons.
-                iam_eval::arn::ArnPattern::parse_resource(r)
-            }
-        })
-        .collect();
-    let listed: Vec<PathObject> = snap
-        .account(owner)
-        .and_then(|a| a.s3.get(&bucket.name))
-        .map(|b| {
-            b.objects
-                .keys()
-                .filter(|k| patterns.iter().any(|p| p.is_match(&bucket.objects_arn(k))))
-                .map(|k| PathObject {
-                    key: k.clone(),
-                    shown: k.clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if !listed.is_empty() {
-        return listed;
-    }
-    // A representative key under the granted prefix.
-    let prefix = bucket.objects_arn("");
-    let example = resources
-        .iter()
-        .find_map(|r| {
-            r.strip_prefix(&prefix).map(|rest| PathObject {
-                key: rest.replace('*', "example").replace('?', "x"),
-                shown: rest.to_owned(),
-            })
-        })
-        .filter(|o| !o.key.is_empty());
-    example.map(|o| vec![o]).unwrap_or_default()
-}
-
-fn check_path(
-    snap: &Snapshot,
-    principal: &str,
-    object: &refs::ObjectRef,
-    granted_by: &str,
-    out: &mut Sweep,
-) {
-    let bucket = object.bucket.name.as_str();
-    let key = object.key.clone().unwrap_or_default();
-    let req = match adhoc_request(principal, "s3:GetObject", &object.arn()) {
-        Ok(req) => req,
-        Err(e) => {
-            // Never a dropped path: say why it was not checked.
-            out.paths.push(Path {
-                principal: principal.to_owned(),
-                bucket: bucket.to_owned(),
-                object: key,
-                granted_by: granted_by.to_owned(),
-                verdict: Verdict::Unknown,
-                blocking: Vec::new(),
-                error: Some(e.to_string()),
-            });
-            return;
-        }
-    };
-    let d = diagnose(snap, &req);
-    out.paths.push(Path {
-        principal: principal.to_owned(),
-        bucket: bucket.to_owned(),
-        object: key,
-        granted_by: granted_by.to_owned(),
-        verdict: d.verdict,
-        blocking: d.blocking().map(|f| f.code.to_string()).collect(),
-        error: None,
-    });
-    for mut f in d.findings {
-        f.principal = Some(principal.to_owned());
-        f.bucket = Some(bucket.to_owned());
-        let dup = out.findings.iter().any(|g| {
-            g.code == f.code
-                && g.principal == f.principal
-                && g.bucket == f.bucket
-                && g.action == f.action
-                && g.explanation == f.explanation
-        });
-        if !dup {
-            out.findings.push(f);
-        }
-    }
 }
 
 /// Key policies that grant an external account which no bucket policy of the key's account
 /// grants: a sign that one of the three policies was fixed and the others forgotten.
-fn key_observations(snap: &Snapshot, granted: &BTreeSet<(String, String)>, out: &mut Sweep) {
+fn key_observations(snap: &Snapshot, out: &mut Sweep) {
+    let granted = bucket_grants(snap);
+    let mut seen = BTreeSet::new();
     for (owner, account) in &snap.accounts {
         for key in account.kms.values() {
             let Some(policy) = &key.policy else { continue };
@@ -419,47 +629,48 @@ fn key_observations(snap: &Snapshot, granted: &BTreeSet<(String, String)>, out: 
                     continue;
                 };
                 for p in &spec.entries {
-                    let ext = match p {
-                        PolicyPrincipal::Account(a)
-                        | PolicyPrincipal::AccountIn { account: a, .. }
-                        | PolicyPrincipal::Role { account: a, .. }
-                        | PolicyPrincipal::User { account: a, .. } => a.clone(),
-                        _ => continue,
+                    let Some(ext) = principal_account(p) else {
+                        continue;
                     };
                     if ext == *owner || granted.contains(&(owner.clone(), ext.clone())) {
                         continue;
                     }
-                    let obs = Observation {
+                    if !seen.insert((key.metadata.arn.clone(), ext.clone())) {
+                        continue;
+                    }
+                    out.observations.push(Observation {
                         kind: "KEY_GRANT_WITHOUT_BUCKET_GRANT",
                         account: owner.clone(),
                         explanation: format!(
                             "The key policy of `{}` lets account {ext} decrypt, but no bucket policy of account {owner} grants {ext} an object read: either a bucket grant is missing, or the key grant is left over and can be removed.",
                             key.metadata.arn
                         ),
-                    };
-                    if !out.observations.contains(&obs) {
-                        out.observations.push(obs);
-                    }
+                    });
                 }
             }
         }
     }
 }
 
-/// The sweep as text: one line per path, then the blocking causes with their fixes.
+/// The sweep as text: a summary line, one line per path, then the blocking causes of each
+/// denied path with their fixes, then what was noticed along the way.
 pub fn render_text(s: &Sweep) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let blocked = s
-        .paths
-        .iter()
-        .filter(|p| p.verdict == Verdict::Denied)
-        .count();
+    let n = &s.summary;
     let _ = writeln!(
         out,
-        "{} cross-account read path{} checked, {blocked} blocked",
-        s.paths.len(),
-        if s.paths.len() == 1 { "" } else { "s" }
+        "{} cross-account read path{} checked, {} blocked, {} unknown ({} account{}, {} bucket{}; not checked: {} intended only by a key policy or grant, {} only by the caller's identity policies)",
+        n.paths,
+        if n.paths == 1 { "" } else { "s" },
+        n.denied,
+        n.unknown,
+        n.accounts,
+        if n.accounts == 1 { "" } else { "s" },
+        n.buckets,
+        if n.buckets == 1 { "" } else { "s" },
+        n.key_only,
+        n.identity_only,
     );
     for p in &s.paths {
         let v = match p.verdict {
@@ -478,26 +689,47 @@ pub fn render_text(s: &Sweep) -> String {
             p.principal, p.bucket, p.object
         );
     }
-    for f in s.findings.iter().filter(|f| f.blocking) {
-        let _ = writeln!(
-            out,
-            "\n{} [{}] {} → {} — {} must act",
-            f.code,
-            f.action.as_deref().unwrap_or("-"),
-            f.principal.as_deref().unwrap_or("?"),
-            f.bucket.as_deref().unwrap_or("?"),
-            crate::diagnose::who_acts(f)
-        );
-        let _ = writeln!(out, "  {}", f.explanation);
-        if let Some(fix) = &f.fix {
-            let _ = writeln!(out, "  $ {}", fix.cli);
+    for p in s.paths.iter().filter(|p| p.verdict != Verdict::Allowed) {
+        let _ = writeln!(out, "\n{} → s3://{}/{}", p.principal, p.bucket, p.object);
+        for by in &p.intended_by {
+            let _ = writeln!(out, "  intended by {by}");
+        }
+        if let Some(e) = &p.error {
+            let _ = writeln!(out, "  not checked: {e}");
+        }
+        for f in &p.findings {
+            let _ = writeln!(
+                out,
+                "  {} [{}] — {} must act",
+                f.code,
+                f.action.as_deref().unwrap_or("-"),
+                crate::diagnose::who_acts(f)
+            );
+            let _ = writeln!(out, "    {}", f.explanation);
+            if let Some(fix) = &f.fix {
+                let _ = writeln!(out, "    $ {}", fix.cli);
+            }
+        }
+        match (p.fixes_verified, &p.fixes_unverified) {
+            (Some(true), _) => {
+                let _ = writeln!(out, "  Fixes verified by re-evaluation: yes");
+            }
+            (Some(false), why) => {
+                let _ = writeln!(
+                    out,
+                    "  Fixes verified by re-evaluation: no{}",
+                    why.as_deref()
+                        .map(|w| format!(" — {w}"))
+                        .unwrap_or_default()
+                );
+            }
+            (None, _) => {}
         }
     }
-    let advisory: Vec<_> = s.findings.iter().filter(|f| !f.blocking).collect();
-    if !advisory.is_empty() || !s.observations.is_empty() {
+    if !s.advisories.is_empty() || !s.observations.is_empty() {
         let _ = writeln!(out, "\nAlso noticed:");
         let mut seen = BTreeSet::new();
-        for f in advisory {
+        for f in &s.advisories {
             if seen.insert((f.code, f.explanation.clone())) {
                 let _ = writeln!(out, "  - {}: {}", f.code, f.explanation);
             }

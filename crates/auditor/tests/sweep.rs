@@ -35,11 +35,13 @@ fn broken_example_has_one_blocked_path_with_both_causes() {
         vec!["KEY_POLICY_NO_ALLOW", "IDENTITY_POLICY_NO_ALLOW"]
     );
     assert!(s.has_blocking());
-    let key = s
+    let key = p
         .findings
         .iter()
         .find(|f| f.code.as_str() == "KEY_POLICY_NO_ALLOW")
         .unwrap();
+    assert_eq!(p.must_act, vec!["111122223333", "444455556666"]);
+    assert_eq!(p.fixes_verified, Some(true));
     assert_eq!(
         key.principal.as_deref(),
         Some("arn:aws:iam::444455556666:role/reader")
@@ -113,4 +115,97 @@ fn account_principal_expands_to_the_accounts_roles_and_key_grants_are_cross_chec
         .iter()
         .any(|o| o.kind == "KEY_GRANT_WITHOUT_BUCKET_GRANT"
             && o.explanation.contains("444455556666")));
+}
+
+#[test]
+fn a_reader_the_bucket_policy_leaves_out_is_reported_when_its_iam_and_the_key_name_the_bucket() {
+    // GIVEN the working setup, whose key policy and the reader's IAM name the bucket, with a
+    // bucket policy that grants only a partner (the most common break: the bucket grant
+    // was forgotten)
+    let mut raw = load("examples/kc-scenario-fixed.json");
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Sid": "Partner", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::777788889999:role/partner"}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::doc-example-bucket/reports/*"}]});
+    raw["accounts"]["111122223333"]["s3"]["doc-example-bucket"]["policy"] = policy;
+    // WHEN swept
+    let s = sweep(&Snapshot::from_value(&raw).unwrap());
+    // THEN the reader's path is checked and denied by the bucket policy alone, intended by
+    // the key policy and the reader's identity policy, and the bucket owner must act
+    let reader = s
+        .paths
+        .iter()
+        .find(|p| p.principal == "arn:aws:iam::444455556666:role/reader")
+        .unwrap_or_else(|| panic!("the reader's path is missing: {:?}", s.paths));
+    assert_eq!(reader.verdict, Verdict::Denied);
+    assert_eq!(reader.blocking, vec!["BUCKET_POLICY_NO_ALLOW"]);
+    assert_eq!(reader.must_act, vec!["111122223333"]);
+    assert_eq!(reader.object, "reports/q1.csv");
+    assert_eq!(reader.action, "s3:GetObject");
+    assert!(
+        reader
+            .intended_by
+            .iter()
+            .any(|b| b.contains("AllowReaderDecryptViaS3"))
+            && reader
+                .intended_by
+                .iter()
+                .any(|b| b.contains("read-doc-example-bucket")),
+        "{:?}",
+        reader.intended_by
+    );
+    assert_eq!(reader.fixes_verified, Some(true));
+    assert_eq!(s.summary.denied, 2, "{:?}", s.paths);
+
+    // AND with the key grant gone too, only the reader's IAM asks for the bucket: the path
+    // is one-sided, counted and not reported as broken
+    raw["accounts"]["111122223333"]["kms"]
+        ["arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"]["policy"]
+        ["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    let s = sweep(&Snapshot::from_value(&raw).unwrap());
+    assert!(
+        s.paths
+            .iter()
+            .all(|p| !p.principal.contains("444455556666")),
+        "{:?}",
+        s.paths
+    );
+    assert_eq!(s.summary.identity_only, 1, "{:?}", s.summary);
+}
+
+#[test]
+fn distinct_fixes_are_applied_once_and_threads_give_the_same_sweep() {
+    // GIVEN the broken knowledge-center setup with several listed objects under one key,
+    // all read by the same reader (one fix for all of them)
+    let mut raw2 = load("tests/scenarios/base/kc-working.json");
+    let key = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let objects = &mut raw2["accounts"]["111122223333"]["s3"]["doc-example-bucket"]["objects"];
+    objects["reports/q2.csv"] = objects["reports/q1.csv"].clone();
+    raw2["accounts"]["111122223333"]["kms"][key]["metadata"]["KeyState"] = json!("Disabled");
+    raw2["accounts"]["111122223333"]["kms"][key]["metadata"]["Enabled"] = json!(false);
+    let snap = Snapshot::from_value(&raw2).unwrap();
+    let one = sweep(&snap);
+    let denied: Vec<_> = one
+        .paths
+        .iter()
+        .filter(|p| p.blocking.contains(&"KEY_NOT_USABLE".to_string()))
+        .collect();
+    assert!(denied.len() >= 2, "{:?}", one.paths);
+    // THEN the paths that share the fix (enable the key) applied it once between them
+    assert!(
+        one.summary.distinct_fixes < one.summary.denied,
+        "{:?}",
+        one.summary
+    );
+    // AND two threads give exactly the same result
+    let two = auditor::sweep::sweep_with(
+        &snap,
+        auditor::sweep::Options {
+            threads: 2,
+            progress: None,
+        },
+    );
+    assert_eq!(one, two);
 }

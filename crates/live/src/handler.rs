@@ -65,8 +65,9 @@ impl LiveError {
             LiveError::InvalidEvent(_) => "InvalidEvent",
             LiveError::Collection(_) => "CollectionFailed",
             LiveError::Publish(_) => "PublishFailed",
-            LiveError::NoiseState(_) | LiveError::State(_) => "StateStoreFailed",
+            LiveError::NoiseState(_) => "NoiseStateFailed",
             LiveError::Snapshot(_) => "InternalError",
+            LiveError::State(_) => "StateStoreFailed",
         }
     }
 }
@@ -343,8 +344,8 @@ pub(crate) fn not_handled(event: &Value) -> Option<String> {
     }
 }
 
-pub mod impact;
 pub mod noise;
 
+pub mod impact;
 #[cfg(test)]
 mod tests;

@@ -10,12 +10,12 @@
 //! * [`keys`]: the cache's key scheme, and which keys a change touches.
 //! * [`handler`]: one event in, diagnoses published, a summary out. The Lambda and the CLI
 //!   both go through it.
+//! * [`noise_store`]: where noise control (dedup, suppression counts, rate limit, open
+//!   problems) keeps its state: a DynamoDB table, or memory.
 //! * [`state`]: the per-account state (snapshot and path index) policy-change impact
 //!   compares with, written with conditional writes; [`handler::impact`] assesses changes.
 //! * [`sweep`]: the organization sweep — planner, collect and evaluate workers over SQS,
 //!   per-account summaries and the completion message.
-//! * [`noise_store`]: where noise control (dedup, suppression counts, rate limit, open
-//!   problems) keeps its state: a DynamoDB table, or memory.
 //! * [`config`]: the function's settings, from the environment, checked once at start.
 #![warn(missing_docs)]
 

@@ -26,6 +26,7 @@ use serde::Serialize;
 
 pub use findings::{Code, Finding, Fix, StatementInfo};
 pub use report::render_text;
+pub use verify::FixCache;
 
 use crate::request::EventMeta;
 pub use crate::request::{Operation, Request};
@@ -132,8 +133,15 @@ impl Diagnosis {
 /// Diagnoses `request` against `snapshot`: every blocking cause, and fixes verified by
 /// applying their edits to a clone of the snapshot and diagnosing again.
 pub fn diagnose(snapshot: &Snapshot, request: &Request) -> Diagnosis {
+    diagnose_cached(snapshot, request, &mut FixCache::default())
+}
+
+/// [`diagnose`], verifying fixes against `cache`: diagnoses of many requests on one snapshot
+/// (a sweep) apply each distinct set of fixes to a clone of the snapshot once. The cache must
+/// only ever see `snapshot`.
+pub fn diagnose_cached(snapshot: &Snapshot, request: &Request, cache: &mut FixCache) -> Diagnosis {
     let mut d = run::run(snapshot, request, true);
-    match verify::verify(snapshot, request, &d) {
+    match verify::verify(snapshot, request, &d, cache) {
         Ok(()) => d.fixes_verified = true,
         Err(why) => {
             d.fixes_verified = false;

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use super::edit::Edit;
 use super::findings::Code;
 use super::{run, Diagnosis, Request, Verdict};
 use crate::snapshot::Snapshot;
@@ -57,16 +58,43 @@ impl fmt::Display for Unverified {
     }
 }
 
-/// Whether applying every proposed fix to a clone of `snapshot` leaves nothing blocking.
+/// The fixes of a diagnosis: each blocking code with its edits.
+type Fixes = Vec<(Code, Vec<Edit>)>;
+
+/// Snapshots with a set of fixes applied, kept by the fixes' edits, so that diagnoses on
+/// one snapshot that propose the same fixes (every object of one bucket read by one
+/// principal, every reader blocked by one disabled key) clone the snapshot and apply the
+/// edits once. A cache serves one snapshot: its entries are copies of the snapshot the first
+/// diagnosis passed in.
+#[derive(Debug, Default)]
+pub struct FixCache {
+    /// (the blocking codes with their edits, the snapshot they make or why it cannot be made).
+    /// A list, not a map: edits hold JSON documents, which have no order or hash, and a
+    /// sweep keeps one cache per group of accounts, where few distinct fixes meet.
+    fixed: Vec<(Fixes, Result<Snapshot, Unverified>)>,
+    /// How many distinct fixes were applied (cache misses).
+    applied: usize,
+}
+
+impl FixCache {
+    /// How many distinct sets of fixes were applied to a copy of the snapshot.
+    pub fn distinct_fixes(&self) -> usize {
+        self.applied
+    }
+}
+
+/// Whether applying every proposed fix to a clone of `snapshot` leaves nothing blocking; the
+/// fixed clone is taken from `cache` when the same fixes were applied before.
 pub(super) fn verify(
     snapshot: &Snapshot,
     request: &Request,
     d: &Diagnosis,
+    cache: &mut FixCache,
 ) -> Result<(), Unverified> {
     if d.verdict != Verdict::Denied {
         return Err(Unverified::NothingBlocks);
     }
-    let mut fixed = snapshot.clone();
+    let mut fixes: Fixes = Vec::new();
     for f in d.blocking() {
         let edits = f
             .fix
@@ -76,18 +104,41 @@ pub(super) fn verify(
         if edits.is_empty() {
             return Err(Unverified::NoSnapshotChange(f.code));
         }
-        for e in edits {
-            e.apply(&mut fixed).map_err(|e| Unverified::EditFailed {
-                code: f.code,
-                why: e.to_string(),
-            })?;
-        }
+        fixes.push((f.code, edits.to_vec()));
     }
-    let again = run::run(&fixed, request, false);
+    let at = match cache.fixed.iter().position(|(k, _)| *k == fixes) {
+        Some(at) => at,
+        None => {
+            let made = apply(snapshot, &fixes);
+            cache.applied += 1;
+            cache.fixed.push((fixes, made));
+            cache.fixed.len() - 1
+        }
+    };
+    let fixed = match cache.fixed.get(at) {
+        Some((_, Ok(fixed))) => fixed,
+        Some((_, Err(why))) => return Err(why.clone()),
+        None => return Err(Unverified::NothingBlocks),
+    };
+    let again = run::run(fixed, request, false);
     let left: Vec<Code> = again.blocking().map(|f| f.code).collect();
     match again.verdict {
         Verdict::Allowed => Ok(()),
         Verdict::Unknown if left.is_empty() => Err(Unverified::Incomplete),
         _ => Err(Unverified::StillBlocked(left)),
     }
+}
+
+/// A clone of `snapshot` with every fix's edits applied in order.
+fn apply(snapshot: &Snapshot, fixes: &[(Code, Vec<Edit>)]) -> Result<Snapshot, Unverified> {
+    let mut fixed = snapshot.clone();
+    for (code, edits) in fixes {
+        for e in edits {
+            e.apply(&mut fixed).map_err(|e| Unverified::EditFailed {
+                code: *code,
+                why: e.to_string(),
+            })?;
+        }
+    }
+    Ok(fixed)
 }

@@ -20,7 +20,7 @@
 
 mod change;
 pub mod org;
-mod paths;
+pub(crate) mod paths;
 pub mod scope;
 pub mod state;
 
@@ -105,7 +105,7 @@ impl Impact {
 struct Union {
     principal: String,
     bucket: crate::refs::BucketRef,
-    object: crate::sweep::PathObject,
+    object: paths::PathObject,
     before: Vec<String>,
     after: Vec<String>,
     resource_side_before: bool,

@@ -394,10 +394,18 @@ pub fn plain_notification(
         ("verdict", Value::from(verdict)),
     ];
     h.extend(head);
-    let mut attributes = vec![Attribute {
-        name: "verdict",
-        value: AttributeValue::String(verdict.to_owned()),
-    }];
+    // Summaries, resolutions and digests come from the diagnosis pipeline: subscribers that
+    // filter on `kind = diagnosis` receive them with the diagnoses; `verdict` tells them apart.
+    let mut attributes = vec![
+        Attribute {
+            name: "kind",
+            value: AttributeValue::String("diagnosis".into()),
+        },
+        Attribute {
+            name: "verdict",
+            value: AttributeValue::String(verdict.to_owned()),
+        },
+    ];
     attributes.extend(
         extra
             .iter()

@@ -1,27 +1,37 @@
-//! The Lambda entry point: configuration and clients once per container, then per event:
-//! the organization sweep's schedule and queue events go to [`auditor_live::sweep`]; every
-//! other event to [`handle_noisy`](auditor_live::handler::noise::handle_noisy) (noise
-//! control around [`auditor_live::handler::handle`]), followed, with a state bucket, by the
-//! impact of its change records ([`auditor_live::handler::impact::assess`]). Logs are JSON
-//! lines (`tracing`), one per diagnosis.
+//! The Lambda entry point: configuration and clients once per container. The organization
+//! sweep's schedule and queue events go to [`auditor_live::sweep`]; every other event to one
+//! [`handle_noisy`](auditor_live::handler::noise::handle_noisy) per event (noise control around
+//! [`auditor_live::handler::handle`]), followed, when a state bucket is configured, by the
+//! impact of its change records ([`assess_changes`]). Logs are JSON lines (`tracing`), one per
+//! diagnosis.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use auditor::event::{parse_events, EventOutcome};
 use auditor_live::aws::{
     load_sdk_config, AwsAccounts, DynamoStore, S3StateStore, SnsPublisher, SqsQueue,
 };
 use auditor_live::cache::Cache;
 use auditor_live::collect::Collector;
 use auditor_live::config::Config;
-use auditor_live::handler::impact::assess;
-use auditor_live::handler::noise::{handle_noisy, Noise, NoiseConfig};
+use auditor_live::handler::impact::{assess_changes, ChangeImpact};
+use auditor_live::handler::noise::{handle_noisy, Noise, NoiseConfig, NoisySummary};
 use auditor_live::handler::LiveError;
 use auditor_live::noise_store::{MemoryStore, NoiseStore};
 use auditor_live::sweep::{self, SweepConfig, Worker};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde::Serialize;
 use serde_json::Value;
+
+/// What one invocation returns: the noise-controlled handler's summary, and the impact of the
+/// event's change records (empty without a state bucket).
+#[derive(Debug, Serialize)]
+struct Invocation {
+    #[serde(flatten)]
+    handled: NoisySummary,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    impacts: Vec<ChangeImpact>,
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -48,6 +58,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .with_org_access(config.org_access.clone());
     let collector = Collector::new(accounts, Cache::new(config.cache_ttl), config.options);
     let publisher = SnsPublisher::new(&sdk, &config.topic_arn);
+    let noise_config = NoiseConfig::from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let store = config
         .state_bucket
         .as_deref()
@@ -62,21 +74,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .region
         .clone()
         .unwrap_or_else(|| "us-east-1".to_owned());
-    let noise_config = NoiseConfig::from_env()
-        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let sweep = Sweep {
+        queue: queue.as_ref(),
+        config: &config.sweep,
+        region: &region,
+    };
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         table = noise_config.table.as_deref(),
+        state_bucket = config.state_bucket.as_deref(),
         "initialized"
     );
-    let ctx = Ctx {
-        collector: &collector,
-        publisher: &publisher,
-        store: store.as_ref(),
-        queue: queue.as_ref(),
-        sweep: &config.sweep,
-        region: &region,
-    };
+    let (collector, publisher, store) = (&collector, &publisher, store.as_ref());
     // With a table, dedup holds across containers; without one, per container (docs/live.md).
     match noise_config.table.clone() {
         Some(table) => {
@@ -88,7 +97,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             );
             let noise = &noise;
             lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-                invoke(ctx, noise, event).await
+                invoke(collector, publisher, noise, store, sweep, event).await
             }))
             .await
         }
@@ -104,25 +113,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             );
             let noise = &noise;
             lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-                invoke(ctx, noise, event).await
+                invoke(collector, publisher, noise, store, sweep, event).await
             }))
             .await
         }
     }
 }
 
-/// What every invocation uses.
+/// What the organization sweep uses beside the collector, publisher and state store.
 #[derive(Clone, Copy)]
-struct Ctx<'a> {
-    collector: &'a Collector<AwsAccounts>,
-    publisher: &'a SnsPublisher,
-    store: Option<&'a S3StateStore>,
+struct Sweep<'a> {
     queue: Option<&'a SqsQueue>,
-    sweep: &'a SweepConfig,
+    config: &'a SweepConfig,
     region: &'a str,
 }
 
-fn failed(error_type: &str, message: String) -> Diagnostic {
+fn sweep_failed(error_type: &str, message: String) -> Diagnostic {
     tracing::error!(error_type, error = %message, "invocation failed");
     Diagnostic {
         error_type: error_type.to_owned(),
@@ -130,63 +136,66 @@ fn failed(error_type: &str, message: String) -> Diagnostic {
     }
 }
 
-/// The organization sweep: a schedule event plans it, queue batches run it.
-async fn sweep_invoke(ctx: Ctx<'_>, payload: &Value) -> Option<Result<Value, Diagnostic>> {
+/// The organization sweep: a schedule event plans it, queue batches run it; `None` for any
+/// other event.
+async fn sweep_invoke(
+    collector: &Collector<AwsAccounts>,
+    publisher: &SnsPublisher,
+    store: Option<&S3StateStore>,
+    sweep: Sweep<'_>,
+    payload: &Value,
+) -> Option<Result<Value, Diagnostic>> {
     let start = sweep::sweep_start(payload);
     if start.is_none() && !sweep::is_sqs(payload) {
         return None;
     }
-    let (Some(store), Some(queue)) = (ctx.store, ctx.queue) else {
-        return Some(Err(failed(
+    let (Some(store), Some(queue)) = (store, sweep.queue) else {
+        return Some(Err(sweep_failed(
             "NotConfigured",
             "an organization sweep needs S3KA_STATE_BUCKET and S3KA_SWEEP_QUEUE_URL".into(),
         )));
     };
     if let Some((id, time)) = start {
-        let home = ctx
-            .collector
+        let home = collector
             .accounts()
             .home_account()
             .unwrap_or_default()
             .to_owned();
         let planned = sweep::plan(
-            ctx.collector.accounts(),
+            collector.accounts(),
             &home,
             queue,
             store,
-            ctx.sweep,
+            sweep.config,
             (&id, &time),
         )
         .await;
         return Some(
             planned
                 .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
-                .map_err(|e| failed("SweepPlanFailed", e.to_string())),
+                .map_err(|e| sweep_failed("SweepPlanFailed", e.to_string())),
         );
     }
     let worker = Worker {
-        collector: ctx.collector,
-        publisher: ctx.publisher,
+        collector,
+        publisher,
         queue,
         store,
-        config: ctx.sweep,
-        region: ctx.region,
+        config: sweep.config,
+        region: sweep.region,
     };
     let out = worker.handle(payload).await;
     Some(Ok(serde_json::to_value(out).unwrap_or(Value::Null)))
 }
 
 async fn invoke<S: NoiseStore>(
-    ctx: Ctx<'_>,
+    collector: &Collector<AwsAccounts>,
+    publisher: &SnsPublisher,
     noise: &Noise<S>,
+    store: Option<&S3StateStore>,
+    sweep: Sweep<'_>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, Diagnostic> {
-    let Ctx {
-        collector,
-        publisher,
-        store,
-        ..
-    } = ctx;
     // The function's own account needs no role session: read it from the function ARN.
     if let Some(account) = event.context.invoked_function_arn.split(':').nth(4) {
         if account.len() == 12 {
@@ -197,36 +206,29 @@ async fn invoke<S: NoiseStore>(
     if let Ok(envelope) = serde_json::from_value::<EventBridgeEvent<Value>>(event.payload.clone()) {
         tracing::debug!(id = envelope.id.as_deref(), source = %envelope.source, detail_type = %envelope.detail_type, "event received");
     }
-    if let Some(done) = sweep_invoke(ctx, &event.payload).await {
+    if let Some(done) = sweep_invoke(collector, publisher, store, sweep, &event.payload).await {
         return done;
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let fail = |e: LiveError| {
+    let failed = |e: LiveError| {
         tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
         Diagnostic::from(e)
     };
-    let summary = handle_noisy(collector, publisher, noise, &event.payload, now)
+    let handled = handle_noisy(collector, publisher, noise, &event.payload, now)
         .await
-        .map_err(fail)?;
-    let mut out = serde_json::to_value(summary).unwrap_or(Value::Null);
+        .map_err(failed)?;
     // With a state bucket, change records are assessed for impact; without one they only
-    // drop the cached state they touch.
-    if let (Some(store), Ok(outcomes)) = (store, parse_events(&event.payload)) {
-        let mut impacts = Vec::new();
-        for outcome in outcomes {
-            if let EventOutcome::Change(change) = outcome {
-                let seen = Box::pin(assess(collector, publisher, store, &change))
-                    .await
-                    .map_err(fail)?;
-                impacts.push(serde_json::to_value(seen).unwrap_or(Value::Null));
-            }
+    // dropped the cached state they touch (inside `handle_noisy`).
+    let impacts = match store {
+        Some(store) if !handled.base.changes.is_empty() => {
+            assess_changes(collector, publisher, store, &event.payload)
+                .await
+                .map_err(failed)?
         }
-        if let (false, Some(map)) = (impacts.is_empty(), out.as_object_mut()) {
-            map.insert("impacts".into(), Value::Array(impacts));
-        }
-    }
-    Ok(out)
+        _ => Vec::new(),
+    };
+    Ok(serde_json::to_value(Invocation { handled, impacts }).unwrap_or(Value::Null))
 }

@@ -89,24 +89,33 @@ pub async fn handle_with_state<A: Accounts, P: Publisher, S: StateStore>(
     event: &Value,
 ) -> Result<ImpactSummary, LiveError> {
     let summary = handle(collector, publisher, event).await?;
-    let mut out = ImpactSummary {
-        impacts: Vec::new(),
-        summary,
+    let impacts = if summary.changes.is_empty() {
+        Vec::new()
+    } else {
+        assess_changes(collector, publisher, store, event).await?
     };
-    if out.summary.changes.is_empty() {
-        return Ok(out);
-    }
-    // `handle` read the event; its change records again, whole (it keeps only their names).
+    Ok(ImpactSummary { summary, impacts })
+}
+
+/// The impact of every change record of `event`, after a handler (plain or noise-controlled)
+/// has acknowledged them and dropped the cached state they touch. An event with no change
+/// record, or one that does not parse (the handler already reported it), has none.
+pub async fn assess_changes<A: Accounts, P: Publisher, S: StateStore>(
+    collector: &Collector<A>,
+    publisher: &P,
+    store: &S,
+    event: &Value,
+) -> Result<Vec<ChangeImpact>, LiveError> {
+    let mut impacts = Vec::new();
     let Ok(outcomes) = parse_events(event) else {
-        return Ok(out);
+        return Ok(impacts);
     };
     for outcome in outcomes {
         if let EventOutcome::Change(change) = outcome {
-            out.impacts
-                .push(Box::pin(assess(collector, publisher, store, &change)).await?);
+            impacts.push(Box::pin(assess(collector, publisher, store, &change)).await?);
         }
     }
-    Ok(out)
+    Ok(impacts)
 }
 
 /// The impact of one change: assessed, published, stored.
