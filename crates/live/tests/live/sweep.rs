@@ -390,6 +390,18 @@ async fn an_organization_sweep_stores_every_account_and_publishes_only_what_chan
         let r = &recorded[id];
         assert_eq!((r.verdict, &r.blocking), (p.verdict, &p.blocking), "{id:?}");
     }
+    // The offline sweep (what `s3-kms-auditor sweep --snapshot DIR` runs on the downloaded
+    // `accounts/` directory) checks the paths the bucket policies intend: each has the verdict
+    // and blocking codes the workers recorded.
+    let swept = auditor::sweep::sweep(&compose(&docs));
+    assert_eq!(swept.paths.len(), ACCOUNTS, "{:?}", swept.summary);
+    for p in &swept.paths {
+        let id = (p.principal.clone(), p.bucket.clone(), p.object.clone());
+        let r = recorded
+            .get(&id)
+            .unwrap_or_else(|| panic!("not recorded: {id:?}"));
+        assert_eq!((r.verdict, &r.blocking), (p.verdict, &p.blocking), "{id:?}");
+    }
     let denied = offline
         .values()
         .filter(|p| p.verdict == Verdict::Denied)
