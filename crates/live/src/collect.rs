@@ -21,9 +21,12 @@
 //! `DescribeOrganization`: one round trip per level from the account up to the root, then
 //! `DescribePolicy` (`collect/org.rs`); all cached, so a warm container reads none of them.
 //!
-//! then the publish makes 4. What it could not read becomes an entry of
-//! `collection_errors`, and whatever that read would have filled in is left out, so that
-//! "could not read" is never mistaken for "nothing there".
+//! then the publish makes 4. A read AWS refused (the auditor's own `AccessDenied`, or another
+//! answer that is not the data) becomes an entry of `collection_errors`, and whatever that
+//! read would have filled in is left out, so that "could not read" is never mistaken for
+//! "nothing there". A read that got no answer (throttling, a 5xx, a timeout, a reset
+//! connection, still failing after the SDK's retries) is not evidence of anything: the
+//! collection fails with a [`CollectError`] naming it, and no verdict is drawn.
 //!
 //! Every read becomes a typed value of the snapshot model (`auditor::snapshot`); the
 //! snapshot's one writer, [`Snapshot::to_value`], turns them into the document
@@ -42,6 +45,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 
 use crate::cache::Cache;
+use crate::handler::PublishedLedger;
 use crate::keys;
 use crate::meter::{Meter, Stats};
 use crate::ports::{
@@ -69,6 +73,7 @@ pub struct Collector<A> {
     accounts: A,
     cache: Cache,
     options: Options,
+    published: PublishedLedger,
 }
 
 /// The result of one collection.
@@ -224,9 +229,9 @@ fn key_arn_parts(arn: &str) -> Option<(&str, &str)> {
 
 fn gap(account: &str, operation: &str, resource: Option<&str>, e: &ReadError) -> Fragment {
     let (error, message) = match e {
-        ReadError::Denied { code, message } | ReadError::Service { code, message } => {
-            (code.clone(), message.clone())
-        }
+        ReadError::Denied { code, message }
+        | ReadError::Service { code, message }
+        | ReadError::Transient { code, message } => (code.clone(), message.clone()),
         ReadError::Transport { message } => ("Transport".to_owned(), Some(message.clone())),
     };
     Fragment::Gap(CollectionError {
@@ -250,10 +255,12 @@ fn invalid(e: impl std::fmt::Display) -> ReadError {
     }
 }
 
-/// A read's answer, with transport failures turned into the collection's failure.
+/// A read's answer, with failures to get one (throttling, 5xx, timeouts, resets: what the
+/// SDK's retries did not overcome) turned into the collection's failure. Only answers go on:
+/// a value, or a refusal that the snapshot records as a gap.
 fn answer<T>(r: Read<T>, account: &str, operation: &str) -> Result<Read<T>, CollectError> {
     match r {
-        Err(source @ ReadError::Transport { .. }) => Err(CollectError {
+        Err(source) if source.is_failure() => Err(CollectError {
             operation: operation.to_owned(),
             account: account.to_owned(),
             source,
@@ -295,7 +302,13 @@ impl<A: Accounts> Collector<A> {
             accounts,
             cache,
             options,
+            published: PublishedLedger::default(),
         }
+    }
+
+    /// The records this container published in invocations that then failed.
+    pub fn published(&self) -> &PublishedLedger {
+        &self.published
     }
 
     /// How accounts are reached.
@@ -328,6 +341,14 @@ impl<A: Accounts> Collector<A> {
         req: &Request,
         meter: &Meter,
     ) -> Result<Snapshot, CollectError> {
+        let attempts_before = self.accounts.attempts();
+        // Boxed: the collection's future is large, and deeply nested types slow the build.
+        let got = Box::pin(self.collect_inner(req, meter)).await;
+        meter.attempts(self.accounts.attempts().saturating_sub(attempts_before));
+        got
+    }
+
+    async fn collect_inner(&self, req: &Request, meter: &Meter) -> Result<Snapshot, CollectError> {
         let plan = Plan::of(req);
         // Depth 1: a session in every account the event names.
         let mut names: BTreeSet<String> = BTreeSet::new();
@@ -1226,7 +1247,19 @@ impl<A: Accounts> Collector<A> {
                 )
             }
         }));
-        let (inline, group_lists) = tokio::join!(inline, group_reads);
+        // The managed documents the role or user names itself start now, beside the inline
+        // documents: they need only the lists of depth 2 (joining them after the inline reads
+        // made them a round trip deeper than the meter said).
+        let direct_arns = managed_arns.clone();
+        let direct_policies = join_all(direct_arns.iter().map(|arn| {
+            let known = versions.get(arn).cloned();
+            async move {
+                self.managed_policy(r.reader, account, arn, known, d, meter)
+                    .await
+            }
+        }));
+        let (inline, group_lists, direct_policies) =
+            tokio::join!(inline, group_reads, direct_policies);
         let mut inline_docs = Vec::new();
         for (name, got) in inline {
             let got = got?.and_then(|doc| {
@@ -1280,17 +1313,20 @@ impl<A: Accounts> Collector<A> {
                 (g.clone(), docs)
             }
         }));
-        let policies = join_all(managed_arns.iter().map(|arn| {
+        // Policies attached only to the user's groups: known once the groups' lists are in.
+        let group_arns: Vec<String> = managed_arns
+            .iter()
+            .filter(|a| !direct_arns.contains(a))
+            .cloned()
+            .collect();
+        let group_policies = join_all(group_arns.iter().map(|arn| {
             let known = versions.get(arn).cloned();
-            let is_group_policy =
-                !attached.contains(arn) && info.permissions_boundary.as_deref() != Some(arn);
-            let base = if is_group_policy { d3 } else { d };
             async move {
-                self.managed_policy(r.reader, account, arn, known, base, meter)
+                self.managed_policy(r.reader, account, arn, known, d3, meter)
                     .await
             }
         }));
-        let (group_inline, policies) = tokio::join!(group_inline, policies);
+        let (group_inline, group_policies) = tokio::join!(group_inline, group_policies);
         for (g, docs) in group_inline {
             let mut list = Vec::new();
             for (name, got) in docs {
@@ -1321,7 +1357,8 @@ impl<A: Accounts> Collector<A> {
         }
         let mut policy_docs = BTreeMap::new();
         let mut complete = true;
-        for (arn, got) in managed_arns.iter().zip(policies) {
+        let arns = direct_arns.iter().chain(&group_arns);
+        for (arn, got) in arns.zip(direct_policies.into_iter().chain(group_policies)) {
             match got? {
                 Ok(p) => {
                     policy_docs.insert(p.arn.clone(), p);

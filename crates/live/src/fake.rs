@@ -72,6 +72,8 @@ pub struct World {
     pub denied: BTreeSet<(String, String)>,
     /// (account, operation) pairs that get no answer.
     pub unreachable: BTreeSet<(String, String)>,
+    /// (account, operation) pairs throttled through every retry.
+    pub throttled: BTreeSet<(String, String)>,
     /// The account whose credentials read the organization's policies, if configured.
     pub org_reader: Option<String>,
     /// Organization targets (account, OU, root id) → parent, SCP ids, RCP ids.
@@ -240,6 +242,12 @@ impl FakeReader {
         if self.world.unreachable.contains(&k) {
             return Err(ReadError::Transport {
                 message: "connection refused".into(),
+            });
+        }
+        if self.world.throttled.contains(&k) {
+            return Err(ReadError::Transient {
+                code: "Throttling".into(),
+                message: Some("Rate exceeded".into()),
             });
         }
         if self.world.denied.contains(&k) {
@@ -477,11 +485,13 @@ impl OrgReads for FakeReader {
     }
 }
 
-/// Keeps what it is asked to publish; fails when `fail` is set.
+/// Keeps what it is asked to publish; fails when `fail` is set, or once `fail_after`
+/// messages were sent.
 #[derive(Debug, Default)]
 pub struct FakePublisher {
     pub sent: Mutex<Vec<Notification>>,
     pub fail: bool,
+    pub fail_after: Option<usize>,
 }
 
 impl Publisher for FakePublisher {
@@ -494,6 +504,12 @@ impl Publisher for FakePublisher {
         let mut sent = self.sent.lock().map_err(|_| ReadError::Transport {
             message: "poisoned".into(),
         })?;
+        if self.fail_after.is_some_and(|n| sent.len() >= n) {
+            return Err(ReadError::Transient {
+                code: "Throttling".into(),
+                message: None,
+            });
+        }
         sent.push(n.clone());
         Ok(format!("msg-{}", sent.len()))
     }

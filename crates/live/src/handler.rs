@@ -15,9 +15,21 @@
 //!   and publishes those;
 //! * an event that cannot be read is reported on the topic (`verdict: error`), since a retry
 //!   would fail the same way;
-//! * a collection or publish that got no answer from AWS is an error, so the platform retries
-//!   the invocation and, after that, hands it to the dead-letter queue or on-failure
-//!   destination. Nothing is lost silently.
+//! * a read that got no answer from AWS (throttling, a 5xx, a timeout, a reset connection,
+//!   still failing after the SDK's retries) is never evidence. When no record of the event
+//!   could be diagnosed, the invocation fails, so the platform retries it and, after that,
+//!   hands it to the dead-letter queue or on-failure destination (`template.yaml`). When other
+//!   records of the same event were diagnosed, those are published and each record that
+//!   failed gets a "could not diagnose" report (`verdict: error`, naming the read, the error
+//!   and the record's event id) instead, so that a retry does not publish them again;
+//! * a publish that fails fails the invocation; the records this invocation already published
+//!   are remembered by the container for an hour (Lambda's longest event age in
+//!   `template.yaml`), so the retry publishes only the rest when it lands in the same
+//!   container.
+//!
+//! So every event ends in exactly one of: published diagnoses, a published report, a
+//! deliberate ignore with its reason (logged), or a failed invocation. Nothing is lost
+//! silently, and no record is published twice because a later record failed.
 
 use std::time::{Duration, Instant};
 
@@ -119,11 +131,22 @@ pub struct ChangeSeen {
     pub invalidated: Vec<String>,
 }
 
+/// A denied record whose collection got no answer from AWS.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    /// Its `eventID`.
+    pub event_id: Option<String>,
+    /// The read that failed, its account and the error.
+    pub error: CollectError,
+}
+
 /// The diagnoses of every denied record in an event.
 #[derive(Debug, Clone, Default)]
 pub struct EventReport {
     /// Denied records, diagnosed.
     pub diagnosed: Vec<Diagnosed>,
+    /// Denied records that could not be collected (only when asked to go on).
+    pub failed: Vec<Failed>,
     /// Change records, whose cached state was dropped.
     pub changes: Vec<ChangeSeen>,
     /// Records that needed none.
@@ -136,14 +159,27 @@ pub async fn diagnose_event<A: Accounts>(
     collector: &Collector<A>,
     event: &Value,
 ) -> Result<EventReport, LiveError> {
+    diagnose_records(collector, event, false).await
+}
+
+/// [`diagnose_event`]; with `go_on`, a record whose collection fails is listed in
+/// [`EventReport::failed`] and the next records are still diagnosed.
+async fn diagnose_records<A: Accounts>(
+    collector: &Collector<A>,
+    event: &Value,
+    go_on: bool,
+) -> Result<EventReport, LiveError> {
     let mut report = EventReport::default();
     for outcome in parse_events(event)? {
         match outcome {
-            EventOutcome::Denied(req) => {
-                report
-                    .diagnosed
-                    .push(diagnose_request(collector, &req).await?);
-            }
+            EventOutcome::Denied(req) => match diagnose_request(collector, &req).await {
+                Ok(d) => report.diagnosed.push(d),
+                Err(LiveError::Collection(error)) if go_on => {
+                    let event_id = req.event.as_ref().and_then(|e| e.event_id.clone());
+                    report.failed.push(Failed { event_id, error });
+                }
+                Err(e) => return Err(e),
+            },
             // In record order: a denial after the change in the same trail log file is
             // diagnosed with the new state.
             EventOutcome::Change(change) => {
@@ -204,6 +240,29 @@ pub struct Summary {
     /// The error report published instead of a diagnosis, when the event was unreadable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_reported: Option<String>,
+    /// "Could not diagnose" reports published for denied records whose reads got no answer
+    /// while other records of the event were diagnosed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reported: Vec<Reported>,
+    /// Records an earlier, failed invocation of this event already published (event ids):
+    /// not published again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub already_published: Vec<String>,
+}
+
+/// A "could not diagnose" report for one record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reported {
+    /// The CloudTrail `eventID`.
+    pub event_id: Option<String>,
+    /// The read that got no answer (`iam:GetPolicyVersion`).
+    pub operation: String,
+    /// Its account.
+    pub account: String,
+    /// The error, after the SDK's retries.
+    pub error: String,
+    /// The SNS message id.
+    pub message_id: String,
 }
 
 /// One published diagnosis.
@@ -225,6 +284,8 @@ pub struct Published {
     pub calls_by_operation: std::collections::BTreeMap<String, u32>,
     /// Reads answered from the container's cache.
     pub cache_hits: u32,
+    /// The SDK's retries (attempts beyond the calls).
+    pub retries: u32,
     /// Milliseconds from the start of collection to the publish's answer.
     pub duration_ms: u128,
 }
@@ -245,7 +306,7 @@ pub async fn handle<A: Accounts, P: Publisher>(
         summary.ignored = Some(reason);
         return Ok(summary);
     }
-    let report = match diagnose_event(collector, event).await {
+    let mut report = match diagnose_records(collector, event, true).await {
         Ok(r) => r,
         Err(e @ LiveError::InvalidEvent(_)) => {
             // Retrying cannot help: report it on the topic, where people look.
@@ -271,13 +332,79 @@ pub async fn handle<A: Accounts, P: Publisher>(
         );
     }
     summary.changes = report.changes;
-    for d in report.diagnosed {
+    if report.diagnosed.is_empty() {
+        // (When empty, nothing is taken.)
+        if let Some(f) = std::mem::take(&mut report.failed).into_iter().next() {
+            // Nothing was published: fail, so that Lambda retries the event later and then
+            // hands it to the dead-letter queue. A throttle is never a verdict.
+            return Err(LiveError::Collection(f.error));
+        }
+    }
+    let ledger = collector.published();
+    let key_of = |record: Option<&str>, i: usize| {
+        format!(
+            "{}/{}",
+            envelope_id.as_deref().unwrap_or_default(),
+            record.map(str::to_owned).unwrap_or_else(|| i.to_string())
+        )
+    };
+    // What this invocation publishes, remembered only if a later publish fails.
+    let mut sent: Vec<String> = Vec::new();
+    let failed_publish = |sent: &[String], e: ReadError| {
+        ledger.remember(sent);
+        LiveError::Publish(e)
+    };
+    for (i, d) in report.diagnosed.into_iter().enumerate() {
+        let key = key_of(d.event_id.as_deref(), i);
+        if ledger.contains(&key) {
+            tracing::info!(
+                event_id = d.event_id.as_deref(),
+                "already published by an earlier invocation of this event"
+            );
+            summary
+                .already_published
+                .push(d.event_id.clone().unwrap_or(key));
+            continue;
+        }
         let started = Instant::now();
         let n = notification(&d.diagnosis);
-        let message_id = publisher.publish(&n).await.map_err(LiveError::Publish)?;
+        let message_id = match publisher.publish(&n).await {
+            Ok(id) => id,
+            Err(e) => return Err(failed_publish(&sent, e)),
+        };
+        sent.push(key);
         summary
             .published
             .push(published(d, &n, message_id, started.elapsed()));
+    }
+    let offset = summary.published.len() + summary.already_published.len();
+    for (i, f) in report.failed.into_iter().enumerate() {
+        let key = key_of(f.event_id.as_deref(), offset + i);
+        if ledger.contains(&key) {
+            summary
+                .already_published
+                .push(f.event_id.clone().unwrap_or(key));
+            continue;
+        }
+        let error = LiveError::Collection(f.error.clone());
+        tracing::error!(event_id = f.event_id.as_deref(), operation = %f.error.operation, account = %f.error.account, error = %f.error.source, "record could not be diagnosed: reported");
+        let n = error_notification(
+            f.event_id.as_deref().or(envelope_id.as_deref()),
+            error.error_type(),
+            &error.to_string(),
+        );
+        let message_id = match publisher.publish(&n).await {
+            Ok(id) => id,
+            Err(e) => return Err(failed_publish(&sent, e)),
+        };
+        sent.push(key);
+        summary.reported.push(Reported {
+            event_id: f.event_id,
+            operation: f.error.operation,
+            account: f.error.account,
+            error: f.error.source.to_string(),
+            message_id,
+        });
     }
     Ok(summary)
 }
@@ -311,6 +438,7 @@ pub(crate) fn published(
             api_calls = stats.calls,
             depth = stats.depth,
             cache_hits = stats.cache_hits,
+            retries = stats.retries,
             calls_by_operation = ?stats.by_operation,
             duration_ms = duration.as_millis() as u64,
             message_id = %message_id,
@@ -326,8 +454,40 @@ pub(crate) fn published(
             depth: stats.depth,
             calls_by_operation: stats.by_operation,
             cache_hits: stats.cache_hits,
+            retries: stats.retries,
             duration_ms: duration.as_millis(),
         }
+    }
+}
+
+/// Records of events whose invocation failed after publishing them, so that Lambda's retry
+/// (which re-sends the whole event) does not publish them again. Per container: a retry that
+/// lands in another container publishes them again (the deduplication table, where
+/// configured, catches that).
+#[derive(Debug, Default)]
+pub struct PublishedLedger {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+/// How long a record is remembered: Lambda drops an asynchronous event older than an hour
+/// (`MaximumEventAgeInSeconds` in `template.yaml`), so no retry comes later.
+const LEDGER_KEEP: Duration = Duration::from_secs(3600);
+
+impl PublishedLedger {
+    fn remember(&self, keys: &[String]) {
+        if let Ok(mut m) = self.entries.lock() {
+            m.retain(|_, at| at.elapsed() < LEDGER_KEEP);
+            for k in keys {
+                m.insert(k.clone(), Instant::now());
+            }
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.entries
+            .lock()
+            .map(|m| m.get(key).is_some_and(|at| at.elapsed() < LEDGER_KEEP))
+            .unwrap_or(false)
     }
 }
 

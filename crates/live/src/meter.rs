@@ -28,6 +28,10 @@ pub struct Stats {
     pub by_operation: BTreeMap<String, u32>,
     /// Reads answered from the per-container cache.
     pub cache_hits: u32,
+    /// HTTP attempts beyond the calls: the SDK's retries (of throttling, 5xx answers,
+    /// timeouts, dropped connections). Counted by the clients themselves, not stated by the
+    /// collector.
+    pub retries: u32,
 }
 
 impl Meter {
@@ -53,6 +57,15 @@ impl Meter {
         }
     }
 
+    /// Records the HTTP attempts the clients made for this diagnosis: whatever exceeds the
+    /// calls are retries.
+    pub fn attempts(&self, attempts: u64) {
+        if let Ok(mut s) = self.inner.lock() {
+            let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+            s.retries = attempts.saturating_sub(s.calls);
+        }
+    }
+
     /// The totals so far.
     pub fn stats(&self) -> Stats {
         self.inner.lock().map(|s| s.clone()).unwrap_or_default()
@@ -74,5 +87,8 @@ mod tests {
         let s = m.stats();
         assert_eq!((s.calls, s.depth, s.cache_hits), (4, 3, 1));
         assert_eq!(s.by_operation.get("s3:HeadObject"), Some(&1));
+        assert_eq!(s.retries, 0);
+        m.attempts(7);
+        assert_eq!(m.stats().retries, 3, "7 attempts for 4 calls: 3 retries");
     }
 }

@@ -7,8 +7,11 @@
 //!   encryption configuration, no such object);
 //! * [`ReadError::Denied`] or [`ReadError::Service`]: AWS answered, but not with the data.
 //!   The collector records the gap in the snapshot (`collection_errors`) and goes on;
-//! * [`ReadError::Transport`]: no answer at all. The collection cannot be trusted, so the
-//!   invocation fails and is retried.
+//! * [`ReadError::Transient`] (throttling, a 5xx) or [`ReadError::Transport`] (no answer at
+//!   all: a timeout, a reset connection): the SDK has already retried it (adaptive retry mode,
+//!   bounded time). It says nothing about the account, so it is never recorded as a gap: the
+//!   record's diagnosis fails, and the handler fails the invocation (Lambda retries it, then
+//!   the dead-letter queue) or publishes a "could not diagnose" report.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -36,12 +39,32 @@ pub enum ReadError {
         /// The error message.
         message: Option<String>,
     },
+    /// AWS asked the auditor to come back later: throttling, or a server-side error (HTTP 5xx),
+    /// still there after the SDK's retries.
+    #[error("{code} (transient, still failing after retries){}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Transient {
+        /// The error code (`ThrottlingException`, `SlowDown`, `HTTP503`...).
+        code: String,
+        /// The error message.
+        message: Option<String>,
+    },
     /// No answer: connection, timeout, or a response that could not be read.
     #[error("no answer from AWS: {message}")]
     Transport {
         /// What went wrong.
         message: String,
     },
+}
+
+impl ReadError {
+    /// Whether this is a failure to get an answer (transient or no answer) rather than an
+    /// answer: such a read decides nothing and must never become evidence.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            ReadError::Transient { .. } | ReadError::Transport { .. }
+        )
+    }
 }
 
 /// The answer to one read.
@@ -333,6 +356,13 @@ pub trait Accounts: Send + Sync {
     /// The reader for `account`: this account's own credentials, or a session of the
     /// configured read-only role (cached until shortly before it expires).
     fn reader(&self, account: &str) -> impl Future<Output = Read<Access<Self::Reader>>> + Send;
+    /// HTTP attempts made so far by every client of these accounts, retries included (0 when
+    /// the implementation does not count them). The collector reports the difference over a
+    /// diagnosis, so that retries show in its numbers.
+    fn attempts(&self) -> u64 {
+        0
+    }
+
     /// The reader for the organization's policies (the management account or a delegated
     /// administrator), when one is configured; `None` leaves SCPs and RCPs a stated gap.
     fn org_reader(&self) -> impl Future<Output = Option<Read<Access<Self::Reader>>>> + Send {

@@ -20,6 +20,9 @@ pub(super) struct CallerSide<'s> {
     /// The caller's identity policies are known (IAM data found, or root).
     pub identity_known: bool,
     pub identity: Vec<&'s NamedPolicy>,
+    /// Some attached policies are missing from the snapshot (the collector could not read
+    /// them): what they allow is unknown, so a missing allow is never concluded.
+    pub identity_partial: bool,
     pub boundary: Option<&'s NamedPolicy>,
     /// The session policy, when the session's creation is in the snapshot.
     pub session: Option<&'s NamedPolicy>,
@@ -78,6 +81,7 @@ impl<'s> Ctx<'s> {
             account: account.clone(),
             identity_known: false,
             identity: Vec::new(),
+            identity_partial: false,
             boundary: None,
             session: None,
             tags: BTreeMap::new(),
@@ -132,6 +136,8 @@ impl<'s> Ctx<'s> {
                             }
                         }
                         if !pp.missing.is_empty() {
+                            side.identity_partial = true;
+                            out.incomplete = true;
                             out.advisory(
                                 Code::MissingEvidence,
                                 None,

@@ -231,7 +231,16 @@ impl<'s> Ctx<'s> {
             policy: &p.policy,
         };
         let identity = if side.identity_known {
-            side.identity.iter().map(named).collect()
+            let mut known: Vec<Named<'a>> = side.identity.iter().map(named).collect();
+            if side.identity_partial {
+                // An unread attached policy may allow what the others do not: assume it does,
+                // so only the policies read can deny, and no missing allow is blamed on it.
+                known.push(Named {
+                    name: "(attached policies not in the snapshot, assumed to allow)",
+                    policy: &self.assumed.identity_allow_all,
+                });
+            }
+            known
         } else {
             vec![Named {
                 name: "(identity policies not in the snapshot, assumed to allow)",

@@ -17,6 +17,7 @@ mod sqs;
 mod state;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -26,7 +27,14 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryPartition;
+use aws_sdk_s3::config::ConfigBag;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 pub use self::dynamo::DynamoStore;
 pub use self::sns::SnsPublisher;
@@ -51,7 +59,42 @@ pub struct SdkSettings {
     pub max_attempts: u32,
 }
 
-/// The base SDK configuration: the standard credential chain, Region and retries.
+/// The retry policy of every AWS call: adaptive mode (standard retries with exponential
+/// back-off, plus a client-side rate limiter that slows down when AWS throttles), up to
+/// `max_attempts` attempts; 1 disables retries. Throttling, 5xx answers, timeouts and reset
+/// connections are retried; what still fails is a failure of the read, never evidence
+/// (<https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html>).
+pub fn retry_config(max_attempts: u32) -> RetryConfig {
+    if max_attempts <= 1 {
+        RetryConfig::disabled()
+    } else {
+        RetryConfig::adaptive().with_max_attempts(max_attempts)
+    }
+}
+
+/// The bounds on one AWS call: a read that hangs must fail the invocation (and be retried)
+/// well before Lambda's own timeout (120 s in `template.yaml`) ends it without a word.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(25))
+        .build()
+}
+
+/// The one HTTP client (TLS with rustls, one connection pool) every SDK client of the process
+/// shares. Without it each service client builds its own default client with its own pool,
+/// and every client built per read opened a new TCP (and TLS) connection.
+pub fn shared_http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
+}
+
+/// The base SDK configuration: the standard credential chain (cached by the SDK until shortly
+/// before expiry), Region, retries, timeouts and the shared HTTP client.
 pub async fn load_sdk_config(settings: &SdkSettings) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(p) = &settings.profile {
@@ -63,27 +106,95 @@ pub async fn load_sdk_config(settings: &SdkSettings) -> SdkConfig {
     if let Some(e) = &settings.endpoint_url {
         loader = loader.endpoint_url(e);
     }
-    // Adaptive: standard retries plus a client-side rate limiter that slows down after
-    // throttling, so an organization sweep's workers back off together instead of retrying
-    // into IAM's and Organizations' per-account limits
-    // (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
-    let retry = if settings.max_attempts <= 1 {
-        RetryConfig::disabled()
-    } else {
-        RetryConfig::adaptive().with_max_attempts(settings.max_attempts)
-    };
-    // A read that hangs must fail the invocation (and be retried) well before Lambda's own
-    // timeout ends it without a word.
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(25))
-        .build();
     loader
-        .retry_config(retry)
-        .timeout_config(timeouts)
+        .http_client(shared_http_client())
+        .retry_config(retry_config(settings.max_attempts))
+        .timeout_config(timeout_config())
         .load()
         .await
+}
+
+/// Counts every HTTP attempt of the clients it is installed in (first tries and retries).
+#[derive(Debug, Clone, Default)]
+struct CountAttempts(Arc<AtomicU64>);
+
+impl Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "s3ka-count-attempts"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The SDK clients of one account (one set of credentials), built once and reused by every
+/// read and every warm invocation: S3 and KMS per Region, IAM and Organizations once.
+#[derive(Debug)]
+struct Clients {
+    config: SdkConfig,
+    path_style: bool,
+    attempts: CountAttempts,
+    /// The retry partition suffix of these accounts (see [`partition`]).
+    partition: u64,
+    s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+    kms: Mutex<HashMap<String, aws_sdk_kms::Client>>,
+    iam: OnceLock<aws_sdk_iam::Client>,
+    org: OnceLock<aws_sdk_organizations::Client>,
+}
+
+impl Clients {
+    fn new(
+        config: SdkConfig,
+        path_style: bool,
+        attempts: CountAttempts,
+        partition: u64,
+    ) -> Clients {
+        Clients {
+            config,
+            path_style,
+            attempts,
+            partition,
+            s3: Mutex::new(HashMap::new()),
+            kms: Mutex::new(HashMap::new()),
+            iam: OnceLock::new(),
+            org: OnceLock::new(),
+        }
+    }
+}
+
+/// The retry partition of one service (and Region) for one [`AwsAccounts`]: the retry quota
+/// and adaptive mode's rate limiter are kept per partition, and the SDK's default partition
+/// (the service name) is process-wide. In the Lambda there is one `AwsAccounts` per
+/// container, so this changes nothing there; two in one process (tests, the CLI) no longer
+/// slow each other down.
+fn partition(service: &str, region: Option<&str>, id: u64) -> RetryPartition {
+    RetryPartition::new(match region {
+        Some(r) => format!("{service}-{r}-s3ka-{id}"),
+        None => format!("{service}-s3ka-{id}"),
+    })
+}
+
+/// Numbers the [`AwsAccounts`] of the process, for [`partition`].
+static PARTITIONS: AtomicU64 = AtomicU64::new(0);
+
+/// The client of `region` in `map`, built by `build` the first time.
+fn per_region<C: Clone>(
+    map: &Mutex<HashMap<String, C>>,
+    region: &str,
+    build: impl FnOnce() -> C,
+) -> C {
+    match map.lock() {
+        Ok(mut m) => m.entry(region.to_owned()).or_insert_with(build).clone(),
+        // A poisoned lock only loses the reuse, not the read.
+        Err(_) => build(),
+    }
 }
 
 /// The role the auditor assumes in other accounts.
@@ -130,7 +241,7 @@ impl OrgAccess {
 
 #[derive(Debug, Clone)]
 struct Session {
-    config: SdkConfig,
+    clients: Arc<Clients>,
     expires: Option<SystemTime>,
 }
 
@@ -143,10 +254,15 @@ pub struct AwsAccounts {
 #[derive(Debug)]
 struct Inner {
     base: SdkConfig,
+    /// The clients of the function's own credentials.
+    own: Arc<Clients>,
+    attempts: CountAttempts,
     path_style: bool,
     role: Option<RoleSpec>,
     org: Option<OrgAccess>,
     home: OnceLock<String>,
+    /// The retry partition suffix (see [`partition`]).
+    partition: u64,
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Session>>>>>,
     sts: aws_sdk_sts::Client,
 }
@@ -155,10 +271,21 @@ impl AwsAccounts {
     /// Accounts reached from `base`; with a `role`, every account other than the home account
     /// is read through a session of that role.
     pub fn new(base: SdkConfig, role: Option<RoleSpec>, path_style: bool) -> AwsAccounts {
-        let sts = aws_sdk_sts::Client::new(&base);
+        let attempts = CountAttempts::default();
+        let id = PARTITIONS.fetch_add(1, Ordering::Relaxed);
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&base)
+                .interceptor(attempts.clone())
+                .retry_partition(partition("sts", None, id))
+                .build(),
+        );
+        let own = Arc::new(Clients::new(base.clone(), path_style, attempts.clone(), id));
         AwsAccounts {
             inner: Arc::new(Inner {
                 base,
+                own,
+                attempts,
+                partition: id,
                 path_style,
                 role,
                 org: None,
@@ -215,11 +342,10 @@ impl AwsAccounts {
         &self.inner.base
     }
 
-    fn reader_for(&self, config: SdkConfig, account: &str) -> AwsReader {
+    fn reader_for(&self, clients: &Arc<Clients>, account: &str) -> AwsReader {
         AwsReader {
-            config,
+            clients: clients.clone(),
             account: account.to_owned(),
-            path_style: self.inner.path_style,
         }
     }
 
@@ -273,7 +399,13 @@ impl AwsAccounts {
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(creds))
             .build();
-        Ok(Session { config, expires })
+        let clients = Arc::new(Clients::new(
+            config,
+            self.inner.path_style,
+            self.inner.attempts.clone(),
+            self.inner.partition,
+        ));
+        Ok(Session { clients, expires })
     }
 }
 
@@ -285,7 +417,7 @@ impl Accounts for AwsAccounts {
             OrgAccess::Own => {
                 let home = self.home_account().unwrap_or_default().to_owned();
                 return Some(Ok(Access {
-                    reader: self.reader_for(self.inner.base.clone(), &home),
+                    reader: self.reader_for(&self.inner.own, &home),
                     assumed_role: false,
                 }));
             }
@@ -309,7 +441,7 @@ impl Accounts for AwsAccounts {
                 .is_none_or(|e| e > SystemTime::now() + RENEW_BEFORE)
             {
                 return Some(Ok(Access {
-                    reader: self.reader_for(s.config.clone(), &account),
+                    reader: self.reader_for(&s.clients, &account),
                     assumed_role: false,
                 }));
             }
@@ -325,7 +457,7 @@ impl Accounts for AwsAccounts {
             Ok(s) => s,
             Err(e) => return Some(Err(e)),
         };
-        let reader = self.reader_for(session.config.clone(), &account);
+        let reader = self.reader_for(&session.clients, &account);
         *slot = Some(session);
         Some(Ok(Access {
             reader,
@@ -335,7 +467,7 @@ impl Accounts for AwsAccounts {
 
     async fn reader(&self, account: &str) -> Read<Access<AwsReader>> {
         let own = Access {
-            reader: self.reader_for(self.inner.base.clone(), account),
+            reader: self.reader_for(&self.inner.own, account),
             assumed_role: false,
         };
         let Some(role) = &self.inner.role else {
@@ -361,51 +493,82 @@ impl Accounts for AwsAccounts {
                 .is_none_or(|e| e > SystemTime::now() + RENEW_BEFORE);
             if fresh {
                 return Ok(Access {
-                    reader: self.reader_for(s.config.clone(), account),
+                    reader: self.reader_for(&s.clients, account),
                     assumed_role: false,
                 });
             }
         }
         let session = self.assume(role, account).await?;
-        let reader = self.reader_for(session.config.clone(), account);
+        let reader = self.reader_for(&session.clients, account);
         *slot = Some(session);
         Ok(Access {
             reader,
             assumed_role: true,
         })
     }
+
+    fn attempts(&self) -> u64 {
+        self.inner.attempts.0.load(Ordering::Relaxed)
+    }
 }
 
-/// The reads of one account.
+/// The reads of one account, through that account's cached clients.
 #[derive(Debug, Clone)]
 pub struct AwsReader {
-    config: SdkConfig,
+    clients: Arc<Clients>,
     account: String,
-    path_style: bool,
 }
 
 impl AwsReader {
     fn s3(&self, region: &str) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&self.config)
-            .region(Region::new(region.to_owned()))
-            .force_path_style(self.path_style)
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
+        let c = &self.clients;
+        per_region(&c.s3, region, || {
+            aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&c.config)
+                    .region(Region::new(region.to_owned()))
+                    .force_path_style(c.path_style)
+                    .interceptor(c.attempts.clone())
+                    .retry_partition(partition("s3", Some(region), c.partition))
+                    .build(),
+            )
+        })
     }
 
     fn kms(&self, region: &str) -> aws_sdk_kms::Client {
-        let conf = aws_sdk_kms::config::Builder::from(&self.config)
-            .region(Region::new(region.to_owned()))
-            .build();
-        aws_sdk_kms::Client::from_conf(conf)
+        let c = &self.clients;
+        per_region(&c.kms, region, || {
+            aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(&c.config)
+                    .region(Region::new(region.to_owned()))
+                    .interceptor(c.attempts.clone())
+                    .retry_partition(partition("kms", Some(region), c.partition))
+                    .build(),
+            )
+        })
     }
 
-    fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.config)
+    fn iam(&self) -> &aws_sdk_iam::Client {
+        let c = &self.clients;
+        c.iam.get_or_init(|| {
+            aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&c.config)
+                    .interceptor(c.attempts.clone())
+                    .retry_partition(partition("iam", None, c.partition))
+                    .build(),
+            )
+        })
     }
 
-    fn org(&self) -> aws_sdk_organizations::Client {
-        aws_sdk_organizations::Client::new(&self.config)
+    fn org(&self) -> &aws_sdk_organizations::Client {
+        let c = &self.clients;
+        c.org.get_or_init(|| {
+            aws_sdk_organizations::Client::from_conf(
+                aws_sdk_organizations::config::Builder::from(&c.config)
+                    .interceptor(c.attempts.clone())
+                    .retry_partition(partition("organizations", None, c.partition))
+                    .build(),
+            )
+        })
     }
 }
 
@@ -429,6 +592,8 @@ where
             let message = se.err().message().map(str::to_owned);
             if status == 403 || is_denied(&code) {
                 ReadError::Denied { code, message }
+            } else if status == 429 || status >= 500 || is_transient(&code) {
+                ReadError::Transient { code, message }
             } else {
                 ReadError::Service { code, message }
             }
@@ -444,6 +609,34 @@ fn is_denied(code: &str) -> bool {
         || matches!(
             code,
             "Forbidden" | "UnauthorizedOperation" | "AuthorizationError" | "InvalidClientTokenId"
+        )
+}
+
+/// Error codes that mean "come back later", whatever the HTTP status: throttling and
+/// server-side failures, as the SDKs' retry behaviour lists them
+/// (<https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html>), and the
+/// services' own (S3 `SlowDown`, KMS `KMSInternalException`, IAM `ServiceFailure`).
+fn is_transient(code: &str) -> bool {
+    code.contains("Throttl")
+        || matches!(
+            code,
+            "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "BandwidthLimitExceeded"
+                | "SlowDown"
+                | "PriorRequestNotComplete"
+                | "RequestTimeout"
+                | "RequestTimeoutException"
+                | "InternalError"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "ServiceFailure"
+                | "ServiceException"
+                | "KMSInternalException"
+                | "DependencyTimeoutException"
+                | "TransactionInProgressException"
+                | "ConcurrentModificationException"
         )
 }
 
@@ -485,5 +678,15 @@ mod tests {
         assert!(none_if(denied, &["NoSuchBucketPolicy"]).is_err());
         assert!(is_denied("AccessDeniedException"));
         assert!(!is_denied("NoSuchEntity"));
+        for code in [
+            "Throttling",
+            "ThrottlingException",
+            "SlowDown",
+            "InternalError",
+        ] {
+            assert!(is_transient(code), "{code}");
+        }
+        assert!(!is_transient("NoSuchEntity"));
+        assert!(!is_transient("AccessDenied"));
     }
 }

@@ -138,6 +138,7 @@ impl BucketReads for AwsReader {
 
     async fn canonical_id(&self) -> Read<String> {
         let region = self
+            .clients
             .config
             .region()
             .map(|r| r.as_ref().to_owned())

@@ -16,6 +16,9 @@
 //!   dedup, the in-memory fallback, resolution, the rate limit's summary.
 //! * `runtime_api`: the compiled Lambda binary driven through the Lambda Runtime API
 //!   (cargo-lambda's emulator).
+//! * `faults` (with the fault proxy of `proxy`): persistent throttling, round trips and
+//!   connections seen from outside, 20% faults over 240 events.
+//! * `load`: the load benchmark (ignored; run on demand).
 //! * `layers`: bucket and object ACLs, and the organization's SCPs and RCPs read through a
 //!   role in the management account (with what the server cannot emulate).
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
@@ -29,11 +32,14 @@
 )]
 
 mod change;
+mod faults;
 mod impact;
 mod kc;
 mod layers;
+mod load;
 mod measure;
 mod noise;
+mod proxy;
 mod runtime_api;
 mod sns;
 mod support;
