@@ -110,6 +110,8 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("list_parents",                  "organizations:ListParents",            OrgRead),
     ("list_policies_for_target",      "organizations:ListPoliciesForTarget",  OrgRead),
     ("describe_policy",               "organizations:DescribePolicy",         OrgRead),
+    // aws/ec2.rs
+    ("describe_vpc_endpoints",        "ec2:DescribeVpcEndpoints",             Read),
     // aws/mod.rs. STS answers GetCallerIdentity whatever the policies say; the CLI calls it.
     ("assume_role",                   "sts:AssumeRole",                       Auditor),
     ("get_caller_identity",           "sts:GetCallerIdentity",                Free),
@@ -162,6 +164,7 @@ const STAR_RESOURCE_ACTIONS: &[&str] = &[
     "organizations:ListAccounts",
     "iam:ListPolicies",
     "organizations:DescribeOrganization",
+    "ec2:DescribeVpcEndpoints",
 ];
 
 /// Never granted, whatever the code calls.

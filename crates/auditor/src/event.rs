@@ -358,6 +358,15 @@ fn parse_record(node: &Node<'_>) -> Result<EventOutcome, PathError> {
         sse_bucket_key: None,
         secure_transport: None,
         denial: meta.error_message.as_deref().and_then(AwsDenial::parse),
+        vpc_endpoint: match &meta.vpc_endpoint_id {
+            Some(id) => Some(crate::request::VpcEndpointRef {
+                id: id.clone(),
+                account: node
+                    .opt_str("vpcEndpointAccountId")?
+                    .filter(|a| is_account_id(a)),
+            }),
+            None => None,
+        },
         assumptions: Vec::new(),
     };
     match op {
@@ -1194,6 +1203,7 @@ fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<Request, 
         sse_bucket_key: None,
         secure_transport: Some(true),
         denial: None,
+        vpc_endpoint: None,
         assumptions,
     };
 

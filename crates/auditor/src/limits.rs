@@ -81,6 +81,10 @@ pub enum PolicyLimit {
     Scp,
     /// A resource control policy: 5,120 characters (same page as [`PolicyLimit::Scp`]).
     Rcp,
+    /// A VPC endpoint policy: 20,480 characters, whitespace included (counted here without
+    /// it, as every limit: a lower bound).
+    /// <https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html>
+    VpcEndpointPolicy,
 }
 
 const IAM_QUOTAS: &str =
@@ -99,6 +103,7 @@ impl PolicyLimit {
             PolicyLimit::UserInline | PolicyLimit::SessionPolicy => 2_048,
             PolicyLimit::GroupInline | PolicyLimit::Scp | PolicyLimit::Rcp => 5_120,
             PolicyLimit::TrustPolicy => 8_192,
+            PolicyLimit::VpcEndpointPolicy => 20_480,
         }
     }
 
@@ -123,6 +128,7 @@ impl PolicyLimit {
             PolicyLimit::SessionPolicy => "a session policy",
             PolicyLimit::Scp => "a service control policy",
             PolicyLimit::Rcp => "a resource control policy",
+            PolicyLimit::VpcEndpointPolicy => "a VPC endpoint policy",
         }
     }
 
@@ -144,6 +150,9 @@ impl PolicyLimit {
                 "https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html"
             }
             PolicyLimit::Scp | PolicyLimit::Rcp => ORG_QUOTAS,
+            PolicyLimit::VpcEndpointPolicy => {
+                "https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html"
+            }
         }
     }
 
@@ -276,6 +285,7 @@ pub fn explain_warnings(input: &Value) -> Vec<(String, Oversize)> {
         ("resource", resource_limit),
         ("permissions_boundary", PolicyLimit::ManagedPolicy),
         ("session", PolicyLimit::SessionPolicy),
+        ("vpc_endpoint", PolicyLimit::VpcEndpointPolicy),
     ];
     for (key, limit) in single {
         if let Some(doc) = policies.get(key).filter(|d| !d.is_null()) {

@@ -104,6 +104,16 @@ impl Serialize for Partition {
     }
 }
 
+/// The Region of a VPC endpoint service name (`com.amazonaws.us-west-2.s3`,
+/// `cn.com.amazonaws.cn-north-1.s3`), as `ec2 describe-vpc-endpoints` shows it.
+pub fn service_name_region(name: &str) -> Option<&str> {
+    let rest = name
+        .strip_prefix("com.amazonaws.")
+        .or_else(|| name.strip_prefix("cn.com.amazonaws."))?;
+    let (region, _service) = rest.split_once('.')?;
+    (!region.is_empty()).then_some(region)
+}
+
 /// Whether a CloudTrail `eventSource`, `invokedBy`, `sourceIPAddress` or user agent names the
 /// AWS service `service` (`s3`, `kms`): `s3.amazonaws.com`, or the China form
 /// `s3.amazonaws.com.cn`.

@@ -149,6 +149,17 @@ impl PrincipalType {
     }
 }
 
+/// The VPC endpoint a record says the request came through
+/// (<https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html>).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VpcEndpointRef {
+    /// `vpcEndpointId` (`vpce-…`).
+    pub id: String,
+    /// `vpcEndpointAccountId`: the account that owns the endpoint, when the record shows it
+    /// (newer records do).
+    pub account: Option<String>,
+}
+
 /// The source of a `CopyObject` (`x-amz-copy-source`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CopySource {
@@ -232,6 +243,10 @@ pub struct Request {
     pub secure_transport: Option<bool>,
     /// What AWS's error message says denied the request, when it says.
     pub denial: Option<AwsDenial>,
+    /// The VPC endpoint the request travelled through, when the record names one: its
+    /// policy filters the caller's request (never S3's forward request to KMS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint: Option<VpcEndpointRef>,
     /// What was derived rather than read from the record, in words for the report.
     pub assumptions: Vec<String>,
 }

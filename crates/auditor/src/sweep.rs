@@ -315,6 +315,8 @@ fn scope_of(index: &Index<'_>, p: &Intended) -> Snapshot {
         canonical_id: a.canonical_id.clone(),
         public_access_block: a.public_access_block,
         sessions: BTreeMap::new(),
+        // Small, and read by the coverage table even when no request names an endpoint.
+        vpc_endpoints: a.vpc_endpoints.clone(),
     };
     if let Some(caller) = crate::refs::Arn::parse(&p.principal).map(|a| a.account.to_owned()) {
         if let Some(a) = snap.account(&caller) {

@@ -38,6 +38,9 @@ pub struct PolicySet<'a> {
     pub session: Option<Named<'a>>,
     /// SCPs of the principal's account, one list per level from the root to the account.
     pub scp: Vec<Vec<Named<'a>>>,
+    /// The policy of the VPC endpoint the request travelled through; `None` when it did not
+    /// come through an endpoint (or the endpoint has no policy, which allows everything).
+    pub vpc_endpoint: Option<Named<'a>>,
     /// RCPs of the resource's account, one list per level from the root to the account.
     pub rcp: Vec<Vec<Named<'a>>>,
     /// KMS grants on the key.
@@ -63,6 +66,8 @@ pub enum Layer {
     Rcp,
     /// Service control policies (principal's organization).
     Scp,
+    /// The policy of the VPC endpoint the request came through (the VPC owner's account).
+    VpcEndpoint,
     /// The resource-based policy (and, for KMS, grants).
     Resource,
     /// Identity-based policies.
@@ -79,6 +84,7 @@ impl Layer {
         match self {
             Layer::Rcp => "rcp",
             Layer::Scp => "scp",
+            Layer::VpcEndpoint => "vpc_endpoint",
             Layer::Resource => "resource",
             Layer::Identity => "identity",
             Layer::PermissionsBoundary => "permissions_boundary",
@@ -93,9 +99,10 @@ struct LayerSet(u8);
 
 impl LayerSet {
     /// Every layer, in `Layer`'s order (AWS's evaluation order).
-    const ALL: [Layer; 6] = [
+    const ALL: [Layer; 7] = [
         Layer::Rcp,
         Layer::Scp,
+        Layer::VpcEndpoint,
         Layer::Resource,
         Layer::Identity,
         Layer::PermissionsBoundary,
@@ -561,6 +568,13 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
     } else {
         ev.levels(Layer::Scp, &policies.scp)
     };
+    // The endpoint policy filters every request that travels through the endpoint, whoever
+    // makes it (service-linked roles and the root user included): it must allow the
+    // principal, action and resource, and a Deny in it denies
+    // (<https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html>).
+    let vpce = policies
+        .vpc_endpoint
+        .map(|n| ev.policy(Layer::VpcEndpoint, &n));
     let resource = policies
         .resource
         .map(|n| ev.policy(Layer::Resource, &n))
@@ -639,6 +653,9 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
     }
     if scp_missing {
         blocks.insert(Layer::Scp);
+    }
+    if vpce.as_ref().is_some_and(|v| v.allow.is_none()) {
+        blocks.insert(Layer::VpcEndpoint);
     }
 
     // The decision table. Each arm: (KMS key?, same account?, caller kind, resource-policy
@@ -771,6 +788,7 @@ pub fn authorize<'a>(req: &Request, policies: &PolicySet<'a>) -> Evaluation<'a> 
     for (deny, layer) in [
         (rcp_deny, Layer::Rcp),
         (scp_deny, Layer::Scp),
+        (vpce.as_ref().is_some_and(|v| v.deny), Layer::VpcEndpoint),
         (resource.deny, Layer::Resource),
         (identity.deny, Layer::Identity),
         (

@@ -10,6 +10,7 @@ pub fn layer_name(layer: Layer) -> &'static str {
     match layer {
         Layer::Rcp => "resource control policies (RCPs)",
         Layer::Scp => "service control policies (SCPs)",
+        Layer::VpcEndpoint => "the VPC endpoint policy",
         Layer::Resource => "the resource-based policy",
         Layer::Identity => "the identity-based policies",
         Layer::PermissionsBoundary => "the permissions boundary",

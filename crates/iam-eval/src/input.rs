@@ -2,7 +2,7 @@
 //!
 //! Format (documented in `docs/explain-format.md`):
 //! `{"request": {"principal", "action", "resource", "resource_account"?, "context"?},
-//!   "policies": {"identity"?, "resource"?, "permissions_boundary"?, "session"?, "scp"?, "rcp"?, "grants"?}}`.
+//!   "policies": {"identity"?, "resource"?, "permissions_boundary"?, "session"?, "vpc_endpoint"?, "scp"?, "rcp"?, "grants"?}}`.
 //! Errors name the JSON path from the root of the document.
 
 use crate::authorize::{Named, PolicySet};
@@ -26,6 +26,8 @@ pub struct ExplainInput {
     pub permissions_boundary: Option<(String, Policy)>,
     /// The session policy.
     pub session: Option<(String, Policy)>,
+    /// The VPC endpoint policy, named `vpc_endpoint`.
+    pub vpc_endpoint: Option<(String, Policy)>,
     /// SCP levels, named `scp[level][i]`.
     pub scp: Vec<Vec<(String, Policy)>>,
     /// RCP levels, named `rcp[level][i]`.
@@ -136,6 +138,7 @@ impl ExplainInput {
             resource: None,
             permissions_boundary: None,
             session: None,
+            vpc_endpoint: None,
             scp: Vec::new(),
             rcp: Vec::new(),
             grants: Vec::new(),
@@ -151,6 +154,7 @@ impl ExplainInput {
                 "resource",
                 "permissions_boundary",
                 "session",
+                "vpc_endpoint",
                 "scp",
                 "rcp",
                 "grants",
@@ -170,6 +174,8 @@ impl ExplainInput {
         input.resource = one("resource", PolicyKind::Resource)?;
         input.permissions_boundary = one("permissions_boundary", PolicyKind::Identity)?;
         input.session = one("session", PolicyKind::Identity)?;
+        // An endpoint policy is resource-style: it must name a `Principal`.
+        input.vpc_endpoint = one("vpc_endpoint", PolicyKind::Resource)?;
         input.identity = list(p.get("identity"), "identity", PolicyKind::Identity)?;
         input.scp = levels(p.get("scp"), "scp", PolicyKind::Identity)?;
         input.rcp = levels(p.get("rcp"), "rcp", PolicyKind::Resource)?;
@@ -202,6 +208,7 @@ impl ExplainInput {
             resource: self.resource.as_ref().map(named),
             permissions_boundary: self.permissions_boundary.as_ref().map(named),
             session: self.session.as_ref().map(named),
+            vpc_endpoint: self.vpc_endpoint.as_ref().map(named),
             scp: self
                 .scp
                 .iter()

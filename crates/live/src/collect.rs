@@ -39,7 +39,7 @@ use auditor::refs::{self, BucketRef, Partition};
 use auditor::snapshot::{
     Bucket, CollectionError, DefaultEncryption, Group, Iam, Key, KeyGrant, KeyManager, KeyMetadata,
     KeyState, ManagedPolicy, NamedPolicy, Object, ObjectOwnership, Organization, PublicAccessBlock,
-    Role, Snapshot, User,
+    Role, Snapshot, User, VpcEndpoint,
 };
 use futures_util::future::join_all;
 use serde_json::Value;
@@ -49,8 +49,8 @@ use crate::handler::PublishedLedger;
 use crate::keys;
 use crate::meter::{Meter, Stats};
 use crate::ports::{
-    Access, Accounts, BucketReads, IdentityKind, IdentityReads, KeyInfo, KeyReads, OrgInfo,
-    OrgReads, Read, ReadError,
+    Access, Accounts, BucketReads, IdentityKind, IdentityReads, KeyInfo, KeyReads, NetworkReads,
+    OrgInfo, OrgReads, Read, ReadError,
 };
 
 /// What to read beyond the minimum.
@@ -119,6 +119,12 @@ enum Fragment {
         arn: String,
         key: Box<Key>,
     },
+    /// The account's VPC endpoints were read for the endpoint a request came through: the
+    /// endpoint, or `None` when the account has no such endpoint.
+    VpcEndpoint {
+        account: String,
+        endpoint: Option<Box<VpcEndpoint>>,
+    },
     /// An account's canonical user id (`ListBuckets` or `GetBucketAcl` `Owner.ID`).
     Canonical {
         account: String,
@@ -149,6 +155,9 @@ struct Plan {
     region: Option<String>,
     /// A key the event names by key ARN.
     event_key: Option<String>,
+    /// The VPC endpoint the request came through and the account that owns it (the record's
+    /// `vpcEndpointAccountId`, else the caller's account, where endpoints usually live).
+    vpc_endpoint: Option<(String, String)>,
 }
 
 impl Plan {
@@ -192,6 +201,12 @@ impl Plan {
         if matches!(req.principal, Principal::Unknown) {
             plan.caller = None;
         }
+        plan.vpc_endpoint = req.vpc_endpoint.as_ref().and_then(|e| {
+            e.account
+                .clone()
+                .or_else(|| plan.caller_account.clone())
+                .map(|a| (e.id.clone(), a))
+        });
         plan
     }
 }
@@ -357,6 +372,9 @@ impl<A: Accounts> Collector<A> {
         if let Some((_, a)) = plan.event_key.as_deref().and_then(key_arn_parts) {
             names.insert(a.to_owned());
         }
+        if let Some((_, a)) = &plan.vpc_endpoint {
+            names.insert(a.clone());
+        }
         let (accesses, ()) = tokio::join!(
             join_all(names.iter().map(|a| self.access(a, meter))),
             self.warm_org_reader(meter),
@@ -434,12 +452,23 @@ impl<A: Accounts> Collector<A> {
                 _ => Ok(Vec::new()),
             }
         };
-        let (orgs, caller, resources, event_key) = tokio::join!(orgs, caller, resources, event_key);
+        let endpoint = async {
+            match &plan.vpc_endpoint {
+                Some((id, account)) => match reader_of(readers, Some(account)) {
+                    Some(r) => self.vpc_endpoint(r, &region, id, meter).await,
+                    None => Ok(Vec::new()),
+                },
+                None => Ok(Vec::new()),
+            }
+        };
+        let (orgs, caller, resources, event_key, endpoint) =
+            tokio::join!(orgs, caller, resources, event_key, endpoint);
         for chain in orgs.into_iter().chain(resources) {
             fragments.extend(chain?);
         }
         fragments.extend(caller?);
         fragments.extend(event_key?);
+        fragments.extend(endpoint?);
         let caller_reader = reader_of(readers, plan.caller_account.as_deref());
         let canonical = self.canonical_ids(caller_reader, &fragments, meter).await?;
         fragments.extend(canonical);
@@ -551,6 +580,49 @@ impl<A: Accounts> Collector<A> {
             org,
         });
         Ok(out)
+    }
+
+    /// The VPC endpoint a request came through (`ec2:DescribeVpcEndpoints` in the account
+    /// that owns it), in the Region of the request: an S3 endpoint serves its own Region.
+    async fn vpc_endpoint(
+        &self,
+        r: Reader<'_, A::Reader>,
+        region: &str,
+        id: &str,
+        meter: &Meter,
+    ) -> Chain {
+        meter.call("ec2:DescribeVpcEndpoints", r.depth + 1);
+        let got = answer(
+            r.reader.vpc_endpoint(region, id).await,
+            r.account,
+            "ec2:DescribeVpcEndpoints",
+        )?;
+        let endpoint = match got {
+            Ok(Some(v)) => match VpcEndpoint::from_value(&v) {
+                Ok(e) => Some(Box::new(e)),
+                Err(e) => {
+                    return Ok(vec![gap(
+                        r.account,
+                        "ec2:DescribeVpcEndpoints",
+                        Some(id),
+                        &invalid(e),
+                    )])
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                return Ok(vec![gap(
+                    r.account,
+                    "ec2:DescribeVpcEndpoints",
+                    Some(id),
+                    &e,
+                )])
+            }
+        };
+        Ok(vec![Fragment::VpcEndpoint {
+            account: r.account.to_owned(),
+            endpoint,
+        }])
     }
 
     fn cached<T: std::any::Any + Clone>(&self, key: &str, meter: &Meter) -> Option<T> {
@@ -1564,6 +1636,19 @@ fn assemble(description: String, fragments: Vec<Fragment>) -> Snapshot {
                     Some(existing) => merge_key(existing, *key),
                     None => {
                         kms.insert(arn, *key);
+                    }
+                }
+            }
+            Fragment::VpcEndpoint { account, endpoint } => {
+                let list = snapshot
+                    .accounts
+                    .entry(account)
+                    .or_default()
+                    .vpc_endpoints
+                    .get_or_insert_with(Vec::new);
+                if let Some(e) = endpoint {
+                    if !list.iter().any(|x| x.id == e.id) {
+                        list.push(*e);
                     }
                 }
             }

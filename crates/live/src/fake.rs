@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::ports::{
     Access, Accounts, Acl, AttachedPolicies, BucketReads, EncryptionRule, IdentityInfo,
-    IdentityKind, IdentityReads, KeyInfo, KeyReads, ObjectHead, OrgInfo, OrgParent, OrgPolicyType,
-    OrgReads, PolicyVersionRef, PublicAccessFlags, Publisher, Read, ReadError,
+    IdentityKind, IdentityReads, KeyInfo, KeyReads, NetworkReads, ObjectHead, OrgInfo, OrgParent,
+    OrgPolicyType, OrgReads, PolicyVersionRef, PublicAccessFlags, Publisher, Read, ReadError,
 };
 
 pub const A: &str = "111122223333";
@@ -60,6 +60,8 @@ pub struct Account {
     /// Managed policies: ARN → (default version, document).
     pub policies: BTreeMap<String, (String, String)>,
     pub org: Option<OrgInfo>,
+    /// VPC endpoints by id, as `describe-vpc-endpoints` entries.
+    pub vpc_endpoints: BTreeMap<String, Value>,
 }
 
 /// A target's parent, SCP ids and RCP ids.
@@ -482,6 +484,13 @@ impl OrgReads for FakeReader {
                 code: "PolicyNotFoundException".into(),
                 message: None,
             })
+    }
+}
+
+impl NetworkReads for FakeReader {
+    async fn vpc_endpoint(&self, _region: &str, id: &str) -> Read<Option<Value>> {
+        self.check("ec2:DescribeVpcEndpoints")?;
+        Ok(self.account().vpc_endpoints.get(id).cloned())
     }
 }
 

@@ -345,9 +345,21 @@ pub trait OrgReads: Send + Sync {
     fn describe_policy(&self, id: &str) -> impl Future<Output = Read<Value>> + Send;
 }
 
+/// EC2 reads in the account that owns a VPC endpoint.
+pub trait NetworkReads: Send + Sync {
+    /// `DescribeVpcEndpoints` for one endpoint id: the entry as the API returns it
+    /// (`VpcEndpointId`, `VpcId`, `OwnerId`, `ServiceName`, `VpcEndpointType`,
+    /// `PolicyDocument` as a JSON string); `None` when the account has no such endpoint.
+    fn vpc_endpoint(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> impl Future<Output = Read<Option<Value>>> + Send;
+}
+
 /// Every read the collector makes in one account.
-pub trait AccountReads: BucketReads + KeyReads + IdentityReads + OrgReads {}
-impl<T: BucketReads + KeyReads + IdentityReads + OrgReads> AccountReads for T {}
+pub trait AccountReads: BucketReads + KeyReads + IdentityReads + OrgReads + NetworkReads {}
+impl<T: BucketReads + KeyReads + IdentityReads + OrgReads + NetworkReads> AccountReads for T {}
 
 /// Access to the accounts involved in a request.
 pub trait Accounts: Send + Sync {

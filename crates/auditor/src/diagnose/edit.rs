@@ -163,6 +163,18 @@ pub enum Edit {
         /// The managed policy ARN.
         policy_arn: String,
     },
+    /// Set the policy of a VPC endpoint (EC2 `ModifyVpcEndpoint --policy-document`).
+    SetVpcEndpointPolicy {
+        /// The account that owns the endpoint.
+        account: String,
+        /// `vpce-…`.
+        vpc_endpoint_id: String,
+        /// Where the endpoint's `PolicyDocument` sits in the snapshot document (the endpoint
+        /// is an entry of a list, so only the reader knows its index).
+        pointer: String,
+        /// The new policy.
+        document: Value,
+    },
     /// Replace the content of an SCP or RCP wherever it is attached (Organizations
     /// `UpdatePolicy`). Policies are matched by the `PolicySummary.Id` of the
     /// `describe-policy` output the snapshot holds them as.
@@ -678,6 +690,23 @@ fn org_policies_mut<'a>(
         .filter(move |(p, _)| org_policy_id(&p.source) == Some(id))
 }
 
+/// The VPC endpoint an edit changes.
+fn endpoint_mut<'s>(
+    snap: &'s mut Snapshot,
+    account: &str,
+    id: &str,
+) -> Result<&'s mut crate::snapshot::VpcEndpoint, EditError> {
+    snap.accounts
+        .get_mut(account)
+        .and_then(|a| a.vpc_endpoints.as_mut())
+        .and_then(|list| list.iter_mut().find(|e| e.id == id))
+        .ok_or_else(|| {
+            EditError(format!(
+                "VPC endpoint `{id}` of account {account} is not in the snapshot"
+            ))
+        })
+}
+
 impl Edit {
     /// Applies the edit to a snapshot (a clone, when verifying).
     pub fn apply(&self, snap: &mut Snapshot) -> Result<(), EditError> {
@@ -825,6 +854,18 @@ impl Edit {
                         holder.noun()
                     )));
                 }
+            }
+            Edit::SetVpcEndpointPolicy {
+                account,
+                vpc_endpoint_id,
+                document,
+                ..
+            } => {
+                endpoint_mut(snap, account, vpc_endpoint_id)?
+                    .set_policy(document.clone())
+                    .map_err(|e| {
+                        EditError(format!("the new VPC endpoint policy does not parse: {e}"))
+                    })?;
             }
             Edit::UpdateOrgPolicy {
                 policy_id,
@@ -1257,6 +1298,9 @@ impl Edit {
                     json!({"op": "remove", "path": pointer(["accounts", account, "iam", list, &index.to_string(), "AttachedManagedPolicies", &at.to_string()])}),
                 ]
             }
+            Edit::SetVpcEndpointPolicy {
+                pointer, document, ..
+            } => vec![json!({"op": "add", "path": pointer, "value": document})],
             Edit::UpdateOrgPolicy {
                 policy_id,
                 document,
@@ -1381,6 +1425,9 @@ impl Edit {
                 bucket,
                 document,
             } => Some((bucket_pointer(account, bucket, "policy"), document)),
+            Edit::SetVpcEndpointPolicy {
+                pointer, document, ..
+            } => Some((pointer.clone(), document)),
             _ => None,
         }
     }

@@ -20,6 +20,8 @@ pub(crate) fn denial_kind(code: Code) -> Option<(DeniedPolicyType, bool)> {
         Code::ScpExplicitDeny => (T::Scp, true),
         Code::ScpNoAllow => (T::Scp, false),
         Code::RcpExplicitDeny => (T::Rcp, true),
+        Code::VpcEndpointPolicyExplicitDeny => (T::VpcEndpoint, true),
+        Code::VpcEndpointPolicyNoAllow => (T::VpcEndpoint, false),
         Code::BucketPolicyExplicitDeny | Code::KeyPolicyExplicitDeny => (T::Resource, true),
         // S3 reports Block Public Access voiding a public grant as an explicit deny in a
         // resource-based policy.

@@ -94,6 +94,9 @@ pub(super) fn explain_layer(
             Layer::Session => "the session policy".into(),
             Layer::Scp => format!("a service control policy over account {account}"),
             Layer::Rcp => format!("a resource control policy over account {account}"),
+            Layer::VpcEndpoint => format!(
+                "the policy of the VPC endpoint the request came through (account {account})"
+            ),
         };
         return format!("{action} on `{resource}` is explicitly denied by {what}: {}. An explicit deny wins over every allow.", denies.join(", "));
     }
@@ -110,6 +113,7 @@ pub(super) fn explain_layer(
         Code::SessionPolicyNoAllow => format!("The session policy of `{caller}` does not allow {action}; session policies cap the session's permissions.{nm}"),
         Code::ScpNoAllow => format!("Some level of the service control policies over account {account} (root, OUs, account) allows no {action}: SCPs must allow an action at every level.{nm}"),
         Code::RcpExplicitDeny => format!("A resource control policy over account {account} blocks {action} on `{resource}`."),
+        Code::VpcEndpointPolicyNoAllow => format!("The request came through a VPC endpoint whose policy (account {account}, which owns the endpoint) allows no {action} on `{resource}` for `{caller}`. An endpoint policy filters every request that travels through the endpoint, whatever the bucket and IAM policies allow: the same request from outside the VPC is not filtered by it. A data perimeter that allows only buckets of the endpoint's own account (`s3:ResourceAccount`) is the usual cause for a cross-account read.{nm}"),
         _ => format!("{action} on `{resource}` is not allowed.{nm}"),
     }
 }
@@ -345,7 +349,7 @@ pub(super) fn message_agrees(said: &str, code: Code) -> String {
 
 pub(super) fn message_disagrees(said: &str, ours: &str, kind: DeniedPolicyType) -> String {
     let unseen = if kind == DeniedPolicyType::VpcEndpoint {
-        " (VPC endpoint policies are not collected)"
+        " (a VPC endpoint policy is evaluated only when the record names the endpoint and the snapshot lists it under `vpc_endpoints`)"
     } else {
         ""
     };
@@ -353,7 +357,7 @@ pub(super) fn message_disagrees(said: &str, ours: &str, kind: DeniedPolicyType) 
 }
 
 pub(super) fn allowed_but_denied() -> String {
-    "AWS denied this request, yet every policy in the snapshot allows it: the cause lies in something a snapshot cannot show — a session policy, a VPC endpoint policy, an SCP or RCP of an organization not in the snapshot, a missing object (403 without s3:ListBucket), or a change made after the denial (IAM and KMS changes take up to minutes to propagate).".into()
+    "AWS denied this request, yet every policy in the snapshot allows it: the cause lies in something a snapshot cannot show — a session policy, the policy of a VPC endpoint the record does not name, an SCP or RCP of an organization not in the snapshot, a missing object (403 without s3:ListBucket), or a change made after the denial (IAM and KMS changes take up to minutes to propagate).".into()
 }
 
 pub(super) fn confidence_lowered(level: Confidence, why: &str) -> String {
@@ -366,4 +370,22 @@ pub(super) fn confidence_lowered(level: Confidence, why: &str) -> String {
 
 pub(super) fn key_state_error_not_in_snapshot() -> String {
     "The record shows a key-state error (DisabledException or KMSInvalidStateException), but the key is usable in the snapshot: it was re-enabled after the denial, or the snapshot is older than the record. Check the key's state history (CloudTrail DisableKey, ScheduleKeyDeletion) before changing policies.".into()
+}
+
+pub(super) fn endpoint_not_in_snapshot(id: &str, owner: Option<&str>, collected: bool) -> String {
+    let whose = owner.map_or_else(String::new, |a| format!(" (account {a})"));
+    let why = if collected {
+        "the snapshot lists that account's VPC endpoints, but not this one: it was created or changed after the snapshot, or belongs to another account"
+    } else {
+        "the snapshot holds no VPC endpoints for that account (`vpc_endpoints` not collected)"
+    };
+    format!("The request came through VPC endpoint `{id}`{whose}, whose policy filters it, but {why}. Its policy was not evaluated and is not assumed to allow: read it with `aws ec2 describe-vpc-endpoints --vpc-endpoint-ids {id}` in the account that owns it, and add it to the snapshot.")
+}
+
+pub(super) fn endpoint_artifact(id: &str) -> String {
+    format!("policy of VPC endpoint {id}")
+}
+
+pub(super) fn endpoint_fix_note(id: &str, owner: &str) -> String {
+    format!("Only account {owner}, which owns VPC endpoint {id}, can change its policy; the change applies to every request through the endpoint, from every workload in the VPC. Policy changes take a few minutes to take effect.")
 }

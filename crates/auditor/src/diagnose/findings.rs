@@ -21,6 +21,8 @@ pub enum Code {
     ScpNoAllow,
     ScpExplicitDeny,
     RcpExplicitDeny,
+    VpcEndpointPolicyNoAllow,
+    VpcEndpointPolicyExplicitDeny,
     BucketPolicyNoAllow,
     BucketPolicyExplicitDeny,
     ObjectOwnerMismatch,
@@ -51,6 +53,8 @@ impl Code {
             Code::ScpNoAllow => "SCP_NO_ALLOW",
             Code::ScpExplicitDeny => "SCP_EXPLICIT_DENY",
             Code::RcpExplicitDeny => "RCP_EXPLICIT_DENY",
+            Code::VpcEndpointPolicyNoAllow => "VPC_ENDPOINT_POLICY_NO_ALLOW",
+            Code::VpcEndpointPolicyExplicitDeny => "VPC_ENDPOINT_POLICY_EXPLICIT_DENY",
             Code::BucketPolicyNoAllow => "BUCKET_POLICY_NO_ALLOW",
             Code::BucketPolicyExplicitDeny => "BUCKET_POLICY_EXPLICIT_DENY",
             Code::ObjectOwnerMismatch => "OBJECT_OWNER_MISMATCH",
@@ -81,7 +85,7 @@ impl Code {
     }
 
     /// Every code, for documentation and coverage tests.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 25] = [
         Code::IdentityPolicyNoAllow,
         Code::IdentityPolicyExplicitDeny,
         Code::PermissionsBoundaryNoAllow,
@@ -91,6 +95,8 @@ impl Code {
         Code::ScpNoAllow,
         Code::ScpExplicitDeny,
         Code::RcpExplicitDeny,
+        Code::VpcEndpointPolicyNoAllow,
+        Code::VpcEndpointPolicyExplicitDeny,
         Code::BucketPolicyNoAllow,
         Code::BucketPolicyExplicitDeny,
         Code::ObjectOwnerMismatch,

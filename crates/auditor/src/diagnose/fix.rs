@@ -61,6 +61,8 @@ pub(super) struct FixContext<'a> {
     pub explicit: bool,
     /// The hop is S3's forward access session to KMS.
     pub fas: bool,
+    /// The VPC endpoint the hop's request came through, when the snapshot lists it.
+    pub vpc_endpoint: Option<super::vpce::SeenEndpoint<'a>>,
     /// Documents already rewritten by earlier fixes of this diagnosis, by pointer: a second
     /// fix to the same policy starts from the first one's result, so the printed commands
     /// can be run in order and the last one holds every change.
@@ -99,7 +101,7 @@ pub(super) fn object_scope(resource: &str) -> String {
 }
 
 /// A `Sid` (alphanumeric) for statements the auditor proposes.
-fn sid_for(action: &str) -> String {
+pub(super) fn sid_for(action: &str) -> String {
     let mut name = String::new();
     for part in action.split(':') {
         let mut chars = part.chars().filter(char::is_ascii_alphanumeric);
@@ -111,7 +113,7 @@ fn sid_for(action: &str) -> String {
     format!("S3KmsAuditorAllow{name}")
 }
 
-fn compact(v: &Value) -> String {
+pub(super) fn compact(v: &Value) -> String {
     serde_json::to_string(v)
         .unwrap_or_default()
         .replace('\'', "'\\''")
@@ -120,7 +122,7 @@ fn compact(v: &Value) -> String {
 /// `document` with `Statement` as an array and `st` appended; a statement already there (the
 /// same statement from an earlier fix) is not added twice, and a `Sid` already taken gets a
 /// numbered suffix, since `Sid`s must be unique within a policy.
-fn with_statement(document: Option<&Value>, st: Value) -> Value {
+pub(super) fn with_statement(document: Option<&Value>, st: Value) -> Value {
     let mut doc = document
         .cloned()
         .unwrap_or_else(|| json!({"Version": "2012-10-17", "Statement": []}));
@@ -327,6 +329,7 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             })
         }
         Code::IdentityPolicyNoAllow => identity_grant(fc, &grantee),
+        Code::VpcEndpointPolicyNoAllow => super::vpce::grant(fc, fc.vpc_endpoint?),
         Code::PermissionsBoundaryNoAllow => {
             let np = fc.boundary?;
             let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": scoped(fc)});
@@ -535,6 +538,10 @@ fn find_policy<'a>(fc: &'a FixContext<'a>, layer: Layer, name: &str) -> Option<&
         Layer::Scp => fc.scp.iter().flatten().copied().find(|p| p.name == name),
         Layer::Rcp => fc.rcp.iter().flatten().find(|p| p.name == name),
         Layer::Session => fc.session.filter(|p| p.name == name),
+        Layer::VpcEndpoint => fc
+            .vpc_endpoint
+            .and_then(|e| e.endpoint.policy.as_ref())
+            .filter(|p| p.name == name),
     }
 }
 
@@ -645,6 +652,24 @@ fn explicit_deny(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
         _ => fc.caller_account.to_owned(),
     };
     let _ = code;
+    // An endpoint policy is changed through EC2, by the account that owns the endpoint.
+    if let Some(seen) = fc.vpc_endpoint.filter(|_| fc.layer == Layer::VpcEndpoint) {
+        let (edit, cli) = super::vpce::set_policy(seen.owner, seen.endpoint, &doc);
+        notes.push(super::explain::endpoint_fix_note(
+            &seen.endpoint.id,
+            seen.owner,
+        ));
+        return Some(Fix {
+            account: seen.owner.to_owned(),
+            artifact: np.name.clone(),
+            statement: None,
+            cli,
+            patched_policy: Some(doc),
+            notes,
+            edits: vec![edit],
+            patch: Vec::new(),
+        });
+    }
     Some(Fix {
         account,
         artifact: np.name.clone(),

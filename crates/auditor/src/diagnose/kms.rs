@@ -307,6 +307,8 @@ impl<'s> Ctx<'s> {
                 band,
                 hop: HopKind::Kms,
                 skip: key_side_unknown(k),
+                // S3's request to KMS does not travel through the caller's VPC endpoint.
+                vpc_endpoint: None,
             },
         );
         // Without the real key policy, a key-side cause would be invented by the stand-in
@@ -423,6 +425,10 @@ impl<'s> Ctx<'s> {
         }
         let mut ctx = self.base_context(side);
         self.resource_org(&mut ctx, &key_account);
+        // A direct call through a KMS VPC endpoint is filtered by that endpoint's policy.
+        let (endpoint, gap) = self.request_endpoint(action);
+        out.merge(gap);
+        Self::endpoint_context(endpoint, &mut ctx);
         let req = match Self::request(side, action, &k.metadata.arn, Some(&key_account), ctx) {
             Ok(req) => req,
             Err(e) => {
@@ -439,6 +445,9 @@ impl<'s> Ctx<'s> {
         let resource = key_resource(k, stand.as_ref());
         let mut set = self.policy_set(side, resource, rcp);
         set.grants = k.grants.iter().map(|g| &g.grant).collect();
+        if let Some(e) = endpoint {
+            e.apply(&mut set);
+        }
         let ev = authorize(&req, &set);
         out.push_hop(action, &k.metadata.arn, Some(&ev));
         let found = self.layer_findings(
@@ -454,6 +463,7 @@ impl<'s> Ctx<'s> {
                 band: 100,
                 hop: HopKind::Kms,
                 skip: key_side_unknown(k),
+                vpc_endpoint: endpoint,
             },
         );
         // Without the real key policy, a key-side cause would be invented by the stand-in.

@@ -5,16 +5,18 @@ use iam_eval::Layer;
 
 use super::findings::Code;
 
-/// The order AWS meets the layers within one hop: RCPs and SCPs, then the resource policy,
-/// identity policies, the permissions boundary and the session policy.
+/// The order AWS meets the layers within one hop: RCPs and SCPs, the VPC endpoint policy,
+/// then the resource policy, identity policies, the permissions boundary and the session
+/// policy.
 pub(super) fn layer_rank(layer: Layer) -> u32 {
     match layer {
         Layer::Rcp => 0,
         Layer::Scp => 1,
-        Layer::Resource => 2,
-        Layer::Identity => 3,
-        Layer::PermissionsBoundary => 4,
-        Layer::Session => 5,
+        Layer::VpcEndpoint => 2,
+        Layer::Resource => 3,
+        Layer::Identity => 4,
+        Layer::PermissionsBoundary => 5,
+        Layer::Session => 6,
     }
 }
 
@@ -41,6 +43,8 @@ pub(super) fn code_for(layer: Layer, explicit: bool, hop: HopKind) -> Code {
         (Layer::Scp, false, _) => Code::ScpNoAllow,
         // RCPFullAWSAccess is always attached: only denies can block.
         (Layer::Rcp, _, _) => Code::RcpExplicitDeny,
+        (Layer::VpcEndpoint, true, _) => Code::VpcEndpointPolicyExplicitDeny,
+        (Layer::VpcEndpoint, false, _) => Code::VpcEndpointPolicyNoAllow,
         (Layer::Resource, true, HopKind::S3) => Code::BucketPolicyExplicitDeny,
         (Layer::Resource, false, HopKind::S3) => Code::BucketPolicyNoAllow,
         (Layer::Resource, true, HopKind::Kms) => Code::KeyPolicyExplicitDeny,
@@ -48,12 +52,23 @@ pub(super) fn code_for(layer: Layer, explicit: bool, hop: HopKind) -> Code {
     }
 }
 
-/// Whose policy a layer is: the caller's account (identity, boundary, session, SCPs) or the
-/// resource owner's (resource policy, RCPs).
-pub(super) fn caller_acts(layer: Layer) -> bool {
+/// Whose account must change a layer's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Actor {
+    /// The caller's account: identity policies, boundary, session policy, SCPs.
+    Caller,
+    /// The resource owner's account: the resource policy, RCPs.
+    ResourceOwner,
+    /// The account that owns the VPC endpoint the request came through.
+    EndpointOwner,
+}
+
+/// Whose policy a layer is.
+pub(super) fn actor(layer: Layer) -> Actor {
     match layer {
-        Layer::Identity | Layer::PermissionsBoundary | Layer::Session | Layer::Scp => true,
-        Layer::Resource | Layer::Rcp => false,
+        Layer::Identity | Layer::PermissionsBoundary | Layer::Session | Layer::Scp => Actor::Caller,
+        Layer::Resource | Layer::Rcp => Actor::ResourceOwner,
+        Layer::VpcEndpoint => Actor::EndpointOwner,
     }
 }
 
@@ -61,9 +76,10 @@ pub(super) fn caller_acts(layer: Layer) -> bool {
 mod tests {
     use super::*;
 
-    const LAYERS: [Layer; 6] = [
+    const LAYERS: [Layer; 7] = [
         Layer::Rcp,
         Layer::Scp,
+        Layer::VpcEndpoint,
         Layer::Resource,
         Layer::Identity,
         Layer::PermissionsBoundary,
@@ -106,10 +122,19 @@ mod tests {
     #[test]
     fn ranks_follow_aws_order_and_the_right_account_acts() {
         let ranks: Vec<u32> = LAYERS.iter().map(|l| layer_rank(*l)).collect();
-        assert_eq!(ranks, [0, 1, 2, 3, 4, 5]);
-        assert!(caller_acts(Layer::Scp));
-        assert!(caller_acts(Layer::Session));
-        assert!(!caller_acts(Layer::Resource));
-        assert!(!caller_acts(Layer::Rcp));
+        assert_eq!(ranks, [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(actor(Layer::Scp), Actor::Caller);
+        assert_eq!(actor(Layer::Session), Actor::Caller);
+        assert_eq!(actor(Layer::Resource), Actor::ResourceOwner);
+        assert_eq!(actor(Layer::Rcp), Actor::ResourceOwner);
+        assert_eq!(actor(Layer::VpcEndpoint), Actor::EndpointOwner);
+        assert_eq!(
+            code_for(Layer::VpcEndpoint, true, HopKind::S3),
+            Code::VpcEndpointPolicyExplicitDeny
+        );
+        assert_eq!(
+            code_for(Layer::VpcEndpoint, false, HopKind::S3),
+            Code::VpcEndpointPolicyNoAllow
+        );
     }
 }

@@ -9,6 +9,7 @@
 
 mod caller;
 mod context;
+pub mod coverage;
 pub mod edit;
 mod evidence;
 mod explain;
@@ -21,6 +22,7 @@ mod report;
 mod run;
 mod s3;
 pub mod verify;
+mod vpce;
 
 use serde::Serialize;
 
@@ -118,6 +120,10 @@ pub struct Diagnosis {
     pub confidence: Confidence,
     /// What the diagnosis assumed where evidence was missing.
     pub assumptions: Vec<String>,
+    /// Which policy layers the diagnosis saw and which it could not, for this request: what
+    /// is left to check when nothing visible blocks (omitted when it could not tell).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<coverage::LayerCoverage>,
     /// The event diagnosed, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<EventRef>,

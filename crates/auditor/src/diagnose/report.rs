@@ -104,6 +104,10 @@ pub fn render_text(d: &Diagnosis) -> String {
             let _ = writeln!(out, "  - {a}");
         }
     }
+    // When nothing visible blocks, the cause lies in what was not seen: name it.
+    if d.verdict != super::Verdict::Denied && !d.coverage.is_empty() {
+        let _ = writeln!(out, "\n{}", coverage_sentence(&d.coverage));
+    }
     if let Some(e) = &d.event {
         let _ = writeln!(
             out,
@@ -116,6 +120,34 @@ pub fn render_text(d: &Diagnosis) -> String {
         );
     }
     out
+}
+
+/// One sentence: the layers seen, and those not seen with why.
+pub(super) fn coverage_sentence(c: &[super::coverage::LayerCoverage]) -> String {
+    use super::coverage::{label, Seen};
+    let seen: Vec<&str> = c
+        .iter()
+        .filter(|l| l.seen == Seen::Seen)
+        .map(|l| label(l.layer))
+        .collect();
+    let unseen: Vec<String> = c
+        .iter()
+        .filter(|l| l.seen == Seen::NotSeen)
+        .map(|l| format!("{} ({})", label(l.layer), l.why))
+        .collect();
+    let seen = if seen.is_empty() {
+        "none".to_owned()
+    } else {
+        seen.join(", ")
+    };
+    if unseen.is_empty() {
+        format!("Layers checked: {seen}; every layer that applies to this request was seen.")
+    } else {
+        format!(
+            "Layers checked: {seen}. Not seen, left to check: {}.",
+            unseen.join("; ")
+        )
+    }
 }
 
 fn confidence(d: &Diagnosis) -> &'static str {

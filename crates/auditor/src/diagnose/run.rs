@@ -14,7 +14,7 @@ use super::caller::{resolve_unique_id, CallerSide};
 use super::explain;
 use super::findings::{Code, Finding, Fix, StatementInfo};
 use super::fix::{self, FixContext, Target};
-use super::layers::{caller_acts, code_for, layer_rank, HopKind};
+use super::layers::{actor, code_for, layer_rank, Actor, HopKind};
 use super::outcome::{Outcome, RANK_ADVISORY, RANK_EXPLICIT, RANK_IMPLICIT};
 use super::{Confidence, Diagnosis, EventRef, Operation, Request, Verdict};
 use crate::refs::BucketRef;
@@ -86,6 +86,9 @@ pub(super) struct LayerEval<'a> {
     /// stand-in document would invent them); their fixes are never built, so they cannot
     /// leak into the fixes that follow.
     pub skip: &'a [Code],
+    /// The VPC endpoint the hop's request came through, when the snapshot lists it (only
+    /// the caller's own request travels through it).
+    pub vpc_endpoint: Option<super::vpce::SeenEndpoint<'a>>,
 }
 
 /// The accounts of the diagnosis.
@@ -95,6 +98,8 @@ struct Accounts {
     resource: Option<String>,
     /// The caller's account, when it is not in the snapshot.
     caller_missing: Option<String>,
+    /// The layers seen and not seen.
+    coverage: Vec<super::coverage::LayerCoverage>,
 }
 
 /// Runs the diagnosis (without fix verification).
@@ -188,12 +193,22 @@ pub(super) fn run(snap: &Snapshot, req: &Request, with_fixes: bool) -> Diagnosis
     let (plan, resource_account) = resource_account;
     out.merge(plan);
     let caller_missing = (!side.in_snapshot).then(|| side.account.clone()).flatten();
+    let coverage = super::coverage::coverage(&super::coverage::Probe {
+        snap,
+        req,
+        caller: &side.caller,
+        caller_account: side.account.as_deref(),
+        resource_account: resource_account.as_deref(),
+        identity_known: side.identity_known,
+        hops: &out.hops,
+    });
     r.finish(
         out,
         Accounts {
             principal: principal_account,
             resource: resource_account,
             caller_missing,
+            coverage,
         },
     )
 }
@@ -212,6 +227,7 @@ fn finish_without_ctx(req: &Request, out: Outcome) -> Diagnosis {
         fixes_unverified: None,
         confidence: Confidence::Low,
         assumptions: out.assumptions,
+        coverage: Vec::new(),
         event: req.event.as_ref().map(EventRef::of),
     }
 }
@@ -279,6 +295,8 @@ impl<'s> Ctx<'s> {
                 .map(|l| l.iter().map(named).collect())
                 .collect(),
             rcp: rcp_levels,
+            // Set by the S3 hop when the request came through a VPC endpoint.
+            vpc_endpoint: None,
             grants: Vec::new(),
         }
     }
@@ -424,6 +442,7 @@ impl<'s> Ctx<'s> {
             band,
             hop,
             skip,
+            vpc_endpoint,
         } = *e;
         let mut out = Vec::new();
         let caller_account = side.account.clone().unwrap_or_default();
@@ -434,10 +453,18 @@ impl<'s> Ctx<'s> {
                 if skip.contains(&code) {
                     continue;
                 }
-                let account = if caller_acts(*layer) {
-                    caller_account.clone()
-                } else {
-                    resource_account.clone()
+                let account = match actor(*layer) {
+                    Actor::Caller => caller_account.clone(),
+                    Actor::ResourceOwner => resource_account.clone(),
+                    Actor::EndpointOwner => vpc_endpoint
+                        .map(|e| e.owner.to_owned())
+                        .or_else(|| {
+                            self.req
+                                .vpc_endpoint
+                                .as_ref()
+                                .and_then(|r| r.account.clone())
+                        })
+                        .unwrap_or_else(|| caller_account.clone()),
                 };
                 let statements: Vec<StatementInfo> = if explicit {
                     ev.statements
@@ -462,6 +489,9 @@ impl<'s> Ctx<'s> {
                 };
                 let policy = match layer {
                     Layer::Resource => resource_policy.map(|p| p.name.clone()),
+                    Layer::VpcEndpoint => vpc_endpoint
+                        .and_then(|e| e.endpoint.policy.as_ref())
+                        .map(|p| p.name.clone()),
                     _ => statements.first().map(|s| s.policy.clone()),
                 };
                 let explanation = super::explain::explain_layer(
@@ -505,6 +535,7 @@ impl<'s> Ctx<'s> {
                         explicit,
                         fas: hop == HopKind::Kms
                             && !matches!(self.req.operation, Operation::Kms { .. }),
+                        vpc_endpoint,
                         rewritten: &self.rewritten,
                     };
                     f.fix = fix::build(code, &fc);
@@ -524,6 +555,7 @@ impl<'s> Ctx<'s> {
             principal,
             resource,
             caller_missing,
+            coverage,
         } = accounts;
         if let Some(b) = caller_missing {
             let statements: Vec<Value> = out
@@ -660,6 +692,7 @@ impl<'s> Ctx<'s> {
             fixes_unverified: None,
             confidence,
             assumptions: out.assumptions,
+            coverage,
             event: self.req.event.as_ref().map(EventRef::of),
         }
     }

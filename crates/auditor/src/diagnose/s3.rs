@@ -288,6 +288,7 @@ impl<'s> Ctx<'s> {
                             band: 0,
                             hop: HopKind::S3,
                             skip: &[Code::BucketPolicyNoAllow, Code::BucketPolicyExplicitDeny],
+                            vpc_endpoint: None,
                         },
                     );
                     found.retain(|f| {
@@ -417,6 +418,10 @@ impl<'s> Ctx<'s> {
         } = *hop;
         let mut out = Outcome::default();
         let mut ctx = self.base_context(side);
+        // The VPC endpoint the caller's request came through (its policy filters this hop).
+        let (endpoint, gap) = self.request_endpoint(action);
+        out.merge(gap);
+        Self::endpoint_context(endpoint, &mut ctx);
         // The owner of this hop's bucket, not the record's resource: a CopyObject reads one
         // bucket and writes another.
         ctx.insert(
@@ -488,7 +493,10 @@ impl<'s> Ctx<'s> {
             name: p.name.as_str(),
             policy: &p.policy,
         });
-        let set = self.policy_set(side, resource, rcp);
+        let mut set = self.policy_set(side, resource, rcp);
+        if let Some(e) = endpoint {
+            e.apply(&mut set);
+        }
         let ev_full = authorize(&req, &set);
         let mut bpa_blocks = false;
         let ev = match (&stripped, &b.policy) {
@@ -583,6 +591,7 @@ impl<'s> Ctx<'s> {
                 band,
                 hop: HopKind::S3,
                 skip,
+                vpc_endpoint: endpoint,
             },
         );
         if bpa_blocks {

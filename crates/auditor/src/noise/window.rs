@@ -150,6 +150,7 @@ pub(crate) mod tests {
             fixes_unverified: None,
             confidence: Confidence::High,
             assumptions: Vec::new(),
+            coverage: Vec::new(),
             event: None,
         }
     }

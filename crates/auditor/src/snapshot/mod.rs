@@ -15,7 +15,8 @@
 //!                            "ownership_controls": …, "public_access_block": …, "acl": …,
 //!                            "objects": { "<key>": <head-object + get-object-acl> },
 //!                            "request_payment": … } },
-//!     "kms": { "<key ARN>": { "metadata": …, "policy": …, "grants": […], "aliases": […] } } } } }
+//!     "kms": { "<key ARN>": { "metadata": …, "policy": …, "grants": […], "aliases": […] } },
+//!     "vpc_endpoints": <describe-vpc-endpoints> } } }
 //! ```
 //!
 //! | key | value |
@@ -36,6 +37,7 @@
 //! | `metadata` | `describe-key` output (`KeyManager` and `KeyState` required) |
 //! | `grants` | `list-grants` output or its `Grants` list |
 //! | `aliases` | alias names, or `list-aliases` output |
+//! | `vpc_endpoints` | `ec2 describe-vpc-endpoints` output or its `VpcEndpoints` list (`VpcEndpointId` required; `PolicyDocument` a document or JSON string) |
 //! | `collection_errors` (top level) | `[{"account", "operation", "resource", "error", "message"}]`: reads a collector could not make; each becomes a `MISSING_EVIDENCE` finding |
 //!
 //! Files are read with [`Snapshot::from_text`], which rejects a key given twice anywhere
@@ -51,6 +53,7 @@ mod kms;
 mod org;
 mod policy;
 mod s3;
+mod vpce;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -67,6 +70,8 @@ pub use self::s3::{
     AclGrant, AclPermission, Bucket, DefaultEncryption, Grantee, Object, ObjectOwnership,
     PublicAccessBlock,
 };
+
+pub use self::vpce::VpcEndpoint;
 
 use self::kms::KeyRef;
 
@@ -156,6 +161,9 @@ pub struct Account {
     /// Role sessions whose creation was recorded (the `AssumeRole` CloudTrail record): their
     /// session policy and session tags, by session ARN.
     pub sessions: BTreeMap<String, Session>,
+    /// The account's VPC endpoints (`ec2 describe-vpc-endpoints`), when they were read;
+    /// `None` when not collected (docs/snapshot-format.md, `vpc_endpoints`).
+    pub vpc_endpoints: Option<Vec<VpcEndpoint>>,
 }
 
 /// What an `AssumeRole` call attached to one session (from its CloudTrail record's
@@ -179,6 +187,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "canonical_id",
     "public_access_block",
     "sessions",
+    "vpc_endpoints",
 ];
 
 impl Snapshot {
@@ -307,6 +316,25 @@ impl Snapshot {
             .map(|k| (id.as_str(), k))
     }
 
+    /// The VPC endpoint `id` (`vpce-…`) with the account whose snapshot lists it: looked up
+    /// in `account` first (the record's `vpcEndpointAccountId`), then in every account.
+    pub fn vpc_endpoint(&self, id: &str, account: Option<&str>) -> Option<(&str, &VpcEndpoint)> {
+        fn find<'a>(
+            id: &str,
+            (acct, a): (&'a String, &'a Account),
+        ) -> Option<(&'a str, &'a VpcEndpoint)> {
+            a.vpc_endpoints
+                .iter()
+                .flatten()
+                .find(|e| e.id == id)
+                .map(|e| (acct.as_str(), e))
+        }
+        account
+            .and_then(|acct| self.accounts.get_key_value(acct))
+            .and_then(|x| find(id, x))
+            .or_else(|| self.accounts.iter().find_map(|x| find(id, x)))
+    }
+
     /// The account whose canonical id is `canonical_id`.
     pub fn account_by_canonical_id(&self, canonical_id: &str) -> Option<&str> {
         self.accounts
@@ -425,6 +453,10 @@ impl Account {
                 sessions.insert(arn.to_owned(), Session { policy, tags });
             }
         }
+        let vpc_endpoints = node
+            .get("vpc_endpoints")?
+            .map(|n| VpcEndpoint::parse_all(&n))
+            .transpose()?;
         Ok(Account {
             organization,
             iam,
@@ -433,6 +465,7 @@ impl Account {
             canonical_id,
             public_access_block,
             sessions,
+            vpc_endpoints,
         })
     }
 }

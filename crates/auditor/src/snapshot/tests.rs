@@ -1090,3 +1090,50 @@ fn whitespace_does_not_count_towards_a_policy_limit() {
         json!([{"Document": text, "IsDefaultVersion": true}]);
     Snapshot::from_value(&v).unwrap();
 }
+
+#[test]
+fn vpc_endpoints_are_read_in_describe_vpc_endpoints_shape_and_written_back() {
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#;
+    let entry = serde_json::json!({"VpcEndpointId": "vpce-0b5e4c3d2a1f09876", "VpcId": "vpc-0d4e5f6a7b8c9d0e1",
+        "OwnerId": "444455556666", "ServiceName": "com.amazonaws.us-west-2.s3",
+        "VpcEndpointType": "Gateway", "State": "available", "PolicyDocument": doc});
+    for value in [
+        serde_json::json!({"VpcEndpoints": [entry.clone()]}),
+        serde_json::json!([entry.clone()]),
+    ] {
+        let raw = serde_json::json!({"accounts": {"444455556666": {"vpc_endpoints": value}}});
+        let snap = Snapshot::from_value(&raw).expect("valid snapshot");
+        let (owner, e) = snap
+            .vpc_endpoint("vpce-0b5e4c3d2a1f09876", None)
+            .expect("endpoint listed");
+        assert_eq!(owner, "444455556666");
+        assert_eq!(e.vpc_id.as_deref(), Some("vpc-0d4e5f6a7b8c9d0e1"));
+        let policy = e.policy.as_ref().expect("policy");
+        assert!(
+            policy.pointer.ends_with("/PolicyDocument"),
+            "{}",
+            policy.pointer
+        );
+        let written = snap.to_value();
+        assert_eq!(
+            written["accounts"]["444455556666"]["vpc_endpoints"]["VpcEndpoints"][0]
+                ["PolicyDocument"],
+            serde_json::json!(doc),
+            "the policy is written back as the JSON string EC2 returns"
+        );
+        assert_eq!(Snapshot::from_value(&written).expect("reads back"), snap);
+    }
+    // An endpoint policy must name a Principal, and an endpoint is listed once.
+    let bad = serde_json::json!({"accounts": {"444455556666": {"vpc_endpoints": {"VpcEndpoints": [
+        {"VpcEndpointId": "vpce-1", "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]}}}});
+    let err = Snapshot::from_value(&bad).expect_err("no Principal");
+    assert!(
+        err.path()
+            .contains("vpc_endpoints.VpcEndpoints[0].PolicyDocument"),
+        "{}",
+        err.path()
+    );
+    let twice = serde_json::json!({"accounts": {"444455556666": {"vpc_endpoints": [
+        {"VpcEndpointId": "vpce-1"}, {"VpcEndpointId": "vpce-1"}]}}});
+    assert!(Snapshot::from_value(&twice).is_err());
+}

@@ -103,6 +103,10 @@ fn account(a: &Account) -> Value {
             .collect();
         v.insert("sessions".into(), Value::Object(sessions));
     }
+    if let Some(list) = &a.vpc_endpoints {
+        let endpoints: Vec<Value> = list.iter().map(super::VpcEndpoint::to_value).collect();
+        v.insert("vpc_endpoints".into(), json!({"VpcEndpoints": endpoints}));
+    }
     Value::Object(v)
 }
 

@@ -7,6 +7,7 @@
 //! configuration" answers become `Ok(None)`; IAM documents are percent-decoded.
 
 mod dynamo;
+mod ec2;
 mod iam;
 mod inventory;
 mod kms;
@@ -557,6 +558,18 @@ impl AwsReader {
                     .build(),
             )
         })
+    }
+
+    #[cfg(feature = "vpc-endpoints")]
+    fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        let c = &self.clients;
+        aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&c.config)
+                .region(Region::new(region.to_owned()))
+                .interceptor(c.attempts.clone())
+                .retry_partition(partition("ec2", Some(region), c.partition))
+                .build(),
+        )
     }
 
     fn org(&self) -> &aws_sdk_organizations::Client {

@@ -602,3 +602,80 @@ async fn a_refused_organization_read_is_a_gap_naming_where_to_read() {
     }
     assert!(snapshot["accounts"][B]["organization"].get("scp").is_none());
 }
+
+/// The sample request, as recorded through B's S3 endpoint `vpce-0b5e4c3d2a1f09876`.
+fn request_through_endpoint() -> Request {
+    let mut r = request();
+    r.vpc_endpoint = Some(auditor::request::VpcEndpointRef {
+        id: "vpce-0b5e4c3d2a1f09876".into(),
+        account: Some(B.into()),
+    });
+    r
+}
+
+#[tokio::test]
+async fn the_endpoint_a_record_names_is_read_in_its_owners_account() {
+    // GIVEN the KC scenario fixed (A's key policy names B) and B's S3 gateway endpoint with a
+    // data perimeter that allows only B's own buckets
+    let mut w = kc_world();
+    let key = w
+        .accounts
+        .get_mut(A)
+        .and_then(|a| a.keys.get_mut(KEY_ARN))
+        .unwrap();
+    key.policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{A}:root")}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{B}:role/reader")}, "Action": "kms:Decrypt", "Resource": "*"}]})
+    .to_string();
+    let perimeter = serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*",
+        "Resource": "*", "Condition": {"StringEquals": {"s3:ResourceAccount": B}}}]});
+    w.accounts.entry(B.into()).or_default().vpc_endpoints.insert(
+        "vpce-0b5e4c3d2a1f09876".into(),
+        serde_json::json!({"VpcEndpointId": "vpce-0b5e4c3d2a1f09876", "VpcId": "vpc-0d4e5f6a7b8c9d0e1",
+            "OwnerId": B, "ServiceName": "com.amazonaws.us-west-2.s3", "VpcEndpointType": "Gateway",
+            "PolicyDocument": perimeter.to_string()}),
+    );
+    let c = collector(w.clone(), 300);
+    let meter = Meter::new();
+    // WHEN the request through the endpoint is collected
+    let snapshot = c
+        .collect(&request_through_endpoint(), &meter)
+        .await
+        .unwrap();
+    // THEN B's endpoint is read once, at depth 2, and is in the snapshot with its policy
+    let s = meter.stats();
+    assert_eq!(s.by_operation.get("ec2:DescribeVpcEndpoints"), Some(&1));
+    assert_eq!(s.depth, 3, "{s:?}");
+    let listed = &snapshot["accounts"][B]["vpc_endpoints"]["VpcEndpoints"][0];
+    assert_eq!(
+        listed["VpcEndpointId"], "vpce-0b5e4c3d2a1f09876",
+        "{snapshot:#}"
+    );
+    // AND the diagnosis blames the endpoint policy
+    let snap = Snapshot::from_value(&snapshot).unwrap();
+    let d = diagnose(&snap, &request_through_endpoint());
+    let blocking: Vec<Code> = d.blocking().map(|f| f.code).collect();
+    assert_eq!(blocking, vec![Code::VpcEndpointPolicyNoAllow], "{d:#?}");
+
+    // WHEN B refuses the read
+    w.denied
+        .insert((B.into(), "ec2:DescribeVpcEndpoints".into()));
+    let snapshot = collector(w, 300)
+        .collect(&request_through_endpoint(), &Meter::new())
+        .await
+        .unwrap();
+    // THEN it is a recorded gap, the endpoint is not listed, and the verdict is not allowed
+    let errors = snapshot["collection_errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["operation"] == "ec2:DescribeVpcEndpoints" && e["account"] == B),
+        "{snapshot:#}"
+    );
+    assert!(snapshot["accounts"][B].get("vpc_endpoints").is_none());
+    let snap = Snapshot::from_value(&snapshot).unwrap();
+    assert_eq!(
+        diagnose(&snap, &request_through_endpoint()).verdict,
+        Verdict::Unknown
+    );
+}
