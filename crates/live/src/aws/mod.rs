@@ -13,6 +13,7 @@ mod inventory;
 mod kms;
 mod org;
 mod s3;
+mod s3control;
 mod sns;
 mod sqs;
 mod state;
@@ -533,6 +534,18 @@ impl AwsReader {
                     .build(),
             )
         })
+    }
+
+    fn s3control(&self, region: &str) -> aws_sdk_s3control::Client {
+        let mut conf = aws_sdk_s3control::config::Builder::from(&self.config)
+            .region(Region::new(region.to_owned()));
+        // S3 Control puts the account id in the host (`<account>.<endpoint host>`), which a
+        // test server on a loopback address cannot answer; it reads the account from the
+        // `x-amz-account-id` header instead, so the configured endpoint is used as it is.
+        if let (true, Some(url)) = (self.path_style, self.config.endpoint_url()) {
+            conf = conf.endpoint_resolver(s3control::PlainEndpoint(url.to_owned()));
+        }
+        aws_sdk_s3control::Client::from_conf(conf.build())
     }
 
     fn kms(&self, region: &str) -> aws_sdk_kms::Client {
