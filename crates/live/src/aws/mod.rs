@@ -537,12 +537,15 @@ impl AwsReader {
     }
 
     fn s3control(&self, region: &str) -> aws_sdk_s3control::Client {
-        let mut conf = aws_sdk_s3control::config::Builder::from(&self.config)
-            .region(Region::new(region.to_owned()));
+        let c = &self.clients;
+        let mut conf = aws_sdk_s3control::config::Builder::from(&c.config)
+            .region(Region::new(region.to_owned()))
+            .interceptor(c.attempts.clone())
+            .retry_partition(partition("s3control", Some(region), c.partition));
         // S3 Control puts the account id in the host (`<account>.<endpoint host>`), which a
         // test server on a loopback address cannot answer; it reads the account from the
         // `x-amz-account-id` header instead, so the configured endpoint is used as it is.
-        if let (true, Some(url)) = (self.path_style, self.config.endpoint_url()) {
+        if let (true, Some(url)) = (c.path_style, c.config.endpoint_url()) {
             conf = conf.endpoint_resolver(s3control::PlainEndpoint(url.to_owned()));
         }
         aws_sdk_s3control::Client::from_conf(conf.build())
