@@ -120,13 +120,20 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_caller_identity",           "sts:GetCallerIdentity",                Free),
     // aws/sns.rs
     ("publish",                       "sns:Publish",                          Auditor),
+    // aws/inventory.rs: the organization sweep's whole-account reads (and list_buckets, above)
+    // and its account list
+    ("get_account_authorization_details", "iam:GetAccountAuthorizationDetails", Read),
+    ("list_accounts",                 "organizations:ListAccounts",           Auditor),
+    // aws/sqs.rs: the sweep's fan-out
+    ("send_message_batch",            "sqs:SendMessage",                      Auditor),
+    // aws/state.rs: the state bucket
+    ("get_object",                    "s3:GetObject",                         State),
+    ("put_object",                    "s3:PutObject",                         State),
+    ("list_objects_v2",               "s3:ListBucket",                        State),
     // aws/dynamo.rs: noise control's state, in the function's own table.
     ("update_item",                   "dynamodb:UpdateItem",                  Auditor),
     ("get_item",                      "dynamodb:GetItem",                     Auditor),
     ("scan",                          "dynamodb:Scan",                        Auditor),
-    // aws/state.rs
-    ("get_object",                    "s3:GetObject",                         State),
-    ("put_object",                    "s3:PutObject",                         State),
 ];
 
 /// Actions the function's role holds that no code calls: Lambda itself uses them with the
@@ -139,8 +146,16 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
         "Lambda sends failed invocations to the on-failure destination",
     ),
     (
-        "s3:ListBucket",
-        "S3 answers GetObject of a state document not yet written with 404, not 403, only with it",
+        "sqs:ReceiveMessage",
+        "Lambda's event source mapping polls the sweep queue",
+    ),
+    (
+        "sqs:DeleteMessage",
+        "Lambda's event source mapping deletes the sweep messages handled",
+    ),
+    (
+        "sqs:GetQueueAttributes",
+        "Lambda's event source mapping reads the sweep queue's attributes",
     ),
 ];
 
@@ -148,6 +163,8 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
 const STAR_RESOURCE_ACTIONS: &[&str] = &[
     "s3:ListAllMyBuckets",
     "kms:ListAliases",
+    "iam:GetAccountAuthorizationDetails",
+    "organizations:ListAccounts",
     "iam:ListPolicies",
     "organizations:DescribeOrganization",
     "ec2:DescribeVpcEndpoints",
@@ -932,10 +949,13 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
         };
         // Behind the switch, and on this account's objects only.
         let guarded_ok = |g: &&Grant| {
-            g.guards == ["ObjectMetadata"]
-                && g.condition.as_ref().is_some_and(|c| {
-                    c["StringEquals"]["s3:ResourceAccount"] == json!({ "Ref": "AWS::AccountId" })
-                })
+            // The state bucket's objects are the auditor's own documents, not content.
+            on_state_bucket(g)
+                || g.guards == ["ObjectMetadata"]
+                    && g.condition.as_ref().is_some_and(|c| {
+                        c["StringEquals"]["s3:ResourceAccount"]
+                            == json!({ "Ref": "AWS::AccountId" })
+                    })
         };
         if spec.guarded.contains(action) {
             // The state bucket's grant is checked by check_auditor_resources.
@@ -1016,10 +1036,19 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
                     ));
                 }
                 "sqs:SendMessage"
-                    if g.resource != json!({ "Fn::GetAtt": ["DeadLetterQueue", "Arn"] }) =>
+                    if g.resource != json!({ "Fn::GetAtt": ["DeadLetterQueue", "Arn"] })
+                        && g.resource != json!({ "Fn::GetAtt": ["SweepQueue", "Arn"] }) =>
                 {
                     problems.push(format!(
-                        "AuditorRole {}: sqs:SendMessage must be on DeadLetterQueue only",
+                        "AuditorRole {}: sqs:SendMessage must be on DeadLetterQueue or SweepQueue only",
+                        g.sid
+                    ));
+                }
+                "sqs:ReceiveMessage" | "sqs:DeleteMessage" | "sqs:GetQueueAttributes"
+                    if g.resource != json!({ "Fn::GetAtt": ["SweepQueue", "Arn"] }) =>
+                {
+                    problems.push(format!(
+                        "AuditorRole {}: {a} must be on SweepQueue only",
                         g.sid
                     ));
                 }
@@ -1286,6 +1315,80 @@ fn is_change_pattern(pattern: &Value) -> bool {
     pattern["detail"]["errorCode"] == json!([{"exists": false}])
 }
 
+/// The function's events that start and run the organization sweep (crates/live/src/sweep.rs).
+const SWEEP_EVENTS: &[&str] = &["SweepSchedule", "SweepWork"];
+
+/// Problems with the sweep's declaration: a schedule (sweep_start reads EventBridge's
+/// `Scheduled Event`), an SQS event source reporting failures per message with a concurrency
+/// bound, a visibility timeout of at least six times the function's timeout (AWS's advice for
+/// an SQS event source), and a dead-letter queue after the same number of receives the
+/// function is told is the last.
+fn check_sweep(text: &str) -> Vec<String> {
+    let t = template(text);
+    let mut problems = Vec::new();
+    let f = &t["Resources"]["AuditorFunction"]["Properties"];
+    let schedule = &f["Events"]["SweepSchedule"];
+    if schedule["Type"] != "Schedule" {
+        problems.push("SweepSchedule must be a Schedule event".to_owned());
+    }
+    let work = &f["Events"]["SweepWork"];
+    if work["Type"] != "SQS" {
+        problems.push("SweepWork must be an SQS event".to_owned());
+    }
+    let p = &work["Properties"];
+    if p["Queue"] != json!({"Fn::GetAtt": ["SweepQueue", "Arn"]}) {
+        problems.push("SweepWork must read SweepQueue".to_owned());
+    }
+    if p["FunctionResponseTypes"] != json!(["ReportBatchItemFailures"]) {
+        problems.push(
+            "SweepWork must report failures per message (ReportBatchItemFailures)".to_owned(),
+        );
+    }
+    if p["ScalingConfig"]["MaximumConcurrency"].is_null() || p["BatchSize"].is_null() {
+        problems
+            .push("SweepWork must set BatchSize and ScalingConfig.MaximumConcurrency".to_owned());
+    }
+    let q = &t["Resources"]["SweepQueue"]["Properties"];
+    let timeout = f["Timeout"].as_u64().unwrap_or(0);
+    let visibility = q["VisibilityTimeout"].as_u64().unwrap_or(0);
+    if timeout == 0 || visibility < 6 * timeout {
+        problems.push(format!(
+            "SweepQueue's VisibilityTimeout ({visibility}) must be at least six times the function's Timeout ({timeout})"
+        ));
+    }
+    let redrive = &q["RedrivePolicy"];
+    if redrive["deadLetterTargetArn"] != json!({"Fn::GetAtt": ["SweepDeadLetterQueue", "Arn"]}) {
+        problems.push("SweepQueue must redrive to SweepDeadLetterQueue".to_owned());
+    }
+    let env = &f["Environment"]["Variables"];
+    if redrive["maxReceiveCount"].is_null()
+        || redrive["maxReceiveCount"] != env["S3KA_SWEEP_MAX_RECEIVE"]
+    {
+        problems.push("S3KA_SWEEP_MAX_RECEIVE must be the queue's maxReceiveCount".to_owned());
+    }
+    if env["S3KA_SWEEP_QUEUE_URL"] != json!({"Ref": "SweepQueue"}) {
+        problems.push("S3KA_SWEEP_QUEUE_URL must be SweepQueue".to_owned());
+    }
+    if env["S3KA_STATE_BUCKET"] != json!({"Ref": "StateBucket"}) {
+        problems.push("S3KA_STATE_BUCKET must be StateBucket".to_owned());
+    }
+    problems
+}
+
+#[test]
+fn the_sweep_is_declared_as_the_code_runs_it() {
+    let text = read("template.yaml");
+    assert_no_problems("template.yaml sweep", &check_sweep(&text));
+    let broken = edit(
+        &text,
+        "FunctionResponseTypes: [ReportBatchItemFailures]",
+        "FunctionResponseTypes: []",
+    );
+    assert!(!check_sweep(&broken).is_empty());
+    let broken = edit(&text, "VisibilityTimeout: 720", "VisibilityTimeout: 300");
+    assert!(check_sweep(&broken).iter().any(|p| p.contains("six times")));
+}
+
 /// The function's AccessDenied rules in template.yaml: source → (state, pattern).
 fn function_rules(t: &Value) -> BTreeMap<String, (String, Value)> {
     function_rules_of(t, false)
@@ -1299,8 +1402,10 @@ fn function_rules_of(t: &Value, changes: bool) -> BTreeMap<String, (String, Valu
         .unwrap();
     let mut out = BTreeMap::new();
     for (id, e) in events {
-        // The scheduled run is checked by `the_schedule_sends_the_scheduled_runs_input`.
-        if id == "NoiseSchedule" {
+        // The organization sweep's schedule and queue (checked by
+        // `the_sweep_is_declared_as_the_code_runs_it`), and noise control's scheduled run
+        // (by `the_schedule_sends_the_scheduled_runs_input`).
+        if SWEEP_EVENTS.contains(&id.as_str()) || id == "NoiseSchedule" {
             continue;
         }
         assert_eq!(

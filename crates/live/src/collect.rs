@@ -1840,6 +1840,7 @@ fn merge_key(existing: &mut Key, other: Key) {
     }
 }
 
+mod account;
 mod acl;
 mod org;
 #[cfg(test)]

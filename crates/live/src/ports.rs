@@ -483,3 +483,76 @@ pub trait StateStore: Send + Sync {
         condition: &WriteIf,
     ) -> impl Future<Output = Read<Written>> + Send;
 }
+
+/// One role, user or group as `GetAccountAuthorizationDetails` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailedIdentity {
+    /// `RoleName` / `UserName` / `GroupName`.
+    pub name: String,
+    /// `Arn`, `Path`, id, boundary, tags, and a role's trust policy (decoded).
+    pub info: IdentityInfo,
+    /// Inline policies: (name, document as IAM returns it).
+    pub inline: Vec<(String, String)>,
+    /// Attached managed policy ARNs.
+    pub attached: Vec<String>,
+    /// A user's groups.
+    pub groups: Vec<String>,
+}
+
+/// A managed policy as `GetAccountAuthorizationDetails` describes it: its default version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailedPolicy {
+    /// `Arn`.
+    pub arn: String,
+    /// `PolicyName`.
+    pub name: Option<String>,
+    /// `DefaultVersionId`.
+    pub default_version: String,
+    /// The default version's document, as IAM returns it.
+    pub document: Option<String>,
+}
+
+/// `GetAccountAuthorizationDetails`, every page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthorizationDetails {
+    /// Roles.
+    pub roles: Vec<DetailedIdentity>,
+    /// Users.
+    pub users: Vec<DetailedIdentity>,
+    /// Groups.
+    pub groups: Vec<DetailedIdentity>,
+    /// Managed policies (customer managed, and the AWS managed ones attached in the account).
+    pub policies: Vec<DetailedPolicy>,
+}
+
+/// The whole-account reads an organization sweep makes (issue 11), beside the per-request
+/// reads of [`AccountReads`].
+pub trait Inventory: Send + Sync {
+    /// `ListBuckets`, every page: the account's buckets, each with its Region when the
+    /// listing gives it (`BucketRegion`).
+    fn list_buckets(
+        &self,
+        region: &str,
+    ) -> impl Future<Output = Read<Vec<(String, Option<String>)>>> + Send;
+    /// `GetAccountAuthorizationDetails`, every page.
+    fn authorization_details(&self) -> impl Future<Output = Read<AuthorizationDetails>> + Send;
+    /// Organizations `ListAccounts`, every page: the ids of the `ACTIVE` accounts. Answered
+    /// only in the management account or a delegated administrator.
+    fn list_accounts(&self) -> impl Future<Output = Read<Vec<String>>> + Send;
+}
+
+/// The queue an organization sweep fans out over.
+pub trait Queue: Send + Sync {
+    /// `SendMessageBatch` of at most ten (id, body) entries; returns the ids of the entries
+    /// that failed (to be sent again).
+    fn send_batch(
+        &self,
+        entries: &[(String, String)],
+    ) -> impl Future<Output = Read<Vec<String>>> + Send;
+}
+
+/// Listing the state store (organization sweeps count and read what the workers stored).
+pub trait StateList: Send + Sync {
+    /// The names under `prefix`, every page.
+    fn list(&self, prefix: &str) -> impl Future<Output = Read<Vec<String>>> + Send;
+}

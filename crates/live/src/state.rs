@@ -147,7 +147,7 @@ pub async fn update<S: StateStore>(
 }
 
 /// Read, apply `change`, write conditionally; on a lost race, again.
-async fn write_with_retry<S: StateStore>(
+pub(crate) async fn write_with_retry<S: StateStore>(
     store: &S,
     name: &str,
     change: impl Fn(Option<&str>) -> String,

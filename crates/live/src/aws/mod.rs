@@ -9,11 +9,13 @@
 mod dynamo;
 mod ec2;
 mod iam;
+mod inventory;
 mod kms;
 mod org;
 mod s3;
 mod s3control;
 mod sns;
+mod sqs;
 mod state;
 
 use std::collections::HashMap;
@@ -38,6 +40,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 pub use self::dynamo::DynamoStore;
 pub use self::sns::SnsPublisher;
+pub use self::sqs::SqsQueue;
 pub use self::state::S3StateStore;
 use crate::ports::{Access, Accounts, Read, ReadError};
 
@@ -72,7 +75,7 @@ pub fn retry_config(max_attempts: u32) -> RetryConfig {
 }
 
 /// The bounds on one AWS call: a read that hangs must fail the invocation (and be retried)
-/// well before Lambda's own timeout (30 s in `template.yaml`) ends it without a word.
+/// well before Lambda's own timeout (120 s in `template.yaml`) ends it without a word.
 pub fn timeout_config() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))

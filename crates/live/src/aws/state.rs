@@ -7,7 +7,7 @@
 use aws_config::SdkConfig;
 
 use super::{none_if, read_error};
-use crate::ports::{Read, ReadError, StateStore, Stored, WriteIf, Written};
+use crate::ports::{Read, ReadError, StateList, StateStore, Stored, WriteIf, Written};
 
 /// The state bucket.
 #[derive(Debug, Clone)]
@@ -92,6 +92,33 @@ impl StateStore for S3StateStore {
                 Ok(Written::Conflict)
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl StateList for S3StateStore {
+    async fn list(&self, prefix: &str) -> Read<Vec<String>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut req = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix);
+            if let Some(t) = &token {
+                req = req.continuation_token(t);
+            }
+            let page = req.send().await.map_err(read_error)?;
+            out.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+            match page.next_continuation_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(out),
+            }
         }
     }
 }

@@ -47,5 +47,6 @@ mod proxy;
 mod runtime_api;
 mod sns;
 mod support;
+mod sweep;
 #[cfg(feature = "vpc-endpoints")]
 mod vpce;
