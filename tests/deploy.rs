@@ -83,6 +83,9 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_object_acl",                "s3:GetObjectAcl",                      ObjectRead),
     ("get_bucket_acl",                "s3:GetBucketAcl",                      Read),
     ("list_buckets",                  "s3:ListAllMyBuckets",                  Read),
+    // aws/s3control.rs: S3 Control operations are authorized as `s3:` actions.
+    ("get_access_point",              "s3:GetAccessPoint",                    Read),
+    ("get_access_point_policy",       "s3:GetAccessPointPolicy",              Read),
     // aws/kms.rs
     ("describe_key",                  "kms:DescribeKey",                      Read),
     ("get_key_policy",                "kms:GetKeyPolicy",                     Read),
@@ -387,7 +390,7 @@ fn service_hint(chain: &[String]) -> Option<String> {
     chain.iter().find_map(|n| {
         let n = n.trim_start_matches("aws_sdk_");
         match n {
-            "s3" | "kms" | "iam" | "sts" | "sns" | "dynamodb" => Some(n.to_owned()),
+            "s3" | "s3control" | "kms" | "iam" | "sts" | "sns" | "dynamodb" => Some(n.to_owned()),
             "org" | "organizations" => Some("organizations".to_owned()),
             _ => None,
         }
@@ -565,7 +568,7 @@ fn sdk_calls(
                 }
             };
             let row = OPERATIONS.iter().find(|(o, action, _)| {
-                *o == op && action.split(':').next() == Some(service.as_str())
+                *o == op && action.split(':').next() == Some(iam_prefix(&service))
             });
             let Some((_, action, scope)) = row else {
                 problems.push(format!(
@@ -593,6 +596,14 @@ fn sdk_calls(
         Ok(calls.into_values().collect())
     } else {
         Err(problems)
+    }
+}
+
+/// The IAM service prefix of an SDK crate's operations: S3 Control's are `s3:` actions.
+fn iam_prefix(service: &str) -> &str {
+    match service {
+        "s3control" => "s3",
+        other => other,
     }
 }
 

@@ -271,6 +271,41 @@ pub trait BucketReads: Send + Sync {
     ) -> impl Future<Output = Read<Option<Acl>>> + Send;
 }
 
+/// What `GetAccessPoint` says of an access point, in the collector's terms.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccessPointInfo {
+    /// `Bucket`.
+    pub bucket: String,
+    /// `BucketAccountId`.
+    pub bucket_account_id: Option<String>,
+    /// `NetworkOrigin`: `Internet` or `VPC`.
+    pub network_origin: String,
+    /// `VpcConfiguration.VpcId`.
+    pub vpc_id: Option<String>,
+    /// `PublicAccessBlockConfiguration`.
+    pub public_access_block: Option<PublicAccessFlags>,
+    /// `Alias`.
+    pub alias: Option<String>,
+    /// `AccessPointArn`.
+    pub arn: Option<String>,
+}
+
+/// S3 Control reads of the access points an account owns.
+pub trait AccessPointReads: Send + Sync {
+    /// `GetAccessPoint`; `None` when there is no such access point.
+    fn access_point(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> impl Future<Output = Read<Option<AccessPointInfo>>> + Send;
+    /// `GetAccessPointPolicy`; `None` when the access point has no policy.
+    fn access_point_policy(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> impl Future<Output = Read<Option<String>>> + Send;
+}
+
 /// KMS reads in the key owner's account.
 pub trait KeyReads: Send + Sync {
     /// `DescribeKey` by key ARN, alias name or alias ARN; `None` when not found.
@@ -358,8 +393,14 @@ pub trait NetworkReads: Send + Sync {
 }
 
 /// Every read the collector makes in one account.
-pub trait AccountReads: BucketReads + KeyReads + IdentityReads + OrgReads + NetworkReads {}
-impl<T: BucketReads + KeyReads + IdentityReads + OrgReads + NetworkReads> AccountReads for T {}
+pub trait AccountReads:
+    BucketReads + AccessPointReads + KeyReads + IdentityReads + OrgReads + NetworkReads
+{
+}
+impl<T: BucketReads + AccessPointReads + KeyReads + IdentityReads + OrgReads + NetworkReads>
+    AccountReads for T
+{
+}
 
 /// Access to the accounts involved in a request.
 pub trait Accounts: Send + Sync {

@@ -12,6 +12,7 @@ mod iam;
 mod kms;
 mod org;
 mod s3;
+mod s3control;
 mod sns;
 mod state;
 
@@ -143,6 +144,7 @@ struct Clients {
     partition: u64,
     s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     kms: Mutex<HashMap<String, aws_sdk_kms::Client>>,
+    s3control: Mutex<HashMap<String, aws_sdk_s3control::Client>>,
     iam: OnceLock<aws_sdk_iam::Client>,
     org: OnceLock<aws_sdk_organizations::Client>,
 }
@@ -161,6 +163,7 @@ impl Clients {
             partition,
             s3: Mutex::new(HashMap::new()),
             kms: Mutex::new(HashMap::new()),
+            s3control: Mutex::new(HashMap::new()),
             iam: OnceLock::new(),
             org: OnceLock::new(),
         }
@@ -529,6 +532,23 @@ impl AwsReader {
                     .retry_partition(partition("s3", Some(region), c.partition))
                     .build(),
             )
+        })
+    }
+
+    fn s3control(&self, region: &str) -> aws_sdk_s3control::Client {
+        let c = &self.clients;
+        per_region(&c.s3control, region, || {
+            let mut conf = aws_sdk_s3control::config::Builder::from(&c.config)
+                .region(Region::new(region.to_owned()))
+                .interceptor(c.attempts.clone())
+                .retry_partition(partition("s3control", Some(region), c.partition));
+            // S3 Control puts the account id in the host (`<account>.<endpoint host>`), which
+            // a test server on a loopback address cannot answer; it reads the account from the
+            // `x-amz-account-id` header instead, so the configured endpoint is used as it is.
+            if let (true, Some(url)) = (c.path_style, c.config.endpoint_url()) {
+                conf = conf.endpoint_resolver(s3control::PlainEndpoint(url.to_owned()));
+            }
+            aws_sdk_s3control::Client::from_conf(conf.build())
         })
     }
 

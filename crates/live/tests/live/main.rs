@@ -34,6 +34,7 @@
     reason = "a test fails loudly when the test server refuses its setup"
 )]
 
+mod access_point;
 mod change;
 mod faults;
 mod impact;
