@@ -36,7 +36,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use auditor::event::{AccessPointUse, ChangeEvent, Principal, Request};
+use auditor::event::{AccessPointUse, ChangeEvent, Principal, Request, Touched};
 use auditor::refs::{self, AccessPointRef, BucketRef, Partition};
 use auditor::snapshot::{
     AccessPoint, Bucket, CollectionError, DefaultEncryption, Group, Iam, Key, KeyGrant, KeyManager,
@@ -224,6 +224,47 @@ impl Plan {
         });
         plan
     }
+}
+
+/// Whether `change` may alter what the diagnosis of `req` reads, so that a problem `req`
+/// exposed is worth re-diagnosing (docs/live.md, "Noise control"). The entries the request
+/// names (its buckets, its caller's IAM, the key it names, its accounts' organization) are
+/// asked [`keys::touched_by`]; a key or alias change is in doubt, since the object's key is not
+/// in the record: it counts when made in one of the request's accounts or in one of `accounts`
+/// (those the problem's blocking causes name).
+pub fn may_alter(change: &ChangeEvent, req: &Request, accounts: &[&str]) -> bool {
+    let plan = Plan::of(req);
+    let mut named: Vec<String> = Vec::new();
+    if let Some(id) = &plan.caller {
+        let kind = match id.kind {
+            IdentityKind::Role => "role",
+            IdentityKind::User => "user",
+            IdentityKind::Group => "group",
+        };
+        named.push(keys::iam(&id.account, kind, &id.name));
+    }
+    let bucket_account = plan.bucket_account.as_deref().unwrap_or_default();
+    for (bucket, _, _) in &plan.objects {
+        named.push(keys::bucket(bucket_account, bucket));
+    }
+    named.extend(plan.event_key.as_deref().map(keys::key));
+    let mine: Vec<&str> = [
+        plan.caller_account.as_deref(),
+        plan.bucket_account.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(accounts.iter().copied())
+    .collect();
+    named.extend(mine.iter().map(|a| keys::org(a)));
+    if named.iter().any(|k| keys::touched_by(change, k)) {
+        return true;
+    }
+    let kms = change
+        .touches
+        .iter()
+        .any(|t| matches!(t, Touched::Key { .. } | Touched::Aliases));
+    kms && change.account.as_deref().is_none_or(|a| mine.contains(&a))
 }
 
 /// The IAM identity behind a principal ARN: a role (for a session or a role ARN) or a user.
