@@ -7,7 +7,8 @@
 //!   time and request overlap under a fixed added latency; warm invocations open no new
 //!   connection; the meter's retries match the retries the proxy saw;
 //! * 200+ events with 20% faults: every event accounted for, no diagnosis other than the
-//!   fault-free one.
+//!   fault-free one; and through `handle_noisy` with its DynamoDB table behind the proxy and
+//!   Lambda's retries: each problem alerted once, the repeats counted.
 //!
 //! The server (moto) checks no signatures or permissions, so the auditor's own AccessDenied
 //! is tested with in-memory accounts (`crates/live/src/handler/tests.rs`), not here.
@@ -18,10 +19,12 @@ use std::time::{Duration, Instant};
 
 use auditor::report::sns::Notification;
 use auditor_live::aws::{
-    retry_config, shared_http_client, timeout_config, AwsAccounts, RoleSpec, SnsPublisher,
+    retry_config, shared_http_client, timeout_config, AwsAccounts, DynamoStore, RoleSpec,
+    SnsPublisher,
 };
 use auditor_live::cache::Cache;
 use auditor_live::collect::{Collector, Options};
+use auditor_live::handler::noise::{handle_noisy, Noise, NoiseConfig, NoisySummary};
 use auditor_live::handler::{handle, Summary};
 use auditor_live::ports::{Publisher, ReadError};
 use aws_config::retry::RetryConfig;
@@ -494,4 +497,262 @@ async fn twenty_percent_faults_lose_no_event_and_change_no_diagnosis() {
     }
     // Retries happened and were counted by the meters.
     assert!(retries_metered > 0);
+}
+
+/// How one event ended through `handle_noisy`, over Lambda's attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoisyEnding {
+    Alerted,
+    Repeat,
+    Reported,
+    DeadLetter,
+}
+
+fn noisy_ending(s: &NoisySummary) -> Vec<NoisyEnding> {
+    let mut out = Vec::new();
+    out.extend(s.base.published.iter().map(|_| NoisyEnding::Alerted));
+    out.extend(
+        s.base
+            .already_published
+            .iter()
+            .map(|_| NoisyEnding::Alerted),
+    );
+    out.extend(s.repeats.iter().map(|_| NoisyEnding::Repeat));
+    out.extend(s.base.reported.iter().map(|_| NoisyEnding::Reported));
+    out.extend(s.base.error_reported.iter().map(|_| NoisyEnding::Reported));
+    out
+}
+
+/// Noise control as the Lambda builds it with a table, the window longer than the test and a
+/// rate limit the test never reaches (so that nothing is held for a summary).
+fn noise_on(base: &SdkConfig, table: &str, topic: &str) -> Noise<DynamoStore> {
+    Noise::new(
+        NoiseConfig {
+            table: Some(table.to_owned()),
+            window: 30 * 86_400,
+            rate_limit: 100_000,
+            ..NoiseConfig::default()
+        },
+        DynamoStore::new(base, table),
+        topic,
+        Duration::from_secs(300),
+    )
+}
+
+/// The alerts (messages carrying a `problem`) among published bodies.
+fn alerts(bodies: &[Value]) -> Vec<&Value> {
+    bodies
+        .iter()
+        .filter(|b| b.get("problem").is_some())
+        .collect()
+}
+
+#[tokio::test]
+async fn twenty_percent_faults_with_retries_alert_each_problem_once() {
+    let _serial = SERIAL.lock().await;
+    let m = Moto::connect("faults_twenty_percent_noisy").await;
+    // 2026-03-02T09:14:03Z; each event one second after the previous.
+    const T0: u64 = 1_772_442_843;
+    // GIVEN four scenarios, and 240 occurrences of their denials (mostly repeats)
+    let mut scenarios = Vec::new();
+    for cause in [
+        Cause::KeyPolicy,
+        Cause::BucketPolicy,
+        Cause::IamKms,
+        Cause::None,
+    ] {
+        scenarios.push(Kc::build(&m, cause).await);
+    }
+    let events: Vec<Value> = (0..240)
+        .map(|n| occurrence(&scenarios[n % scenarios.len()], n))
+        .collect();
+    let inbox = Inbox::new(&m).await;
+
+    // The fault-free run through `handle_noisy`, with its own fresh table.
+    let clean_proxy = Proxy::start(&m.endpoint, Plan::default(), 1, false).await;
+    let clean_base = sdk(&clean_proxy.endpoint).await;
+    let clean_pub = Recording::new(&clean_base, &inbox.topic_arn);
+    let clean_collector = collector(&clean_base, Duration::from_secs(300));
+    let clean_table = crate::noise::table(&m).await;
+    let clean_noise = noise_on(&clean_base, &clean_table, &inbox.topic_arn);
+    for (n, e) in events.iter().enumerate() {
+        let s = handle_noisy(&clean_collector, &clean_pub, &clean_noise, e, T0 + n as u64)
+            .await
+            .unwrap();
+        assert_eq!(noisy_ending(&s).len(), 1, "clean event {n}: {s:?}");
+    }
+    // Problem id -> its fault-free diagnosis.
+    let clean_bodies = clean_pub.bodies();
+    let mut expected: BTreeMap<String, Value> = BTreeMap::new();
+    for b in alerts(&clean_bodies) {
+        let id = b["problem"]["id"].as_str().unwrap().to_owned();
+        assert!(
+            expected.insert(id, b["diagnosis"].clone()).is_none(),
+            "the fault-free run alerted a problem twice"
+        );
+    }
+    assert_eq!(expected.len(), scenarios.len(), "one problem per scenario");
+
+    // WHEN the same events go through a proxy that faults 20% of requests (the SDK clients of
+    // the collector, SNS and DynamoDB alike), each failed invocation retried by "Lambda" up to
+    // twice, in a new container (collector and noise memo; the table is shared) every 60
+    let proxy = Proxy::start(
+        &m.endpoint,
+        Plan {
+            rate: 0.2,
+            ..Plan::default()
+        },
+        0x5eed,
+        false,
+    )
+    .await;
+    // Standard retries, not adaptive: see the test above.
+    let base = sdk_with(
+        &proxy.endpoint,
+        RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(20)),
+    )
+    .await;
+    let table = crate::noise::table(&m).await;
+    let publisher = Recording::new(&base, &inbox.topic_arn);
+    let started = Instant::now();
+    let mut endings: Vec<NoisyEnding> = Vec::new();
+    let mut failed_invocations = 0;
+    // Events whose alert was published by an attempt that then failed (a later read or write
+    // of the table got no answer): the retry counted them as repeats, it did not publish again.
+    let mut published_then_failed = 0;
+    // Repeats as the successful invocations counted them.
+    let mut repeats_counted = 0;
+    let mut collector = collector(&base, Duration::from_secs(300));
+    let mut noise = noise_on(&base, &table, &inbox.topic_arn);
+    for (n, e) in events.iter().enumerate() {
+        if n % 60 == 0 {
+            collector = self::collector(&base, Duration::from_secs(300));
+            noise = noise_on(&base, &table, &inbox.topic_arn);
+        }
+        let before = publisher.sent.lock().unwrap().len();
+        let mut end = NoisyEnding::DeadLetter;
+        for _attempt in 0..3 {
+            match handle_noisy(&collector, &publisher, &noise, e, T0 + n as u64).await {
+                Ok(s) => {
+                    repeats_counted += s.repeats.len();
+                    let got = noisy_ending(&s);
+                    // THEN each invocation that succeeds ends the event exactly one way
+                    assert_eq!(got.len(), 1, "event {n}: {s:?}");
+                    assert!(s.held.is_empty() && s.muted.is_empty(), "event {n}: {s:?}");
+                    end = got[0];
+                    break;
+                }
+                Err(_) => failed_invocations += 1,
+            }
+        }
+        let sent = publisher.bodies().split_off(before);
+        let mine = alerts(&sent).len();
+        assert!(mine <= 1, "event {n} alerted {mine} times: {sent:?}");
+        if mine == 1 && end != NoisyEnding::Alerted {
+            assert_ne!(end, NoisyEnding::Reported, "event {n}: {sent:?}");
+            published_then_failed += 1;
+            end = NoisyEnding::Alerted;
+        }
+        endings.push(end);
+    }
+    let duration = started.elapsed();
+
+    let count = |k: NoisyEnding| endings.iter().filter(|e| **e == k).count();
+    let (alerted, repeats, reported, dead) = (
+        count(NoisyEnding::Alerted),
+        count(NoisyEnding::Repeat),
+        count(NoisyEnding::Reported),
+        count(NoisyEnding::DeadLetter),
+    );
+    eprintln!(
+        "{} events with 20% faults through handle_noisy (DynamoDB store behind the proxy): {alerted} alerted, {repeats} repeats, {reported} reported, {dead} to the dead-letter queue; {failed_invocations} failed invocations retried ({published_then_failed} after their alert was published); proxy: {} requests, {} faulted; {duration:?}",
+        events.len(),
+        proxy.requests(),
+        proxy.faults(),
+    );
+    // THEN every event is accounted for
+    assert_eq!(alerted + repeats + reported + dead, events.len());
+    assert!(proxy.faults() > 0, "the proxy injected faults");
+    assert!(
+        failed_invocations > 0,
+        "some invocations needed Lambda's retry"
+    );
+
+    // AND each problem of the fault-free run was alerted exactly once, and no other
+    let bodies = publisher.bodies();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for b in alerts(&bodies) {
+        let id = b["problem"]["id"].as_str().unwrap().to_owned();
+        *seen.entry(id.clone()).or_default() += 1;
+        let want = expected
+            .get(&id)
+            .unwrap_or_else(|| panic!("problem {id} is not one of the fault-free run's"));
+        // AND its diagnosis is the fault-free one, or differs only by MISSING_EVIDENCE with a
+        // confidence no higher
+        let (wb, wall, wv, wc) = facts(want);
+        let (gb, gall, gv, gc) = facts(&b["diagnosis"]);
+        assert_eq!(gb, wb, "problem {id}: blocking causes differ");
+        assert!(
+            gv == wv || gv == "unknown",
+            "problem {id}: verdict {gv} instead of {wv}"
+        );
+        assert!(
+            wall.iter().all(|c| gall.contains(c)),
+            "problem {id}: {gall:?} lacks some of {wall:?}"
+        );
+        let extra: Vec<&String> = gall.iter().filter(|c| !wall.contains(c)).collect();
+        assert!(
+            extra.iter().all(|c| *c == "MISSING_EVIDENCE"),
+            "problem {id}: {extra:?}"
+        );
+        assert!(
+            rank(&gc) <= rank(&wc),
+            "problem {id}: confidence {gc} above {wc}"
+        );
+    }
+    assert!(
+        seen.values().all(|c| *c == 1),
+        "a problem was alerted more than once: {seen:?}"
+    );
+    assert_eq!(
+        seen.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(alerted, expected.len());
+
+    // AND the counts the table kept agree: after the window, one more occurrence of each
+    // (fault-free) alerts again carrying the repeats counted. An attempt that counted its
+    // repeat and then failed is counted again by its retry, so the table may hold up to one
+    // more per failed invocation, never fewer than the invocations reported.
+    let after = Recording::new(&clean_base, &inbox.topic_arn);
+    let fresh = self::collector(&clean_base, Duration::from_secs(300));
+    let later_noise = noise_on(&clean_base, &table, &inbox.topic_arn);
+    let later = T0 + 31 * 86_400;
+    for (i, kc) in scenarios.iter().enumerate() {
+        let s = handle_noisy(
+            &fresh,
+            &after,
+            &later_noise,
+            &occurrence(kc, 1000 + i),
+            later,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.base.published.len(), 1, "{s:?}");
+    }
+    let carried: u64 = after
+        .bodies()
+        .iter()
+        .map(|b| b["problem"]["suppressed_repeats"].as_u64().unwrap_or(0))
+        .sum();
+    eprintln!(
+        "repeats carried by the next alerts: {carried}; counted by invocations: {repeats_counted}"
+    );
+    assert!(
+        carried >= repeats_counted as u64
+            && carried <= (repeats_counted + failed_invocations) as u64,
+        "carried {carried}, counted {repeats_counted}, failed invocations {failed_invocations}"
+    );
 }

@@ -27,7 +27,7 @@ use crate::support::{unique, Inbox, Moto};
 const T0: u64 = 1_772_442_843;
 
 /// A table as template.yaml declares it: partition key `pk`, on demand, TTL on `expires_at`.
-async fn table(m: &Moto) -> String {
+pub async fn table(m: &Moto) -> String {
     let ddb = aws_sdk_dynamodb::Client::new(&m.base);
     let name = unique("s3ka-noise");
     ddb.create_table()
