@@ -124,6 +124,7 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     // aws/state.rs
     ("get_object",                    "s3:GetObject",                         State),
     ("put_object",                    "s3:PutObject",                         State),
+    ("list_objects_v2",               "s3:ListBucket",                        State),
 ];
 
 /// Actions the function's role holds that no code calls: Lambda itself uses them with the

@@ -441,4 +441,8 @@ pub trait StateStore: Send + Sync {
         body: &str,
         condition: &WriteIf,
     ) -> impl Future<Output = Read<Written>> + Send;
+    /// The ids of the accounts with a stored snapshot (`accounts/<id>.json`), sorted: the
+    /// accounts an organization-wide change may reach, since the store does not hold the
+    /// organization's structure.
+    fn list_accounts(&self) -> impl Future<Output = Read<Vec<String>>> + Send;
 }

@@ -18,9 +18,18 @@ use crate::ports::{ReadError, StateStore, WriteIf, Written};
 /// Attempts per document before an update gives up (each lost race costs one).
 const ATTEMPTS: u32 = 8;
 
+/// Where the accounts' snapshots are stored.
+pub const ACCOUNTS_PREFIX: &str = "accounts/";
+
 /// The name of an account's snapshot.
 pub fn snapshot_name(account: &str) -> String {
-    format!("accounts/{account}.json")
+    format!("{ACCOUNTS_PREFIX}{account}.json")
+}
+
+/// The account whose snapshot `name` is; `None` for any other document.
+pub fn account_of_snapshot_name(name: &str) -> Option<String> {
+    let id = name.strip_prefix(ACCOUNTS_PREFIX)?.strip_suffix(".json")?;
+    (!id.is_empty() && !id.contains('/')).then(|| id.to_owned())
 }
 
 /// The name of an account's path index.
@@ -226,6 +235,14 @@ mod tests {
             let next = docs.get(name).map_or(1, |(_, v)| v + 1);
             docs.insert(name.to_owned(), (body.to_owned(), next));
             Ok(Written::Done(next.to_string()))
+        }
+
+        async fn list_accounts(&self) -> Read<Vec<String>> {
+            let docs = self.docs.lock().unwrap();
+            Ok(docs
+                .keys()
+                .filter_map(|k| account_of_snapshot_name(k))
+                .collect())
         }
     }
 

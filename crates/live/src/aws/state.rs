@@ -94,4 +94,29 @@ impl StateStore for S3StateStore {
             Err(e) => Err(e),
         }
     }
+
+    async fn list_accounts(&self) -> Read<Vec<String>> {
+        // ListObjectsV2 returns at most 1,000 keys a page; the continuation token pages on
+        // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html).
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(crate::state::ACCOUNTS_PREFIX)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(read_error)?;
+            out.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter_map(crate::state::account_of_snapshot_name),
+            );
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
 }
