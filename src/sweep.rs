@@ -1,7 +1,7 @@
 //! `sweep`: its input (one snapshot file, or a directory of per-account snapshot files as
 //! the state store holds them) and its progress on standard error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,8 +23,12 @@ pub fn load(path: &Path, max: u64, threads: usize, progress: &Progress) -> Resul
 
 /// Reads every `*.json` file of `dir` (in name order) through the snapshot reader and
 /// merges them. A file named for an account (`111122223333.json`, as the state store names
-/// them) must describe that account; an account or a bucket that two files describe is an
-/// error naming both files, since the merge would have to pick one of them.
+/// them) must describe that account, and is the one source of it: the parts of other accounts
+/// such a file also holds (the keys of another account its buckets use, the other side of a
+/// path the live auditor kept) are used only for an account no file is named for, from the
+/// first file in name order. An account that two files not named for it both describe in
+/// full, or a bucket two accounts list, is an error naming both files, since the merge would
+/// have to pick one of them.
 fn load_dir(dir: &Path, max: u64, threads: usize, progress: &Progress) -> Result<Snapshot> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("{}: cannot read the directory", dir.display()))?
@@ -38,46 +42,76 @@ fn load_dir(dir: &Path, max: u64, threads: usize, progress: &Progress) -> Result
             dir.display()
         );
     }
+    let stem_of = |file: &Path| -> Option<String> {
+        file.file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| auditor::refs::is_account_id(s))
+            .map(str::to_owned)
+    };
+    let named: BTreeSet<String> = files.iter().filter_map(|f| stem_of(f)).collect();
     // Parsed on every thread (parsing is most of the time of a large directory), merged in
     // name order, so the first error reported is the first in name order.
     let parsed = parse_all(&files, max, threads, progress);
     let mut merged = Snapshot::default();
-    let mut account_file: BTreeMap<String, usize> = BTreeMap::new();
-    let mut bucket_file: BTreeMap<String, usize> = BTreeMap::new();
+    // Where each merged account came from, and whether that file is its own source (named for
+    // it, or a whole snapshot not named for any account).
+    let mut account_file: BTreeMap<String, (usize, bool)> = BTreeMap::new();
     for (i, (file, snap)) in files.iter().zip(parsed).enumerate() {
         let snap = snap?;
-        let stem = file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
-        if auditor::refs::is_account_id(stem) && !snap.accounts.contains_key(stem) {
-            anyhow::bail!(
-                "{}: the file is named for account {stem} but does not describe it (accounts: {})",
-                file.display(),
-                snap.accounts.keys().cloned().collect::<Vec<_>>().join(", ")
-            );
+        let stem = stem_of(file);
+        if let Some(stem) = &stem {
+            if !snap.accounts.contains_key(stem) {
+                anyhow::bail!(
+                    "{}: the file is named for account {stem} but does not describe it (accounts: {})",
+                    file.display(),
+                    snap.accounts.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
         }
         let other = |at: usize| files.get(at).map(|f| f.display().to_string());
         for (id, account) in snap.accounts {
-            if let Some(first) = account_file.insert(id.clone(), i) {
-                anyhow::bail!(
+            let own = match stem.as_deref() {
+                None => true,
+                Some(s) => s == id,
+            };
+            if !own && named.contains(&id) {
+                continue; // the account's own file describes it
+            }
+            match account_file.get(&id).copied() {
+                Some((_, false)) if own => {}
+                Some((_, false)) => continue, // a part, already taken from an earlier file
+                Some((first, true)) if own => anyhow::bail!(
                     "{}: accounts.{id}: account {id} is also described by {}; give each account one file",
                     file.display(),
                     other(first).unwrap_or_default()
-                );
+                ),
+                Some((_, true)) => continue,
+                None => {}
             }
-            for bucket in account.s3.keys() {
-                if let Some(first) = bucket_file.insert(bucket.clone(), i) {
-                    anyhow::bail!(
-                        "{}: accounts.{id}.s3.{bucket}: bucket `{bucket}` is also listed by {}; bucket names are global",
-                        file.display(),
-                        other(first).unwrap_or_default()
-                    );
-                }
-            }
+            account_file.insert(id.clone(), (i, own));
             merged.accounts.insert(id, account);
         }
         merged.collection_errors.extend(snap.collection_errors);
+    }
+    // Bucket names are global: two accounts listing one bucket cannot both be right.
+    let mut bucket_owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for (id, account) in &merged.accounts {
+        for bucket in account.s3.keys() {
+            if let Some(first) = bucket_owner.insert(bucket, id) {
+                let file = |a: &str| {
+                    account_file
+                        .get(a)
+                        .and_then(|(at, _)| files.get(*at))
+                        .map(|f| f.display().to_string())
+                        .unwrap_or_default()
+                };
+                anyhow::bail!(
+                    "{}: accounts.{id}.s3.{bucket}: bucket `{bucket}` is also listed by {} (account {first}); bucket names are global",
+                    file(id),
+                    file(first)
+                );
+            }
+        }
     }
     merged.description = Some(format!(
         "{} snapshot files of {}",

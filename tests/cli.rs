@@ -2203,3 +2203,55 @@ fn sweep_refuses_a_file_named_for_an_account_it_does_not_describe() {
         r.stderr
     );
 }
+
+#[test]
+fn sweep_takes_each_account_from_its_own_file_and_parts_only_when_none_exists() {
+    // GIVEN the per-account directory as the live state store writes it: the caller's file
+    // also keeps a stale part of the bucket account (the other side of a path it saw), here
+    // without the bucket's policy
+    let snap = read_json(SNAPSHOT);
+    let whole = run(["sweep", "--snapshot", SNAPSHOT, "--format", "json"]);
+    let dir = per_account_dir("state-store-parts", &snap);
+    let mut stale = snap["accounts"][BUCKET_ACCOUNT].clone();
+    stale["s3"]["doc-example-bucket"]
+        .as_object_mut()
+        .unwrap()
+        .remove("policy");
+    let caller_file = json!({"accounts": {
+        CALLER_ACCOUNT: snap["accounts"][CALLER_ACCOUNT].clone(),
+        BUCKET_ACCOUNT: stale.clone(),
+    }});
+    std::fs::write(
+        dir.join(format!("{CALLER_ACCOUNT}.json")),
+        caller_file.to_string(),
+    )
+    .unwrap();
+    // WHEN the directory is swept
+    let r = run([
+        "sweep".as_ref(),
+        "--snapshot".as_ref(),
+        dir.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    // THEN the bucket account comes from its own file: the paths are those of the whole
+    assert_eq!(r.code, whole.code, "{r:?}");
+    assert_eq!(r.json()["paths"], whole.json()["paths"]);
+
+    // WHEN the bucket account's own file is missing
+    std::fs::remove_file(dir.join(format!("{BUCKET_ACCOUNT}.json"))).unwrap();
+    let r = run([
+        "sweep".as_ref(),
+        "--snapshot".as_ref(),
+        dir.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    // THEN the part the caller's file keeps is used, rather than the account being lost or
+    // the directory refused: both accounts are swept, and without the bucket policy that
+    // intended the reader's path, the path is no longer checked
+    assert_ne!(r.code, 2, "{r:?}");
+    let out = r.json();
+    assert_eq!(out["summary"]["accounts"], 2, "{out:#}");
+    assert_ne!(out["paths"], whole.json()["paths"], "{out:#}");
+}

@@ -83,6 +83,9 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_object_acl",                "s3:GetObjectAcl",                      ObjectRead),
     ("get_bucket_acl",                "s3:GetBucketAcl",                      Read),
     ("list_buckets",                  "s3:ListAllMyBuckets",                  Read),
+    // aws/s3control.rs: S3 Control operations are authorized as `s3:` actions.
+    ("get_access_point",              "s3:GetAccessPoint",                    Read),
+    ("get_access_point_policy",       "s3:GetAccessPointPolicy",              Read),
     // aws/kms.rs
     ("describe_key",                  "kms:DescribeKey",                      Read),
     ("get_key_policy",                "kms:GetKeyPolicy",                     Read),
@@ -117,14 +120,20 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("get_caller_identity",           "sts:GetCallerIdentity",                Free),
     // aws/sns.rs
     ("publish",                       "sns:Publish",                          Auditor),
+    // aws/inventory.rs: the organization sweep's whole-account reads (and list_buckets, above)
+    // and its account list
+    ("get_account_authorization_details", "iam:GetAccountAuthorizationDetails", Read),
+    ("list_accounts",                 "organizations:ListAccounts",           Auditor),
+    // aws/sqs.rs: the sweep's fan-out
+    ("send_message_batch",            "sqs:SendMessage",                      Auditor),
+    // aws/state.rs: the state bucket
+    ("get_object",                    "s3:GetObject",                         State),
+    ("put_object",                    "s3:PutObject",                         State),
+    ("list_objects_v2",               "s3:ListBucket",                        State),
     // aws/dynamo.rs: noise control's state, in the function's own table.
     ("update_item",                   "dynamodb:UpdateItem",                  Auditor),
     ("get_item",                      "dynamodb:GetItem",                     Auditor),
     ("scan",                          "dynamodb:Scan",                        Auditor),
-    // aws/state.rs
-    ("get_object",                    "s3:GetObject",                         State),
-    ("put_object",                    "s3:PutObject",                         State),
-    ("list_objects_v2",               "s3:ListBucket",                        State),
 ];
 
 /// Actions the function's role holds that no code calls: Lambda itself uses them with the
@@ -137,8 +146,16 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
         "Lambda sends failed invocations to the on-failure destination",
     ),
     (
-        "s3:ListBucket",
-        "S3 answers GetObject of a state document not yet written with 404, not 403, only with it",
+        "sqs:ReceiveMessage",
+        "Lambda's event source mapping polls the sweep queue",
+    ),
+    (
+        "sqs:DeleteMessage",
+        "Lambda's event source mapping deletes the sweep messages handled",
+    ),
+    (
+        "sqs:GetQueueAttributes",
+        "Lambda's event source mapping reads the sweep queue's attributes",
     ),
 ];
 
@@ -146,6 +163,8 @@ const PLATFORM_ACTIONS: &[(&str, &str)] = &[
 const STAR_RESOURCE_ACTIONS: &[&str] = &[
     "s3:ListAllMyBuckets",
     "kms:ListAliases",
+    "iam:GetAccountAuthorizationDetails",
+    "organizations:ListAccounts",
     "iam:ListPolicies",
     "organizations:DescribeOrganization",
     "ec2:DescribeVpcEndpoints",
@@ -154,12 +173,8 @@ const STAR_RESOURCE_ACTIONS: &[&str] = &[
 /// Never granted, whatever the code calls.
 const FORBIDDEN_ACTIONS: &[&str] = &["s3:*", "kms:Decrypt", "kms:*", "iam:*", "sts:*"];
 
-/// Methods named like an SDK operation that are not SDK calls, with the reason.
-const NOT_SDK_CALLS: &[(&str, &str, &str)] = &[(
-    "crates/live/src/handler/impact.rs",
-    "list_accounts",
-    "StateStore::list_accounts: the state bucket's `accounts/` keys (`list_objects_v2` in aws/state.rs), not Organizations ListAccounts",
-)];
+/// Methods named like an SDK operation that are not SDK calls, with the reason. Empty today.
+const NOT_SDK_CALLS: &[(&str, &str, &str)] = &[];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -392,7 +407,7 @@ fn service_hint(chain: &[String]) -> Option<String> {
     chain.iter().find_map(|n| {
         let n = n.trim_start_matches("aws_sdk_");
         match n {
-            "s3" | "kms" | "iam" | "sts" | "sns" | "dynamodb" => Some(n.to_owned()),
+            "s3" | "s3control" | "kms" | "iam" | "sts" | "sns" | "dynamodb" => Some(n.to_owned()),
             "org" | "organizations" => Some("organizations".to_owned()),
             _ => None,
         }
@@ -570,7 +585,7 @@ fn sdk_calls(
                 }
             };
             let row = OPERATIONS.iter().find(|(o, action, _)| {
-                *o == op && action.split(':').next() == Some(service.as_str())
+                *o == op && action.split(':').next() == Some(iam_prefix(&service))
             });
             let Some((_, action, scope)) = row else {
                 problems.push(format!(
@@ -598,6 +613,14 @@ fn sdk_calls(
         Ok(calls.into_values().collect())
     } else {
         Err(problems)
+    }
+}
+
+/// The IAM service prefix of an SDK crate's operations: S3 Control's are `s3:` actions.
+fn iam_prefix(service: &str) -> &str {
+    match service {
+        "s3control" => "s3",
+        other => other,
     }
 }
 
@@ -926,10 +949,13 @@ fn check_role(text: &str, role: &str, spec: &RoleSpec<'_>) -> Vec<String> {
         };
         // Behind the switch, and on this account's objects only.
         let guarded_ok = |g: &&Grant| {
-            g.guards == ["ObjectMetadata"]
-                && g.condition.as_ref().is_some_and(|c| {
-                    c["StringEquals"]["s3:ResourceAccount"] == json!({ "Ref": "AWS::AccountId" })
-                })
+            // The state bucket's objects are the auditor's own documents, not content.
+            on_state_bucket(g)
+                || g.guards == ["ObjectMetadata"]
+                    && g.condition.as_ref().is_some_and(|c| {
+                        c["StringEquals"]["s3:ResourceAccount"]
+                            == json!({ "Ref": "AWS::AccountId" })
+                    })
         };
         if spec.guarded.contains(action) {
             // The state bucket's grant is checked by check_auditor_resources.
@@ -1010,10 +1036,19 @@ fn check_auditor_resources(text: &str) -> Vec<String> {
                     ));
                 }
                 "sqs:SendMessage"
-                    if g.resource != json!({ "Fn::GetAtt": ["DeadLetterQueue", "Arn"] }) =>
+                    if g.resource != json!({ "Fn::GetAtt": ["DeadLetterQueue", "Arn"] })
+                        && g.resource != json!({ "Fn::GetAtt": ["SweepQueue", "Arn"] }) =>
                 {
                     problems.push(format!(
-                        "AuditorRole {}: sqs:SendMessage must be on DeadLetterQueue only",
+                        "AuditorRole {}: sqs:SendMessage must be on DeadLetterQueue or SweepQueue only",
+                        g.sid
+                    ));
+                }
+                "sqs:ReceiveMessage" | "sqs:DeleteMessage" | "sqs:GetQueueAttributes"
+                    if g.resource != json!({ "Fn::GetAtt": ["SweepQueue", "Arn"] }) =>
+                {
+                    problems.push(format!(
+                        "AuditorRole {}: {a} must be on SweepQueue only",
                         g.sid
                     ));
                 }
@@ -1280,6 +1315,80 @@ fn is_change_pattern(pattern: &Value) -> bool {
     pattern["detail"]["errorCode"] == json!([{"exists": false}])
 }
 
+/// The function's events that start and run the organization sweep (crates/live/src/sweep.rs).
+const SWEEP_EVENTS: &[&str] = &["SweepSchedule", "SweepWork"];
+
+/// Problems with the sweep's declaration: a schedule (sweep_start reads EventBridge's
+/// `Scheduled Event`), an SQS event source reporting failures per message with a concurrency
+/// bound, a visibility timeout of at least six times the function's timeout (AWS's advice for
+/// an SQS event source), and a dead-letter queue after the same number of receives the
+/// function is told is the last.
+fn check_sweep(text: &str) -> Vec<String> {
+    let t = template(text);
+    let mut problems = Vec::new();
+    let f = &t["Resources"]["AuditorFunction"]["Properties"];
+    let schedule = &f["Events"]["SweepSchedule"];
+    if schedule["Type"] != "Schedule" {
+        problems.push("SweepSchedule must be a Schedule event".to_owned());
+    }
+    let work = &f["Events"]["SweepWork"];
+    if work["Type"] != "SQS" {
+        problems.push("SweepWork must be an SQS event".to_owned());
+    }
+    let p = &work["Properties"];
+    if p["Queue"] != json!({"Fn::GetAtt": ["SweepQueue", "Arn"]}) {
+        problems.push("SweepWork must read SweepQueue".to_owned());
+    }
+    if p["FunctionResponseTypes"] != json!(["ReportBatchItemFailures"]) {
+        problems.push(
+            "SweepWork must report failures per message (ReportBatchItemFailures)".to_owned(),
+        );
+    }
+    if p["ScalingConfig"]["MaximumConcurrency"].is_null() || p["BatchSize"].is_null() {
+        problems
+            .push("SweepWork must set BatchSize and ScalingConfig.MaximumConcurrency".to_owned());
+    }
+    let q = &t["Resources"]["SweepQueue"]["Properties"];
+    let timeout = f["Timeout"].as_u64().unwrap_or(0);
+    let visibility = q["VisibilityTimeout"].as_u64().unwrap_or(0);
+    if timeout == 0 || visibility < 6 * timeout {
+        problems.push(format!(
+            "SweepQueue's VisibilityTimeout ({visibility}) must be at least six times the function's Timeout ({timeout})"
+        ));
+    }
+    let redrive = &q["RedrivePolicy"];
+    if redrive["deadLetterTargetArn"] != json!({"Fn::GetAtt": ["SweepDeadLetterQueue", "Arn"]}) {
+        problems.push("SweepQueue must redrive to SweepDeadLetterQueue".to_owned());
+    }
+    let env = &f["Environment"]["Variables"];
+    if redrive["maxReceiveCount"].is_null()
+        || redrive["maxReceiveCount"] != env["S3KA_SWEEP_MAX_RECEIVE"]
+    {
+        problems.push("S3KA_SWEEP_MAX_RECEIVE must be the queue's maxReceiveCount".to_owned());
+    }
+    if env["S3KA_SWEEP_QUEUE_URL"] != json!({"Ref": "SweepQueue"}) {
+        problems.push("S3KA_SWEEP_QUEUE_URL must be SweepQueue".to_owned());
+    }
+    if env["S3KA_STATE_BUCKET"] != json!({"Ref": "StateBucket"}) {
+        problems.push("S3KA_STATE_BUCKET must be StateBucket".to_owned());
+    }
+    problems
+}
+
+#[test]
+fn the_sweep_is_declared_as_the_code_runs_it() {
+    let text = read("template.yaml");
+    assert_no_problems("template.yaml sweep", &check_sweep(&text));
+    let broken = edit(
+        &text,
+        "FunctionResponseTypes: [ReportBatchItemFailures]",
+        "FunctionResponseTypes: []",
+    );
+    assert!(!check_sweep(&broken).is_empty());
+    let broken = edit(&text, "VisibilityTimeout: 720", "VisibilityTimeout: 300");
+    assert!(check_sweep(&broken).iter().any(|p| p.contains("six times")));
+}
+
 /// The function's AccessDenied rules in template.yaml: source → (state, pattern).
 fn function_rules(t: &Value) -> BTreeMap<String, (String, Value)> {
     function_rules_of(t, false)
@@ -1293,8 +1402,10 @@ fn function_rules_of(t: &Value, changes: bool) -> BTreeMap<String, (String, Valu
         .unwrap();
     let mut out = BTreeMap::new();
     for (id, e) in events {
-        // The scheduled run is checked by `the_schedule_sends_the_scheduled_runs_input`.
-        if id == "NoiseSchedule" {
+        // The organization sweep's schedule and queue (checked by
+        // `the_sweep_is_declared_as_the_code_runs_it`), and noise control's scheduled run
+        // (by `the_schedule_sends_the_scheduled_runs_input`).
+        if SWEEP_EVENTS.contains(&id.as_str()) || id == "NoiseSchedule" {
             continue;
         }
         assert_eq!(

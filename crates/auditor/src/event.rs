@@ -30,9 +30,11 @@ use thiserror::Error;
 pub use crate::impact::{ChangeEvent, Touched, CHANGE_EVENTS};
 use crate::limits::{self, thousands};
 use crate::reader::{Node, PathError};
-use crate::refs::{self as arn, is_account_id, is_service_name, Arn, BucketRef, Partition};
+use crate::refs::{
+    self as arn, is_account_id, is_service_name, AccessPointRef, Arn, BucketRef, Partition,
+};
 pub use crate::request::{
-    AwsDenial, CopySource, EventMeta, Operation, Principal, PrincipalType, Request,
+    AccessPointUse, AwsDenial, CopySource, EventMeta, Operation, Principal, PrincipalType, Request,
 };
 
 /// An event that cannot be read, with the JSON path of the offending value
@@ -347,6 +349,7 @@ fn parse_record(node: &Node<'_>) -> Result<EventOutcome, PathError> {
         object_key: None,
         version_id: None,
         copy_source: None,
+        access_point: None,
         kms_key_arn: None,
         kms_key_ref: None,
         resource_account: None,
@@ -629,7 +632,48 @@ fn fill_s3(
         }
     };
     let from_object_arn = resources.arn("AWS::S3::Object").and_then(arn::s3_arn);
-    let bucket = param("bucketName")?
+    // A request through an access point: the record lists the access point ARN in
+    // `resources` (`AWS::S3::AccessPoint`), and `bucketName` may be the access point's ARN or
+    // alias rather than a bucket (docs/design.md, "Access points").
+    let named = param("bucketName")?;
+    let mut access_point = resources
+        .arn("AWS::S3::AccessPoint")
+        .and_then(AccessPointRef::parse)
+        .map(|(r, _)| AccessPointUse::Arn(r));
+    let mut bucket_named = None;
+    let mut key_in_arn = None;
+    if let Some(text) = named {
+        match AccessPointRef::parse(&text) {
+            Some((r, key)) => {
+                key_in_arn = key.map(str::to_owned);
+                access_point.get_or_insert(AccessPointUse::Arn(r));
+            }
+            None if arn::is_access_point_alias(&text) => {
+                access_point.get_or_insert(AccessPointUse::Alias(text));
+            }
+            // Another ARN (a Multi-Region Access Point, an Outposts access point) is no bucket
+            // name: the bucket can only come from `resources`.
+            None if Arn::parse(&text).is_some() => {
+                request.assumptions.push(format!(
+                    "the request names `{text}`, which is neither a bucket nor an access point of a Region (Multi-Region Access Points are not modelled); the bucket is taken from the record's `resources`"
+                ));
+            }
+            None => bucket_named = Some(text),
+        }
+    }
+    if access_point.is_none() {
+        if let Some(host) = param("Host")? {
+            if let Some((name, account, region)) = arn::access_point_host(&host) {
+                access_point = Some(AccessPointUse::Arn(AccessPointRef {
+                    partition,
+                    region: region.to_owned(),
+                    account: account.to_owned(),
+                    name: name.to_owned(),
+                }));
+            }
+        }
+    }
+    let bucket = bucket_named
         .or_else(|| {
             resources
                 .arn("AWS::S3::Bucket")
@@ -637,12 +681,20 @@ fn fill_s3(
                 .map(|(b, _)| b.to_owned())
         })
         .or_else(|| from_object_arn.map(|(b, _)| b.to_owned()));
-    let Some(bucket) = bucket else {
+    if bucket.is_none() && access_point.is_none() {
         return Err(record.loc.key("requestParameters").key("bucketName").err(
             "missing required field: the record names the bucket neither here nor in `resources`",
         ));
-    };
-    let key = param("key")?.or_else(|| from_object_arn.and_then(|(_, k)| k).map(str::to_owned));
+    }
+    let key = param("key")?
+        .or(key_in_arn)
+        .or_else(|| from_object_arn.and_then(|(_, k)| k).map(str::to_owned))
+        .or_else(|| {
+            resources
+                .arn("AWS::S3::Object")
+                .and_then(AccessPointRef::parse)
+                .and_then(|(_, k)| k.map(str::to_owned))
+        });
     let Some(key) = key else {
         return Err(record.loc.key("requestParameters").key("key").err(
             "missing required field: the record names the object neither here nor in `resources`",
@@ -694,11 +746,20 @@ fn fill_s3(
         }
         request.kms_key_ref = Some(key_ref);
     }
-    request.resource = Some(BucketRef::new(partition, &bucket).object(&key).arn());
-    request.resource_account = resources
-        .bucket_owner(partition, &bucket, Some(&key))
-        .map(str::to_owned);
-    request.bucket = Some(bucket);
+    match (&bucket, &access_point) {
+        (Some(bucket), _) => {
+            request.resource = Some(BucketRef::new(partition, bucket).object(&key).arn());
+            request.resource_account = resources
+                .bucket_owner(partition, bucket, Some(&key))
+                .map(str::to_owned);
+        }
+        (None, Some(AccessPointUse::Arn(ap))) => {
+            request.resource = Some(ap.object_arn(Some(&key)));
+        }
+        (None, _) => {}
+    }
+    request.bucket = bucket;
+    request.access_point = access_point;
     request.object_key = Some(key);
     request.version_id = version_id;
     Ok(())
@@ -1192,6 +1253,7 @@ fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<Request, 
         object_key: None,
         version_id: None,
         copy_source: None,
+        access_point: None,
         kms_key_arn: None,
         kms_key_ref: None,
         resource_account: None,
@@ -1207,7 +1269,15 @@ fn adhoc(principal_text: &str, action: &str, resource: &str) -> Result<Request, 
         assumptions,
     };
 
-    if service == "s3" {
+    let through_access_point = AccessPointRef::parse(resource)
+        .filter(|_| service == "s3")
+        .and_then(|(ap, key)| Some((ap, key?)));
+    if let Some((ap, key)) = through_access_point {
+        // An object through an access point: the bucket behind it comes from the snapshot.
+        request.resource = Some(ap.object_arn(Some(key)));
+        request.object_key = Some(key.to_owned());
+        request.access_point = Some(AccessPointUse::Arn(ap));
+    } else if service == "s3" {
         let object = match resource.strip_prefix("s3://") {
             Some(rest) => rest
                 .split_once('/')

@@ -216,6 +216,91 @@ pub fn s3_arn(text: &str) -> Option<(&str, Option<&str>)> {
     parse_s3_arn(text).map(|(_, b, k)| (b, k))
 }
 
+/// An S3 access point of a general purpose bucket: `arn:<partition>:s3:<region>:<account>:accesspoint/<name>`
+/// ("Referencing access points with ARNs, access point aliases, or virtual-hosted-style URIs",
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-points-naming.html>).
+/// Multi-Region Access Points (`arn:aws:s3::<account>:accesspoint/<alias>.mrap`, no Region) are
+/// not access points in this sense and are never parsed as one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct AccessPointRef {
+    /// The partition of the ARN.
+    pub partition: Partition,
+    /// The access point's Region.
+    pub region: String,
+    /// The account that owns the access point (not necessarily the bucket's owner).
+    pub account: String,
+    /// The access point name.
+    pub name: String,
+}
+
+impl AccessPointRef {
+    /// `arn:<partition>:s3:<region>:<account>:accesspoint/<name>`: the resource of requests
+    /// about the access point itself, and the value of `s3:DataAccessPointArn`.
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:{}:s3:{}:{}:accesspoint/{}",
+            self.partition, self.region, self.account, self.name
+        )
+    }
+
+    /// `<access point ARN>/object/<key>` (`*` for an unknown key): the resource an object
+    /// request through the access point is authorized on against the access point policy.
+    pub fn object_arn(&self, key: Option<&str>) -> String {
+        format!("{}/object/{}", self.arn(), key.unwrap_or("*"))
+    }
+
+    /// Reads an access point ARN or an access point object ARN: the access point and the
+    /// object key, when the ARN names one. `None` for anything else (bucket ARNs, Multi-Region
+    /// Access Points, S3 on Outposts).
+    pub fn parse(text: &str) -> Option<(AccessPointRef, Option<&str>)> {
+        let arn = Arn::parse(text)?;
+        let partition = Partition::parse(arn.partition)?;
+        if arn.service != "s3" || arn.region.is_empty() || !is_account_id(arn.account) {
+            return None;
+        }
+        let rest = arn.resource.strip_prefix("accesspoint/")?;
+        let (name, key) = match rest.split_once('/') {
+            Some((name, tail)) => (name, Some(tail.strip_prefix("object/")?)),
+            None => (rest, None),
+        };
+        if name.is_empty() || key == Some("") {
+            return None;
+        }
+        Some((
+            AccessPointRef {
+                partition,
+                region: arn.region.to_owned(),
+                account: arn.account.to_owned(),
+                name: name.to_owned(),
+            },
+            key,
+        ))
+    }
+}
+
+/// Whether a bucket name is an access point alias (`<name>-<suffix>-s3alias`): S3 accepts the
+/// alias wherever a bucket name goes, and no bucket name may end in `-s3alias` (bucket naming
+/// rules, <https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html>).
+pub fn is_access_point_alias(bucket_name: &str) -> bool {
+    bucket_name
+        .strip_suffix("-s3alias")
+        .is_some_and(|rest| !rest.is_empty())
+}
+
+/// The access point of an access point hostname,
+/// `<name>-<account>.s3-accesspoint.<region>.<dns suffix>` (what CloudTrail records as
+/// `requestParameters.Host` for a request through an access point): name, account and Region.
+pub fn access_point_host(host: &str) -> Option<(&str, &str, &str)> {
+    let (label, rest) = host.split_once(".s3-accesspoint.")?;
+    let region = Partition::ALL
+        .iter()
+        .find_map(|p| rest.strip_suffix(p.dns_suffix())?.strip_suffix('.'))
+        .map(|r| r.strip_prefix("dualstack.").unwrap_or(r))?;
+    let (name, account) = label.rsplit_once('-')?;
+    (!name.is_empty() && is_account_id(account) && !region.is_empty() && !region.contains('.'))
+        .then_some((name, account, region))
+}
+
 /// A KMS key ARN split into Region, account and key id; `None` for anything else (alias
 /// ARNs included).
 pub fn kms_key_arn(text: &str) -> Option<(&str, &str, &str)> {
@@ -340,6 +425,61 @@ mod tests {
         assert_eq!(parse_s3_arn("arn:aws-iso:s3:::b/k"), None);
         assert!(is_account_id("111122223333"));
         assert!(!is_account_id("11112222333"));
+    }
+
+    #[test]
+    fn access_point_arns_aliases_and_hosts() {
+        let (ap, key) =
+            AccessPointRef::parse("arn:aws:s3:us-west-2:111122223333:accesspoint/reports-ap")
+                .expect("access point ARN");
+        assert_eq!(key, None);
+        assert_eq!(ap.name, "reports-ap");
+        assert_eq!(ap.account, "111122223333");
+        assert_eq!(ap.region, "us-west-2");
+        assert_eq!(
+            ap.arn(),
+            "arn:aws:s3:us-west-2:111122223333:accesspoint/reports-ap"
+        );
+        assert_eq!(
+            ap.object_arn(Some("reports/q1.csv")),
+            "arn:aws:s3:us-west-2:111122223333:accesspoint/reports-ap/object/reports/q1.csv"
+        );
+        let (ap, key) = AccessPointRef::parse(
+            "arn:aws-cn:s3:cn-north-1:111122223333:accesspoint/ap/object/a/b.csv",
+        )
+        .expect("object through an access point");
+        assert_eq!(ap.partition, Partition::AwsCn);
+        assert_eq!(key, Some("a/b.csv"));
+        // Not access points: a bucket, a Multi-Region Access Point, other suffixes.
+        for text in [
+            "arn:aws:s3:::doc-example-bucket/k",
+            "arn:aws:s3::111122223333:accesspoint/mfzwi23gnjvgw.mrap",
+            "arn:aws:s3:us-west-2:111122223333:accesspoint/ap/k",
+            "arn:aws:s3:us-west-2:111122223333:accesspoint/",
+            "arn:aws:s3:us-west-2:111122223333:accesspoint/ap/object/",
+            "arn:aws:s3-outposts:us-west-2:111122223333:outpost/op/accesspoint/ap",
+        ] {
+            assert_eq!(AccessPointRef::parse(text), None, "{text}");
+        }
+        assert!(is_access_point_alias(
+            "reports-ap-hrzrlukc5m36ft7okagglf3gmwluquse1b-s3alias"
+        ));
+        assert!(!is_access_point_alias("doc-example-bucket"));
+        assert!(!is_access_point_alias("-s3alias"));
+        assert_eq!(
+            access_point_host("reports-ap-111122223333.s3-accesspoint.us-west-2.amazonaws.com"),
+            Some(("reports-ap", "111122223333", "us-west-2"))
+        );
+        assert_eq!(
+            access_point_host(
+                "ap-111122223333.s3-accesspoint.dualstack.cn-north-1.amazonaws.com.cn"
+            ),
+            Some(("ap", "111122223333", "cn-north-1"))
+        );
+        assert_eq!(
+            access_point_host("doc-example-bucket.s3.us-west-2.amazonaws.com"),
+            None
+        );
     }
 
     #[test]

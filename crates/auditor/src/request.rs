@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use iam_eval::ContextValue;
 use serde::{Serialize, Serializer};
 
-use crate::refs::{Arn, BucketRef, Partition};
+use crate::refs::{AccessPointRef, Arn, BucketRef, Partition};
 
 /// The record's own facts, kept for reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -160,6 +160,18 @@ pub struct VpcEndpointRef {
     pub account: Option<String>,
 }
 
+/// How a request named the access point it went through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessPointUse {
+    /// By ARN (an access point ARN as `--bucket` or `bucketName`, the record's
+    /// `AWS::S3::AccessPoint` resource, or the access point hostname).
+    Arn(AccessPointRef),
+    /// By alias (`<name>-<suffix>-s3alias` as the bucket name): only the snapshot can say
+    /// which access point, account and bucket it stands for.
+    Alias(String),
+}
+
 /// The source of a `CopyObject` (`x-amz-copy-source`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CopySource {
@@ -216,6 +228,10 @@ pub struct Request {
     pub version_id: Option<String>,
     /// For `CopyObject`: the object read.
     pub copy_source: Option<CopySource>,
+    /// The access point the request went through (the object write for a `CopyObject`),
+    /// when it used one: then `bucket` is the bucket behind it, or `None` until the snapshot
+    /// resolves the access point (docs/design.md, "Access points").
+    pub access_point: Option<AccessPointUse>,
     /// The key ARN, when the record names the key by ARN.
     pub kms_key_arn: Option<String>,
     /// The key as the request named it (`keyId`, the S3 key-id header): an ARN, alias name,

@@ -317,6 +317,8 @@ fn scope_of(index: &Index<'_>, p: &Intended) -> Snapshot {
         sessions: BTreeMap::new(),
         // Small, and read by the coverage table even when no request names an endpoint.
         vpc_endpoints: a.vpc_endpoints.clone(),
+        // The sweep follows direct bucket paths; access points are not on them.
+        access_points: BTreeMap::new(),
     };
     if let Some(caller) = crate::refs::Arn::parse(&p.principal).map(|a| a.account.to_owned()) {
         if let Some(a) = snap.account(&caller) {

@@ -9,6 +9,8 @@
 //!          object: HeadObject and GetObjectAcl (both behind `Options::head_object`)
 //!          caller:  Get{Role,User}, List{Role,User}Policies, ListAttached…, ListPolicies
 //!          both:    DescribeOrganization; a key the event names: its reads
+//!          an access point the request names by ARN: GetAccessPoint, GetAccessPointPolicy
+//!          (then the bucket behind it, one level deeper, when the request named no bucket)
 //! depth 3  the object's key (and the bucket's default key): DescribeKey, GetKeyPolicy,
 //!          ListGrants, ListAliases; the caller's inline and managed policy documents
 //! ```
@@ -34,12 +36,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use auditor::event::{ChangeEvent, Principal, Request};
-use auditor::refs::{self, BucketRef, Partition};
+use auditor::event::{AccessPointUse, ChangeEvent, Principal, Request, Touched};
+use auditor::refs::{self, AccessPointRef, BucketRef, Partition};
 use auditor::snapshot::{
-    Bucket, CollectionError, DefaultEncryption, Group, Iam, Key, KeyGrant, KeyManager, KeyMetadata,
-    KeyState, ManagedPolicy, NamedPolicy, Object, ObjectOwnership, Organization, PublicAccessBlock,
-    Role, Snapshot, User, VpcEndpoint,
+    AccessPoint, Bucket, CollectionError, DefaultEncryption, Group, Iam, Key, KeyGrant, KeyManager,
+    KeyMetadata, KeyState, ManagedPolicy, NamedPolicy, NetworkOrigin, Object, ObjectOwnership,
+    Organization, PublicAccessBlock, Role, Snapshot, User, VpcEndpoint,
 };
 use futures_util::future::join_all;
 use serde_json::Value;
@@ -49,8 +51,8 @@ use crate::handler::PublishedLedger;
 use crate::keys;
 use crate::meter::{Meter, Stats};
 use crate::ports::{
-    Access, Accounts, BucketReads, IdentityKind, IdentityReads, KeyInfo, KeyReads, NetworkReads,
-    OrgInfo, OrgReads, Read, ReadError,
+    Access, AccessPointReads, Accounts, BucketReads, IdentityKind, IdentityReads, KeyInfo,
+    KeyReads, NetworkReads, OrgInfo, OrgReads, Read, ReadError,
 };
 
 /// What to read beyond the minimum.
@@ -125,6 +127,11 @@ enum Fragment {
         account: String,
         endpoint: Option<Box<VpcEndpoint>>,
     },
+    AccessPoint {
+        account: String,
+        name: String,
+        access_point: Box<AccessPoint>,
+    },
     /// An account's canonical user id (`ListBuckets` or `GetBucketAcl` `Owner.ID`).
     Canonical {
         account: String,
@@ -158,6 +165,8 @@ struct Plan {
     /// The VPC endpoint the request came through and the account that owns it (the record's
     /// `vpcEndpointAccountId`, else the caller's account, where endpoints usually live).
     vpc_endpoint: Option<(String, String)>,
+    /// The access point the request went through, named by ARN.
+    access_point: Option<AccessPointRef>,
 }
 
 impl Plan {
@@ -198,6 +207,12 @@ impl Plan {
                 plan.region = key_arn_parts(k).map(|(r, _)| r.to_owned());
             }
         }
+        if let Some(AccessPointUse::Arn(ap)) = &req.access_point {
+            if plan.region.is_none() {
+                plan.region = Some(ap.region.clone());
+            }
+            plan.access_point = Some(ap.clone());
+        }
         if matches!(req.principal, Principal::Unknown) {
             plan.caller = None;
         }
@@ -209,6 +224,47 @@ impl Plan {
         });
         plan
     }
+}
+
+/// Whether `change` may alter what the diagnosis of `req` reads, so that a problem `req`
+/// exposed is worth re-diagnosing (docs/live.md, "Noise control"). The entries the request
+/// names (its buckets, its caller's IAM, the key it names, its accounts' organization) are
+/// asked [`keys::touched_by`]; a key or alias change is in doubt, since the object's key is not
+/// in the record: it counts when made in one of the request's accounts or in one of `accounts`
+/// (those the problem's blocking causes name).
+pub fn may_alter(change: &ChangeEvent, req: &Request, accounts: &[&str]) -> bool {
+    let plan = Plan::of(req);
+    let mut named: Vec<String> = Vec::new();
+    if let Some(id) = &plan.caller {
+        let kind = match id.kind {
+            IdentityKind::Role => "role",
+            IdentityKind::User => "user",
+            IdentityKind::Group => "group",
+        };
+        named.push(keys::iam(&id.account, kind, &id.name));
+    }
+    let bucket_account = plan.bucket_account.as_deref().unwrap_or_default();
+    for (bucket, _, _) in &plan.objects {
+        named.push(keys::bucket(bucket_account, bucket));
+    }
+    named.extend(plan.event_key.as_deref().map(keys::key));
+    let mine: Vec<&str> = [
+        plan.caller_account.as_deref(),
+        plan.bucket_account.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(accounts.iter().copied())
+    .collect();
+    named.extend(mine.iter().map(|a| keys::org(a)));
+    if named.iter().any(|k| keys::touched_by(change, k)) {
+        return true;
+    }
+    let kms = change
+        .touches
+        .iter()
+        .any(|t| matches!(t, Touched::Key { .. } | Touched::Aliases));
+    kms && change.account.as_deref().is_none_or(|a| mine.contains(&a))
 }
 
 /// The IAM identity behind a principal ARN: a role (for a session or a role ARN) or a user.
@@ -375,6 +431,7 @@ impl<A: Accounts> Collector<A> {
         if let Some((_, a)) = &plan.vpc_endpoint {
             names.insert(a.clone());
         }
+        names.extend(plan.access_point.as_ref().map(|ap| ap.account.clone()));
         let (accesses, ()) = tokio::join!(
             join_all(names.iter().map(|a| self.access(a, meter))),
             self.warm_org_reader(meter),
@@ -461,11 +518,31 @@ impl<A: Accounts> Collector<A> {
                 None => Ok(Vec::new()),
             }
         };
-        let (orgs, caller, resources, event_key, endpoint) =
-            tokio::join!(orgs, caller, resources, event_key, endpoint);
+        let access_point = async {
+            match (
+                &plan.access_point,
+                reader_of(
+                    readers,
+                    plan.access_point.as_ref().map(|ap| ap.account.as_str()),
+                ),
+            ) {
+                (Some(ap), Some(r)) => {
+                    // Without a bucket in the request, the one behind the access point.
+                    let object = plan
+                        .objects
+                        .is_empty()
+                        .then_some((req.object_key.as_deref(), req.version_id.as_deref()));
+                    self.access_point(r, ap, object, readers, meter).await
+                }
+                _ => Ok(Vec::new()),
+            }
+        };
+        let (orgs, caller, resources, event_key, endpoint, access_point) =
+            tokio::join!(orgs, caller, resources, event_key, endpoint, access_point);
         for chain in orgs.into_iter().chain(resources) {
             fragments.extend(chain?);
         }
+        fragments.extend(access_point?);
         fragments.extend(caller?);
         fragments.extend(event_key?);
         fragments.extend(endpoint?);
@@ -477,6 +554,123 @@ impl<A: Accounts> Collector<A> {
             None => "Collected live by s3-kms-auditor".to_owned(),
         };
         Ok(assemble(description, fragments))
+    }
+
+    /// The access point the request went through (`GetAccessPoint`, `GetAccessPointPolicy`
+    /// in its owner's account), and, when the request named no bucket, the bucket behind it.
+    /// Not cached: a change to an access point emits no event the warm cache listens to.
+    async fn access_point(
+        &self,
+        r: Reader<'_, A::Reader>,
+        ap: &AccessPointRef,
+        object: Option<(Option<&str>, Option<&str>)>,
+        readers: &BTreeMap<String, (A::Reader, u32)>,
+        meter: &Meter,
+    ) -> Chain {
+        let account = r.account;
+        let d = r.depth + 1;
+        let arn = ap.arn();
+        meter.call("s3:GetAccessPoint", d);
+        meter.call("s3:GetAccessPointPolicy", d);
+        let (info, policy) = tokio::join!(
+            r.reader.access_point(&ap.region, &ap.name),
+            r.reader.access_point_policy(&ap.region, &ap.name),
+        );
+        let info = answer(info, account, "s3:GetAccessPoint")?;
+        let policy = answer(policy, account, "s3:GetAccessPointPolicy")?;
+        let mut out = Vec::new();
+        let info = match info {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                out.push(gap(
+                    account,
+                    "s3:GetAccessPoint",
+                    Some(&arn),
+                    &ReadError::Service {
+                        code: "NoSuchAccessPoint".into(),
+                        message: Some("the access point does not exist".into()),
+                    },
+                ));
+                return Ok(out);
+            }
+            Err(e) => {
+                out.push(gap(account, "s3:GetAccessPoint", Some(&arn), &e));
+                return Ok(out);
+            }
+        };
+        let policy = policy.and_then(|p| {
+            p.map(|text| NamedPolicy::access_point_policy(&ap.name, Value::String(text)))
+                .transpose()
+                .map_err(invalid)
+        });
+        let policy = match policy {
+            Ok(p) => p,
+            Err(e) => {
+                // Without it the access point would read as "no policy": leave it out.
+                out.push(gap(account, "s3:GetAccessPointPolicy", Some(&arn), &e));
+                return Ok(out);
+            }
+        };
+        let network_origin = if info.network_origin.eq_ignore_ascii_case("VPC") {
+            NetworkOrigin::Vpc
+        } else {
+            NetworkOrigin::Internet
+        };
+        let bucket_owner = info
+            .bucket_account_id
+            .clone()
+            .unwrap_or_else(|| account.to_owned());
+        let bucket = info.bucket.clone();
+        let doc = AccessPoint {
+            name: ap.name.clone(),
+            bucket: info.bucket,
+            bucket_account_id: info.bucket_account_id,
+            network_origin,
+            vpc_id: info.vpc_id,
+            public_access_block: info.public_access_block.map(|p| PublicAccessBlock {
+                block_public_acls: p.block_public_acls,
+                ignore_public_acls: p.ignore_public_acls,
+                block_public_policy: p.block_public_policy,
+                restrict_public_buckets: p.restrict_public_buckets,
+            }),
+            alias: info.alias,
+            // Only an ARN that names this access point (an emulator may print another Region).
+            arn: info
+                .arn
+                .filter(|a| AccessPointRef::parse(a).is_some_and(|(p, _)| p == *ap)),
+            policy,
+        };
+        out.push(Fragment::AccessPoint {
+            account: account.to_owned(),
+            name: ap.name.clone(),
+            access_point: Box::new(doc),
+        });
+        if let Some((key, version)) = object.filter(|_| !bucket.is_empty()) {
+            match reader_of(readers, Some(&bucket_owner)) {
+                Some(owner) => {
+                    let owner = Reader {
+                        depth: owner.depth.max(d),
+                        ..owner
+                    };
+                    out.extend(
+                        self.bucket_and_object(owner, &ap.region, &bucket, key, version, None, meter)
+                            .await?,
+                    );
+                }
+                None => out.push(gap(
+                    &bucket_owner,
+                    "s3:GetBucketPolicy",
+                    Some(&BucketRef::new(ap.partition, &bucket).arn()),
+                    &ReadError::Service {
+                        code: "NotCollected".into(),
+                        message: Some(format!(
+                            "bucket `{bucket}` behind access point `{arn}` belongs to account {bucket_owner}, which the request did not name"
+                        )),
+                    },
+                )),
+            }
+        }
+        Ok(out)
     }
 
     /// A reader for `account`, with the depth at which it became usable.
@@ -1652,6 +1846,18 @@ fn assemble(description: String, fragments: Vec<Fragment>) -> Snapshot {
                     }
                 }
             }
+            Fragment::AccessPoint {
+                account,
+                name,
+                access_point,
+            } => {
+                snapshot
+                    .accounts
+                    .entry(account)
+                    .or_default()
+                    .access_points
+                    .insert(name, *access_point);
+            }
             Fragment::Canonical { account, id } => {
                 snapshot.accounts.entry(account).or_default().canonical_id = Some(id);
             }
@@ -1675,6 +1881,7 @@ fn merge_key(existing: &mut Key, other: Key) {
     }
 }
 
+mod account;
 mod acl;
 mod org;
 #[cfg(test)]

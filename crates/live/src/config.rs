@@ -14,11 +14,16 @@
 //! | `S3KA_ENDPOINT_URL` | no | one endpoint for every service (an AWS-compatible test server) |
 //! | `S3KA_STATE_BUCKET` | no | the bucket the stack creates for the per-account state policy-change impact compares with; without it change events only drop cached state |
 //! | `S3KA_MAX_ATTEMPTS` | no | attempts per AWS call, 1 to 10 (default 3; 1 disables retries) |
+//! | `S3KA_SWEEP_QUEUE_URL` | no | the organization sweep's queue; without it (or without `S3KA_STATE_BUCKET`) schedule events are refused |
+//! | `S3KA_SWEEP_ORGANIZATIONS` | no | `true`: the sweep lists the accounts with Organizations `ListAccounts` (management or delegated-administrator account) |
+//! | `S3KA_SWEEP_ACCOUNTS` | no | otherwise, the accounts to sweep, comma-separated 12-digit ids |
+//! | `S3KA_SWEEP_MAX_RECEIVE` | no | the queue's `maxReceiveCount` (default 3): a message failing on that receive marks its account failed |
 
 use std::time::Duration;
 
 use crate::aws::{OrgAccess, RoleSpec, SdkSettings};
 use crate::collect::Options;
+use crate::sweep::SweepConfig;
 
 /// The function's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +42,8 @@ pub struct Config {
     pub sdk: SdkSettings,
     /// `S3KA_STATE_BUCKET`.
     pub state_bucket: Option<String>,
+    /// `S3KA_SWEEP_*`.
+    pub sweep: SweepConfig,
 }
 
 /// A setting that cannot be used.
@@ -158,6 +165,49 @@ impl Config {
                 ));
             }
         }
+        let flag = |var: &'static str| match get(var).as_deref() {
+            None | Some("false" | "0" | "no") => Ok(false),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some(other) => Err(ConfigError::new(
+                var,
+                format!("`{other}` is not `true` or `false`"),
+            )),
+        };
+        let accounts: Vec<String> = get("S3KA_SWEEP_ACCOUNTS")
+            .map(|v| {
+                v.split(',')
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(bad) = accounts
+            .iter()
+            .find(|a| a.len() != 12 || !a.bytes().all(|c| c.is_ascii_digit()))
+        {
+            return Err(ConfigError::new(
+                "S3KA_SWEEP_ACCOUNTS",
+                format!("`{bad}` is not a 12-digit account id"),
+            ));
+        }
+        let max_receive = match get("S3KA_SWEEP_MAX_RECEIVE") {
+            Some(v) => match v.parse::<u32>() {
+                Ok(n @ 1..=1000) => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        "S3KA_SWEEP_MAX_RECEIVE",
+                        format!("`{v}` is not a number from 1 to 1000 (SQS maxReceiveCount)"),
+                    ))
+                }
+            },
+            None => 3,
+        };
+        let sweep = SweepConfig {
+            queue_url: get("S3KA_SWEEP_QUEUE_URL"),
+            accounts,
+            organizations: flag("S3KA_SWEEP_ORGANIZATIONS")?,
+            max_receive,
+        };
         let org_access = match get("S3KA_ORG_ACCESS") {
             None => None,
             Some(v) => Some(OrgAccess::parse(&v).ok_or_else(|| ConfigError::new(
@@ -166,6 +216,7 @@ impl Config {
             ))?),
         };
         Ok(Config {
+            sweep,
             state_bucket,
             topic_arn,
             role,
@@ -349,8 +400,41 @@ mod tests {
                 vec![TOPIC, ("S3KA_ENDPOINT_URL", "localhost:5000")],
                 "S3KA_ENDPOINT_URL",
             ),
+            (
+                vec![TOPIC, ("S3KA_SWEEP_ACCOUNTS", "111122223333,4444")],
+                "S3KA_SWEEP_ACCOUNTS",
+            ),
+            (
+                vec![TOPIC, ("S3KA_SWEEP_ORGANIZATIONS", "all")],
+                "S3KA_SWEEP_ORGANIZATIONS",
+            ),
+            (
+                vec![TOPIC, ("S3KA_SWEEP_MAX_RECEIVE", "0")],
+                "S3KA_SWEEP_MAX_RECEIVE",
+            ),
         ] {
             assert_eq!(config(&vars).unwrap_err().var(), var);
         }
+    }
+
+    #[test]
+    fn sweep_settings_are_read_with_their_defaults() {
+        let c = config(&[TOPIC]).unwrap();
+        assert_eq!(c.sweep.max_receive, 3);
+        assert!(c.sweep.queue_url.is_none() && c.sweep.accounts.is_empty());
+        let c = config(&[
+            TOPIC,
+            (
+                "S3KA_SWEEP_QUEUE_URL",
+                "https://sqs.us-west-2.amazonaws.com/1/q",
+            ),
+            ("S3KA_SWEEP_ACCOUNTS", " 111122223333, 444455556666 ,"),
+            ("S3KA_SWEEP_ORGANIZATIONS", "false"),
+            ("S3KA_SWEEP_MAX_RECEIVE", "5"),
+        ])
+        .unwrap();
+        assert_eq!(c.sweep.accounts, ["111122223333", "444455556666"]);
+        assert_eq!(c.sweep.max_receive, 5);
+        assert!(!c.sweep.organizations);
     }
 }

@@ -8,9 +8,10 @@ use auditor::notify::Notification;
 use serde_json::{json, Value};
 
 use crate::ports::{
-    Access, Accounts, Acl, AttachedPolicies, BucketReads, EncryptionRule, IdentityInfo,
-    IdentityKind, IdentityReads, KeyInfo, KeyReads, NetworkReads, ObjectHead, OrgInfo, OrgParent,
-    OrgPolicyType, OrgReads, PolicyVersionRef, PublicAccessFlags, Publisher, Read, ReadError,
+    Access, AccessPointInfo, AccessPointReads, Accounts, Acl, AttachedPolicies, BucketReads,
+    EncryptionRule, IdentityInfo, IdentityKind, IdentityReads, KeyInfo, KeyReads, NetworkReads,
+    ObjectHead, OrgInfo, OrgParent, OrgPolicyType, OrgReads, PolicyVersionRef, PublicAccessFlags,
+    Publisher, Read, ReadError,
 };
 
 pub const A: &str = "111122223333";
@@ -62,6 +63,8 @@ pub struct Account {
     pub org: Option<OrgInfo>,
     /// VPC endpoints by id, as `describe-vpc-endpoints` entries.
     pub vpc_endpoints: BTreeMap<String, Value>,
+    /// Access points by name: what `GetAccessPoint` answers, and the policy.
+    pub access_points: BTreeMap<String, (AccessPointInfo, Option<String>)>,
 }
 
 /// A target's parent, SCP ids and RCP ids.
@@ -293,6 +296,27 @@ impl FakeReader {
             })
             .map(|k| k.info.arn.clone())?;
         acct.keys.get(&arn).cloned()
+    }
+}
+
+impl AccessPointReads for FakeReader {
+    async fn access_point(&self, _: &str, name: &str) -> Read<Option<AccessPointInfo>> {
+        self.check("s3:GetAccessPoint")?;
+        Ok(self
+            .account()
+            .access_points
+            .get(name)
+            .map(|(ap, _)| ap.clone()))
+    }
+    async fn access_point_policy(&self, _: &str, name: &str) -> Read<Option<String>> {
+        self.check("s3:GetAccessPointPolicy")?;
+        match self.account().access_points.get(name) {
+            Some((_, policy)) => Ok(policy.clone()),
+            None => Err(ReadError::Service {
+                code: "NoSuchAccessPoint".into(),
+                message: None,
+            }),
+        }
     }
 }
 

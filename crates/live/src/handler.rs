@@ -306,7 +306,7 @@ pub async fn handle<A: Accounts, P: Publisher>(
         summary.ignored = Some(reason);
         return Ok(summary);
     }
-    let mut report = match diagnose_records(collector, event, true).await {
+    let report = match diagnose_records(collector, event, true).await {
         Ok(r) => r,
         Err(e @ LiveError::InvalidEvent(_)) => {
             // Retrying cannot help: report it on the topic, where people look.
@@ -332,30 +332,12 @@ pub async fn handle<A: Accounts, P: Publisher>(
         );
     }
     summary.changes = report.changes;
-    if report.diagnosed.is_empty() {
-        // (When empty, nothing is taken.)
-        if let Some(f) = std::mem::take(&mut report.failed).into_iter().next() {
-            // Nothing was published: fail, so that Lambda retries the event later and then
-            // hands it to the dead-letter queue. A throttle is never a verdict.
-            return Err(LiveError::Collection(f.error));
-        }
-    }
     let ledger = collector.published();
-    let key_of = |record: Option<&str>, i: usize| {
-        format!(
-            "{}/{}",
-            envelope_id.as_deref().unwrap_or_default(),
-            record.map(str::to_owned).unwrap_or_else(|| i.to_string())
-        )
-    };
     // What this invocation publishes, remembered only if a later publish fails.
     let mut sent: Vec<String> = Vec::new();
-    let failed_publish = |sent: &[String], e: ReadError| {
-        ledger.remember(sent);
-        LiveError::Publish(e)
-    };
+    let diagnosed = report.diagnosed.len();
     for (i, d) in report.diagnosed.into_iter().enumerate() {
-        let key = key_of(d.event_id.as_deref(), i);
+        let key = ledger_key(envelope_id.as_deref(), d.event_id.as_deref(), i);
         if ledger.contains(&key) {
             tracing::info!(
                 event_id = d.event_id.as_deref(),
@@ -370,16 +352,65 @@ pub async fn handle<A: Accounts, P: Publisher>(
         let n = notification(&d.diagnosis);
         let message_id = match publisher.publish(&n).await {
             Ok(id) => id,
-            Err(e) => return Err(failed_publish(&sent, e)),
+            Err(e) => {
+                ledger.remember(&sent);
+                return Err(LiveError::Publish(e));
+            }
         };
         sent.push(key);
         summary
             .published
             .push(published(d, &n, message_id, started.elapsed()));
     }
-    let offset = summary.published.len() + summary.already_published.len();
-    for (i, f) in report.failed.into_iter().enumerate() {
-        let key = key_of(f.event_id.as_deref(), offset + i);
+    settle_failed(
+        ledger,
+        publisher,
+        diagnosed,
+        report.failed,
+        &mut sent,
+        &mut summary,
+    )
+    .await?;
+    Ok(summary)
+}
+
+/// The ledger's name for a record: the envelope's id and the record's `eventID` (its position
+/// when it has none).
+fn ledger_key(envelope: Option<&str>, record: Option<&str>, position: usize) -> String {
+    format!(
+        "{}/{}",
+        envelope.unwrap_or_default(),
+        record
+            .map(str::to_owned)
+            .unwrap_or_else(|| position.to_string())
+    )
+}
+
+/// Accounts for the denied records of an event whose reads got no answer, once the others
+/// are settled (`handled` of them: published, or, under noise control, counted). When none
+/// was, the invocation fails with the first failure, so that Lambda retries the event and
+/// then hands it to the dead-letter queue: a throttle is never a verdict. Otherwise each
+/// failed record gets a "could not diagnose" report (`verdict: error`) on `publisher`, so
+/// that no retry repeats the others; the reports an earlier invocation of the event already
+/// published (`ledger`) are not published again, and a publish that fails remembers `sent`
+/// (what this invocation published) before the invocation fails.
+pub(crate) async fn settle_failed<P: Publisher>(
+    ledger: &PublishedLedger,
+    publisher: &P,
+    handled: usize,
+    failed: Vec<Failed>,
+    sent: &mut Vec<String>,
+    summary: &mut Summary,
+) -> Result<(), LiveError> {
+    if handled == 0 {
+        if let Some(f) = failed.into_iter().next() {
+            return Err(LiveError::Collection(f.error));
+        }
+        return Ok(());
+    }
+    let envelope_id = summary.event_id.clone();
+    for (i, f) in failed.into_iter().enumerate() {
+        let key = ledger_key(envelope_id.as_deref(), f.event_id.as_deref(), handled + i);
         if ledger.contains(&key) {
             summary
                 .already_published
@@ -395,7 +426,10 @@ pub async fn handle<A: Accounts, P: Publisher>(
         );
         let message_id = match publisher.publish(&n).await {
             Ok(id) => id,
-            Err(e) => return Err(failed_publish(&sent, e)),
+            Err(e) => {
+                ledger.remember(sent);
+                return Err(LiveError::Publish(e));
+            }
         };
         sent.push(key);
         summary.reported.push(Reported {
@@ -406,7 +440,7 @@ pub async fn handle<A: Accounts, P: Publisher>(
             message_id,
         });
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// The log line and summary entry of a published diagnosis; `publish_time` is what the

@@ -14,6 +14,8 @@
 //!   problems) keeps its state: a DynamoDB table, or memory.
 //! * [`state`]: the per-account state (snapshot and path index) policy-change impact
 //!   compares with, written with conditional writes; [`handler::impact`] assesses changes.
+//! * [`sweep`]: the organization sweep — planner, collect and evaluate workers over SQS,
+//!   per-account summaries and the completion message.
 //! * [`config`]: the function's settings, from the environment, checked once at start.
 #![warn(missing_docs)]
 
@@ -29,3 +31,4 @@ pub mod meter;
 pub mod noise_store;
 pub mod ports;
 pub mod state;
+pub mod sweep;

@@ -271,6 +271,41 @@ pub trait BucketReads: Send + Sync {
     ) -> impl Future<Output = Read<Option<Acl>>> + Send;
 }
 
+/// What `GetAccessPoint` says of an access point, in the collector's terms.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccessPointInfo {
+    /// `Bucket`.
+    pub bucket: String,
+    /// `BucketAccountId`.
+    pub bucket_account_id: Option<String>,
+    /// `NetworkOrigin`: `Internet` or `VPC`.
+    pub network_origin: String,
+    /// `VpcConfiguration.VpcId`.
+    pub vpc_id: Option<String>,
+    /// `PublicAccessBlockConfiguration`.
+    pub public_access_block: Option<PublicAccessFlags>,
+    /// `Alias`.
+    pub alias: Option<String>,
+    /// `AccessPointArn`.
+    pub arn: Option<String>,
+}
+
+/// S3 Control reads of the access points an account owns.
+pub trait AccessPointReads: Send + Sync {
+    /// `GetAccessPoint`; `None` when there is no such access point.
+    fn access_point(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> impl Future<Output = Read<Option<AccessPointInfo>>> + Send;
+    /// `GetAccessPointPolicy`; `None` when the access point has no policy.
+    fn access_point_policy(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> impl Future<Output = Read<Option<String>>> + Send;
+}
+
 /// KMS reads in the key owner's account.
 pub trait KeyReads: Send + Sync {
     /// `DescribeKey` by key ARN, alias name or alias ARN; `None` when not found.
@@ -358,8 +393,14 @@ pub trait NetworkReads: Send + Sync {
 }
 
 /// Every read the collector makes in one account.
-pub trait AccountReads: BucketReads + KeyReads + IdentityReads + OrgReads + NetworkReads {}
-impl<T: BucketReads + KeyReads + IdentityReads + OrgReads + NetworkReads> AccountReads for T {}
+pub trait AccountReads:
+    BucketReads + AccessPointReads + KeyReads + IdentityReads + OrgReads + NetworkReads
+{
+}
+impl<T: BucketReads + AccessPointReads + KeyReads + IdentityReads + OrgReads + NetworkReads>
+    AccountReads for T
+{
+}
 
 /// Access to the accounts involved in a request.
 pub trait Accounts: Send + Sync {
@@ -441,8 +482,77 @@ pub trait StateStore: Send + Sync {
         body: &str,
         condition: &WriteIf,
     ) -> impl Future<Output = Read<Written>> + Send;
-    /// The ids of the accounts with a stored snapshot (`accounts/<id>.json`), sorted: the
-    /// accounts an organization-wide change may reach, since the store does not hold the
-    /// organization's structure.
+}
+
+/// One role, user or group as `GetAccountAuthorizationDetails` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailedIdentity {
+    /// `RoleName` / `UserName` / `GroupName`.
+    pub name: String,
+    /// `Arn`, `Path`, id, boundary, tags, and a role's trust policy (decoded).
+    pub info: IdentityInfo,
+    /// Inline policies: (name, document as IAM returns it).
+    pub inline: Vec<(String, String)>,
+    /// Attached managed policy ARNs.
+    pub attached: Vec<String>,
+    /// A user's groups.
+    pub groups: Vec<String>,
+}
+
+/// A managed policy as `GetAccountAuthorizationDetails` describes it: its default version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailedPolicy {
+    /// `Arn`.
+    pub arn: String,
+    /// `PolicyName`.
+    pub name: Option<String>,
+    /// `DefaultVersionId`.
+    pub default_version: String,
+    /// The default version's document, as IAM returns it.
+    pub document: Option<String>,
+}
+
+/// `GetAccountAuthorizationDetails`, every page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthorizationDetails {
+    /// Roles.
+    pub roles: Vec<DetailedIdentity>,
+    /// Users.
+    pub users: Vec<DetailedIdentity>,
+    /// Groups.
+    pub groups: Vec<DetailedIdentity>,
+    /// Managed policies (customer managed, and the AWS managed ones attached in the account).
+    pub policies: Vec<DetailedPolicy>,
+}
+
+/// The whole-account reads an organization sweep makes (issue 11), beside the per-request
+/// reads of [`AccountReads`].
+pub trait Inventory: Send + Sync {
+    /// `ListBuckets`, every page: the account's buckets, each with its Region when the
+    /// listing gives it (`BucketRegion`).
+    fn list_buckets(
+        &self,
+        region: &str,
+    ) -> impl Future<Output = Read<Vec<(String, Option<String>)>>> + Send;
+    /// `GetAccountAuthorizationDetails`, every page.
+    fn authorization_details(&self) -> impl Future<Output = Read<AuthorizationDetails>> + Send;
+    /// Organizations `ListAccounts`, every page: the ids of the `ACTIVE` accounts. Answered
+    /// only in the management account or a delegated administrator.
     fn list_accounts(&self) -> impl Future<Output = Read<Vec<String>>> + Send;
+}
+
+/// The queue an organization sweep fans out over.
+pub trait Queue: Send + Sync {
+    /// `SendMessageBatch` of at most ten (id, body) entries; returns the ids of the entries
+    /// that failed (to be sent again).
+    fn send_batch(
+        &self,
+        entries: &[(String, String)],
+    ) -> impl Future<Output = Read<Vec<String>>> + Send;
+}
+
+/// Listing the state store (organization sweeps count and read what the workers stored).
+pub trait StateList: Send + Sync {
+    /// The names under `prefix`, every page.
+    fn list(&self, prefix: &str) -> impl Future<Output = Read<Vec<String>>> + Send;
 }

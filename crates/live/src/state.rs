@@ -156,7 +156,7 @@ pub async fn update<S: StateStore>(
 }
 
 /// Read, apply `change`, write conditionally; on a lost race, again.
-async fn write_with_retry<S: StateStore>(
+pub(crate) async fn write_with_retry<S: StateStore>(
     store: &S,
     name: &str,
     change: impl Fn(Option<&str>) -> String,
@@ -235,14 +235,6 @@ mod tests {
             let next = docs.get(name).map_or(1, |(_, v)| v + 1);
             docs.insert(name.to_owned(), (body.to_owned(), next));
             Ok(Written::Done(next.to_string()))
-        }
-
-        async fn list_accounts(&self) -> Read<Vec<String>> {
-            let docs = self.docs.lock().unwrap();
-            Ok(docs
-                .keys()
-                .filter_map(|k| account_of_snapshot_name(k))
-                .collect())
         }
     }
 

@@ -140,24 +140,22 @@ fn vpc_endpoint(p: &Probe<'_>) -> (Seen, String) {
 }
 
 fn access_point(p: &Probe<'_>) -> (Seen, String) {
-    // An access point alias ends in `-s3alias`; requests by access point ARN name
-    // `accesspoint/` in the resource.
-    let via_alias = p
-        .req
-        .bucket
-        .as_deref()
-        .is_some_and(|b| b.ends_with("-s3alias"));
-    let via_arn = p
-        .req
-        .resource
-        .as_deref()
-        .is_some_and(|r| r.contains(":accesspoint/"));
-    if via_alias || via_arn {
-        not_seen(
-            "the request names an access point, whose policy this version does not read".into(),
-        )
-    } else {
-        not_applicable("the request names a bucket, not an access point")
+    use crate::request::AccessPointUse;
+    match &p.req.access_point {
+        None => not_applicable("the request names a bucket, not an access point"),
+        Some(AccessPointUse::Arn(r)) => match p.snap.access_point(&r.account, &r.name) {
+            Some(_) => seen("the access point the request names is in the snapshot"),
+            None => not_seen(format!(
+                "the request names access point {}, which the snapshot does not list",
+                r.arn()
+            )),
+        },
+        Some(AccessPointUse::Alias(alias)) => match p.snap.access_point_by_alias(alias) {
+            Some(_) => seen("the access point the alias stands for is in the snapshot"),
+            None => not_seen(format!(
+                "the request names access point alias {alias}, which no access point in the snapshot has"
+            )),
+        },
     }
 }
 

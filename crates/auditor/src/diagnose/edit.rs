@@ -175,6 +175,26 @@ pub enum Edit {
         /// The new policy.
         document: Value,
     },
+    /// Set an access point's policy, whether or not it has one (S3 Control
+    /// `PutAccessPointPolicy`).
+    PutAccessPointPolicy {
+        /// The access point's owner.
+        account: String,
+        /// The access point name.
+        name: String,
+        /// The policy.
+        document: Value,
+    },
+    /// Give an access point the `Internet` network origin. An access point's network origin
+    /// cannot be changed, so the command deletes it and creates it again under the same name
+    /// for the same bucket (S3 Control `DeleteAccessPoint` + `CreateAccessPoint`); its policy is
+    /// put back by the same command.
+    RecreateAccessPointInternet {
+        /// The access point's owner.
+        account: String,
+        /// The access point name.
+        name: String,
+    },
     /// Replace the content of an SCP or RCP wherever it is attached (Organizations
     /// `UpdatePolicy`). Policies are matched by the `PolicySummary.Id` of the
     /// `describe-policy` output the snapshot holds them as.
@@ -324,7 +344,9 @@ impl fmt::Display for EditError {
 fn kind_at(pointer: &str) -> PolicyKind {
     let parts: Vec<&str> = pointer.split('/').collect();
     match (parts.get(3).copied(), parts.get(4).copied()) {
-        (Some("s3" | "kms"), _) | (Some("organization"), Some("rcp")) => PolicyKind::Resource,
+        (Some("s3" | "kms" | "access_points"), _) | (Some("organization"), Some("rcp")) => {
+            PolicyKind::Resource
+        }
         _ => PolicyKind::Identity,
     }
 }
@@ -332,7 +354,11 @@ fn kind_at(pointer: &str) -> PolicyKind {
 /// Every policy of the snapshot, mutably.
 fn policies_mut(snap: &mut Snapshot) -> impl Iterator<Item = &mut NamedPolicy> {
     snap.accounts.values_mut().flat_map(|a| {
-        let buckets = a.s3.values_mut().filter_map(|b| b.policy.as_mut());
+        let buckets = a.s3.values_mut().filter_map(|b| b.policy.as_mut()).chain(
+            a.access_points
+                .values_mut()
+                .filter_map(|ap| ap.policy.as_mut()),
+        );
         let keys = a.kms.values_mut().filter_map(|k| k.policy.as_mut());
         let sessions = a.sessions.values_mut().filter_map(|s| s.policy.as_mut());
         let org = a
@@ -535,6 +561,27 @@ fn identity_patch(
 /// `/accounts/<account>/s3/<bucket>/<field>`.
 pub(super) fn bucket_pointer(account: &str, bucket: &str, field: &str) -> String {
     pointer(["accounts", account, "s3", bucket, field])
+}
+
+/// `/accounts/<account>/access_points/<name>/<field>`.
+pub(super) fn access_point_pointer(account: &str, name: &str, field: &str) -> String {
+    pointer(["accounts", account, "access_points", name, field])
+}
+
+/// The access point an edit changes.
+fn access_point_mut<'s>(
+    snap: &'s mut Snapshot,
+    account: &str,
+    name: &str,
+) -> Result<&'s mut crate::snapshot::AccessPoint, EditError> {
+    snap.accounts
+        .get_mut(account)
+        .and_then(|a| a.access_points.get_mut(name))
+        .ok_or_else(|| {
+            EditError(format!(
+                "access point `{name}` of account {account} is not in the snapshot"
+            ))
+        })
 }
 
 /// `/accounts/<account>/kms/<key ARN>/<field>`.
@@ -768,6 +815,24 @@ impl Edit {
             Edit::DeleteBucketPolicy { account, bucket } => {
                 let b = bucket_mut(snap, account, bucket)?;
                 b.policy = None;
+            }
+            Edit::PutAccessPointPolicy {
+                account,
+                name,
+                document,
+            } => {
+                let ap = access_point_mut(snap, account, name)?;
+                let mut np =
+                    NamedPolicy::access_point_policy(name, document.clone()).map_err(|e| {
+                        EditError(format!("the new access point policy does not parse: {e}"))
+                    })?;
+                np.pointer = access_point_pointer(account, name, "Policy");
+                ap.policy = Some(np);
+            }
+            Edit::RecreateAccessPointInternet { account, name } => {
+                let ap = access_point_mut(snap, account, name)?;
+                ap.network_origin = crate::snapshot::NetworkOrigin::Internet;
+                ap.vpc_id = None;
             }
             Edit::PutKeyPolicy {
                 account,
@@ -1184,6 +1249,25 @@ impl Edit {
             Edit::DeleteBucketPolicy { account, bucket } => {
                 vec![json!({"op": "remove", "path": bucket_pointer(account, bucket, "policy")})]
             }
+            Edit::PutAccessPointPolicy {
+                account,
+                name,
+                document,
+            } => vec![
+                json!({"op": "add", "path": access_point_pointer(account, name, "Policy"), "value": document}),
+            ],
+            Edit::RecreateAccessPointInternet { account, name } => {
+                let mut ops = vec![
+                    json!({"op": "add", "path": access_point_pointer(account, name, "NetworkOrigin"), "value": "Internet"}),
+                ];
+                let has_vpc = snap
+                    .access_point(account, name)
+                    .is_some_and(|(_, ap)| ap.vpc_id.is_some());
+                if has_vpc {
+                    ops.push(json!({"op": "remove", "path": access_point_pointer(account, name, "VpcConfiguration")}));
+                }
+                ops
+            }
             Edit::PutKeyPolicy {
                 account,
                 key_arn,
@@ -1428,6 +1512,11 @@ impl Edit {
             Edit::SetVpcEndpointPolicy {
                 pointer, document, ..
             } => Some((pointer.clone(), document)),
+            Edit::PutAccessPointPolicy {
+                account,
+                name,
+                document,
+            } => Some((access_point_pointer(account, name, "Policy"), document)),
             _ => None,
         }
     }

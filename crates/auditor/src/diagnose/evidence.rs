@@ -4,6 +4,7 @@
 
 use super::findings::{Code, Finding};
 use super::Hop;
+use crate::refs::AccessPointRef;
 use crate::request::{AwsDenial, DeniedPolicyType};
 
 /// The policy type and explicitness AWS would name for a blocking code; `None` for codes
@@ -22,16 +23,23 @@ pub(crate) fn denial_kind(code: Code) -> Option<(DeniedPolicyType, bool)> {
         Code::RcpExplicitDeny => (T::Rcp, true),
         Code::VpcEndpointPolicyExplicitDeny => (T::VpcEndpoint, true),
         Code::VpcEndpointPolicyNoAllow => (T::VpcEndpoint, false),
-        Code::BucketPolicyExplicitDeny | Code::KeyPolicyExplicitDeny => (T::Resource, true),
+        Code::BucketPolicyExplicitDeny
+        | Code::KeyPolicyExplicitDeny
+        | Code::AccessPointPolicyExplicitDeny => (T::Resource, true),
         // S3 reports Block Public Access voiding a public grant as an explicit deny in a
         // resource-based policy.
         Code::BlockPublicAccess => (T::Resource, true),
         Code::BucketPolicyNoAllow
         | Code::KeyPolicyNoAllow
+        | Code::AccessPointPolicyNoAllow
+        | Code::BucketPolicyNoAccessPointDelegation
         | Code::ObjectOwnerMismatch
         | Code::AwsManagedKey => (T::Resource, false),
+        // S3 refuses a request from outside a VPC-origin access point's VPC before any
+        // policy is read; AWS documents no policy type for that refusal.
         Code::KeyNotUsable
         | Code::KeyRegionMismatch
+        | Code::AccessPointNetworkOrigin
         | Code::DefaultEncryptionAlias
         | Code::DefaultEncryptionAwsManagedKey
         | Code::ObjectKeyNotDefault
@@ -88,6 +96,7 @@ fn non_policy_label(code: Code) -> Option<&'static str> {
         Code::KeyNotUsable => Some("key_state"),
         Code::KeyRegionMismatch => Some("key_region"),
         Code::AwsManagedKey => Some("aws_managed_key"),
+        Code::AccessPointNetworkOrigin => Some("access_point_network_origin"),
         _ => None,
     }
 }
@@ -97,7 +106,12 @@ fn non_policy_label(code: Code) -> Option<&'static str> {
 /// key's state blocks is reported as denied, with the cause in `denied_by`. Each hop of a
 /// plan has its own action, so findings are matched to hops by action.
 pub(crate) fn reconcile_hops(hops: &mut [Hop], findings: &[Finding]) {
+    // A request through an access point has two S3 evaluations with one action: the access
+    // point's side and the bucket's side (docs/design.md, "Access points").
+    let is_access_point_hop = |h: &Hop| AccessPointRef::parse(&h.resource).is_some();
+    let through_access_point = hops.iter().any(is_access_point_hop);
     for hop in hops.iter_mut() {
+        let ap_side = is_access_point_hop(hop);
         let on_hop: Vec<&Finding> = findings
             .iter()
             .filter(|f| {
@@ -105,6 +119,7 @@ pub(crate) fn reconcile_hops(hops: &mut [Hop], findings: &[Finding]) {
                     && f.action
                         .as_deref()
                         .is_some_and(|a| a.eq_ignore_ascii_case(&hop.action))
+                    && (!through_access_point || on_side(f.code, ap_side))
             })
             .collect();
         if on_hop.is_empty() {
@@ -131,6 +146,30 @@ pub(crate) fn reconcile_hops(hops: &mut [Hop], findings: &[Finding]) {
     }
 }
 
+/// Whether a cause found on an S3 hop through an access point belongs to the access point's
+/// side (`ap_side`) or the bucket's: the caller's own layers are judged on the access point.
+fn on_side(code: Code, ap_side: bool) -> bool {
+    match code {
+        Code::AccessPointPolicyNoAllow
+        | Code::AccessPointPolicyExplicitDeny
+        | Code::AccessPointNetworkOrigin
+        | Code::IdentityPolicyNoAllow
+        | Code::IdentityPolicyExplicitDeny
+        | Code::PermissionsBoundaryNoAllow
+        | Code::PermissionsBoundaryExplicitDeny
+        | Code::SessionPolicyNoAllow
+        | Code::SessionPolicyExplicitDeny
+        | Code::ScpNoAllow
+        | Code::ScpExplicitDeny => ap_side,
+        Code::BucketPolicyNoAllow
+        | Code::BucketPolicyExplicitDeny
+        | Code::BucketPolicyNoAccessPointDelegation
+        | Code::ObjectOwnerMismatch
+        | Code::RcpExplicitDeny => !ap_side,
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +181,12 @@ mod tests {
     #[test]
     fn every_blocking_code_has_a_kind_or_a_reason_not_to() {
         for code in Code::ALL.iter().copied() {
-            if code.is_blocking() && !matches!(code, Code::KeyNotUsable | Code::KeyRegionMismatch) {
+            if code.is_blocking()
+                && !matches!(
+                    code,
+                    Code::KeyNotUsable | Code::KeyRegionMismatch | Code::AccessPointNetworkOrigin
+                )
+            {
                 assert!(denial_kind(code).is_some(), "{code}");
             }
             if !code.is_blocking() {

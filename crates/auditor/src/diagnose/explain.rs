@@ -87,6 +87,7 @@ pub(super) fn explain_layer(
         let what = match layer {
             Layer::Resource => match tgt {
                 Target::Bucket { bucket, .. } => format!("the bucket policy of `{bucket}`"),
+                Target::AccessPoint { name, .. } => format!("the access point policy of `{name}`"),
                 Target::Key { arn, .. } => format!("the key policy of `{arn}`"),
             },
             Layer::Identity => format!("an identity-based policy of `{caller}`"),
@@ -103,6 +104,8 @@ pub(super) fn explain_layer(
     let nm = near_miss_text(ev, *layer);
     match code {
         Code::BucketPolicyNoAllow => format!("No statement in the bucket policy allows `{caller}` to {action} `{resource}`. A caller from another account needs the bucket policy (account {account}) to name it, its role or its account.{nm}"),
+        Code::AccessPointPolicyNoAllow => format!("No statement in the access point policy (account {account}) allows `{caller}` to {action} `{resource}`. A request through an access point needs the access point policy to allow it (for a caller of another account; one of the access point's own account may be allowed by its IAM policy instead), and the access point policy names the access point object ARN, not the bucket ARN.{nm}"),
+        Code::BucketPolicyNoAccessPointDelegation => format!("The request came through an access point, and the bucket policy (account {account}) allows neither `{caller}` nor the access point to {action} `{resource}`. S3 authorizes a request through an access point against the access point policy and the bucket policy both; a bucket usually delegates with a statement for `Principal: *` conditioned on `s3:DataAccessPointAccount` (or `s3:DataAccessPointArn` for an access point another account owns).{nm}"),
         Code::KeyPolicyNoAllow => {
             let Target::Key { arn, .. } = tgt else { return String::new() };
             format!("The key policy of `{arn}` (account {account}) allows neither `{caller}` (or its role) nor its account to use {action}, and no grant does. Unless the key policy allows it, IAM policies cannot grant use of a KMS key.{nm}")

@@ -32,6 +32,10 @@ pub enum Code {
     AwsManagedKey,
     KeyNotUsable,
     KeyRegionMismatch,
+    AccessPointPolicyNoAllow,
+    AccessPointPolicyExplicitDeny,
+    AccessPointNetworkOrigin,
+    BucketPolicyNoAccessPointDelegation,
     // Advisory.
     DefaultEncryptionAlias,
     DefaultEncryptionAwsManagedKey,
@@ -64,6 +68,10 @@ impl Code {
             Code::AwsManagedKey => "AWS_MANAGED_KEY",
             Code::KeyNotUsable => "KEY_NOT_USABLE",
             Code::KeyRegionMismatch => "KEY_REGION_MISMATCH",
+            Code::AccessPointPolicyNoAllow => "ACCESS_POINT_POLICY_NO_ALLOW",
+            Code::AccessPointPolicyExplicitDeny => "ACCESS_POINT_POLICY_EXPLICIT_DENY",
+            Code::AccessPointNetworkOrigin => "ACCESS_POINT_NETWORK_ORIGIN",
+            Code::BucketPolicyNoAccessPointDelegation => "BUCKET_POLICY_NO_ACCESS_POINT_DELEGATION",
             Code::DefaultEncryptionAlias => "DEFAULT_ENCRYPTION_ALIAS",
             Code::DefaultEncryptionAwsManagedKey => "DEFAULT_ENCRYPTION_AWS_MANAGED_KEY",
             Code::ObjectKeyNotDefault => "OBJECT_KEY_NOT_DEFAULT",
@@ -85,7 +93,7 @@ impl Code {
     }
 
     /// Every code, for documentation and coverage tests.
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 29] = [
         Code::IdentityPolicyNoAllow,
         Code::IdentityPolicyExplicitDeny,
         Code::PermissionsBoundaryNoAllow,
@@ -106,6 +114,10 @@ impl Code {
         Code::AwsManagedKey,
         Code::KeyNotUsable,
         Code::KeyRegionMismatch,
+        Code::AccessPointPolicyNoAllow,
+        Code::AccessPointPolicyExplicitDeny,
+        Code::AccessPointNetworkOrigin,
+        Code::BucketPolicyNoAccessPointDelegation,
         Code::DefaultEncryptionAlias,
         Code::DefaultEncryptionAwsManagedKey,
         Code::ObjectKeyNotDefault,

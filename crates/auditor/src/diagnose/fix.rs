@@ -21,6 +21,17 @@ pub(super) enum Target {
         /// The ARN of the object (or `bucket/*`) the hop concerns.
         object: String,
     },
+    /// An object through an access point (the access point policy's side of the S3 hop).
+    AccessPoint {
+        /// The access point's owner.
+        account: String,
+        /// The access point name.
+        name: String,
+        /// The bucket behind it.
+        bucket: String,
+        /// The access point object ARN (`…:accesspoint/<name>/object/<key>`) the hop concerns.
+        object: String,
+    },
     /// A KMS key.
     Key {
         account: String,
@@ -35,7 +46,9 @@ pub(super) enum Target {
 impl Target {
     pub(super) fn account(&self) -> &str {
         match self {
-            Target::Bucket { account, .. } | Target::Key { account, .. } => account,
+            Target::Bucket { account, .. }
+            | Target::AccessPoint { account, .. }
+            | Target::Key { account, .. } => account,
         }
     }
 }
@@ -174,6 +187,13 @@ fn put_command(snap: &Snapshot, np: &NamedPolicy, doc: &Value, target: Option<&T
             .map(|b| b.replace("~1", "/").replace("~0", "~"))
             .unwrap_or_default();
         return format!("aws s3api put-bucket-policy --bucket {bucket} --policy '{json}'");
+    }
+    // /accounts/<id>/access_points/<name>/Policy
+    if parts.get(3) == Some(&"access_points") {
+        let unescape = |t: &&str| t.replace("~1", "/").replace("~0", "~");
+        let account = parts.get(2).map(unescape).unwrap_or_default();
+        let name = parts.get(4).map(unescape).unwrap_or_default();
+        return access_point_policy_command(&account, &name, doc);
     }
     if parts.get(3) == Some(&"kms") {
         if let Some(Target::Key { arn, region, .. }) = target {
@@ -328,6 +348,29 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
                 patch: Vec::new(),
             })
         }
+        Code::AccessPointPolicyNoAllow => {
+            let Target::AccessPoint { account, name, .. } = fc.target else {
+                return None;
+            };
+            let current = match fc.resource_policy {
+                Some(np) => Some(fc.current(np)),
+                None => fc
+                    .rewritten
+                    .borrow()
+                    .get(&super::edit::access_point_pointer(account, name, "Policy"))
+                    .cloned(),
+            };
+            Some(access_point_grant(
+                fc.resource_policy,
+                current.as_ref(),
+                account,
+                name,
+                &grantee,
+                fc.action,
+                fc.resource,
+            ))
+        }
+        Code::BucketPolicyNoAccessPointDelegation => delegation_grant(fc),
         Code::IdentityPolicyNoAllow => identity_grant(fc, &grantee),
         Code::VpcEndpointPolicyNoAllow => super::vpce::grant(fc, fc.vpc_endpoint?),
         Code::PermissionsBoundaryNoAllow => {
@@ -395,6 +438,7 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
 fn scoped(fc: &FixContext<'_>) -> String {
     match fc.target {
         Target::Bucket { .. } => object_scope(fc.resource),
+        Target::AccessPoint { .. } => access_point_object_scope(fc.resource),
         Target::Key { arn, .. } => arn.clone(),
     }
 }
@@ -436,6 +480,134 @@ pub(super) fn bucket_grant(
         edits: vec![patch],
         patch: Vec::new(),
     }
+}
+
+/// `aws s3control put-access-point-policy` for `doc`.
+fn access_point_policy_command(account: &str, name: &str, doc: &Value) -> String {
+    format!(
+        "aws s3control put-access-point-policy --account-id {account} --name {name} --policy '{}'",
+        compact(doc)
+    )
+}
+
+/// The narrowest access point object resource that still serves the request's neighbours:
+/// `…/accesspoint/<name>/object/reports/*` for `reports/q1.csv`, the object itself at the top.
+fn access_point_object_scope(resource: &str) -> String {
+    match resource.split_once("/object/") {
+        Some((ap, key)) => match key.rsplit_once('/') {
+            Some((dir, _)) => format!("{ap}/object/{dir}/*"),
+            None => resource.to_owned(),
+        },
+        None => resource.to_owned(),
+    }
+}
+
+/// Adds an Allow for the grantee to the access point policy, on the access point object ARN
+/// (the resource S3 evaluates an access point policy on).
+pub(super) fn access_point_grant(
+    policy: Option<&NamedPolicy>,
+    current: Option<&Value>,
+    account: &str,
+    name: &str,
+    grantee: &str,
+    action: &str,
+    resource: &str,
+) -> Fix {
+    let st = json!({"Sid": sid_for(action), "Effect": "Allow", "Principal": {"AWS": grantee},
+        "Action": action, "Resource": access_point_object_scope(resource)});
+    let doc = with_statement(current.or(policy.map(|p| &p.document)), st.clone());
+    let edit = match policy {
+        Some(p) => replace(p, doc.clone()),
+        None => Edit::PutAccessPointPolicy {
+            account: account.to_owned(),
+            name: name.to_owned(),
+            document: doc.clone(),
+        },
+    };
+    Fix {
+        account: account.to_owned(),
+        artifact: format!("access point policy of {name}"),
+        statement: Some(st),
+        cli: access_point_policy_command(account, name, &doc),
+        patched_policy: Some(doc.clone()),
+        notes: vec![
+            format!("Only account {account}, which owns the access point, can change its policy."),
+            "The access point policy names resources by the access point ARN (`…:accesspoint/<name>/object/<key>`), never by the bucket ARN.".into(),
+        ],
+        edits: vec![edit],
+        patch: Vec::new(),
+    }
+}
+
+/// The bucket policy statement that lets the bucket's access points decide: `Principal: *`
+/// with `s3:DataAccessPointAccount` = the bucket owner ("Delegating access control to access
+/// points", <https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-points-policies.html>),
+/// or, for an access point another account owns, `s3:DataAccessPointArn` = that access point,
+/// so the bucket owner delegates to it alone.
+fn delegation_grant(fc: &FixContext<'_>) -> Option<Fix> {
+    let Target::Bucket {
+        account, bucket, ..
+    } = fc.target
+    else {
+        return None;
+    };
+    let ctx_value = |key: &str| {
+        fc.req
+            .context
+            .get(key)
+            .and_then(|v| v.values().first().cloned())
+    };
+    let ap_account = ctx_value("s3:DataAccessPointAccount")?;
+    let ap_arn = ctx_value("s3:DataAccessPointArn")?;
+    let condition = if &ap_account == account {
+        json!({"StringEquals": {"s3:DataAccessPointAccount": account}})
+    } else {
+        json!({"StringEquals": {"s3:DataAccessPointArn": ap_arn}})
+    };
+    let st = json!({"Sid": "S3KmsAuditorDelegateToAccessPoints", "Effect": "Allow",
+        "Principal": {"AWS": "*"}, "Action": fc.action, "Resource": object_scope(fc.resource),
+        "Condition": condition});
+    let current = match fc.resource_policy {
+        Some(np) => Some(fc.current(np)),
+        None => fc
+            .rewritten
+            .borrow()
+            .get(&super::edit::bucket_pointer(account, bucket, "policy"))
+            .cloned(),
+    };
+    let doc = with_statement(
+        current.as_ref().or(fc.resource_policy.map(|p| &p.document)),
+        st.clone(),
+    );
+    let edit = match fc.resource_policy {
+        Some(p) => replace(p, doc.clone()),
+        None => Edit::PutBucketPolicy {
+            account: account.clone(),
+            bucket: bucket.clone(),
+            document: doc.clone(),
+        },
+    };
+    let whom = if &ap_account == account {
+        format!("the access points of account {account}")
+    } else {
+        format!("access point `{ap_arn}` (account {ap_account})")
+    };
+    Some(Fix {
+        account: account.clone(),
+        artifact: format!("bucket policy of {bucket}"),
+        statement: Some(st),
+        cli: format!(
+            "aws s3api put-bucket-policy --bucket {bucket} --policy '{}'",
+            compact(&doc)
+        ),
+        patched_policy: Some(doc.clone()),
+        notes: vec![
+            format!("The statement delegates {} on the bucket's objects to {whom}: the access point policy then decides who may use it. It is not a public grant, because the condition pins it to access points.", fc.action),
+            format!("Only account {account}, which owns the bucket, can change its policy."),
+        ],
+        edits: vec![edit],
+        patch: Vec::new(),
+    })
 }
 
 /// A new inline policy on the caller's role or user.
@@ -784,6 +956,24 @@ pub(super) fn build_special(
                 "Before switching, move any access granted only by ACLs into the bucket policy. Alternatively the object's writer re-uploads it with --acl bucket-owner-full-control.".into(),
             ],
             edits: vec![Edit::EnforceBucketOwner { account: account.clone(), bucket: bucket.clone() }], patch: Vec::new() }),
+        (Code::AccessPointNetworkOrigin, Target::AccessPoint { account, name, bucket, .. }) => {
+            let ap = snap.access_point(account, name).map(|(_, ap)| ap);
+            let bucket_account = ap
+                .and_then(|ap| ap.bucket_account_id.as_deref())
+                .map(|id| format!(" --bucket-account-id {id}"))
+                .unwrap_or_default();
+            let mut cli = format!("aws s3control delete-access-point --account-id {account} --name {name} && aws s3control create-access-point --account-id {account} --name {name} --bucket {bucket}{bucket_account}");
+            if let Some(p) = ap.and_then(|ap| ap.policy.as_ref()) {
+                cli.push_str(" && ");
+                cli.push_str(&access_point_policy_command(account, name, &p.document));
+            }
+            Some(Fix { account: account.clone(), artifact: format!("network origin of access point {name}"), statement: None, patched_policy: None, cli,
+                notes: vec![
+                    "An access point's network origin is fixed when it is created: the command re-creates it with network origin `Internet` under the same name and puts its policy back. Its alias changes, so callers that use the alias must take the new one.".into(),
+                    "Often the better fix is on the caller's side: send the request from the access point's VPC, through an S3 endpoint there; a VPC-only access point is usually deliberate.".into(),
+                ],
+                edits: vec![Edit::RecreateAccessPointInternet { account: account.clone(), name: name.clone() }], patch: Vec::new() })
+        }
         _ => {
             let _ = action;
             None

@@ -28,6 +28,12 @@ pub(super) enum HopKind {
     S3,
     /// `kms:*` on a key.
     Kms,
+    /// `s3:*` on an object through an access point, against the access point policy (the
+    /// resource policy of this evaluation).
+    AccessPoint,
+    /// `s3:*` on an object through an access point, against the bucket policy: a missing
+    /// allow means the bucket does not delegate to the access point.
+    BucketViaAccessPoint,
 }
 
 /// The code for a layer that blocks a hop, explicitly (a Deny) or for want of an Allow.
@@ -45,8 +51,15 @@ pub(super) fn code_for(layer: Layer, explicit: bool, hop: HopKind) -> Code {
         (Layer::Rcp, _, _) => Code::RcpExplicitDeny,
         (Layer::VpcEndpoint, true, _) => Code::VpcEndpointPolicyExplicitDeny,
         (Layer::VpcEndpoint, false, _) => Code::VpcEndpointPolicyNoAllow,
-        (Layer::Resource, true, HopKind::S3) => Code::BucketPolicyExplicitDeny,
+        (Layer::Resource, true, HopKind::S3 | HopKind::BucketViaAccessPoint) => {
+            Code::BucketPolicyExplicitDeny
+        }
         (Layer::Resource, false, HopKind::S3) => Code::BucketPolicyNoAllow,
+        (Layer::Resource, false, HopKind::BucketViaAccessPoint) => {
+            Code::BucketPolicyNoAccessPointDelegation
+        }
+        (Layer::Resource, true, HopKind::AccessPoint) => Code::AccessPointPolicyExplicitDeny,
+        (Layer::Resource, false, HopKind::AccessPoint) => Code::AccessPointPolicyNoAllow,
         (Layer::Resource, true, HopKind::Kms) => Code::KeyPolicyExplicitDeny,
         (Layer::Resource, false, HopKind::Kms) => Code::KeyPolicyNoAllow,
     }
@@ -90,7 +103,12 @@ mod tests {
     fn every_layer_maps_to_a_blocking_code() {
         for layer in LAYERS {
             for explicit in [true, false] {
-                for hop in [HopKind::S3, HopKind::Kms] {
+                for hop in [
+                    HopKind::S3,
+                    HopKind::Kms,
+                    HopKind::AccessPoint,
+                    HopKind::BucketViaAccessPoint,
+                ] {
                     let code = code_for(layer, explicit, hop);
                     assert!(code.is_blocking(), "{layer:?} {explicit} {hop:?}");
                 }
@@ -111,6 +129,22 @@ mod tests {
         assert_eq!(
             code_for(Layer::Identity, true, HopKind::Kms),
             Code::IdentityPolicyExplicitDeny
+        );
+        assert_eq!(
+            code_for(Layer::Resource, false, HopKind::AccessPoint),
+            Code::AccessPointPolicyNoAllow
+        );
+        assert_eq!(
+            code_for(Layer::Resource, true, HopKind::AccessPoint),
+            Code::AccessPointPolicyExplicitDeny
+        );
+        assert_eq!(
+            code_for(Layer::Resource, false, HopKind::BucketViaAccessPoint),
+            Code::BucketPolicyNoAccessPointDelegation
+        );
+        assert_eq!(
+            code_for(Layer::Resource, true, HopKind::BucketViaAccessPoint),
+            Code::BucketPolicyExplicitDeny
         );
         // An RCP can only deny.
         assert_eq!(

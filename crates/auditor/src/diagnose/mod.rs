@@ -7,6 +7,7 @@
 //! the diagnosis evaluates both hops regardless and reports every cause, ranked in the order
 //! AWS would hit them, so fixing one never reveals an unannounced next one.
 
+mod access_point;
 mod caller;
 mod context;
 pub mod coverage;

@@ -125,6 +125,7 @@ pub(super) fn run(snap: &Snapshot, req: &Request, with_fixes: bool) -> Diagnosis
         applied: std::cell::RefCell::new(None),
     };
     let mut out = r.collection_gaps();
+    out.merge(r.unresolved_alias());
     out.assumptions.extend(req.assumptions.iter().cloned());
     // The engine reads a principal ARN, `anonymous` or a service principal name; a caller the
     // record does not identify is resolved through its unique id below.
@@ -174,17 +175,17 @@ pub(super) fn run(snap: &Snapshot, req: &Request, with_fixes: bool) -> Diagnosis
             // the destination's.
             let (read, src) = r.object_read(&side, source_bucket, Some(source_key), false, 0);
             out.merge(read);
-            if let Some(b) = req.bucket.as_deref() {
-                out.merge(r.object_write(&side, b, req.object_key.as_deref(), 200).0);
+            if let Some(b) = r.request_bucket() {
+                out.merge(r.object_write(&side, &b, req.object_key.as_deref(), 200).0);
             }
             (Outcome::default(), src)
         }
-        Operation::GetObject | Operation::HeadObject => match req.bucket.as_deref() {
-            Some(b) => r.object_read(&side, b, req.object_key.as_deref(), true, 0),
+        Operation::GetObject | Operation::HeadObject => match r.request_bucket() {
+            Some(b) => r.object_read(&side, &b, req.object_key.as_deref(), true, 0),
             None => r.no_bucket(),
         },
-        Operation::PutObject | Operation::MultipartUpload => match req.bucket.as_deref() {
-            Some(b) => r.object_write(&side, b, req.object_key.as_deref(), 0),
+        Operation::PutObject | Operation::MultipartUpload => match r.request_bucket() {
+            Some(b) => r.object_write(&side, &b, req.object_key.as_deref(), 0),
             None => r.no_bucket(),
         },
         Operation::KmsViaS3 { action } => r.kms_via_s3(&side, action),
@@ -386,6 +387,7 @@ impl<'s> Ctx<'s> {
             let hop_object = match tgt {
                 Target::Bucket { object, .. } => Some(object.as_str()),
                 Target::Key { object, .. } => object.as_deref(),
+                Target::AccessPoint { .. } => None,
             };
             let object = hop_object
                 .and_then(crate::refs::parse_s3_arn)

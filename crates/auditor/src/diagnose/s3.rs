@@ -417,11 +417,21 @@ impl<'s> Ctx<'s> {
             band,
         } = *hop;
         let mut out = Outcome::default();
+        // Through an access point, the access point's side is evaluated first, and the
+        // bucket's side below sees the access point's condition keys (docs/design.md,
+        // "Access points").
+        let via = self.via_access_point(hop);
+        if let Some(v) = &via {
+            out.merge(self.access_point_side(side, hop, v));
+        }
         let mut ctx = self.base_context(side);
         // The VPC endpoint the caller's request came through (its policy filters this hop).
         let (endpoint, gap) = self.request_endpoint(action);
         out.merge(gap);
         Self::endpoint_context(endpoint, &mut ctx);
+        if let Some(v) = &via {
+            Self::access_point_context(v, &mut ctx);
+        }
         // The owner of this hop's bucket, not the record's resource: a CopyObject reads one
         // bucket and writes another.
         ctx.insert(
@@ -494,8 +504,22 @@ impl<'s> Ctx<'s> {
             policy: &p.policy,
         });
         let mut set = self.policy_set(side, resource, rcp);
-        if let Some(e) = endpoint {
+        // Through an access point, the endpoint policy was evaluated on the access point's
+        // side, against the access point ARN the request named (access_point.rs).
+        let endpoint_here = if via.is_none() { endpoint } else { None };
+        if let Some(e) = endpoint_here {
             e.apply(&mut set);
+        }
+        if via.is_some() && cross {
+            // The caller's own policies were judged on the access point ARN; across accounts
+            // the bucket's side is the bucket policy (and the owner's RCPs) alone.
+            set.identity = vec![Named {
+                name: "(identity policies, judged on the access point)",
+                policy: &self.assumed.identity_allow_all,
+            }];
+            set.permissions_boundary = None;
+            set.session = None;
+            set.scp = Vec::new();
         }
         let ev_full = authorize(&req, &set);
         let mut bpa_blocks = false;
@@ -573,11 +597,17 @@ impl<'s> Ctx<'s> {
                 && bucket_owner_id.is_some()
                 && o.owner_id != bucket_owner_id
         });
-        let skip: &[Code] = if bpa_blocks || foreign_object {
-            &[Code::BucketPolicyNoAllow]
-        } else {
-            &[]
-        };
+        let mut skip: Vec<Code> = Vec::new();
+        if bpa_blocks || foreign_object {
+            skip.extend([
+                Code::BucketPolicyNoAllow,
+                Code::BucketPolicyNoAccessPointDelegation,
+            ]);
+        }
+        if via.is_some() {
+            // Reported once, from the access point's side of the hop.
+            skip.extend(CALLER_CODES);
+        }
         let mut found = self.layer_findings(
             side,
             &LayerEval {
@@ -589,9 +619,13 @@ impl<'s> Ctx<'s> {
                 resource_policy: b.policy.as_ref(),
                 rcp,
                 band,
-                hop: HopKind::S3,
-                skip,
-                vpc_endpoint: endpoint,
+                hop: if via.is_some() {
+                    HopKind::BucketViaAccessPoint
+                } else {
+                    HopKind::S3
+                },
+                skip: &skip,
+                vpc_endpoint: endpoint_here,
             },
         );
         if bpa_blocks {
@@ -613,7 +647,10 @@ impl<'s> Ctx<'s> {
                         .collect()
                 })
                 .unwrap_or_default();
-            found.retain(|f| f.code != Code::BucketPolicyNoAllow);
+            found.retain(|f| {
+                f.code != Code::BucketPolicyNoAllow
+                    && f.code != Code::BucketPolicyNoAccessPointDelegation
+            });
             let grantee = side
                 .principal_arn
                 .clone()
@@ -684,7 +721,10 @@ impl<'s> Ctx<'s> {
                                 grantee => grantee.is_public() && !ignore_public,
                             }
                     });
-                    found.retain(|f| f.code != Code::BucketPolicyNoAllow);
+                    found.retain(|f| {
+                        f.code != Code::BucketPolicyNoAllow
+                            && f.code != Code::BucketPolicyNoAccessPointDelegation
+                    });
                     if acl_grants && !found.iter().any(|f| f.blocking) {
                         // The object's ACL grants the read the bucket policy cannot: the hop
                         // is allowed although the engine, which sees no ACLs, denied it.
@@ -804,6 +844,19 @@ impl<'s> Ctx<'s> {
         out
     }
 }
+
+/// The codes of the caller's own layers, which a request through an access point meets on the
+/// access point's side of the hop.
+const CALLER_CODES: [Code; 8] = [
+    Code::IdentityPolicyNoAllow,
+    Code::IdentityPolicyExplicitDeny,
+    Code::PermissionsBoundaryNoAllow,
+    Code::PermissionsBoundaryExplicitDeny,
+    Code::SessionPolicyNoAllow,
+    Code::SessionPolicyExplicitDeny,
+    Code::ScpNoAllow,
+    Code::ScpExplicitDeny,
+];
 
 /// Indexes of the Allow statements S3 considers public: `Principal: "*"` (or `AWS: "*"`)
 /// without a condition restricting them to fixed values (docs/design.md, "Block Public Access and object ownership").

@@ -1494,3 +1494,66 @@ fn oversized_events_are_refused_before_they_are_read() {
     fits["requestParameters"]["padding"] = json!("x".repeat(room));
     assert_eq!(parse_events(&json!({"Records": [fits]})).unwrap().len(), 1);
 }
+
+#[test]
+fn requests_through_an_access_point_by_arn_alias_or_hostname() {
+    let ap_arn = "arn:aws:s3:us-west-2:111122223333:accesspoint/reports-ap";
+    let ap = crate::refs::AccessPointRef::parse(ap_arn).unwrap().0;
+    // `bucketName` is the access point ARN; the bucket comes from `resources`.
+    let mut v = get_object();
+    v["requestParameters"]["bucketName"] = json!(ap_arn);
+    v["resources"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"accountId": A, "type": "AWS::S3::AccessPoint", "ARN": ap_arn}));
+    let r = one(&v);
+    assert_eq!(r.access_point, Some(AccessPointUse::Arn(ap.clone())));
+    assert_eq!(r.bucket.as_deref(), Some("doc-example-bucket"));
+    assert_eq!(r.object_key.as_deref(), Some("reports/q1.csv"));
+    assert_eq!(r.resource_account.as_deref(), Some(A));
+    // Only the access point is listed: the bucket is left to the snapshot, the resource is
+    // the access point object ARN.
+    v["resources"] = json!([{"accountId": A, "type": "AWS::S3::AccessPoint", "ARN": ap_arn}]);
+    let r = one(&v);
+    assert_eq!(r.bucket, None);
+    assert_eq!(
+        r.resource.as_deref(),
+        Some("arn:aws:s3:us-west-2:111122223333:accesspoint/reports-ap/object/reports/q1.csv")
+    );
+    // An alias as the bucket name.
+    let alias = "reports-ap-hrzrlukc5m36ft7okagglf3gmwluquse1b-s3alias";
+    let mut v = get_object();
+    v["requestParameters"]["bucketName"] = json!(alias);
+    v["requestParameters"]["Host"] = json!(format!("{alias}.s3.us-west-2.amazonaws.com"));
+    v["resources"] = json!([]);
+    let r = one(&v);
+    assert_eq!(r.access_point, Some(AccessPointUse::Alias(alias.into())));
+    assert_eq!(r.bucket, None);
+    // Only the hostname tells.
+    let mut v = get_object();
+    v["requestParameters"]["Host"] =
+        json!("reports-ap-111122223333.s3-accesspoint.us-west-2.amazonaws.com");
+    let r = one(&v);
+    assert_eq!(r.access_point, Some(AccessPointUse::Arn(ap)));
+    assert_eq!(r.bucket.as_deref(), Some("doc-example-bucket"));
+    // A Multi-Region Access Point is neither: the bucket comes from `resources`.
+    let mut v = get_object();
+    v["requestParameters"]["bucketName"] =
+        json!("arn:aws:s3::111122223333:accesspoint/mfzwi23gnjvgw.mrap");
+    let r = one(&v);
+    assert_eq!(r.access_point, None);
+    assert_eq!(r.bucket.as_deref(), Some("doc-example-bucket"));
+    assert!(r.assumptions.iter().any(|a| a.contains("Multi-Region")));
+    // A plain bucket request has none.
+    assert_eq!(one(&get_object()).access_point, None);
+    // Neither a bucket nor an access point: still an error naming the field.
+    let mut v = get_object();
+    v["requestParameters"] = json!({"key": "k"});
+    v["resources"] = json!([]);
+    assert_eq!(
+        error(&v).path(),
+        "requestParameters.bucketName",
+        "{:?}",
+        error(&v)
+    );
+}

@@ -19,6 +19,7 @@
 //! docs/impact-format.md.
 
 mod change;
+pub mod org;
 pub(crate) mod paths;
 pub mod scope;
 pub mod state;

@@ -166,8 +166,23 @@ impl PathIndex {
 /// whole-bucket stand-in is dropped where the principal has a precise path in that bucket,
 /// as in [`super::impact`].
 pub fn evaluate(snap: &Snapshot) -> Vec<PathVerdict> {
+    evaluate_where(snap, |_, _| true)
+}
+
+/// [`evaluate`], for the paths `keep(principal account, bucket owner)` accepts only: the
+/// others are enumerated but never diagnosed (an organization sweep evaluates, per account,
+/// the paths touching it).
+pub fn evaluate_where(
+    snap: &Snapshot,
+    keep: impl Fn(Option<&str>, Option<&str>) -> bool,
+) -> Vec<PathVerdict> {
     let mut by_id: BTreeMap<PathId, paths::ReadPath> = BTreeMap::new();
     for p in paths::read_paths(snap) {
+        let principal_account = Arn::parse(&p.principal).map(|a| a.account);
+        let owner = snap.bucket(&p.bucket.name).map(|(o, _)| o);
+        if !keep(principal_account, owner) {
+            continue;
+        }
         let id = (
             p.principal.clone(),
             p.bucket.name.clone(),

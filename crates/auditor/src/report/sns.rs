@@ -36,6 +36,9 @@ use crate::arn::{kms_key_arn, s3_arn};
 use crate::diagnose::{render_text, Code, Confidence, Diagnosis, Verdict};
 use crate::impact::{ChangeRef, ImpactPath};
 
+mod sweep;
+pub use sweep::{completion_notification, sweep_notification, sweep_text};
+
 /// The largest publish SNS accepts, in bytes.
 pub const SNS_MAX_BYTES: usize = 262_144;
 

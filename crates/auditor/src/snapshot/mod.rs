@@ -38,6 +38,7 @@
 //! | `grants` | `list-grants` output or its `Grants` list |
 //! | `aliases` | alias names, or `list-aliases` output |
 //! | `vpc_endpoints` | `ec2 describe-vpc-endpoints` output or its `VpcEndpoints` list (`VpcEndpointId` required; `PolicyDocument` a document or JSON string) |
+//! | `access_points` | access point name → `s3control get-access-point` output plus `Policy` (`get-access-point-policy`) |
 //! | `collection_errors` (top level) | `[{"account", "operation", "resource", "error", "message"}]`: reads a collector could not make; each becomes a `MISSING_EVIDENCE` finding |
 //!
 //! Files are read with [`Snapshot::from_text`], which rejects a key given twice anywhere
@@ -48,6 +49,7 @@
 //! "absent" distinct from "empty" wherever the diagnosis must lower its confidence (an
 //! unknown account, IAM data not collected, a managed policy listed without its document).
 
+mod access_point;
 mod iam;
 mod kms;
 mod org;
@@ -62,6 +64,7 @@ use iam_eval::Json;
 use serde_json::Value;
 use thiserror::Error;
 
+pub use self::access_point::{AccessPoint, NetworkOrigin};
 pub use self::iam::{Group, Iam, IdentityKind, ManagedPolicy, PrincipalPolicies, Role, User};
 pub use self::kms::{Key, KeyGrant, KeyManager, KeyMetadata, KeyState};
 pub use self::org::Organization;
@@ -164,6 +167,9 @@ pub struct Account {
     /// The account's VPC endpoints (`ec2 describe-vpc-endpoints`), when they were read;
     /// `None` when not collected (docs/snapshot-format.md, `vpc_endpoints`).
     pub vpc_endpoints: Option<Vec<VpcEndpoint>>,
+    /// S3 access points owned by the account, by name (`access_points`: `s3control
+    /// get-access-point` output with `get-access-point-policy`'s `Policy`).
+    pub access_points: BTreeMap<String, AccessPoint>,
 }
 
 /// What an `AssumeRole` call attached to one session (from its CloudTrail record's
@@ -188,6 +194,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "public_access_block",
     "sessions",
     "vpc_endpoints",
+    "access_points",
 ];
 
 impl Snapshot {
@@ -335,6 +342,22 @@ impl Snapshot {
             .or_else(|| self.accounts.iter().find_map(|x| find(id, x)))
     }
 
+    /// An access point by owner and name, with its owner's id.
+    pub fn access_point(&self, account: &str, name: &str) -> Option<(&str, &AccessPoint)> {
+        let (id, data) = self.accounts.get_key_value(account)?;
+        data.access_points.get(name).map(|ap| (id.as_str(), ap))
+    }
+
+    /// The access point whose `Alias` is `alias`, with its owner's id (aliases are unique).
+    pub fn access_point_by_alias(&self, alias: &str) -> Option<(&str, &AccessPoint)> {
+        self.accounts.iter().find_map(|(id, a)| {
+            a.access_points
+                .values()
+                .find(|ap| ap.alias.as_deref() == Some(alias))
+                .map(|ap| (id.as_str(), ap))
+        })
+    }
+
     /// The account whose canonical id is `canonical_id`.
     pub fn account_by_canonical_id(&self, canonical_id: &str) -> Option<&str> {
         self.accounts
@@ -457,6 +480,12 @@ impl Account {
             .get("vpc_endpoints")?
             .map(|n| VpcEndpoint::parse_all(&n))
             .transpose()?;
+        let mut access_points = BTreeMap::new();
+        if let Some(list) = node.get("access_points")? {
+            for (name, ap) in list.members()? {
+                access_points.insert(name.to_owned(), AccessPoint::parse(&ap, name, id)?);
+            }
+        }
         Ok(Account {
             organization,
             iam,
@@ -466,6 +495,7 @@ impl Account {
             public_access_block,
             sessions,
             vpc_endpoints,
+            access_points,
         })
     }
 }

@@ -1137,3 +1137,74 @@ fn vpc_endpoints_are_read_in_describe_vpc_endpoints_shape_and_written_back() {
         {"VpcEndpointId": "vpce-1"}, {"VpcEndpointId": "vpce-1"}]}}});
     assert!(Snapshot::from_value(&twice).is_err());
 }
+
+#[test]
+fn access_points_read_write_and_reject_what_aws_would_not_print() {
+    let ap_policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::444455556666:role/team/reader"}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:us-west-2:111122223333:accesspoint/reports-ap/object/*"}]});
+    let doc = json!({"accounts": {A: {"access_points": {"reports-ap": {
+        "Name": "reports-ap", "Bucket": "doc-example-bucket", "NetworkOrigin": "VPC",
+        "VpcConfiguration": {"VpcId": "vpc-0a1b2c3d4e5f60718"},
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": true, "IgnorePublicAcls": true,
+            "BlockPublicPolicy": true, "RestrictPublicBuckets": true},
+        "CreationDate": "2026-01-12T10:00:00+00:00",
+        "Alias": "reports-ap-hrzrlukc5m36ft7okagglf3gmwluquse1b-s3alias",
+        "AccessPointArn": "arn:aws:s3:us-west-2:111122223333:accesspoint/reports-ap",
+        "BucketAccountId": B,
+        "Policy": ap_policy.to_string()}}}}});
+    let snap = Snapshot::from_text(&doc.to_string()).unwrap();
+    let (owner, ap) = snap.access_point(A, "reports-ap").unwrap();
+    assert_eq!(owner, A);
+    assert_eq!(ap.network_origin, NetworkOrigin::Vpc);
+    assert_eq!(ap.vpc_id.as_deref(), Some("vpc-0a1b2c3d4e5f60718"));
+    assert_eq!(ap.bucket_owner(A), B);
+    assert!(ap.public_access_block.unwrap().restrict_public_buckets);
+    assert_eq!(
+        ap.policy.as_ref().unwrap().pointer,
+        "/accounts/111122223333/access_points/reports-ap/Policy"
+    );
+    assert_eq!(
+        snap.access_point_by_alias("reports-ap-hrzrlukc5m36ft7okagglf3gmwluquse1b-s3alias")
+            .map(|(o, ap)| (o, ap.name.as_str())),
+        Some((A, "reports-ap"))
+    );
+    // The writer's output reads back equal.
+    let again = Snapshot::from_text(&snap.to_value().to_string()).unwrap();
+    assert_eq!(again, snap);
+    // What get-access-point never prints is an error with its path.
+    for (field, value, path) in [
+        ("NetworkOrigin", json!("Vpc"), "NetworkOrigin"),
+        ("Name", json!("other"), "Name"),
+        (
+            "AccessPointArn",
+            json!("arn:aws:s3:us-west-2:444455556666:accesspoint/reports-ap"),
+            "AccessPointArn",
+        ),
+        ("BucketAccountId", json!("12"), "BucketAccountId"),
+    ] {
+        let mut bad = doc.clone();
+        bad["accounts"][A]["access_points"]["reports-ap"][field] = value;
+        let err = Snapshot::from_text(&bad.to_string()).unwrap_err();
+        assert_eq!(
+            err.path(),
+            format!("accounts.111122223333.access_points.reports-ap.{path}"),
+            "{err}"
+        );
+    }
+    let mut bad = doc.clone();
+    bad["accounts"][A]["access_points"]["reports-ap"]
+        .as_object_mut()
+        .unwrap()
+        .remove("VpcConfiguration");
+    assert!(Snapshot::from_text(&bad.to_string())
+        .unwrap_err()
+        .to_string()
+        .contains("VpcConfiguration"));
+    let mut bad = doc;
+    bad["accounts"][A]["access_points"]["reports-ap"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Bucket");
+    assert!(Snapshot::from_text(&bad.to_string()).is_err());
+}

@@ -107,6 +107,14 @@ fn account(a: &Account) -> Value {
         let endpoints: Vec<Value> = list.iter().map(super::VpcEndpoint::to_value).collect();
         v.insert("vpc_endpoints".into(), json!({"VpcEndpoints": endpoints}));
     }
+    if !a.access_points.is_empty() {
+        let aps: Map<String, Value> = a
+            .access_points
+            .iter()
+            .map(|(n, ap)| (n.clone(), ap.to_value()))
+            .collect();
+        v.insert("access_points".into(), Value::Object(aps));
+    }
     Value::Object(v)
 }
 

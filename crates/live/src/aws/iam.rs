@@ -14,7 +14,7 @@ const PAGE: i32 = 1000;
 
 /// A document as IAM returned it, percent-decoded when it is URL-encoded (RFC 3986: `+` is
 /// not a space).
-fn decoded(text: &str) -> String {
+pub(super) fn decoded(text: &str) -> String {
     if text.trim_start().starts_with('{') {
         return text.to_owned();
     }
@@ -23,7 +23,7 @@ fn decoded(text: &str) -> String {
         .into_owned()
 }
 
-fn tags(list: &[aws_sdk_iam::types::Tag]) -> Vec<(String, String)> {
+pub(super) fn tags(list: &[aws_sdk_iam::types::Tag]) -> Vec<(String, String)> {
     list.iter()
         .map(|t| (t.key().to_owned(), t.value().to_owned()))
         .collect()

@@ -9,10 +9,13 @@
 mod dynamo;
 mod ec2;
 mod iam;
+mod inventory;
 mod kms;
 mod org;
 mod s3;
+mod s3control;
 mod sns;
+mod sqs;
 mod state;
 
 use std::collections::HashMap;
@@ -37,6 +40,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 pub use self::dynamo::DynamoStore;
 pub use self::sns::SnsPublisher;
+pub use self::sqs::SqsQueue;
 pub use self::state::S3StateStore;
 use crate::ports::{Access, Accounts, Read, ReadError};
 
@@ -71,7 +75,7 @@ pub fn retry_config(max_attempts: u32) -> RetryConfig {
 }
 
 /// The bounds on one AWS call: a read that hangs must fail the invocation (and be retried)
-/// well before Lambda's own timeout (30 s in `template.yaml`) ends it without a word.
+/// well before Lambda's own timeout (120 s in `template.yaml`) ends it without a word.
 pub fn timeout_config() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
@@ -143,6 +147,7 @@ struct Clients {
     partition: u64,
     s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     kms: Mutex<HashMap<String, aws_sdk_kms::Client>>,
+    s3control: Mutex<HashMap<String, aws_sdk_s3control::Client>>,
     iam: OnceLock<aws_sdk_iam::Client>,
     org: OnceLock<aws_sdk_organizations::Client>,
 }
@@ -161,6 +166,7 @@ impl Clients {
             partition,
             s3: Mutex::new(HashMap::new()),
             kms: Mutex::new(HashMap::new()),
+            s3control: Mutex::new(HashMap::new()),
             iam: OnceLock::new(),
             org: OnceLock::new(),
         }
@@ -529,6 +535,23 @@ impl AwsReader {
                     .retry_partition(partition("s3", Some(region), c.partition))
                     .build(),
             )
+        })
+    }
+
+    fn s3control(&self, region: &str) -> aws_sdk_s3control::Client {
+        let c = &self.clients;
+        per_region(&c.s3control, region, || {
+            let mut conf = aws_sdk_s3control::config::Builder::from(&c.config)
+                .region(Region::new(region.to_owned()))
+                .interceptor(c.attempts.clone())
+                .retry_partition(partition("s3control", Some(region), c.partition));
+            // S3 Control puts the account id in the host (`<account>.<endpoint host>`), which
+            // a test server on a loopback address cannot answer; it reads the account from the
+            // `x-amz-account-id` header instead, so the configured endpoint is used as it is.
+            if let (true, Some(url)) = (c.path_style, c.config.endpoint_url()) {
+                conf = conf.endpoint_resolver(s3control::PlainEndpoint(url.to_owned()));
+            }
+            aws_sdk_s3control::Client::from_conf(conf.build())
         })
     }
 

@@ -7,7 +7,7 @@
 use aws_config::SdkConfig;
 
 use super::{none_if, read_error};
-use crate::ports::{Read, ReadError, StateStore, Stored, WriteIf, Written};
+use crate::ports::{Read, ReadError, StateList, StateStore, Stored, WriteIf, Written};
 
 /// The state bucket.
 #[derive(Debug, Clone)]
@@ -94,29 +94,31 @@ impl StateStore for S3StateStore {
             Err(e) => Err(e),
         }
     }
+}
 
-    async fn list_accounts(&self) -> Read<Vec<String>> {
-        // ListObjectsV2 returns at most 1,000 keys a page; the continuation token pages on
-        // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html).
+impl StateList for S3StateStore {
+    async fn list(&self, prefix: &str) -> Read<Vec<String>> {
         let mut out = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(crate::state::ACCOUNTS_PREFIX)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(read_error)?;
+        let mut token: Option<String> = None;
+        loop {
+            let mut req = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix);
+            if let Some(t) = &token {
+                req = req.continuation_token(t);
+            }
+            let page = req.send().await.map_err(read_error)?;
             out.extend(
                 page.contents()
                     .iter()
-                    .filter_map(|o| o.key())
-                    .filter_map(crate::state::account_of_snapshot_name),
+                    .filter_map(|o| o.key().map(str::to_owned)),
             );
+            match page.next_continuation_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(out),
+            }
         }
-        out.sort();
-        out.dedup();
-        Ok(out)
     }
 }

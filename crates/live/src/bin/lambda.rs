@@ -1,4 +1,5 @@
-//! The Lambda entry point: configuration and clients once per container, then one
+//! The Lambda entry point: configuration and clients once per container. The organization
+//! sweep's schedule and queue events go to [`auditor_live::sweep`]; every other event to one
 //! [`handle_noisy`](auditor_live::handler::noise::handle_noisy) per event (noise control around
 //! [`auditor_live::handler::handle`]), followed, when a state bucket is configured, by the
 //! impact of its change records ([`assess_changes`]). Logs are JSON lines (`tracing`), one per
@@ -6,7 +7,9 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use auditor_live::aws::{load_sdk_config, AwsAccounts, DynamoStore, S3StateStore, SnsPublisher};
+use auditor_live::aws::{
+    load_sdk_config, AwsAccounts, DynamoStore, S3StateStore, SnsPublisher, SqsQueue,
+};
 use auditor_live::cache::Cache;
 use auditor_live::collect::Collector;
 use auditor_live::config::Config;
@@ -14,6 +17,7 @@ use auditor_live::handler::impact::{assess_changes, ChangeImpact};
 use auditor_live::handler::noise::{handle_noisy, Noise, NoiseConfig, NoisySummary};
 use auditor_live::handler::LiveError;
 use auditor_live::noise_store::{MemoryStore, NoiseStore};
+use auditor_live::sweep::{self, SweepConfig, Worker};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde::Serialize;
@@ -60,6 +64,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .state_bucket
         .as_deref()
         .map(|b| S3StateStore::new(&sdk, b, config.sdk.endpoint_url.is_some()));
+    let queue = config
+        .sweep
+        .queue_url
+        .as_deref()
+        .map(|q| SqsQueue::new(&sdk, q));
+    let region = config
+        .sdk
+        .region
+        .clone()
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let sweep = Sweep {
+        queue: queue.as_ref(),
+        config: &config.sweep,
+        region: &region,
+    };
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         table = noise_config.table.as_deref(),
@@ -78,7 +97,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             );
             let noise = &noise;
             lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-                invoke(collector, publisher, noise, store, event).await
+                invoke(collector, publisher, noise, store, sweep, event).await
             }))
             .await
         }
@@ -94,11 +113,79 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             );
             let noise = &noise;
             lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-                invoke(collector, publisher, noise, store, event).await
+                invoke(collector, publisher, noise, store, sweep, event).await
             }))
             .await
         }
     }
+}
+
+/// What the organization sweep uses beside the collector, publisher and state store.
+#[derive(Clone, Copy)]
+struct Sweep<'a> {
+    queue: Option<&'a SqsQueue>,
+    config: &'a SweepConfig,
+    region: &'a str,
+}
+
+fn sweep_failed(error_type: &str, message: String) -> Diagnostic {
+    tracing::error!(error_type, error = %message, "invocation failed");
+    Diagnostic {
+        error_type: error_type.to_owned(),
+        error_message: message,
+    }
+}
+
+/// The organization sweep: a schedule event plans it, queue batches run it; `None` for any
+/// other event.
+async fn sweep_invoke(
+    collector: &Collector<AwsAccounts>,
+    publisher: &SnsPublisher,
+    store: Option<&S3StateStore>,
+    sweep: Sweep<'_>,
+    payload: &Value,
+) -> Option<Result<Value, Diagnostic>> {
+    let start = sweep::sweep_start(payload);
+    if start.is_none() && !sweep::is_sqs(payload) {
+        return None;
+    }
+    let (Some(store), Some(queue)) = (store, sweep.queue) else {
+        return Some(Err(sweep_failed(
+            "NotConfigured",
+            "an organization sweep needs S3KA_STATE_BUCKET and S3KA_SWEEP_QUEUE_URL".into(),
+        )));
+    };
+    if let Some((id, time)) = start {
+        let home = collector
+            .accounts()
+            .home_account()
+            .unwrap_or_default()
+            .to_owned();
+        let planned = sweep::plan(
+            collector.accounts(),
+            &home,
+            queue,
+            store,
+            sweep.config,
+            (&id, &time),
+        )
+        .await;
+        return Some(
+            planned
+                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+                .map_err(|e| sweep_failed("SweepPlanFailed", e.to_string())),
+        );
+    }
+    let worker = Worker {
+        collector,
+        publisher,
+        queue,
+        store,
+        config: sweep.config,
+        region: sweep.region,
+    };
+    let out = worker.handle(payload).await;
+    Some(Ok(serde_json::to_value(out).unwrap_or(Value::Null)))
 }
 
 async fn invoke<S: NoiseStore>(
@@ -106,8 +193,9 @@ async fn invoke<S: NoiseStore>(
     publisher: &SnsPublisher,
     noise: &Noise<S>,
     store: Option<&S3StateStore>,
+    sweep: Sweep<'_>,
     event: LambdaEvent<Value>,
-) -> Result<Invocation, Diagnostic> {
+) -> Result<Value, Diagnostic> {
     // The function's own account needs no role session: read it from the function ARN.
     if let Some(account) = event.context.invoked_function_arn.split(':').nth(4) {
         if account.len() == 12 {
@@ -117,6 +205,9 @@ async fn invoke<S: NoiseStore>(
     // Typed view of the envelope, for the log line; the record itself is read by `auditor`.
     if let Ok(envelope) = serde_json::from_value::<EventBridgeEvent<Value>>(event.payload.clone()) {
         tracing::debug!(id = envelope.id.as_deref(), source = %envelope.source, detail_type = %envelope.detail_type, "event received");
+    }
+    if let Some(done) = sweep_invoke(collector, publisher, store, sweep, &event.payload).await {
+        return done;
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -139,5 +230,5 @@ async fn invoke<S: NoiseStore>(
         }
         _ => Vec::new(),
     };
-    Ok(Invocation { handled, impacts })
+    Ok(serde_json::to_value(Invocation { handled, impacts }).unwrap_or(Value::Null))
 }

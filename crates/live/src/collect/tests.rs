@@ -679,3 +679,99 @@ async fn the_endpoint_a_record_names_is_read_in_its_owners_account() {
         Verdict::Unknown
     );
 }
+
+#[tokio::test]
+async fn a_request_through_an_access_point_reads_it_and_the_bucket_behind_it() {
+    // GIVEN the KC world with an access point of A on the bucket, whose policy names B's
+    // reader, and a request that names only the access point (no bucket)
+    let mut world = kc_world();
+    let ap_arn = format!("arn:aws:s3:us-west-2:{A}:accesspoint/reports-ap");
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{B}:role/reader")}, "Action": "s3:GetObject",
+        "Resource": format!("{ap_arn}/object/*")}]});
+    world
+        .accounts
+        .entry(A.into())
+        .or_default()
+        .access_points
+        .insert(
+            "reports-ap".into(),
+            (
+                crate::ports::AccessPointInfo {
+                    bucket: BUCKET.into(),
+                    network_origin: "Internet".into(),
+                    arn: Some(ap_arn.clone()),
+                    alias: Some("reports-ap-hrzrlukc5m36ft7okagglf3gmwluquse1b-s3alias".into()),
+                    ..Default::default()
+                },
+                Some(policy.to_string()),
+            ),
+        );
+    let c = collector(world, 300);
+    let req = auditor::event::adhoc_request(
+        &format!("arn:aws:sts::{B}:assumed-role/reader/s1"),
+        "s3:GetObject",
+        &format!("{ap_arn}/object/{OBJECT}"),
+    )
+    .unwrap();
+    assert_eq!(req.bucket, None);
+    let meter = Meter::new();
+    // WHEN it is collected
+    let snapshot = c.collect(&req, &meter).await.unwrap();
+    // THEN the access point (with its policy) and the bucket behind it are in the snapshot
+    let s = meter.stats();
+    assert_eq!(s.by_operation.get("s3:GetAccessPoint"), Some(&1));
+    assert_eq!(s.by_operation.get("s3:GetAccessPointPolicy"), Some(&1));
+    assert_eq!(s.by_operation.get("s3:HeadObject"), Some(&1));
+    let snap = Snapshot::from_value(&snapshot).unwrap();
+    let (_, ap) = snap
+        .access_point(A, "reports-ap")
+        .expect("access point collected");
+    assert_eq!(ap.bucket, BUCKET);
+    assert!(ap.policy.is_some());
+    assert!(snap.bucket(BUCKET).is_some(), "{snapshot:#}");
+    assert!(snapshot.get("collection_errors").is_none(), "{snapshot:#}");
+    // AND the diagnosis evaluates both sides: the reader's IAM policy names the bucket ARN,
+    // not the access point's, and A's key policy lacks B
+    let d = diagnose(&snap, &req);
+    let mut got: Vec<Code> = d.blocking().map(|f| f.code).collect();
+    got.sort();
+    got.dedup();
+    assert_eq!(d.verdict, Verdict::Denied);
+    assert_eq!(
+        got,
+        vec![Code::IdentityPolicyNoAllow, Code::KeyPolicyNoAllow],
+        "{d:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_access_point_read_is_a_gap() {
+    // GIVEN the member role of A lacks s3:GetAccessPoint
+    let mut world = kc_world();
+    world
+        .denied
+        .insert((A.to_owned(), "s3:GetAccessPoint".to_owned()));
+    let c = collector(world, 300);
+    let mut req = request();
+    req.access_point = auditor::refs::AccessPointRef::parse(&format!(
+        "arn:aws:s3:us-west-2:{A}:accesspoint/reports-ap"
+    ))
+    .map(|(r, _)| auditor::event::AccessPointUse::Arn(r));
+    // WHEN collected
+    let snapshot = c.collect(&req, &Meter::new()).await.unwrap();
+    // THEN the refusal is a collection error naming the access point, and the diagnosis says
+    // the access point was not seen
+    let errors = snapshot["collection_errors"].as_array().unwrap();
+    assert!(errors.iter().any(|e| e["operation"] == "s3:GetAccessPoint"
+        && e["resource"]
+            .as_str()
+            .is_some_and(|r| r.ends_with(":accesspoint/reports-ap"))));
+    let snap = Snapshot::from_value(&snapshot).unwrap();
+    let d = diagnose(&snap, &req);
+    assert_ne!(d.verdict, Verdict::Allowed);
+    assert!(d
+        .findings
+        .iter()
+        .any(|f| f.code == Code::MissingEvidence && f.explanation.contains("reports-ap")));
+}

@@ -4,7 +4,9 @@
 //! [`handle_with_state`] runs [`super::handle`] first (diagnoses published, the warm cache
 //! entries a change touches dropped), then for each change record:
 //!
-//! 1. loads the stored state of the change's account (`crate::state`);
+//! 1. loads the stored state of the change's account (`crate::state`), or, for an SCP or RCP
+//!    change (made in the management account), of the accounts the policy reaches
+//!    ([`org_reach`]);
 //! 2. works out the scope in pure code (`auditor::impact::scope`) and re-collects only that
 //!    scope with the collector, one probe (principal reading an object) per stored path, plus
 //!    the bucket read as its owner for a bucket change;
@@ -34,7 +36,7 @@ use serde_json::Value;
 use super::{handle, LiveError, Summary};
 use crate::collect::Collector;
 use crate::meter::Meter;
-use crate::ports::{Accounts, Publisher, StateStore};
+use crate::ports::{Accounts, Publisher, StateList, StateStore};
 use crate::state::{self, Update};
 
 /// What an invocation did, with the impact of its change records.
@@ -82,7 +84,7 @@ pub struct ChangeImpact {
 
 /// [`handle`], then the impact of every change record of `event` (see the module
 /// documentation).
-pub async fn handle_with_state<A: Accounts, P: Publisher, S: StateStore>(
+pub async fn handle_with_state<A: Accounts, P: Publisher, S: StateStore + StateList>(
     collector: &Collector<A>,
     publisher: &P,
     store: &S,
@@ -100,7 +102,7 @@ pub async fn handle_with_state<A: Accounts, P: Publisher, S: StateStore>(
 /// The impact of every change record of `event`, after a handler (plain or noise-controlled)
 /// has acknowledged them and dropped the cached state they touch. An event with no change
 /// record, or one that does not parse (the handler already reported it), has none.
-pub async fn assess_changes<A: Accounts, P: Publisher, S: StateStore>(
+pub async fn assess_changes<A: Accounts, P: Publisher, S: StateStore + StateList>(
     collector: &Collector<A>,
     publisher: &P,
     store: &S,
@@ -119,7 +121,7 @@ pub async fn assess_changes<A: Accounts, P: Publisher, S: StateStore>(
 }
 
 /// The impact of one change: assessed, published, stored.
-pub async fn assess<A: Accounts, P: Publisher, S: StateStore>(
+pub async fn assess<A: Accounts, P: Publisher, S: StateStore + StateList>(
     collector: &Collector<A>,
     publisher: &P,
     store: &S,
@@ -333,7 +335,7 @@ pub async fn assess<A: Accounts, P: Publisher, S: StateStore>(
 /// deleted wherever it is attached, every account with stored state (the store does not hold
 /// the organization's structure, and reassessing a path the policy does not reach finds its
 /// verdict unchanged and publishes nothing).
-async fn org_reach<S: StateStore>(
+async fn org_reach<S: StateList>(
     store: &S,
     change: &ChangeEvent,
 ) -> Result<Option<Vec<String>>, LiveError> {
@@ -349,13 +351,16 @@ async fn org_reach<S: StateStore>(
                 out.insert(id.to_owned());
             }
             _ => {
-                let all = store.list_accounts().await.map_err(|source| {
+                let all = store.list(state::ACCOUNTS_PREFIX).await.map_err(|source| {
                     LiveError::State(state::StateFailure::Store {
                         name: state::ACCOUNTS_PREFIX.to_owned(),
                         source,
                     })
                 })?;
-                out.extend(all);
+                out.extend(
+                    all.iter()
+                        .filter_map(|n| state::account_of_snapshot_name(n)),
+                );
             }
         }
     }

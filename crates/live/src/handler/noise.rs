@@ -24,7 +24,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use auditor::event::{parse_events, EventOutcome};
+use auditor::event::{parse_events, ChangeEvent, EventOutcome};
 use auditor::noise::messages::{
     digest_notification, resolved_notification, summary_notifications, Alerted, SummaryItem,
 };
@@ -37,9 +37,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    diagnose_request, handle, not_handled, published, ChangeSeen, LiveError, Skipped, Summary,
+    diagnose_request, handle, not_handled, published, settle_failed, ChangeSeen, Failed, LiveError,
+    Skipped, Summary,
 };
-use crate::collect::Collector;
+use crate::collect::{may_alter, Collector};
 use crate::noise_store::{Claim, NoiseStore, Occurrence, StoredProblem};
 use crate::ports::{Accounts, Publisher};
 
@@ -280,6 +281,10 @@ pub struct NoisySummary {
     /// The scheduled run's report, for a scheduled invocation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled: Option<ScheduledRun>,
+    /// The re-check of the open problems the event's changes touch, when they touch any
+    /// (only its re-check fields are filled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_recheck: Option<ScheduledRun>,
 }
 
 fn state_err(e: crate::ports::ReadError) -> LiveError {
@@ -315,10 +320,12 @@ pub async fn handle_noisy<A: Accounts, P: Publisher, S: NoiseStore>(
     out.base.event_id = event.get("id").and_then(Value::as_str).map(str::to_owned);
     let event_text = event.to_string();
     let mut index = 0;
+    // Denied records that ended in an outcome, those whose reads got no answer, and changes.
+    let (mut handled, mut failed, mut changes) = (0, Vec::new(), Vec::new());
     for outcome in outcomes {
         match outcome {
             EventOutcome::Denied(req) => {
-                denied(
+                let got = denied(
                     collector,
                     publisher,
                     noise,
@@ -327,7 +334,16 @@ pub async fn handle_noisy<A: Accounts, P: Publisher, S: NoiseStore>(
                     now,
                     &mut out,
                 )
-                .await?;
+                .await;
+                match got {
+                    Ok(()) => handled += 1,
+                    // Settled with the plain handler's rule once every record was seen.
+                    Err(LiveError::Collection(error)) => failed.push(Failed {
+                        event_id: req.event.as_ref().and_then(|e| e.event_id.clone()),
+                        error,
+                    }),
+                    Err(e) => return Err(e),
+                }
                 index += 1;
             }
             EventOutcome::Change(change) => {
@@ -336,11 +352,12 @@ pub async fn handle_noisy<A: Accounts, P: Publisher, S: NoiseStore>(
                 noise.forget();
                 tracing::info!(event_id = change.event_id.as_deref(), event_name = %change.event_name, invalidated = ?invalidated, "change acknowledged: cached state dropped");
                 out.base.changes.push(ChangeSeen {
-                    event_id: change.event_id,
-                    event_name: change.event_name,
-                    account: change.account,
+                    event_id: change.event_id.clone(),
+                    event_name: change.event_name.clone(),
+                    account: change.account.clone(),
                     invalidated,
                 });
+                changes.push(*change);
             }
             EventOutcome::Skipped { event_id, reason } => {
                 tracing::info!(event_id = event_id.as_deref(), reason = %reason, "record needs no diagnosis");
@@ -351,7 +368,68 @@ pub async fn handle_noisy<A: Accounts, P: Publisher, S: NoiseStore>(
             }
         }
     }
+    // Diagnoses are deduplicated by the store, so only the reports need the ledger.
+    let mut sent = Vec::new();
+    settle_failed(
+        collector.published(),
+        publisher,
+        handled,
+        failed,
+        &mut sent,
+        &mut out.base,
+    )
+    .await?;
+    if !changes.is_empty() {
+        let run = recheck_changed(collector, publisher, noise, &changes, now).await?;
+        if run != ScheduledRun::default() {
+            out.change_recheck = Some(run);
+        }
+    }
     Ok(out)
+}
+
+/// Re-checks, as the scheduled run does ([`recheck`]), every open problem that one of
+/// `changes` may have fixed ([`may_alter`]: by bucket, key, principal or organization; a key
+/// change by the accounts the problem names), whatever its last re-check.
+async fn recheck_changed<A: Accounts, P: Publisher, S: NoiseStore>(
+    collector: &Collector<A>,
+    publisher: &P,
+    noise: &Noise<S>,
+    changes: &[ChangeEvent],
+    now: u64,
+) -> Result<ScheduledRun, LiveError> {
+    let mut run = ScheduledRun::default();
+    let problems = noise.store.problems().await.map_err(state_err)?;
+    let mut seen = BTreeSet::new();
+    for p in problems.iter().filter(|p| is_open(p)) {
+        if !seen.insert(p.id.clone()) {
+            continue;
+        }
+        let Some(req) = p
+            .event
+            .as_ref()
+            .and_then(|(text, i)| exposing_request(text, *i))
+        else {
+            continue;
+        };
+        // `CODE@account`: the accounts that must act.
+        let accounts: Vec<&str> = p
+            .alerted
+            .blocking
+            .iter()
+            .filter_map(|b| b.split_once('@').map(|(_, a)| a))
+            .collect();
+        if changes.iter().any(|c| may_alter(c, &req, &accounts)) {
+            tracing::info!(problem = %p.id, "a change touches an open problem: re-checking it");
+            recheck(collector, publisher, noise, p, now, &mut run).await?;
+        }
+    }
+    Ok(run)
+}
+
+/// Whether the problem is open and had something blocking to resolve.
+fn is_open(p: &StoredProblem) -> bool {
+    p.state.open && !p.alerted.blocking.is_empty()
 }
 
 async fn note_expired<S: NoiseStore>(
@@ -565,10 +643,7 @@ pub async fn scheduled_run<A: Accounts, P: Publisher, S: NoiseStore>(
         run.summarised = items.len();
     }
     let mut seen = BTreeSet::new();
-    for p in problems
-        .iter()
-        .filter(|p| p.state.open && !p.alerted.blocking.is_empty())
-    {
+    for p in problems.iter().filter(|p| is_open(p)) {
         if !seen.insert(p.id.clone()) {
             continue;
         }
@@ -576,64 +651,7 @@ pub async fn scheduled_run<A: Accounts, P: Publisher, S: NoiseStore>(
         if due.is_none() && now < p.checked_at.saturating_add(cfg.recheck) {
             continue;
         }
-        let Some(req) = p
-            .event
-            .as_ref()
-            .and_then(|(text, i)| exposing_request(text, *i))
-        else {
-            run.failures.push(format!(
-                "{}: the stored event no longer reads as a denial",
-                p.id
-            ));
-            continue;
-        };
-        let d = match diagnose_request(collector, &req).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(problem = %p.id, error = %e, "re-check failed; the problem stays open");
-                run.failures.push(format!("{}: {e}", p.id));
-                continue;
-            }
-        };
-        run.rechecked.push(p.id.clone());
-        if d.diagnosis.blocking().next().is_none() {
-            if store.close(&p.id, now).await.map_err(state_err)? {
-                let verdict = serde_json::to_value(d.diagnosis.verdict)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                let n = resolved_notification(
-                    &p.alerted,
-                    &verdict,
-                    p.state.first_seen,
-                    p.state.last_seen,
-                    p.state.occurrences,
-                    now,
-                );
-                if let Err(e) = publish(publisher, &n).await {
-                    store.reopen(&p.id).await.map_err(state_err)?;
-                    return Err(e);
-                }
-                tracing::info!(problem = %p.id, identity = %p.alerted.identity, "problem resolved");
-                run.resolved.push(p.id.clone());
-            }
-        } else if let Some(r) = due {
-            let alerted_at = p.state.alerted_at.unwrap_or(0);
-            if store
-                .rewindow(&p.id, alerted_at, now)
-                .await
-                .map_err(state_err)?
-            {
-                let n = with_problem(
-                    notification(&d.diagnosis),
-                    &Repeats::problem_field(&p.id, &p.alerted.identity, Some(r)),
-                );
-                publish(publisher, &n).await?;
-                run.flushed.push(p.id.clone());
-            }
-        } else {
-            store.checked(&p.id, now).await.map_err(state_err)?;
-        }
+        recheck(collector, publisher, noise, p, now, &mut run).await?;
     }
     let yesterday = day_of(now.saturating_sub(86_400));
     let counters = store.counters(&yesterday).await.map_err(state_err)?;
@@ -654,6 +672,81 @@ pub async fn scheduled_run<A: Accounts, P: Publisher, S: NoiseStore>(
         "scheduled run"
     );
     Ok(run)
+}
+
+/// Re-diagnoses the open problem `p` from the event that exposed it: when nothing blocks any
+/// more, closes it and publishes one "resolved" message; when its window ended with repeats,
+/// publishes them with the fresh diagnosis; otherwise notes the re-check. A re-check that gets
+/// no answer from AWS leaves the problem open (in `run.failures`) for the next run.
+async fn recheck<A: Accounts, P: Publisher, S: NoiseStore>(
+    collector: &Collector<A>,
+    publisher: &P,
+    noise: &Noise<S>,
+    p: &StoredProblem,
+    now: u64,
+    run: &mut ScheduledRun,
+) -> Result<(), LiveError> {
+    let store = &noise.store;
+    let due = flush_due(&p.state, now, noise.config.window);
+    let Some(req) = p
+        .event
+        .as_ref()
+        .and_then(|(text, i)| exposing_request(text, *i))
+    else {
+        run.failures.push(format!(
+            "{}: the stored event no longer reads as a denial",
+            p.id
+        ));
+        return Ok(());
+    };
+    let d = match diagnose_request(collector, &req).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(problem = %p.id, error = %e, "re-check failed; the problem stays open");
+            run.failures.push(format!("{}: {e}", p.id));
+            return Ok(());
+        }
+    };
+    run.rechecked.push(p.id.clone());
+    if d.diagnosis.blocking().next().is_none() {
+        if store.close(&p.id, now).await.map_err(state_err)? {
+            let verdict = serde_json::to_value(d.diagnosis.verdict)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let n = resolved_notification(
+                &p.alerted,
+                &verdict,
+                p.state.first_seen,
+                p.state.last_seen,
+                p.state.occurrences,
+                now,
+            );
+            if let Err(e) = publish(publisher, &n).await {
+                store.reopen(&p.id).await.map_err(state_err)?;
+                return Err(e);
+            }
+            tracing::info!(problem = %p.id, identity = %p.alerted.identity, "problem resolved");
+            run.resolved.push(p.id.clone());
+        }
+    } else if let Some(r) = due {
+        let alerted_at = p.state.alerted_at.unwrap_or(0);
+        if store
+            .rewindow(&p.id, alerted_at, now)
+            .await
+            .map_err(state_err)?
+        {
+            let n = with_problem(
+                notification(&d.diagnosis),
+                &Repeats::problem_field(&p.id, &p.alerted.identity, Some(r)),
+            );
+            publish(publisher, &n).await?;
+            run.flushed.push(p.id.clone());
+        }
+    } else {
+        store.checked(&p.id, now).await.map_err(state_err)?;
+    }
+    Ok(())
 }
 
 /// The `index`-th denied request of the stored event.

@@ -545,10 +545,6 @@ impl StateStore for Lockstep {
     async fn put(&self, name: &str, body: &str, condition: &WriteIf) -> Read<Written> {
         self.inner.put(name, body, condition).await
     }
-
-    async fn list_accounts(&self) -> Read<Vec<String>> {
-        self.inner.list_accounts().await
-    }
 }
 
 fn verdict(principal: &str, bucket: &str, account: &str) -> PathVerdict {

@@ -34,6 +34,7 @@
     reason = "a test fails loudly when the test server refuses its setup"
 )]
 
+mod access_point;
 mod change;
 mod faults;
 mod impact;
@@ -46,5 +47,6 @@ mod proxy;
 mod runtime_api;
 mod sns;
 mod support;
+mod sweep;
 #[cfg(feature = "vpc-endpoints")]
 mod vpce;

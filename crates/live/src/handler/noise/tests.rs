@@ -409,3 +409,193 @@ fn settings_are_checked() {
         assert_eq!(e.var, var, "{e}");
     }
 }
+
+/// A trail log file with the sample record and a second one (its own event id) by a role of
+/// `account`.
+fn two_records(account: &str) -> Value {
+    let first = event("e-1", "reports/q1.csv")["detail"].clone();
+    let second: Value = serde_json::from_str(
+        &first
+            .to_string()
+            .replace(B, account)
+            .replace("\"e-1\"", "\"second-record-id\""),
+    )
+    .unwrap();
+    json!({"Records": [first, second]})
+}
+
+#[tokio::test]
+async fn a_record_that_fails_beside_an_alerted_one_is_reported_under_noise_control() {
+    // GIVEN two records; the second's caller account is throttled through every retry
+    let other = "777788889999";
+    let mut world = kc_world();
+    world
+        .throttled
+        .insert((other.to_owned(), "iam:GetRole".to_owned()));
+    let c = collector(world);
+    let p = FakePublisher::default();
+    let n = noise(NoiseConfig::default());
+    let s = handle_noisy(&c, &p, &n, &two_records(other), T0)
+        .await
+        .unwrap();
+    // THEN the first is alerted, the second gets a "could not diagnose" report naming the read
+    assert_eq!(s.base.published.len(), 1, "{s:?}");
+    assert_eq!(s.base.reported.len(), 1, "{s:?}");
+    assert_eq!(s.base.reported[0].operation, "iam:GetRole");
+    assert_eq!(
+        s.base.reported[0].event_id.as_deref(),
+        Some("second-record-id")
+    );
+    let sent = p.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert!(body(&sent[0])["problem"]["id"].is_string());
+    let report = body(&sent[1]);
+    assert_eq!(report["verdict"], "error");
+    assert_eq!(report["event_id"], "second-record-id");
+    assert!(report["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("iam:GetRole") && e.contains("Throttling")));
+    // A repeat of the first beside a failing second: the repeat is an outcome, so the failure
+    // is reported again rather than failing the invocation.
+    let mut again = two_records(other);
+    again["Records"][0]["eventID"] = json!("e-1b");
+    again["Records"][1]["eventID"] = json!("second-record-id-b");
+    let s = handle_noisy(&c, &p, &n, &again, T0 + 5).await.unwrap();
+    assert_eq!((s.repeats.len(), s.base.reported.len()), (1, 1), "{s:?}");
+}
+
+#[tokio::test]
+async fn when_no_record_can_be_diagnosed_the_invocation_fails_under_noise_control() {
+    // GIVEN the only record's managed policy read throttled through every retry
+    let mut world = kc_world();
+    world
+        .throttled
+        .insert((B.to_owned(), "iam:GetPolicyVersion".to_owned()));
+    let c = collector(world);
+    let p = FakePublisher::default();
+    let n = noise(NoiseConfig::default());
+    let e = handle_noisy(&c, &p, &n, &event("e-1", "reports/q1.csv"), T0)
+        .await
+        .unwrap_err();
+    // THEN the invocation fails (Lambda retries, then the DLQ), naming the read; nothing
+    // is published and no problem is claimed, so the retry alerts it
+    assert_eq!(e.error_type(), "CollectionFailed");
+    assert!(e.to_string().contains("iam:GetPolicyVersion"), "{e}");
+    assert!(p.sent.lock().unwrap().is_empty());
+    let s = handle_noisy(
+        &collector(kc_world()),
+        &p,
+        &n,
+        &event("e-1", "reports/q1.csv"),
+        T0 + 60,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.base.published.len(), 1, "{s:?}");
+}
+
+/// A successful change record of `service` in account `account`.
+fn change(service: &str, name: &str, account: &str, params: Value) -> Value {
+    json!({
+        "eventVersion": "1.09", "eventID": format!("change-{name}"),
+        "eventSource": format!("{service}.amazonaws.com"), "eventName": name,
+        "awsRegion": "us-west-2", "recipientAccountId": account,
+        "eventTime": "2026-03-02T09:30:00Z",
+        "userIdentity": {"type": "Root", "accountId": account},
+        "requestParameters": params,
+    })
+}
+
+#[tokio::test]
+async fn a_change_that_touches_an_open_problem_resolves_it_and_an_unrelated_one_does_not() {
+    let p = FakePublisher::default();
+    let n = noise(NoiseConfig::default());
+    handle_noisy(
+        &collector(kc_world()),
+        &p,
+        &n,
+        &event("e-1", "reports/q1.csv"),
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.sent.lock().unwrap().len(), 1, "the alert");
+    // The fix is in place (the fake's world), but the changes below do not touch the
+    // problem: another bucket, another role of the caller's account, a key of a third account.
+    let fixed = collector(fixed_world());
+    for unrelated in [
+        change(
+            "s3",
+            "PutBucketPolicy",
+            A,
+            json!({"bucketName": "another-bucket"}),
+        ),
+        change("iam", "PutRolePolicy", B, json!({"roleName": "writer"})),
+        change(
+            "kms",
+            "PutKeyPolicy",
+            "777788889999",
+            json!({"keyId": "arn:aws:kms:us-west-2:777788889999:key/other"}),
+        ),
+    ] {
+        let s = handle_noisy(&fixed, &p, &n, &unrelated, T0 + 60)
+            .await
+            .unwrap();
+        assert_eq!(s.base.changes.len(), 1, "{s:?}");
+        assert!(s.change_recheck.is_none(), "{s:?}");
+    }
+    assert_eq!(p.sent.lock().unwrap().len(), 1, "nothing published");
+    // The key policy change itself: the problem is re-checked at once and resolved.
+    let s = handle_noisy(
+        &fixed,
+        &p,
+        &n,
+        &change("kms", "PutKeyPolicy", A, json!({"keyId": KEY_ARN})),
+        T0 + 120,
+    )
+    .await
+    .unwrap();
+    let run = s.change_recheck.expect("re-checked");
+    assert_eq!((run.rechecked.len(), run.resolved.len()), (1, 1), "{run:?}");
+    let sent = p.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    let (alert, resolved) = (body(&sent[0]), body(&sent[1]));
+    assert_eq!(resolved["verdict"], "resolved");
+    assert_eq!(resolved["problem"]["id"], alert["problem"]["id"]);
+    assert_eq!(resolved["problem"]["original_message_id"], "msg-1");
+    // Closed: the same change again has nothing open to re-check.
+    let s = handle_noisy(
+        &fixed,
+        &p,
+        &n,
+        &change("kms", "PutKeyPolicy", A, json!({"keyId": KEY_ARN})),
+        T0 + 180,
+    )
+    .await
+    .unwrap();
+    assert!(s.change_recheck.is_none(), "{s:?}");
+    assert_eq!(p.sent.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_change_to_the_callers_role_rechecks_the_problem_and_keeps_it_open_while_it_blocks() {
+    let c = collector(kc_world());
+    let p = FakePublisher::default();
+    let n = noise(NoiseConfig::default());
+    handle_noisy(&c, &p, &n, &event("e-1", "reports/q1.csv"), T0)
+        .await
+        .unwrap();
+    let s = handle_noisy(
+        &c,
+        &p,
+        &n,
+        &change("iam", "PutRolePolicy", B, json!({"roleName": "reader"})),
+        T0 + 60,
+    )
+    .await
+    .unwrap();
+    let run = s.change_recheck.expect("re-checked");
+    assert_eq!(run.rechecked.len(), 1, "{run:?}");
+    assert!(run.resolved.is_empty(), "still blocked by A's key policy");
+    assert_eq!(p.sent.lock().unwrap().len(), 1);
+}
