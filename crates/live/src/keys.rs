@@ -100,7 +100,7 @@ pub fn touched_by(change: &ChangeEvent, key: &str) -> bool {
         "orgpolicy" => {
             let id = rest.split_once('/').map_or("", |(_, p)| p);
             change.touches.iter().any(
-                |t| matches!(t, Touched::Organization { policy_id } if policy_id == id || policy_id.is_empty()),
+                |t| matches!(t, Touched::Organization { policy_id, .. } if policy_id == id || policy_id.is_empty()),
             )
         }
         "bucket" => {

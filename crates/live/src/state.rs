@@ -18,9 +18,18 @@ use crate::ports::{ReadError, StateStore, WriteIf, Written};
 /// Attempts per document before an update gives up (each lost race costs one).
 const ATTEMPTS: u32 = 8;
 
+/// Where the accounts' snapshots are stored.
+pub const ACCOUNTS_PREFIX: &str = "accounts/";
+
 /// The name of an account's snapshot.
 pub fn snapshot_name(account: &str) -> String {
-    format!("accounts/{account}.json")
+    format!("{ACCOUNTS_PREFIX}{account}.json")
+}
+
+/// The account whose snapshot `name` is; `None` for any other document.
+pub fn account_of_snapshot_name(name: &str) -> Option<String> {
+    let id = name.strip_prefix(ACCOUNTS_PREFIX)?.strip_suffix(".json")?;
+    (!id.is_empty() && !id.contains('/')).then(|| id.to_owned())
 }
 
 /// The name of an account's path index.

@@ -975,6 +975,7 @@ fn samples() -> Vec<(&'static str, Vec<Expect>)> {
             "change-updatepolicy-scp.eventbridge.json",
             vec![Expect::Change(vec![Touched::Organization {
                 policy_id: "p-7h3k9x2m".into(),
+                target: None,
             }])],
         ),
         (
@@ -1043,12 +1044,14 @@ fn samples() -> Vec<(&'static str, Vec<Expect>)> {
             "change-attachpolicy-scp.eventbridge.json",
             vec![Expect::Change(vec![Touched::Organization {
                 policy_id: "p-7h3k9x2m".into(),
+                target: Some("444455556666".into()),
             }])],
         ),
         (
             "change-detachpolicy-scp.eventbridge.json",
             vec![Expect::Change(vec![Touched::Organization {
                 policy_id: "p-7h3k9x2m".into(),
+                target: Some("444455556666".into()),
             }])],
         ),
         (

@@ -1377,6 +1377,10 @@ pub enum Touched {
     Organization {
         /// The policy id (`p-...`).
         policy_id: String,
+        /// What `AttachPolicy` or `DetachPolicy` named (`targetId`: an account id, an OU
+        /// `ou-...` or the root `r-...`); `None` for `UpdatePolicy` and `DeletePolicy`, which
+        /// reach every target the policy is attached to.
+        target: Option<String>,
     },
 }
 
@@ -1419,7 +1423,13 @@ impl ChangeEvent {
                 Touched::User { name } => format!("user {name}"),
                 Touched::Group { name } => format!("group {name}"),
                 Touched::ManagedPolicy { arn } => format!("managed policy {arn}"),
-                Touched::Organization { policy_id } => format!("organization policy {policy_id}"),
+                Touched::Organization {
+                    policy_id,
+                    target: Some(t),
+                } => format!("organization policy {policy_id} on {t}"),
+                Touched::Organization { policy_id, .. } => {
+                    format!("organization policy {policy_id}")
+                }
             })
             .collect();
         ChangeRef {
@@ -1512,6 +1522,8 @@ pub(crate) fn read_change(record: &Node<'_>) -> Result<ChangeEvent, PathError> {
         }
         (Some("organizations"), _) => touches.push(Touched::Organization {
             policy_id: name("policyId")?,
+            // https://docs.aws.amazon.com/organizations/latest/APIReference/API_AttachPolicy.html
+            target: params()?.opt_str("targetId")?,
         }),
         _ => {
             return Err(record.loc.key("eventName").err(format!(

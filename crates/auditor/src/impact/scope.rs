@@ -7,8 +7,8 @@
 //! * a role or user → that principal's paths; a group → the paths of its members;
 //! * a managed policy → the paths of every principal it is attached to (directly or through
 //!   a group);
-//! * an SCP or RCP → every stored path (the accounts under the target are those the
-//!   organization's structure puts there, which the state does not hold).
+//! * an SCP or RCP → every stored path given (the live handler passes the paths of the
+//!   accounts the policy reaches: `crates/live/src/handler/impact.rs`).
 //!
 //! Each path is re-collected through a [`Probe`]: the request the collector reads for it.
 //! A bucket change on an account with no stored path also probes the bucket as its owner,

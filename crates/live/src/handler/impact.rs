@@ -4,7 +4,9 @@
 //! [`handle_with_state`] runs [`super::handle`] first (diagnoses published, the warm cache
 //! entries a change touches dropped), then for each change record:
 //!
-//! 1. loads the stored state of the change's account (`crate::state`);
+//! 1. loads the stored state of the change's account (`crate::state`), or, for an SCP or RCP
+//!    change (made in the management account), of the accounts the policy reaches
+//!    ([`org_reach`]);
 //! 2. works out the scope in pure code (`auditor::impact::scope`) and re-collects only that
 //!    scope with the collector, one probe (principal reading an object) per stored path, plus
 //!    the bucket read as its owner for a bucket change;
@@ -34,7 +36,7 @@ use serde_json::Value;
 use super::{handle, LiveError, Summary};
 use crate::collect::Collector;
 use crate::meter::Meter;
-use crate::ports::{Accounts, Publisher, StateStore};
+use crate::ports::{Accounts, Publisher, StateList, StateStore};
 use crate::state::{self, Update};
 
 /// What an invocation did, with the impact of its change records.
@@ -82,7 +84,7 @@ pub struct ChangeImpact {
 
 /// [`handle`], then the impact of every change record of `event` (see the module
 /// documentation).
-pub async fn handle_with_state<A: Accounts, P: Publisher, S: StateStore>(
+pub async fn handle_with_state<A: Accounts, P: Publisher, S: StateStore + StateList>(
     collector: &Collector<A>,
     publisher: &P,
     store: &S,
@@ -100,7 +102,7 @@ pub async fn handle_with_state<A: Accounts, P: Publisher, S: StateStore>(
 /// The impact of every change record of `event`, after a handler (plain or noise-controlled)
 /// has acknowledged them and dropped the cached state they touch. An event with no change
 /// record, or one that does not parse (the handler already reported it), has none.
-pub async fn assess_changes<A: Accounts, P: Publisher, S: StateStore>(
+pub async fn assess_changes<A: Accounts, P: Publisher, S: StateStore + StateList>(
     collector: &Collector<A>,
     publisher: &P,
     store: &S,
@@ -119,7 +121,7 @@ pub async fn assess_changes<A: Accounts, P: Publisher, S: StateStore>(
 }
 
 /// The impact of one change: assessed, published, stored.
-pub async fn assess<A: Accounts, P: Publisher, S: StateStore>(
+pub async fn assess<A: Accounts, P: Publisher, S: StateStore + StateList>(
     collector: &Collector<A>,
     publisher: &P,
     store: &S,
@@ -139,14 +141,38 @@ pub async fn assess<A: Accounts, P: Publisher, S: StateStore>(
         );
         return Ok(seen);
     };
-    let stored = state::load(store, &account)
-        .await
-        .map_err(LiveError::State)?;
-    seen.first_sight = stored.is_none();
-    let (before, index) = match stored {
+    // An SCP or RCP change is recorded in the management account, but reaches the accounts
+    // under its target: their stored states are the ones assessed.
+    let reached = org_reach(store, change).await?;
+    let mut loaded = Vec::new();
+    for a in reached.as_deref().unwrap_or(std::slice::from_ref(&account)) {
+        if let Some(s) = state::load(store, a).await.map_err(LiveError::State)? {
+            loaded.push(s);
+        }
+    }
+    if reached.is_some() && loaded.is_empty() {
+        seen.not_assessed = Some("no stored state of an account the policy reaches".into());
+        tracing::info!(
+            event_id = change.event_id.as_deref(),
+            reached = ?reached,
+            "organization policy change not assessed: no account it reaches has stored state"
+        );
+        return Ok(seen);
+    }
+    seen.first_sight = loaded.is_empty();
+    let mut loaded = loaded.into_iter();
+    let (mut before, mut index) = match loaded.next() {
         Some(s) => (s.snapshot, s.index),
         None => (Snapshot::default(), PathIndex::new(&account)),
     };
+    for more in loaded {
+        auditor::impact::state::merge_snapshot(&mut before, &more.snapshot);
+        for p in more.index.paths {
+            if index.get(&p.id()).is_none() {
+                index.paths.push(p);
+            }
+        }
+    }
     let sc = scope(change, &before, &index.paths);
     let mut after = before.clone();
     // A deleted role or user: a fresh read finds nothing to lay over the stored one.
@@ -265,7 +291,11 @@ pub async fn assess<A: Accounts, P: Publisher, S: StateStore>(
     // The change's account keeps every path; another account, the paths re-read for it.
     let probed: BTreeSet<Probe> = probes;
     let mut targets: BTreeMap<String, Vec<auditor::impact::state::PathVerdict>> = BTreeMap::new();
-    targets.insert(account.clone(), verdicts.clone());
+    // An organization policy change leaves the management account's state alone unless the
+    // policy reaches it (its paths are then among those re-read).
+    if reached.is_none() {
+        targets.insert(account.clone(), verdicts.clone());
+    }
     let reread: Vec<_> = verdicts
         .iter()
         .filter(|p| probed.contains(&Probe::of(p)))
@@ -298,6 +328,43 @@ pub async fn assess<A: Accounts, P: Publisher, S: StateStore>(
         seen.stored.push(target.clone());
     }
     Ok(seen)
+}
+
+/// The accounts an SCP or RCP change reaches, `None` for any other change: the account an
+/// `AttachPolicy` or `DetachPolicy` names; for an OU, the root, or a policy changed or
+/// deleted wherever it is attached, every account with stored state (the store does not hold
+/// the organization's structure, and reassessing a path the policy does not reach finds its
+/// verdict unchanged and publishes nothing).
+async fn org_reach<S: StateList>(
+    store: &S,
+    change: &ChangeEvent,
+) -> Result<Option<Vec<String>>, LiveError> {
+    let mut out = BTreeSet::new();
+    let mut any = false;
+    for t in &change.touches {
+        let Touched::Organization { target, .. } = t else {
+            continue;
+        };
+        any = true;
+        match target.as_deref() {
+            Some(id) if iam_eval::principal::is_account_id(id) => {
+                out.insert(id.to_owned());
+            }
+            _ => {
+                let all = store.list(state::ACCOUNTS_PREFIX).await.map_err(|source| {
+                    LiveError::State(state::StateFailure::Store {
+                        name: state::ACCOUNTS_PREFIX.to_owned(),
+                        source,
+                    })
+                })?;
+                out.extend(
+                    all.iter()
+                        .filter_map(|n| state::account_of_snapshot_name(n)),
+                );
+            }
+        }
+    }
+    Ok(any.then(|| out.into_iter().collect()))
 }
 
 /// Builds or refreshes the state of the accounts `probes` touch without a change: each probe

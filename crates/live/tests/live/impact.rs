@@ -12,9 +12,8 @@
 //! What the server cannot show: S3 answers two conditional writes racing on one key with
 //! `409 ConditionalRequestConflict` on AWS; moto checks `If-Match` / `If-None-Match` and
 //! answers `412`, which the race test provokes deterministically (both writers read before
-//! either writes). SCP and RCP changes are not tested here: the collector reads an
-//! organization's policies only from its management account, which the scenario does not
-//! build (the offline `impact --change` tests cover an SCP deny).
+//! either writes). moto does not enforce SCPs (`layers.rs`): the SCP test shows the
+//! auditor's verdict from the policies it reads, not a denial by the server.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -24,11 +23,12 @@ use auditor::diagnose::Verdict;
 use auditor::impact::scope::Probe;
 use auditor::impact::state::{PathIndex, PathVerdict};
 use auditor::snapshot::Snapshot;
-use auditor_live::aws::{AwsAccounts, S3StateStore, SnsPublisher};
+use auditor_live::aws::{AwsAccounts, OrgAccess, S3StateStore, SnsPublisher};
 use auditor_live::collect::Collector;
 use auditor_live::handler::impact::{handle_with_state, seed, ImpactSummary};
 use auditor_live::ports::{Read, StateStore, Stored, WriteIf, Written};
 use auditor_live::state::{self, Update};
+use aws_sdk_organizations::types::PolicyType;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use serde_json::{json, Value};
 
@@ -46,6 +46,10 @@ const DETACH_ROLE_POLICY: &str =
 const CREATE_GRANT: &str = include_str!("../../../../events/change-creategrant.eventbridge.json");
 const REVOKE_GRANT: &str = include_str!("../../../../events/change-revokegrant.eventbridge.json");
 const DISABLE_KEY: &str = include_str!("../../../../events/change-disablekey.eventbridge.json");
+const ATTACH_POLICY: &str =
+    include_str!("../../../../events/change-attachpolicy-scp.eventbridge.json");
+const DETACH_POLICY: &str =
+    include_str!("../../../../events/change-detachpolicy-scp.eventbridge.json");
 
 /// A state bucket in the auditor's account.
 async fn state_bucket(m: &Moto) -> S3StateStore {
@@ -80,6 +84,11 @@ impl Rig {
         let m = Moto::connect(test).await;
         let kc = Kc::build(&m, cause).await;
         let collector = collector(&m, Duration::from_secs(300));
+        Rig::seeded_with(m, kc, collector).await
+    }
+
+    /// [`Rig::seeded`] over a built scenario and collector.
+    async fn seeded_with(m: Moto, kc: Kc, collector: Collector<AwsAccounts>) -> Rig {
         let inbox = Inbox::new(&m).await;
         let publisher = SnsPublisher::new(&m.base, &inbox.topic_arn);
         let store = state_bucket(&m).await;
@@ -170,7 +179,15 @@ impl Rig {
             subject.starts_with(&kind.to_ascii_uppercase()) && subject.contains(event_name),
             "{subject}"
         );
-        assert!(subject.contains(&self.kc.bucket), "{subject}");
+        // A subject over SNS's 100 characters ends cut, with the bucket's name begun.
+        let cut = subject
+            .strip_suffix("...")
+            .and_then(|s| s.rsplit(' ').next())
+            .filter(|c| c.len() >= 8);
+        assert!(
+            subject.contains(&self.kc.bucket) || cut.is_some_and(|c| self.kc.bucket.starts_with(c)),
+            "{subject}"
+        );
         if let Some(account) = must_act {
             assert!(
                 body["acting_accounts"]
@@ -627,4 +644,81 @@ async fn impact_state_race_two_concurrent_updates_of_one_account_both_survive() 
         .await
         .expect("answered");
     assert_eq!(exists, Written::Conflict);
+}
+
+#[tokio::test]
+async fn impact_scp_on_the_readers_account_breaks_the_path_and_detaching_it_fixes_it() {
+    // GIVEN the scenario's accounts in an organization, the collector reading its policies
+    // through the management account, and the reader's path seeded (allowed)
+    let m = Moto::connect("impact_scp").await;
+    let (mgmt, _root, _ou, a, b) = crate::layers::organization(&m).await;
+    let kc = Kc::build_in(&m, Cause::None, a, b).await;
+    let org_reader = format!("arn:aws:iam::{mgmt}:role/S3KmsAuditorOrgReader");
+    let c = crate::layers::collector(&m, Some(OrgAccess::Role(org_reader)));
+    let rig = Rig::seeded_with(m, kc, c).await;
+    // WHEN the management account attaches an SCP denying object reads to B, and the
+    // AttachPolicy record (made in the management account) reaches the handler
+    let policy_id = crate::layers::attach(
+        &rig.m,
+        &mgmt,
+        PolicyType::ServiceControlPolicy,
+        "DenyObjectReads",
+        json!({"Version": "2012-10-17", "Statement": [{"Sid": "NoObjectReads", "Effect": "Deny",
+            "Action": "s3:GetObject", "Resource": "*"}]}),
+        &rig.kc.b,
+    )
+    .await;
+    let org_event = |sample: &str| {
+        let text = sample
+            .replace("555566667777", &mgmt)
+            .replace("p-7h3k9x2m", &policy_id);
+        rig.event(&text)
+    };
+    let s = rig.deliver(&org_event(ATTACH_POLICY)).await;
+    // THEN B's stored path is reassessed, not the management account's (it has none)
+    assert_eq!(s.impacts.len(), 1, "{s:?}");
+    assert_eq!(s.impacts[0].account.as_deref(), Some(mgmt.as_str()));
+    assert!(!s.impacts[0].first_sight, "{s:?}");
+    assert_eq!(s.impacts[0].broken.len(), 1, "{s:?}");
+    assert!(!s.impacts[0].stored.contains(&mgmt), "{s:?}");
+    // AND one message names the broken path, the change, the SCP and the account to act
+    let body = rig.expect_impact("broken", "AttachPolicy", None).await;
+    assert!(
+        body["blocking_codes"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c == "SCP_EXPLICIT_DENY")),
+        "{body:#}"
+    );
+    let acting: Vec<&str> = body["acting_accounts"]
+        .as_array()
+        .expect("acting accounts")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    eprintln!("SCP broken path: acting accounts {acting:?} (management {mgmt})");
+    // The fix is the organization's to make: detach or amend the SCP in the management
+    // account (named as such: the finding is about B's organization).
+    assert_eq!(
+        acting,
+        [format!(
+            "management account of the organization of {}",
+            rig.kc.b
+        )],
+        "{body:#}"
+    );
+    rig.nothing_published().await;
+
+    // WHEN the SCP is detached and the DetachPolicy record arrives
+    aws_sdk_organizations::Client::new(&rig.m.account(&mgmt).await)
+        .detach_policy()
+        .policy_id(&policy_id)
+        .target_id(&rig.kc.b)
+        .send()
+        .await
+        .expect("detach policy");
+    let s = rig.deliver(&org_event(DETACH_POLICY)).await;
+    // THEN the path is fixed
+    assert_eq!(s.impacts[0].fixed.len(), 1, "{s:?}");
+    rig.expect_impact("fixed", "DetachPolicy", None).await;
+    rig.nothing_published().await;
 }

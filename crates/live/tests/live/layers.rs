@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use crate::kc::{Cause, Kc};
 use crate::support::{account_id, unique, Moto, EXTERNAL_ID, HOME, ROLE};
 
-fn collector(m: &Moto, org: Option<OrgAccess>) -> Collector<AwsAccounts> {
+pub(crate) fn collector(m: &Moto, org: Option<OrgAccess>) -> Collector<AwsAccounts> {
     let accounts = AwsAccounts::new(
         m.base.clone(),
         Some(RoleSpec {
@@ -149,7 +149,7 @@ async fn bucket_and_object_acls_are_read_under_object_writer_ownership() {
 
 /// An organization on the server: management account M, and A and B created in it, B under
 /// an OU. Returns (M, root id, OU id, A, B).
-async fn organization(m: &Moto) -> (String, String, String, String, String) {
+pub(crate) async fn organization(m: &Moto) -> (String, String, String, String, String) {
     let mgmt = account_id();
     let org = aws_sdk_organizations::Client::new(&m.account(&mgmt).await);
     org.create_organization()
@@ -211,7 +211,15 @@ async fn organization(m: &Moto) -> (String, String, String, String, String) {
     (mgmt, root, ou, a, b)
 }
 
-async fn attach(m: &Moto, mgmt: &str, kind: PolicyType, name: &str, doc: Value, target: &str) {
+/// Creates policy `name` and attaches it to `target`; returns its id.
+pub(crate) async fn attach(
+    m: &Moto,
+    mgmt: &str,
+    kind: PolicyType,
+    name: &str,
+    doc: Value,
+    target: &str,
+) -> String {
     let org = aws_sdk_organizations::Client::new(&m.account(mgmt).await);
     let id = org
         .create_policy()
@@ -228,11 +236,12 @@ async fn attach(m: &Moto, mgmt: &str, kind: PolicyType, name: &str, doc: Value, 
         .expect("policy id")
         .to_owned();
     org.attach_policy()
-        .policy_id(id)
+        .policy_id(&id)
         .target_id(target)
         .send()
         .await
         .expect("attach policy");
+    id
 }
 
 #[tokio::test]
