@@ -695,40 +695,16 @@ pub fn render_text(s: &Sweep) -> String {
     }
     for p in s.paths.iter().filter(|p| p.verdict != Verdict::Allowed) {
         let _ = writeln!(out, "\n{} → s3://{}/{}", p.principal, p.bucket, p.object);
-        for by in &p.intended_by {
-            let _ = writeln!(out, "  intended by {by}");
-        }
-        if let Some(e) = &p.error {
-            let _ = writeln!(out, "  not checked: {e}");
-        }
-        for f in &p.findings {
-            let _ = writeln!(
-                out,
-                "  {} [{}] — {} must act",
-                f.code,
-                f.action.as_deref().unwrap_or("-"),
-                crate::diagnose::who_acts(f)
-            );
-            let _ = writeln!(out, "    {}", f.explanation);
-            if let Some(fix) = &f.fix {
-                let _ = writeln!(out, "    $ {}", fix.cli);
-            }
-        }
-        match (p.fixes_verified, &p.fixes_unverified) {
-            (Some(true), _) => {
-                let _ = writeln!(out, "  Fixes verified by re-evaluation: yes");
-            }
-            (Some(false), why) => {
-                let _ = writeln!(
-                    out,
-                    "  Fixes verified by re-evaluation: no{}",
-                    why.as_deref()
-                        .map(|w| format!(" — {w}"))
-                        .unwrap_or_default()
-                );
-            }
-            (None, _) => {}
-        }
+        crate::impact::write_path_detail(
+            &mut out,
+            crate::impact::PathDetail {
+                intended_by: &p.intended_by,
+                error: p.error.as_deref(),
+                findings: &p.findings,
+                fixes_verified: p.fixes_verified,
+                fixes_unverified: p.fixes_unverified.as_deref(),
+            },
+        );
     }
     if !s.advisories.is_empty() || !s.observations.is_empty() {
         let _ = writeln!(out, "\nAlso noticed:");

@@ -310,40 +310,16 @@ pub fn render_text(i: &Impact) -> String {
                 verdict(p.verdict_before),
                 verdict(p.verdict_after)
             );
-            for by in &p.intended_by {
-                let _ = writeln!(out, "  intended by {by}");
-            }
-            if let Some(e) = &p.error {
-                let _ = writeln!(out, "  not checked: {e}");
-            }
-            for f in &p.findings {
-                let _ = writeln!(
-                    out,
-                    "  {} [{}] — {} must act",
-                    f.code,
-                    f.action.as_deref().unwrap_or("-"),
-                    crate::diagnose::who_acts(f)
-                );
-                let _ = writeln!(out, "    {}", f.explanation);
-                if let Some(fix) = &f.fix {
-                    let _ = writeln!(out, "    $ {}", fix.cli);
-                }
-            }
-            match (p.fixes_verified, &p.fixes_unverified) {
-                (Some(true), _) => {
-                    let _ = writeln!(out, "  Fixes verified by re-evaluation: yes");
-                }
-                (Some(false), why) => {
-                    let _ = writeln!(
-                        out,
-                        "  Fixes verified by re-evaluation: no{}",
-                        why.as_deref()
-                            .map(|w| format!(" — {w}"))
-                            .unwrap_or_default()
-                    );
-                }
-                (None, _) => {}
-            }
+            write_path_detail(
+                &mut out,
+                PathDetail {
+                    intended_by: &p.intended_by,
+                    error: p.error.as_deref(),
+                    findings: &p.findings,
+                    fixes_verified: p.fixes_verified,
+                    fixes_unverified: p.fixes_unverified.as_deref(),
+                },
+            );
         }
     }
     out
@@ -351,3 +327,51 @@ pub fn render_text(i: &Impact) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// What the text reports of impact and sweep say under a path's heading.
+pub(crate) struct PathDetail<'a> {
+    pub intended_by: &'a [String],
+    pub error: Option<&'a str>,
+    pub findings: &'a [Finding],
+    pub fixes_verified: Option<bool>,
+    pub fixes_unverified: Option<&'a str>,
+}
+
+/// The lines under a path's heading: which statements intend it, why it was not checked,
+/// each blocking finding with who must act and its fix, and whether the fixes were verified.
+/// One renderer for `impact` and `sweep`, so the two reports read alike.
+pub(crate) fn write_path_detail(out: &mut String, p: PathDetail<'_>) {
+    use std::fmt::Write as _;
+    for by in p.intended_by {
+        let _ = writeln!(out, "  intended by {by}");
+    }
+    if let Some(e) = p.error {
+        let _ = writeln!(out, "  not checked: {e}");
+    }
+    for f in p.findings {
+        let _ = writeln!(
+            out,
+            "  {} [{}] — {} must act",
+            f.code,
+            f.action.as_deref().unwrap_or("-"),
+            crate::diagnose::who_acts(f)
+        );
+        let _ = writeln!(out, "    {}", f.explanation);
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(out, "    $ {}", fix.cli);
+        }
+    }
+    match (p.fixes_verified, p.fixes_unverified) {
+        (Some(true), _) => {
+            let _ = writeln!(out, "  Fixes verified by re-evaluation: yes");
+        }
+        (Some(false), why) => {
+            let _ = writeln!(
+                out,
+                "  Fixes verified by re-evaluation: no{}",
+                why.map(|w| format!(" — {w}")).unwrap_or_default()
+            );
+        }
+        (None, _) => {}
+    }
+}
