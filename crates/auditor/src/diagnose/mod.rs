@@ -9,6 +9,7 @@
 
 mod access_point;
 mod caller;
+mod combine;
 mod context;
 pub mod coverage;
 pub mod edit;
@@ -30,6 +31,8 @@ use serde::Serialize;
 pub use findings::{Code, Finding, Fix, StatementInfo};
 pub use report::render_text;
 pub use verify::FixCache;
+
+pub(crate) use combine::combine;
 
 use crate::request::EventMeta;
 pub use crate::request::{Operation, Request};
@@ -158,6 +161,12 @@ pub fn diagnose_cached(snapshot: &Snapshot, request: &Request, cache: &mut FixCa
         }
     }
     d
+}
+
+/// The verdict on `request` without proposing or verifying fixes: what a fix is checked
+/// against once it has been applied to a copy of the snapshot.
+pub(crate) fn verdict_of(snapshot: &Snapshot, request: &Request) -> Verdict {
+    run::run(snapshot, request, false).verdict
 }
 
 impl EventRef {

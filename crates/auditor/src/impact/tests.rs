@@ -1024,7 +1024,7 @@ fn an_impact_message_says_what_broke_where_and_who_must_act() {
     let n = impact_notification(ImpactKind::Broken, path, &change, Some(B), Some(A));
     assert!(
         n.subject.starts_with(
-            "BROKEN KEY_POLICY_NO_ALLOW | fix: 111122223333 | PutKeyPolicy | doc-example-bucket/"
+            "BROKEN KEY_POLICY_NO_ALLOW | fix: 111122223333 | doc-example-bucket/reports/q1.csv | PutKeyPolicy"
         ),
         "{}",
         n.subject
