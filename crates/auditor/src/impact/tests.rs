@@ -1059,3 +1059,57 @@ fn an_impact_message_says_what_broke_where_and_who_must_act() {
         .iter()
         .any(|a| a.name == "kind" && a.value.string_value() == "diagnosis"));
 }
+
+/// The working setup with no listed object, the bucket policy granting B's account only
+/// `reports/*`, and the reader's own policy naming objects by a pattern with a wildcard
+/// bucket (`*/reports/*`, which names no bucket): the reader's only path is the key policy's
+/// whole-bucket stand-in.
+fn prefix_scoped(reader_resource: &str) -> Snapshot {
+    let (_, mut raw) = working();
+    let bucket = &mut raw["accounts"][A]["s3"]["doc-example-bucket"];
+    bucket["objects"] = json!({});
+    bucket["policy"]["Statement"][0]["Principal"]["AWS"] = json!(format!("arn:aws:iam::{B}:root"));
+    bucket["policy"]["Statement"][0]["Resource"] =
+        json!("arn:aws:s3:::doc-example-bucket/reports/*");
+    raw["accounts"][B]["iam"]["RoleDetailList"][0]["RolePolicyList"][0]["PolicyDocument"]
+        ["Statement"][0]["Resource"] = json!(reader_resource);
+    Snapshot::from_value(&raw).expect("snapshot")
+}
+
+#[test]
+fn a_stand_in_path_is_probed_under_the_prefix_the_bucket_policy_grants() {
+    // GIVEN the key policy naming the reader, the bucket policy granting its account only
+    // `reports/*`, and no object listed
+    let snap = prefix_scoped("arn:aws:s3:::*/reports/*");
+    // WHEN its paths are enumerated and evaluated
+    let verdicts = state::evaluate(&snap);
+    let reader = verdicts
+        .iter()
+        .find(|p| p.principal == ROLE)
+        .expect("the reader's path");
+    // THEN the reader's whole-bucket path is diagnosed on a key under `reports/` (where
+    // both policies let it read), not on `example` (which the bucket policy does not grant)
+    assert_eq!(reader.object, "*");
+    assert_eq!(
+        reader.probe,
+        "arn:aws:s3:::doc-example-bucket/reports/example"
+    );
+    assert_eq!(reader.verdict, Verdict::Allowed, "{reader:?}");
+}
+
+#[test]
+fn a_role_scoped_to_a_prefix_uses_its_accounts_bucket_grant() {
+    // GIVEN the bucket policy granting B's account `reports/*` and the reader's own policy
+    // naming `reports/*` of the bucket
+    let snap = prefix_scoped("arn:aws:s3:::doc-example-bucket/reports/*");
+    // THEN the bucket policy's grant to the account is one of the statements intending the
+    // reader's path (the account principal stands for its roles whose policies name
+    // objects of the bucket, by prefix too)
+    let paths = paths::read_paths(&snap);
+    let by_bucket_policy = paths.iter().any(|p| {
+        p.principal == ROLE
+            && p.object.shown == "reports/*"
+            && p.source == paths::Source::BucketPolicy
+    });
+    assert!(by_bucket_policy, "{paths:#?}");
+}
