@@ -191,7 +191,13 @@ pub fn who_acts(f: &Finding) -> String {
         || f.account.clone().unwrap_or_default(),
         |x| x.account.clone(),
     );
-    if who.len() == 12 && who.bytes().all(|b| b.is_ascii_digit()) {
+    let org_policy = matches!(
+        f.code,
+        Code::ScpNoAllow | Code::ScpExplicitDeny | Code::RcpExplicitDeny
+    );
+    if crate::refs::is_account_id(&who) && org_policy {
+        format!("the organization's management account {who}")
+    } else if crate::refs::is_account_id(&who) {
         format!("account {who}")
     } else {
         who

@@ -1113,3 +1113,41 @@ fn a_role_scoped_to_a_prefix_uses_its_accounts_bucket_grant() {
     });
     assert!(by_bucket_policy, "{paths:#?}");
 }
+
+#[test]
+fn an_scp_break_names_the_management_account_by_id_when_the_snapshot_has_it() {
+    // GIVEN the sample targets, B's organization data naming its management account
+    let mut raw = sample_targets().to_value();
+    raw["accounts"][B]["organization"]["management_account"] = json!("555566667777");
+    let snap = Snapshot::from_value(&raw).expect("snapshot");
+    // WHEN the perimeter SCP is attached to B
+    let i = impact_of_change(
+        &snap,
+        &read_event("change-attachpolicy-scp.eventbridge.json"),
+    )
+    .expect("applies");
+    let broken = i
+        .broken
+        .iter()
+        .find(|p| p.principal == ROLE && p.object == "reports/q1.csv")
+        .expect("the reader's path breaks");
+    // THEN the account that must act is the management account, by id, and the text says
+    // what it is
+    assert_eq!(broken.must_act, ["555566667777"]);
+    let f = &broken.findings[0];
+    assert_eq!(
+        crate::diagnose::who_acts(f),
+        "the organization's management account 555566667777"
+    );
+    assert_eq!(broken.fixes_verified, Some(true), "{broken:#?}");
+    // AND the organization data survives the snapshot writer
+    assert_eq!(
+        Snapshot::from_value(&snap.to_value())
+            .expect("reads back")
+            .accounts[B]
+            .organization
+            .as_ref()
+            .and_then(|o| o.management_account.as_deref()),
+        Some("555566667777")
+    );
+}

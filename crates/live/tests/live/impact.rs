@@ -695,15 +695,22 @@ async fn impact_scp_on_the_readers_account_breaks_the_path_and_detaching_it_fixe
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    eprintln!("SCP broken path: acting accounts {acting:?} (management {mgmt})");
+    eprintln!(
+        "SCP broken path: acting accounts {acting:?} (management {mgmt}), fixes verified {}",
+        body["path"]["fixes_verified"]
+    );
     // The fix is the organization's to make: detach or amend the SCP in the management
-    // account (named as such: the finding is about B's organization).
-    assert_eq!(
-        acting,
-        [format!(
-            "management account of the organization of {}",
-            rig.kc.b
-        )],
+    // account, named by the id DescribeOrganization gives (`MasterAccountId`).
+    assert_eq!(acting, [mgmt.as_str()], "{body:#}");
+    assert_eq!(body["path"]["fixes_verified"], true, "{body:#}");
+    let subject = body["subject"].as_str().unwrap_or_default();
+    assert!(subject.contains(&format!("fix: {mgmt} | ")), "{subject}");
+    assert!(
+        body["text"].as_array().is_some_and(|l| l.iter().any(|t| t
+            .as_str()
+            .is_some_and(|t| t.contains(&format!(
+                "the organization's management account {mgmt} must act"
+            ))))),
         "{body:#}"
     );
     rig.nothing_published().await;
