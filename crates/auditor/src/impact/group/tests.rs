@@ -129,9 +129,7 @@ fn five_hundred_paths_broken_by_one_key_policy_edit_are_one_message() {
     i.broken = broken;
     assert_eq!(i.broken.len(), 500);
     // THEN the 500 broken paths are one group, with one fix restoring every one of them
-    let t = std::time::Instant::now();
     let g = group_paths(&i, &after, MAX_GROUPS);
-    eprintln!("group: {:?}", t.elapsed());
     assert_eq!(
         g.groups.len(),
         1,
