@@ -478,12 +478,14 @@ mod tests {
 
     #[test]
     fn a_representative_key_that_does_not_exist_is_not_missing_evidence() {
-        let mut s = Snapshot::default();
-        s.collection_errors = vec![
-            error("s3:HeadObject", "NotFound"),
-            error("s3:HeadObject", "AccessDenied"),
-            error("s3:GetBucketPolicy", "NotFound"),
-        ];
+        let mut s = Snapshot {
+            collection_errors: vec![
+                error("s3:HeadObject", "NotFound"),
+                error("s3:HeadObject", "AccessDenied"),
+                error("s3:GetBucketPolicy", "NotFound"),
+            ],
+            ..Snapshot::default()
+        };
         forget_absent_objects(&mut s);
         let left: Vec<(&str, &str)> = s
             .collection_errors

@@ -502,7 +502,7 @@ async fn impact_moving_the_alias_default_encryption_names_breaks_and_moving_it_b
     set_default_key(&Moto::s3(&m.account(&kc.a).await), &kc.bucket, &alias_arn).await;
     let c = collector(&m, Duration::from_secs(300));
     let reader = format!("arn:aws:iam::{}:role/reader", kc.b);
-    let rig = Rig::seeded_on(m, kc, c, &[reader.clone()], NEW_OBJECT).await;
+    let rig = Rig::seeded_on(m, kc, c, std::slice::from_ref(&reader), NEW_OBJECT).await;
     let before = rig.stored(&reader, "*").await.expect("seeded path");
     assert_eq!(
         before.verdict,
@@ -695,7 +695,7 @@ async fn with_alice(test: &str) -> (Rig, String) {
         .await
         .unwrap();
     let c = collector(&m, Duration::from_secs(300));
-    let rig = Rig::seeded_on(m, kc, c, &[alice.clone()], "reports/q1.csv").await;
+    let rig = Rig::seeded_on(m, kc, c, std::slice::from_ref(&alice), "reports/q1.csv").await;
     let path = rig.stored(&alice, "reports/q1.csv").await.expect("seeded");
     assert_eq!(
         path.verdict,
