@@ -20,6 +20,9 @@
 //! * moto stores the `KMSMasterKeyID` of default encryption as given and never resolves an
 //!   alias; the auditor resolves it from `ListAliases` in the bucket owner's account, as S3
 //!   does when it encrypts a new object.
+//! * Organizations: moto 5.2.5 creates OUs, and accepts `RESOURCE_CONTROL_POLICY` policies and
+//!   their attachments (`layers.rs`), so both the SCP (account, OU, root) and the RCP changes
+//!   are applied there; it enforces neither.
 //! * `PutPublicAccessBlock` cannot break the scenario's path: `RestrictPublicBuckets` only
 //!   restricts a public bucket policy, and a policy naming one role of B is not public
 //!   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html#access-control-block-public-access-policy-status).
