@@ -1,6 +1,6 @@
 //! Policy-change impact per change family, against the test server (issue 10), for the
 //! families `impact.rs` does not cover: default encryption and the bucket policy's deletion,
-//! Object Ownership / ACL / Block Public Access, KMS aliases and the key's deletion schedule,
+//! Object Ownership / ACL / Block Public Access (`RestrictPublicBuckets` over a public policy), KMS aliases and the key's deletion schedule,
 //! IAM groups and group membership, managed policy versions, permissions boundaries and role
 //! deletion, SCPs on an OU and on the root, an RCP, and a path opened to a third account.
 //!
@@ -23,9 +23,11 @@
 //! * Organizations: moto 5.2.5 creates OUs, and accepts `RESOURCE_CONTROL_POLICY` policies and
 //!   their attachments (`layers.rs`), so both the SCP (account, OU, root) and the RCP changes
 //!   are applied there; it enforces neither.
-//! * `PutPublicAccessBlock` cannot break the scenario's path: `RestrictPublicBuckets` only
-//!   restricts a public bucket policy, and a policy naming one role of B is not public
-//!   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html#access-control-block-public-access-policy-status).
+//! * Block Public Access is the auditor's reading too: `RestrictPublicBuckets` takes a public
+//!   bucket policy's grants away from other accounts
+//!   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html),
+//!   so it breaks a read that relied on a public statement and changes nothing for a policy
+//!   naming one role of B, which is not public; both are shown.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -1222,5 +1224,94 @@ async fn impact_a_bucket_policy_naming_a_role_of_a_third_account_opens_its_path(
         .await;
     assert_eq!(body["verdict_before"], "denied", "{body:#}");
     assert_eq!(body["verdict"], "allowed", "{body:#}");
+    rig.nothing_published().await;
+}
+
+#[tokio::test]
+async fn impact_restrict_public_buckets_breaks_a_read_that_relied_on_a_public_policy() {
+    // GIVEN a bucket policy that lets anyone read objects (public), the reader's own policies
+    // and the key policy allowing the rest: the reader's path is allowed through the public
+    // statement
+    let m = Moto::connect("impact_fam_restrict_public").await;
+    let kc = Kc::build(&m, Cause::None).await;
+    Moto::s3(&m.account(&kc.a).await)
+        .put_bucket_policy()
+        .bucket(&kc.bucket)
+        .policy(
+            json!({"Version": "2012-10-17", "Statement": [{"Sid": "PublicRead", "Effect": "Allow",
+                "Principal": "*", "Action": "s3:GetObject",
+                "Resource": format!("arn:aws:s3:::{}/*", kc.bucket)}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("put public bucket policy");
+    let c = collector(&m, Duration::from_secs(300));
+    let reader = format!("arn:aws:iam::{}:role/reader", kc.b);
+    let rig = Rig::seeded_on(m, kc, c, std::slice::from_ref(&reader), "reports/q1.csv").await;
+    let object = "reports/q1.csv";
+    let seeded = rig.stored(&reader, object).await.expect("seeded");
+    assert_eq!(
+        seeded.verdict,
+        auditor::diagnose::Verdict::Allowed,
+        "{seeded:?}"
+    );
+
+    // WHEN A turns RestrictPublicBuckets on: a public policy then grants nothing to other
+    // accounts (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html)
+    let s3 = rig.s3_a().await;
+    s3.put_public_access_block()
+        .bucket(&rig.kc.bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(false)
+                .ignore_public_acls(false)
+                .block_public_policy(false)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put public access block");
+    let restricted = rig.sample_with(PUT_PUBLIC_ACCESS_BLOCK, |p| {
+        let c = &mut p["PublicAccessBlockConfiguration"];
+        c["BlockPublicAcls"] = json!(false);
+        c["IgnorePublicAcls"] = json!(false);
+        c["BlockPublicPolicy"] = json!(false);
+    });
+    let s = rig.deliver(&restricted).await;
+    // THEN the reader's path breaks, and A must act
+    assert_eq!(s.impacts[0].broken.len(), 1, "{s:?}");
+    let body = rig
+        .expect_path(
+            "broken",
+            &reader,
+            object,
+            "PutPublicAccessBlock",
+            Some(&rig.kc.a),
+        )
+        .await;
+    assert!(
+        codes(&body).iter().any(|c| c == "BLOCK_PUBLIC_ACCESS"),
+        "{body:#}"
+    );
+    rig.nothing_published().await;
+
+    // WHEN the setting is deleted THEN the path is fixed
+    s3.delete_public_access_block()
+        .bucket(&rig.kc.bucket)
+        .send()
+        .await
+        .expect("delete public access block");
+    let bucket = rig.kc.bucket.clone();
+    let deleted = rig.call(
+        PUT_PUBLIC_ACCESS_BLOCK,
+        "DeletePublicAccessBlock",
+        json!({"bucketName": bucket, "publicAccessBlock": [""]}),
+    );
+    let s = rig.deliver(&deleted).await;
+    assert_eq!(s.impacts[0].fixed.len(), 1, "{s:?}");
+    rig.expect_path("fixed", &reader, object, "DeletePublicAccessBlock", None)
+        .await;
     rig.nothing_published().await;
 }
