@@ -1,5 +1,6 @@
 //! Policy-change impact per change family, against the test server (issue 10), for the
-//! families `impact.rs` does not cover: default encryption and the bucket policy's deletion,
+//! families `impact.rs` does not cover: default encryption (a key B cannot use, the AWS
+//! managed key) and the bucket policy's deletion,
 //! Object Ownership / ACL / Block Public Access (`RestrictPublicBuckets` over a public policy), KMS aliases and the key's deletion schedule,
 //! IAM groups and group membership, managed policy versions, permissions boundaries and role
 //! deletion, SCPs on an OU and on the root, an RCP, and a path opened to a third account.
@@ -1313,5 +1314,56 @@ async fn impact_restrict_public_buckets_breaks_a_read_that_relied_on_a_public_po
     assert_eq!(s.impacts[0].fixed.len(), 1, "{s:?}");
     rig.expect_path("fixed", &reader, object, "DeletePublicAccessBlock", None)
         .await;
+    rig.nothing_published().await;
+}
+
+#[tokio::test]
+async fn impact_default_encryption_on_the_aws_managed_key_breaks_new_objects_for_good() {
+    // GIVEN the reader's path to new objects, allowed under the default key K
+    let rig = on_new_objects("impact_fam_encryption_aws_s3").await;
+    let reader = rig.reader();
+    // WHEN A's default encryption becomes SSE-KMS without a key: the AWS managed key aws/s3,
+    // whose policy no one can change and which only its own account can use
+    // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html)
+    let s3 = rig.s3_a().await;
+    s3.put_bucket_encryption()
+        .bucket(&rig.kc.bucket)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::AwsKms)
+                                .build()
+                                .expect("default encryption"),
+                        )
+                        .build(),
+                )
+                .build()
+                .expect("encryption configuration"),
+        )
+        .send()
+        .await
+        .expect("put bucket encryption");
+    let event = rig.sample_with(PUT_BUCKET_ENCRYPTION, |p| {
+        let rule = &mut p["ServerSideEncryptionConfiguration"]["Rule"];
+        rule["ApplyServerSideEncryptionByDefault"] = json!({"SSEAlgorithm": "aws:kms"});
+        rule["BucketKeyEnabled"] = json!(false);
+    });
+    let s = rig.deliver(&event).await;
+    // THEN the path to new objects breaks, blamed on the AWS managed key: no key policy
+    // edit can restore it, so no fix is claimed as verified
+    assert_eq!(s.impacts[0].broken.len(), 1, "{s:?}");
+    let body = rig
+        .expect_path("broken", &reader, "*", "PutBucketEncryption", None)
+        .await;
+    assert!(
+        codes(&body).iter().any(|c| c == "AWS_MANAGED_KEY"),
+        "{body:#}"
+    );
+    assert_ne!(body["path"]["fixes_verified"], true, "{body:#}");
+    // A must act (change the default back to a customer managed key).
+    assert_eq!(body["acting_accounts"], json!([rig.kc.a]), "{body:#}");
     rig.nothing_published().await;
 }
