@@ -1,4 +1,5 @@
-//! The ports implemented with the AWS SDK: the only code that names `aws_sdk_*`.
+//! The ports implemented with the AWS SDK: the only code that names `aws_sdk_*`, and the one
+//! place that speaks an AWS API without it (EC2's Query API, `ec2.rs`).
 //!
 //! [`AwsAccounts`] reaches each account with the function's own credentials, or with a
 //! session of the configured read-only role (`sts:AssumeRole` with an ExternalId), cached
