@@ -13,7 +13,7 @@
 //!
 //! At organization scale (docs/scaling.md) the snapshot is indexed once; the paths of one
 //! principal on one bucket are diagnosed on a snapshot of only what they read (the caller,
-//! the bucket, its keys: `scope_of`), made once, so the cost of a path does not grow with
+//! the bucket, its keys: `impact::slice`), made once, so the cost of a path does not grow with
 //! the organization; each distinct set of fixes is applied once per group
 //! ([`crate::diagnose::FixCache`]). Groups are spread over threads.
 //!
@@ -30,10 +30,10 @@ use serde::Serialize;
 use iam_eval::principal::PolicyPrincipal;
 use iam_eval::Effect;
 
-use crate::diagnose::{diagnose_cached, Finding, FixCache, Verdict};
-use crate::event::adhoc_request;
+use crate::diagnose::{Finding, FixCache, Verdict};
 use crate::impact::paths::{self, Index, Intended, Source};
-use crate::snapshot::{Account, Iam, Role, Snapshot, User};
+use crate::impact::slice::slice;
+use crate::snapshot::Snapshot;
 
 pub use crate::impact::paths::PathObject;
 
@@ -189,7 +189,7 @@ pub fn sweep_with(snap: &Snapshot, options: Options<'_>) -> Sweep {
     };
 
     // Paths of one principal on one bucket are diagnosed on one snapshot of only what they
-    // read (see `scope_of`), where each distinct set of fixes is applied once.
+    // read (see `impact::slice`), where each distinct set of fixes is applied once.
     let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
     for (i, p) in checked.iter().enumerate() {
         groups
@@ -208,7 +208,12 @@ pub fn sweep_with(snap: &Snapshot, options: Options<'_>) -> Sweep {
             let Some(first) = members.first().and_then(|&i| checked.get(i)) else {
                 return (Vec::new(), 0);
             };
-            let scope = scope_of(&index, first);
+            let scope = slice(
+                &index,
+                &first.principal,
+                Some(&first.owner),
+                &first.bucket.name,
+            );
             let mut cache = FixCache::default();
             let out: Vec<(usize, Checked)> = members
                 .iter()
@@ -296,169 +301,11 @@ struct Checked {
     advisories: Vec<Finding>,
 }
 
-/// The part of the snapshot a diagnosis of `p`'s principal reading `p`'s bucket reads: the
-/// caller's account with only the caller (its role or user, the user's groups and the
-/// managed policies they attach), the bucket and every key in its owner's account, the keys
-/// of other accounts its default encryption and its listed objects name, the account whose canonical id owns a listed
-/// object, each account's organization, Block Public Access and canonical id; and the reads
-/// a collector could not make in those accounts or in no account in particular (a gap in one
-/// account says nothing about a path between two others). The cost of a path then does not
-/// grow with the organization, and cloning it for fixes is cheap.
-fn scope_of(index: &Index<'_>, p: &Intended) -> Snapshot {
-    let snap = index.snap;
-    let mut out = Snapshot::default();
-    let shell = |a: &Account| Account {
-        organization: a.organization.clone(),
-        iam: a.iam.as_ref().map(|_| Iam::default()),
-        s3: BTreeMap::new(),
-        kms: BTreeMap::new(),
-        canonical_id: a.canonical_id.clone(),
-        public_access_block: a.public_access_block,
-        sessions: BTreeMap::new(),
-        // Small, and read by the coverage table even when no request names an endpoint.
-        vpc_endpoints: a.vpc_endpoints.clone(),
-        // The sweep follows direct bucket paths; access points are not on them.
-        access_points: BTreeMap::new(),
-    };
-    if let Some(caller) = crate::refs::Arn::parse(&p.principal).map(|a| a.account.to_owned()) {
-        if let Some(a) = snap.account(&caller) {
-            let mut slim = shell(a);
-            slim.sessions = a.sessions.clone();
-            slim.iam = a.iam.as_ref().map(|iam| only_caller(iam, &p.principal));
-            out.accounts.insert(caller, slim);
-        }
-    }
-    if let Some((owner, account)) = snap.accounts.get_key_value(&p.owner) {
-        if let Some(bucket) = account.s3.get(&p.bucket.name) {
-            let keys = bucket
-                .encryption
-                .as_ref()
-                .and_then(|e| e.kms_key_id.as_deref())
-                .into_iter()
-                .chain(
-                    bucket
-                        .objects
-                        .values()
-                        .filter_map(|o| o.kms_key_id.as_deref()),
-                );
-            for reference in keys {
-                if let Some((key_owner, key)) = snap.key(reference, &bucket.region, owner) {
-                    if let Some(a) = snap.account(key_owner) {
-                        out.accounts
-                            .entry(key_owner.to_owned())
-                            .or_insert_with(|| shell(a))
-                            .kms
-                            .insert(key.metadata.arn.clone(), key.clone());
-                    }
-                }
-            }
-            for id in bucket
-                .objects
-                .values()
-                .filter_map(|o| o.owner_id.as_deref())
-            {
-                if let Some((writer, a)) = index
-                    .account_by_canonical_id(id)
-                    .and_then(|w| snap.accounts.get_key_value(w))
-                {
-                    out.accounts
-                        .entry(writer.clone())
-                        .or_insert_with(|| shell(a));
-                }
-            }
-            let at_owner = out
-                .accounts
-                .entry(owner.clone())
-                .or_insert_with(|| shell(account));
-            at_owner.s3.insert(p.bucket.name.clone(), bucket.clone());
-            // Every key of the owner: a fix may name one (re-encrypting objects of an AWS
-            // managed key under a customer managed key the owner already has).
-            at_owner.kms.extend(
-                account
-                    .kms
-                    .iter()
-                    .map(|(arn, key)| (arn.clone(), key.clone())),
-            );
-        }
-    }
-    out.collection_errors = snap
-        .collection_errors
-        .iter()
-        .filter(|e| match &e.account {
-            Some(a) => out.accounts.contains_key(a),
-            None => true,
-        })
-        .cloned()
-        .collect();
-    out
-}
-
-/// An account's IAM with only the role or user `principal` names, the groups of a user, and
-/// the managed policies they attach or take as a boundary. The role or user keeps its
-/// position in its list (the roles or users before it are empty stand-ins that match no
-/// name or ARN), because a fix's patch names it by position (`RoleDetailList/7`).
-fn only_caller(iam: &Iam, principal: &str) -> Iam {
-    let mut out = Iam::default();
-    let mut managed: Vec<&String> = Vec::new();
-    let role = iam.role_for(principal).and_then(|r| {
-        let at = iam.roles.iter().position(|x| std::ptr::eq(x, r))?;
-        Some((at, r))
-    });
-    let user = iam.user_for(principal).and_then(|u| {
-        let at = iam.users.iter().position(|x| std::ptr::eq(x, u))?;
-        Some((at, u))
-    });
-    if let Some((at, r)) = role {
-        managed.extend(&r.attached_policies);
-        managed.extend(&r.permissions_boundary);
-        out.roles = (0..at)
-            .map(|_| Role {
-                path: String::new(),
-                name: String::new(),
-                id: None,
-                arn: String::new(),
-                inline_policies: Vec::new(),
-                attached_policies: Vec::new(),
-                permissions_boundary: None,
-                tags: BTreeMap::new(),
-                trust_policy: None,
-            })
-            .collect();
-        out.roles.push(r.clone());
-    } else if let Some((at, u)) = user {
-        managed.extend(&u.attached_policies);
-        managed.extend(&u.permissions_boundary);
-        for g in iam.groups.iter().filter(|g| u.groups.contains(&g.name)) {
-            managed.extend(&g.attached_policies);
-            out.groups.push(g.clone());
-        }
-        out.users = (0..at)
-            .map(|_| User {
-                path: String::new(),
-                name: String::new(),
-                id: None,
-                arn: String::new(),
-                inline_policies: Vec::new(),
-                attached_policies: Vec::new(),
-                permissions_boundary: None,
-                tags: BTreeMap::new(),
-                groups: Vec::new(),
-            })
-            .collect();
-        out.users.push(u.clone());
-    }
-    for arn in managed {
-        if let Some(m) = iam.managed_policies.get(arn) {
-            out.managed_policies.insert(arn.clone(), m.clone());
-        }
-    }
-    out
-}
-
 /// Diagnoses one path, with fixes verified against `cache`.
-fn check(snap: &Snapshot, p: &Intended, cache: &mut FixCache) -> Checked {
-    match request(p) {
-        Ok(req) => outcome(p, diagnose_cached(snap, &req, cache)),
+fn check(slice: &Snapshot, p: &Intended, cache: &mut FixCache) -> Checked {
+    match crate::impact::slice::diagnose_path(slice, &p.principal, &p.bucket, &p.object.key, cache)
+    {
+        Ok(d) => outcome(p, d),
         Err(e) => {
             // Never a dropped path: say why it was not checked.
             let mut path = base(p, Verdict::Unknown);
@@ -469,12 +316,6 @@ fn check(snap: &Snapshot, p: &Intended, cache: &mut FixCache) -> Checked {
             }
         }
     }
-}
-
-/// The `GetObject` of a path.
-fn request(p: &Intended) -> Result<crate::request::Request, crate::event::EventError> {
-    let object_arn = p.bucket.object(p.object.key.as_str()).arn();
-    adhoc_request(&p.principal, paths::ACTION, &object_arn)
 }
 
 /// A path with the outcome of its diagnosis.

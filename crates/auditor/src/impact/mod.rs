@@ -4,7 +4,9 @@
 //! either account intends: the bucket policy, the key policy or a grant of a key the bucket
 //! uses, or the caller's identity policies naming the bucket (see `paths.rs`). [`impact`]
 //! takes the union of the paths the snapshots before and after intend, diagnoses each in both
-//! with [`crate::diagnose::diagnose`], and sorts the paths whose verdict changed:
+//! on the slice of the snapshot it reads (`slice.rs`, the sweep's way: a path's cost does not
+//! grow with the organization; a path whose slices before and after are equal is unchanged
+//! without a diagnosis), and sorts the paths whose verdict changed:
 //!
 //! * `broken`: allowed before, denied after — with the blocking findings, the accounts that
 //!   must act and the fixes that restore the path, verified as in every diagnosis;
@@ -23,14 +25,14 @@ pub mod group;
 pub mod org;
 pub(crate) mod paths;
 pub mod scope;
+pub(crate) mod slice;
 pub mod state;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
-use crate::diagnose::{diagnose, Finding, Verdict};
-use crate::event::adhoc_request;
+use crate::diagnose::{diagnose_cached, Finding, FixCache, Verdict};
 use crate::snapshot::Snapshot;
 
 pub use change::{
@@ -118,10 +120,39 @@ struct Union {
 }
 
 /// The impact of going from `before` to `after`.
+///
+/// Each snapshot is indexed once; the paths of one principal on one bucket are diagnosed on
+/// the slice of each snapshot they read ([`slice::slice`], as the sweep does), with each
+/// distinct set of fixes verified once per slice. When the slices before and after are equal
+/// the diagnoses would be too: the paths are counted unchanged without being diagnosed.
 pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
+    impact_counted(before, after).0
+}
+
+/// What [`impact`] diagnosed to find the impact: what a benchmark or a test of its cost
+/// reads (docs/scaling.md, "Impact at scale").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImpactWork {
+    /// Groups of paths (one principal on one bucket) in the union of the paths before and
+    /// after.
+    pub groups: usize,
+    /// Groups whose slices before and after differ, diagnosed in both snapshots; the others
+    /// are unchanged without a diagnosis.
+    pub groups_diagnosed: usize,
+    /// Paths diagnosed (each in both snapshots).
+    pub paths_diagnosed: usize,
+    /// Distinct sets of fixes applied to a copy of a slice to verify fixes, before and after.
+    pub distinct_fixes: usize,
+}
+
+/// [`impact`], with what it diagnosed.
+pub fn impact_counted(before: &Snapshot, after: &Snapshot) -> (Impact, ImpactWork) {
+    let mut work = ImpactWork::default();
+    let index_before = paths::Index::new(before);
+    let index_after = paths::Index::new(after);
     let mut union: BTreeMap<(String, String, String), Union> = BTreeMap::new();
-    for (in_after, snap) in [(false, before), (true, after)] {
-        for p in paths::read_paths(snap) {
+    for (in_after, index) in [(false, &index_before), (true, &index_after)] {
+        for p in paths::enumerate(index).0 {
             let key = (
                 p.principal.clone(),
                 p.bucket.name.clone(),
@@ -149,7 +180,7 @@ pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
         }
     }
     // A whole-bucket stand-in adds nothing when the principal has a precise path there.
-    let precise: Vec<(String, String)> = union
+    let precise: HashSet<(String, String)> = union
         .values()
         .filter(|u| !u.stand_in)
         .map(|u| (u.principal.clone(), u.bucket.name.clone()))
@@ -166,19 +197,48 @@ pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
         undecided: Vec::new(),
         unchanged: 0,
     };
+    // The union is ordered by principal then bucket: the paths of one principal on one
+    // bucket are consecutive, and share their slices and fix caches.
+    let mut group: Option<Group> = None;
     for u in union.into_values() {
-        let object_arn = u.bucket.object(u.object.key.as_str()).arn();
-        let request = adhoc_request(&u.principal, paths::ACTION, &object_arn);
-        let (d_before, d_after) = match &request {
-            Ok(req) => (Some(diagnose(before, req)), Some(diagnose(after, req))),
-            Err(_) => (None, None),
+        let same = group
+            .as_ref()
+            .is_some_and(|g| g.principal == u.principal && g.bucket == u.bucket.name);
+        let g = match group.as_mut().filter(|_| same) {
+            Some(g) => g,
+            None => {
+                if let Some(done) = group.take() {
+                    work.distinct_fixes += done.distinct_fixes();
+                }
+                let g = Group::new(&index_before, &index_after, &u);
+                work.groups += 1;
+                work.groups_diagnosed += usize::from(!g.unchanged);
+                group.insert(g)
+            }
+        };
+        let key = u.object.key.as_str();
+        let (d_before, d_after, error) = match slice::request(&u.principal, &u.bucket, key) {
+            // Equal slices make equal diagnoses, whatever they are.
+            Ok(_) if g.unchanged => {
+                out.unchanged += 1;
+                continue;
+            }
+            Ok(req) => {
+                work.paths_diagnosed += 1;
+                (
+                    Some(diagnose_cached(&g.before, &req, &mut g.cache_before)),
+                    Some(diagnose_cached(&g.after, &req, &mut g.cache_after)),
+                    None,
+                )
+            }
+            Err(e) => (None, None, Some(e)),
         };
         let verdict = |d: &Option<crate::diagnose::Diagnosis>| {
             d.as_ref().map_or(Verdict::Unknown, |d| d.verdict)
         };
         let (vb, va) = (verdict(&d_before), verdict(&d_after));
         // A path that cannot be diagnosed at all is reported, not counted as unchanged.
-        if vb == va && request.is_ok() {
+        if vb == va && error.is_none() {
             out.unchanged += 1;
             continue;
         }
@@ -232,7 +292,7 @@ pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
                 .as_ref()
                 .filter(|_| denied_after)
                 .and_then(|d| d.fixes_unverified.clone()),
-            error: request.err().map(|e| e.to_string()),
+            error: error.map(|e| e.to_string()),
             probe_key: u.object.key,
         };
         match (vb, va) {
@@ -242,7 +302,45 @@ pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
             _ => out.undecided.push(path),
         }
     }
-    out
+    if let Some(done) = group {
+        work.distinct_fixes += done.distinct_fixes();
+    }
+    (out, work)
+}
+
+/// The paths of one principal on one bucket: the slice of each snapshot they read, a fix
+/// cache per slice, and whether the slices are equal.
+struct Group {
+    principal: String,
+    bucket: String,
+    before: Snapshot,
+    after: Snapshot,
+    cache_before: FixCache,
+    cache_after: FixCache,
+    unchanged: bool,
+}
+
+impl Group {
+    fn new(before: &paths::Index<'_>, after: &paths::Index<'_>, u: &Union) -> Group {
+        let cut = |index: &paths::Index<'_>| {
+            let owner = index.bucket(&u.bucket.name).map(|(owner, _)| owner);
+            slice::slice(index, &u.principal, owner, &u.bucket.name)
+        };
+        let (b, a) = (cut(before), cut(after));
+        Group {
+            principal: u.principal.clone(),
+            bucket: u.bucket.name.clone(),
+            unchanged: b == a,
+            before: b,
+            after: a,
+            cache_before: FixCache::default(),
+            cache_after: FixCache::default(),
+        }
+    }
+
+    fn distinct_fixes(&self) -> usize {
+        self.cache_before.distinct_fixes() + self.cache_after.distinct_fixes()
+    }
 }
 
 /// The impact of the change recorded in `event` (see [`apply_change`]) on `before`, with

@@ -20,9 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{paths, Impact, ImpactPath};
-use crate::diagnose::{diagnose, Verdict};
-use crate::event::adhoc_request;
+use super::{paths, slice, Impact, ImpactPath};
+use crate::diagnose::{FixCache, Verdict};
 use crate::refs::Arn;
 use crate::snapshot::{Account, Iam, Snapshot};
 
@@ -176,11 +175,12 @@ pub fn evaluate_where(
     snap: &Snapshot,
     keep: impl Fn(Option<&str>, Option<&str>) -> bool,
 ) -> Vec<PathVerdict> {
+    let index = paths::Index::new(snap);
+    let owner_of = |bucket: &str| index.bucket(bucket).map(|(owner, _)| owner);
     let mut by_id: BTreeMap<PathId, paths::ReadPath> = BTreeMap::new();
-    for p in paths::read_paths(snap) {
+    for p in paths::enumerate(&index).0 {
         let principal_account = Arn::parse(&p.principal).map(|a| a.account);
-        let owner = snap.bucket(&p.bucket.name).map(|(o, _)| o);
-        if !keep(principal_account, owner) {
+        if !keep(principal_account, owner_of(&p.bucket.name)) {
             continue;
         }
         let id = (
@@ -195,39 +195,59 @@ pub fn evaluate_where(
         .filter(|p| !p.stand_in)
         .map(|p| (p.principal.clone(), p.bucket.name.clone()))
         .collect();
-    by_id
+    // Ordered by principal then bucket: the paths of one principal on one bucket are
+    // consecutive and are diagnosed on one slice of the snapshot, with one fix cache
+    // (`slice.rs`, as the sweep and `impact` do).
+    let mut group: Option<(String, String, Snapshot, FixCache)> = None;
+    let mut out = Vec::new();
+    for p in by_id
         .into_values()
         .filter(|p| !p.stand_in || !precise.contains(&(p.principal.clone(), p.bucket.name.clone())))
-        .map(|p| {
-            let probe = p.bucket.object(p.object.key.as_str()).arn();
-            let (verdict, blocking, must_act) =
-                match adhoc_request(&p.principal, paths::ACTION, &probe) {
-                    Ok(req) => {
-                        let d = diagnose(snap, &req);
-                        let blocking: Vec<String> =
-                            d.blocking().map(|f| f.code.to_string()).collect();
-                        let mut must_act: Vec<String> =
-                            d.blocking().filter_map(super::acting_account).collect();
-                        must_act.sort();
-                        must_act.dedup();
-                        (d.verdict, blocking, must_act)
-                    }
-                    Err(_) => (Verdict::Unknown, Vec::new(), Vec::new()),
-                };
-            PathVerdict {
-                principal_account: Arn::parse(&p.principal).map(|a| a.account.to_owned()),
-                resource_account: snap.bucket(&p.bucket.name).map(|(o, _)| o.to_owned()),
-                principal: p.principal,
-                bucket: p.bucket.name,
-                object: p.object.shown,
-                action: paths::ACTION.to_owned(),
-                probe,
-                verdict,
-                blocking,
-                must_act,
-            }
-        })
-        .collect()
+    {
+        let same = group.as_ref().is_some_and(|(principal, bucket, ..)| {
+            *principal == p.principal && *bucket == p.bucket.name
+        });
+        let (_, _, cut, cache) = match group.as_mut().filter(|_| same) {
+            Some(g) => g,
+            None => group.insert((
+                p.principal.clone(),
+                p.bucket.name.clone(),
+                slice::slice(
+                    &index,
+                    &p.principal,
+                    owner_of(&p.bucket.name),
+                    &p.bucket.name,
+                ),
+                FixCache::default(),
+            )),
+        };
+        let probe = p.bucket.object(p.object.key.as_str()).arn();
+        let (verdict, blocking, must_act) =
+            match slice::diagnose_path(cut, &p.principal, &p.bucket, &p.object.key, cache) {
+                Ok(d) => {
+                    let blocking: Vec<String> = d.blocking().map(|f| f.code.to_string()).collect();
+                    let mut must_act: Vec<String> =
+                        d.blocking().filter_map(super::acting_account).collect();
+                    must_act.sort();
+                    must_act.dedup();
+                    (d.verdict, blocking, must_act)
+                }
+                Err(_) => (Verdict::Unknown, Vec::new(), Vec::new()),
+            };
+        out.push(PathVerdict {
+            principal_account: Arn::parse(&p.principal).map(|a| a.account.to_owned()),
+            resource_account: owner_of(&p.bucket.name).map(str::to_owned),
+            principal: p.principal,
+            bucket: p.bucket.name,
+            object: p.object.shown,
+            action: paths::ACTION.to_owned(),
+            probe,
+            verdict,
+            blocking,
+            must_act,
+        });
+    }
+    out
 }
 
 /// The impact's paths whose verdict after differs from the stored one: a path the stored

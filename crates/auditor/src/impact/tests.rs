@@ -1181,3 +1181,173 @@ fn an_scp_break_names_the_management_account_by_id_when_the_snapshot_has_it() {
         Some("555566667777")
     );
 }
+
+/// (verdict before, verdict after, blocking codes before, the diagnosis after).
+type Whole = (Verdict, Verdict, Vec<String>, crate::diagnose::Diagnosis);
+
+/// The impact as it was computed before slices: every path of the union diagnosed with
+/// [`crate::diagnose::diagnose`] on each whole snapshot. By id: (verdict before, verdict
+/// after, blocking codes before, the diagnosis after).
+fn whole_snapshot_verdicts(
+    before: &Snapshot,
+    after: &Snapshot,
+) -> BTreeMap<(String, String, String), Whole> {
+    let mut union: BTreeMap<(String, String, String), (paths::ReadPath, bool)> = BTreeMap::new();
+    for p in paths::read_paths(before)
+        .into_iter()
+        .chain(paths::read_paths(after))
+    {
+        let id = (
+            p.principal.clone(),
+            p.bucket.name.clone(),
+            p.object.shown.clone(),
+        );
+        let stand_in = p.stand_in;
+        union.entry(id).or_insert((p, true)).1 &= stand_in;
+    }
+    let precise: Vec<(String, String)> = union
+        .iter()
+        .filter(|(_, (_, stand_in))| !stand_in)
+        .map(|(id, _)| (id.0.clone(), id.1.clone()))
+        .collect();
+    union
+        .into_iter()
+        .filter(|(id, (_, stand_in))| !stand_in || !precise.contains(&(id.0.clone(), id.1.clone())))
+        .filter_map(|(id, (p, _))| {
+            let arn = p.bucket.object(p.object.key.as_str()).arn();
+            let req = crate::event::adhoc_request(&p.principal, paths::ACTION, &arn).ok()?;
+            let b = crate::diagnose::diagnose(before, &req);
+            let a = crate::diagnose::diagnose(after, &req);
+            let codes = b.blocking().map(|f| f.code.to_string()).collect();
+            Some((id, (b.verdict, a.verdict, codes, a)))
+        })
+        .collect()
+}
+
+#[test]
+fn impact_on_slices_is_impact_on_the_whole_snapshots() {
+    // GIVEN every pair of the hand-written impact snapshots (either way round), and the
+    // sample change events applied to the snapshot they act on
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut snaps = vec![root.join("examples/kc-scenario-fixed.json")];
+    for entry in std::fs::read_dir(root.join("tests/impact")).expect("tests/impact") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with("before-") || name.starts_with("after-") {
+            snaps.push(path);
+        }
+    }
+    let snaps: Vec<Snapshot> = snaps
+        .iter()
+        .map(|p| {
+            Snapshot::from_text(&std::fs::read_to_string(p).expect("readable"))
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        })
+        .collect();
+    let mut pairs: Vec<(Snapshot, Snapshot)> = Vec::new();
+    for b in &snaps {
+        for a in &snaps {
+            pairs.push((b.clone(), a.clone()));
+        }
+    }
+    let targets = sample_targets();
+    for entry in std::fs::read_dir(root.join("events")).expect("events") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with("change-") {
+            if let Ok((after, _)) = apply_change(&targets, &read_event(name)) {
+                pairs.push((targets.clone(), after));
+            }
+        }
+    }
+    assert!(pairs.len() > 60, "{} pairs", pairs.len());
+
+    let mut changed = 0;
+    for (before, after) in &pairs {
+        // WHEN the impact is computed on slices
+        let (i, work) = impact_counted(before, after);
+        // THEN every path has the verdicts, codes, findings and fix verification of the
+        // whole-snapshot diagnoses, and the paths not reported are exactly those whose
+        // verdict did not change
+        let whole = whole_snapshot_verdicts(before, after);
+        let reported: Vec<&ImpactPath> = i
+            .broken
+            .iter()
+            .chain(&i.fixed)
+            .chain(&i.opened)
+            .chain(&i.undecided)
+            .collect();
+        for p in &reported {
+            let id = (p.principal.clone(), p.bucket.clone(), p.object.clone());
+            let (vb, va, codes_before, d) = whole.get(&id).expect("a diagnosable path");
+            assert_eq!((p.verdict_before, p.verdict_after), (*vb, *va), "{id:?}");
+            assert_eq!(&p.blocking_before, codes_before, "{id:?}");
+            let findings: Vec<Finding> = d.blocking().cloned().collect();
+            assert_eq!(p.findings, findings, "{id:?}");
+            if *va == Verdict::Denied {
+                assert_eq!(p.fixes_verified, Some(d.fixes_verified), "{id:?}");
+                assert_eq!(p.fixes_unverified, d.fixes_unverified, "{id:?}");
+            }
+        }
+        let moved = whole.values().filter(|(b, a, ..)| b != a).count();
+        assert_eq!(reported.len(), moved);
+        assert_eq!(i.unchanged, whole.len() - moved);
+        assert!(work.paths_diagnosed <= whole.len());
+        changed += moved;
+    }
+    assert!(changed > 20, "only {changed} paths changed verdict");
+}
+
+#[test]
+fn paths_whose_slices_did_not_change_are_not_diagnosed_and_fixes_are_verified_once() {
+    // GIVEN the working setup twice over: a copy of both accounts under other ids, with its
+    // own bucket and keys, beside the original
+    let (_, mut raw) = working();
+    let copy = serde_json::to_string(&raw["accounts"])
+        .expect("json")
+        .replace("111122223333", "222233334444")
+        .replace("444455556666", "777788889999")
+        .replace("doc-example-bucket", "other-bucket")
+        .replace("49494731170958d7", "59494731170958d7")
+        .replace("08d533ef40bb2cca", "18d533ef40bb2cca");
+    let copy: Value = serde_json::from_str(&copy).expect("json");
+    for (id, account) in copy.as_object().expect("accounts") {
+        raw["accounts"][id] = account.clone();
+    }
+    let snap = Snapshot::from_value(&raw).expect("two worlds");
+    let (_, idle) = impact_counted(&snap, &snap);
+    assert!(idle.groups >= 2 && idle.groups % 2 == 0, "{idle:?}");
+    assert_eq!(idle.groups_diagnosed, 0, "nothing changed: {idle:?}");
+    assert_eq!(idle.paths_diagnosed, 0, "{idle:?}");
+
+    // WHEN the original key's policy drops the reader
+    let ev = record(
+        "kms",
+        "PutKeyPolicy",
+        "111122223333",
+        json!({"keyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "policyName": "default", "policy": key_policy_without_reader()}),
+    );
+    let (after, _) = apply_change(&snap, &ev).expect("applies");
+    let (i, work) = impact_counted(&snap, &after);
+
+    // THEN the original reader's reads break; the copy's groups, whose slices hold none of
+    // the original accounts, are counted unchanged without a diagnosis
+    assert!(i.broken.iter().any(|p| p.principal == ROLE), "{i:?}");
+    assert!(
+        i.broken
+            .iter()
+            .all(|p| p.principal == ROLE && p.fixes_verified == Some(true)),
+        "{i:?}"
+    );
+    assert_eq!(work.groups, idle.groups);
+    assert!(work.groups_diagnosed >= 1, "{work:?}");
+    assert!(work.groups_diagnosed <= work.groups / 2, "{work:?}");
+    // Each diagnosed group verifies its denied paths' fixes in each snapshot at most once.
+    assert!(work.distinct_fixes <= 2 * work.groups_diagnosed, "{work:?}");
+}
