@@ -527,3 +527,164 @@ pub fn check(expected: &Value, sweep: &Value) -> Check {
     }
     out
 }
+
+/// A policy change at one hub of an organization, for the impact benchmark
+/// (`benches/impact_org.rs`, `scripts/bench-impact`) and its test (`tests/impact_org.rs`).
+pub struct Hub {
+    /// The organization before the change, every account in one snapshot document.
+    pub before: Value,
+    /// The same after the change.
+    pub after: Value,
+    /// `{"readers": [role ARN], "bucket": name, "objects": N, "code": "KEY_POLICY_NO_ALLOW",
+    /// "accounts": N}`: every path of each reader on the bucket's listed objects must break
+    /// with the code, and nothing else may change.
+    pub expected: Value,
+}
+
+/// An organization of `readers / 10` accounts (at least 3) as [`generate`] makes them, and
+/// one more account, the hub, with a bucket every reader role reads, the readers spread ten
+/// to an account (its bucket policy and its key's policy each grant the readers' accounts in
+/// one statement; each reader's identity policy names the bucket and the key). The change is an edit of the hub key's policy that drops the readers' statement:
+/// every reader's reads break, every other path stays as it was.
+pub fn hub(readers: usize) -> Hub {
+    let p = Params::new((readers / 10).max(3));
+    let org = generate(&p);
+    let at = p.accounts;
+    let key = key_arn(at, 1);
+    let bucket = bucket_name(at, "shared");
+    let arns: Vec<String> = (0..readers)
+        .map(|r| role_arn(r % p.accounts, &format!("hub-reader-{r:05}")))
+        .collect();
+    // AWS caps a bucket policy at 20 KB and a key policy at 32 KB: both name the readers'
+    // accounts (delegation), whose readers' identity policies name the bucket and the key.
+    let reader_accounts: Vec<String> = (0..p.accounts.min(readers))
+        .map(|i| format!("arn:aws:iam::{}:root", account_id(i)))
+        .collect();
+    let hub_account = |with_key_grant: bool| {
+        let mut a = Acct::default();
+        a.buckets.insert(
+            bucket.clone(),
+            (
+                key.clone(),
+                vec![json!({"Sid": "HubReaders", "Effect": "Allow",
+                    "Principal": {"AWS": reader_accounts}, "Action": "s3:GetObject",
+                    "Resource": format!("arn:aws:s3:::{bucket}/*")})],
+            ),
+        );
+        let statements = if with_key_grant {
+            vec![json!({"Sid": "HubReadersDecrypt", "Effect": "Allow",
+                "Principal": {"AWS": reader_accounts}, "Action": "kms:Decrypt", "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": format!("s3.{REGION}.amazonaws.com")}}})]
+        } else {
+            Vec::new()
+        };
+        a.keys.insert(
+            key.clone(),
+            ("Enabled".into(), statements, Vec::new(), false),
+        );
+        account_document(at, a, &p)
+    };
+    let mut accounts = serde_json::Map::new();
+    for (_, doc) in org.accounts {
+        if let Some(map) = doc["accounts"].as_object() {
+            accounts.extend(map.clone());
+        }
+    }
+    for (r, arn) in arns.iter().enumerate() {
+        let name = arn.rsplit('/').next().unwrap_or_default();
+        let reader = role(
+            r % p.accounts,
+            name,
+            vec![(
+                format!("read-{bucket}"),
+                vec![
+                    json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}),
+                    json!({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}),
+                ],
+            )],
+        );
+        if let Some(list) = accounts
+            .get_mut(&account_id(r % p.accounts))
+            .and_then(|a| a["iam"]["RoleDetailList"].as_array_mut())
+        {
+            list.push(reader);
+        }
+    }
+    let with = |hub: Value| {
+        let mut all = accounts.clone();
+        if let Some(map) = hub["accounts"].as_object() {
+            all.extend(map.clone());
+        }
+        json!({"description": format!("synthetic organization: {} accounts and a hub bucket read by {readers} roles", p.accounts + 1),
+            "accounts": all})
+    };
+    Hub {
+        before: with(hub_account(true)),
+        after: with(hub_account(false)),
+        expected: json!({"readers": arns, "bucket": bucket, "objects": p.objects,
+            "code": "KEY_POLICY_NO_ALLOW", "accounts": p.accounts + 1}),
+    }
+}
+
+/// What an impact found against what the hub change must break.
+#[derive(Debug, Default)]
+pub struct HubCheck {
+    /// Broken paths.
+    pub broken: usize,
+    /// Paths that must break.
+    pub expected: usize,
+    /// What is wrong, if anything.
+    pub wrong: Vec<String>,
+    /// Paths unchanged.
+    pub unchanged: usize,
+}
+
+/// Compares the JSON output of `impact --format json` with the hub change's expected breaks.
+pub fn check_hub(expected: &Value, impact: &Value) -> HubCheck {
+    let readers: BTreeSet<&str> = expected["readers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let objects = expected["objects"].as_u64().unwrap_or_default() as usize;
+    let code = expected["code"].as_str().unwrap_or_default();
+    let bucket = expected["bucket"].as_str().unwrap_or_default();
+    let mut out = HubCheck {
+        expected: readers.len() * objects,
+        unchanged: impact["unchanged"].as_u64().unwrap_or_default() as usize,
+        ..HubCheck::default()
+    };
+    let mut seen = BTreeSet::new();
+    for p in impact["broken"].as_array().into_iter().flatten() {
+        out.broken += 1;
+        let principal = p["principal"].as_str().unwrap_or_default();
+        let id = format!("{principal} → {}/{}", p["bucket"], p["object"]);
+        let has_code = p["blocking"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|c| c == code));
+        if !readers.contains(principal) || p["bucket"] != bucket {
+            out.wrong.push(format!("not planted: {id}"));
+        } else if !has_code || p["fixes_verified"] != true {
+            out.wrong
+                .push(format!("without {code} or a verified fix: {id}"));
+        }
+        seen.insert(principal.to_owned());
+    }
+    for list in ["fixed", "opened", "undecided"] {
+        let n = impact[list].as_array().map_or(0, Vec::len);
+        if n > 0 {
+            out.wrong.push(format!("{n} {list} paths"));
+        }
+    }
+    if out.broken != out.expected || seen.len() != readers.len() {
+        out.wrong.push(format!(
+            "{} broken paths of {} readers, {} expected of {}",
+            out.broken,
+            seen.len(),
+            out.expected,
+            readers.len()
+        ));
+    }
+    out
+}
