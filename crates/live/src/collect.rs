@@ -1884,5 +1884,6 @@ fn merge_key(existing: &mut Key, other: Key) {
 mod account;
 mod acl;
 mod org;
+pub use org::OrgScopeRead;
 #[cfg(test)]
 mod tests;
