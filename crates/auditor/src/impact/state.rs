@@ -269,6 +269,16 @@ pub fn merge_snapshot(base: &mut Snapshot, fresh: &Snapshot) {
         let b = base.accounts.entry(id.clone()).or_default();
         merge_account(b, f);
     }
+    // An alias the fresh read looked up and found on no key was deleted (`DeleteAlias`): it is
+    // no longer on the key the stored snapshot had it on, so the merged snapshot no longer
+    // resolves it, as KMS no longer does.
+    for (account, region, alias) in aliases_found_nowhere(fresh) {
+        if let Some(a) = base.accounts.get_mut(account) {
+            for k in a.kms.values_mut().filter(|k| k.metadata.region == region) {
+                k.aliases.retain(|x| x != alias);
+            }
+        }
+    }
     // A read that failed before and was made again: only the fresh outcome counts.
     let fresh_ops: BTreeSet<(Option<&str>, &str, Option<&str>)> = fresh
         .collection_errors
@@ -293,6 +303,40 @@ pub fn merge_snapshot(base: &mut Snapshot, fresh: &Snapshot) {
             base.collection_errors.push(e.clone());
         }
     }
+}
+
+/// The aliases that the default encryption of a freshly read bucket names in its owner's
+/// account and that the same read found on no key, the lookup answered (no `kms:DescribeKey`
+/// gap for it): (account, Region, `alias/name`). The collector resolves every alias a bucket's
+/// default encryption names (`DescribeKey`, `crates/live/src/collect.rs` `key_by_alias`), so
+/// an alias found on no key is one KMS no longer has. An alias ARN of another account is not
+/// resolved there and says nothing.
+fn aliases_found_nowhere(fresh: &Snapshot) -> Vec<(&str, &str, &str)> {
+    let mut out = Vec::new();
+    for (owner, account) in &fresh.accounts {
+        for bucket in account.s3.values() {
+            let Some(reference) = bucket
+                .encryption
+                .as_ref()
+                .and_then(|e| e.kms_key_id.as_deref())
+            else {
+                continue;
+            };
+            let Some((alias_account, region, alias)) =
+                Snapshot::alias_of(reference, &bucket.region, owner)
+            else {
+                continue;
+            };
+            let refused = fresh.collection_errors.iter().any(|e| {
+                e.operation == "kms:DescribeKey" && e.resource.as_deref() == Some(reference)
+            });
+            let found = fresh.key(reference, &bucket.region, owner).is_some();
+            if alias_account == owner && !refused && !found {
+                out.push((alias_account, region, alias));
+            }
+        }
+    }
+    out
 }
 
 fn merge_account(b: &mut Account, f: &Account) {

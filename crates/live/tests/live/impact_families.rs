@@ -1,9 +1,10 @@
 //! Policy-change impact per change family, against the test server (issue 10), for the
 //! families `impact.rs` does not cover: default encryption (a key B cannot use, the AWS
 //! managed key) and the bucket policy's deletion,
-//! Object Ownership / ACL / Block Public Access (`RestrictPublicBuckets` over a public policy), KMS aliases and the key's deletion schedule,
+//! Object Ownership / ACL / Block Public Access (`RestrictPublicBuckets` over a public policy), KMS aliases (moved, deleted) and the key's deletion schedule,
 //! IAM groups and group membership, managed policy versions, permissions boundaries and role
-//! deletion, SCPs on an OU and on the root, an RCP, and a path opened to a third account.
+//! deletion, SCPs on an OU and on the root (an OU narrowed to the stored accounts under it,
+//! an updated SCP to those under its targets), an RCP, and a path opened to a third account.
 //!
 //! Each test applies the change on the server with the SDK, hands the handler the matching
 //! CloudTrail record (a sample of `events/` adapted to the accounts, or, where `events/` has
@@ -1506,5 +1507,75 @@ async fn impact_scp_on_an_ou_reassesses_only_the_stored_accounts_under_it() {
     assert_eq!(c_versions().await, c_before, "C's state was rewritten");
     rig.expect_path("fixed", &reader, object, "UpdatePolicy", None)
         .await;
+    rig.nothing_published().await;
+}
+
+#[tokio::test]
+async fn impact_deleting_the_alias_default_encryption_names_leaves_new_objects_keyless() {
+    // GIVEN default encryption naming A's key K by an alias, and the reader's path to new
+    // objects seeded (allowed: the alias names K, whose policy names the reader)
+    let m = Moto::connect("impact_fam_alias_deleted").await;
+    let kc = Kc::build(&m, Cause::None).await;
+    let alias = format!("alias/{}", unique("fam-deleted"));
+    let kms = aws_sdk_kms::Client::new(&m.account(&kc.a).await);
+    kms.create_alias()
+        .alias_name(&alias)
+        .target_key_id(&kc.key_arn)
+        .send()
+        .await
+        .expect("create alias");
+    let alias_arn = format!("arn:aws:kms:{REGION}:{}:{alias}", kc.a);
+    set_default_key(&Moto::s3(&m.account(&kc.a).await), &kc.bucket, &alias_arn).await;
+    let c = collector(&m, Duration::from_secs(300));
+    let reader = format!("arn:aws:iam::{}:role/reader", kc.b);
+    let rig = Rig::seeded_on(m, kc, c, std::slice::from_ref(&reader), NEW_OBJECT).await;
+    let before = rig.stored(&reader, "*").await.expect("seeded path");
+    assert_eq!(
+        before.verdict,
+        auditor::diagnose::Verdict::Allowed,
+        "{before:?}"
+    );
+
+    // WHEN A deletes the alias (default encryption still names it)
+    kms.delete_alias()
+        .alias_name(&alias)
+        .send()
+        .await
+        .expect("delete alias");
+    let deleted = rig.call(UPDATE_ALIAS, "DeleteAlias", json!({"aliasName": alias}));
+    let s = rig.deliver(&deleted).await;
+    // THEN the bucket's paths are re-read, and the stored snapshot no longer resolves the
+    // alias to K: KMS has no key under it, so S3 can encrypt no new object with it. The
+    // snapshot records no "alias not found" fact (a lookup that finds nothing leaves no
+    // trace), so the diagnosis names the key as missing evidence and the path is no longer
+    // allowed but undecided: logged, not published.
+    assert!(s.impacts[0].probes >= 1, "{s:?}");
+    assert!(
+        s.impacts[0].broken.is_empty() && s.impacts[0].fixed.is_empty(),
+        "{s:?}"
+    );
+    let after = rig.stored(&reader, "*").await.expect("path kept");
+    assert_eq!(
+        after.verdict,
+        auditor::diagnose::Verdict::Unknown,
+        "{after:?}"
+    );
+    let stored = rig
+        .store
+        .get(&state::snapshot_name(&rig.kc.a))
+        .await
+        .expect("read")
+        .expect("A's snapshot");
+    let snap =
+        auditor::snapshot::Snapshot::from_value(&serde_json::from_str(&stored.body).expect("json"))
+            .expect("snapshot");
+    assert!(snap.key(&alias_arn, REGION, &rig.kc.a).is_none());
+    assert!(
+        snap.accounts[&rig.kc.a]
+            .kms
+            .get(&rig.kc.key_arn)
+            .is_some_and(|k| !k.aliases.contains(&alias)),
+        "K is kept without the alias"
+    );
     rig.nothing_published().await;
 }
