@@ -24,8 +24,8 @@
 //! * `load`: the load benchmark (ignored; run on demand).
 //! * `layers`: bucket and object ACLs, and the organization's SCPs and RCPs read through a
 //!   role in the management account (with what the server cannot emulate).
-//! * `vpce` (with `--features vpc-endpoints`): the VPC endpoint a record names, read with
-//!   `ec2:DescribeVpcEndpoints` in its owner's account; its policy blamed and fixed, an unknown
+//! * `vpce`: the VPC endpoint a record names, read with `ec2:DescribeVpcEndpoints` (the
+//!   hand-written Query client) in its owner's account; its policy blamed and fixed, an unknown
 //!   endpoint stated as a gap.
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
 
@@ -52,5 +52,4 @@ mod runtime_api;
 mod sns;
 mod support;
 mod sweep;
-#[cfg(feature = "vpc-endpoints")]
 mod vpce;
