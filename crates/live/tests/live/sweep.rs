@@ -508,7 +508,7 @@ async fn an_organization_sweep_stores_every_account_and_publishes_only_what_chan
 }
 
 /// Sets `bucket`'s default encryption to SSE-KMS with `key` (an ARN or an alias).
-async fn encrypt_with(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) {
+pub(crate) async fn encrypt_with(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) {
     s3.put_bucket_encryption()
         .bucket(bucket)
         .server_side_encryption_configuration(
