@@ -8,15 +8,16 @@
 //! This step evaluates the access point's side; `s3.rs` evaluates the bucket's side of the same
 //! hop with the access point's condition keys in the context.
 
-use iam_eval::{authorize, Context, ContextValue, Layer, Named, PolicySet};
+use iam_eval::{authorize, Context, ContextValue, Layer, Named};
 
+use super::bpa::PublicStrip;
 use super::caller::CallerSide;
-use super::findings::{Code, StatementInfo};
+use super::findings::Code;
 use super::fix::{self, Target};
 use super::layers::{layer_rank, HopKind};
 use super::outcome::{Outcome, RANK_EXPLICIT};
 use super::run::{Ctx, LayerEval};
-use super::s3::{public_statements, S3Hop};
+use super::s3::S3Hop;
 use super::{Confidence, Operation};
 use crate::refs::AccessPointRef;
 use crate::request::AccessPointUse;
@@ -190,46 +191,16 @@ impl<'s> Ctx<'s> {
         let ev_full = authorize(&req, &set);
         // The access point's own Block Public Access (on by default): with
         // RestrictPublicBuckets, its policy's public statements grant nothing to other
-        // accounts, as on a bucket.
-        let restrict = ap
-            .public_access_block
-            .is_some_and(|p| p.restrict_public_buckets)
-            || self
-                .snap
-                .account(owner)
-                .and_then(|a| a.public_access_block)
-                .is_some_and(|p| p.restrict_public_buckets);
+        // accounts, as on a bucket (bpa.rs).
         let cross = side.account.as_deref() != Some(owner);
-        let public: Vec<usize> = ap
-            .policy
-            .as_ref()
-            .map(|p| public_statements(&p.policy))
-            .unwrap_or_default();
-        let stripped = (restrict && cross && !public.is_empty())
-            .then(|| {
-                ap.policy.as_ref().map(|p| {
-                    let mut copy = p.policy.clone();
-                    copy.statements.retain(|s| !public.contains(&s.index));
-                    copy
-                })
-            })
-            .flatten();
-        let mut bpa_blocks = false;
-        let ev = match (&stripped, &ap.policy) {
-            (Some(copy), Some(p)) => {
-                let set2 = PolicySet {
-                    resource: Some(Named {
-                        name: p.name.as_str(),
-                        policy: copy,
-                    }),
-                    ..set.clone()
-                };
-                let ev2 = authorize(&req, &set2);
-                bpa_blocks = ev2.missing_allows.contains(&Layer::Resource)
-                    && !ev_full.missing_allows.contains(&Layer::Resource);
-                ev2
-            }
-            _ => ev_full,
+        let strip = PublicStrip::new(
+            ap.policy.as_ref(),
+            self.restricts_public(ap.public_access_block, owner),
+            cross,
+        );
+        let (ev, bpa_blocks) = match (&strip, &ap.policy) {
+            (Some(strip), Some(p)) => strip.authorize(&req, &set, &p.name, &ev_full),
+            _ => (ev_full, false),
         };
         out.push_hop(action, &resource, Some(&ev));
         if !side.identity_known {
@@ -272,19 +243,10 @@ impl<'s> Ctx<'s> {
             );
             if let Some(p) = ap.policy.as_ref() {
                 f.policy = Some(p.name.clone());
-                f.statements = public
-                    .iter()
-                    .map(|i| StatementInfo {
-                        policy: p.name.clone(),
-                        index: *i,
-                        sid: p
-                            .policy
-                            .statements
-                            .iter()
-                            .find(|s| s.index == *i)
-                            .and_then(|s| s.sid.clone()),
-                    })
-                    .collect();
+                f.statements = strip
+                    .as_ref()
+                    .map(|strip| strip.statements(p))
+                    .unwrap_or_default();
             }
             if self.with_fixes {
                 let current = ap

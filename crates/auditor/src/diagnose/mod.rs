@@ -8,6 +8,7 @@
 //! AWS would hit them, so fixing one never reveals an unannounced next one.
 
 mod access_point;
+mod bpa;
 mod caller;
 mod context;
 pub mod coverage;

@@ -1,8 +1,9 @@
 //! The S3 side of a request: the object read or write (the S3 hop), what the bucket's
 //! encryption says about the key, and the plan that leads to the KMS hop.
 
-use iam_eval::{authorize, ContextValue, Decision, Layer, Named, Policy, PolicySet};
+use iam_eval::{authorize, ContextValue, Decision, Layer, Named};
 
+use super::bpa::PublicStrip;
 use super::caller::CallerSide;
 use super::explain;
 use super::findings::{Code, StatementInfo};
@@ -476,29 +477,12 @@ impl<'s> Ctx<'s> {
         let rcp = self.rcp_of(owner);
         let cross = side.account.as_deref() != Some(owner);
         // Block Public Access: with RestrictPublicBuckets, public statements grant nothing to
-        // other accounts (docs/design.md, "Block Public Access and object ownership"), so they are left out of the evaluation.
-        let restrict = b
-            .public_access_block
-            .is_some_and(|p| p.restrict_public_buckets)
-            || self
-                .snap
-                .account(owner)
-                .and_then(|a| a.public_access_block)
-                .is_some_and(|p| p.restrict_public_buckets);
-        let public_sids: Vec<usize> = b
-            .policy
-            .as_ref()
-            .map(|p| public_statements(&p.policy))
-            .unwrap_or_default();
-        let stripped = if restrict && cross && !public_sids.is_empty() {
-            b.policy.as_ref().map(|p| {
-                let mut copy = p.policy.clone();
-                copy.statements.retain(|s| !public_sids.contains(&s.index));
-                copy
-            })
-        } else {
-            None
-        };
+        // other accounts, so they are left out of the evaluation (bpa.rs).
+        let strip = PublicStrip::new(
+            b.policy.as_ref(),
+            self.restricts_public(b.public_access_block, owner),
+            cross,
+        );
         let resource = b.policy.as_ref().map(|p| Named {
             name: p.name.as_str(),
             policy: &p.policy,
@@ -522,22 +506,9 @@ impl<'s> Ctx<'s> {
             set.scp = Vec::new();
         }
         let ev_full = authorize(&req, &set);
-        let mut bpa_blocks = false;
-        let ev = match (&stripped, &b.policy) {
-            (Some(copy), Some(p)) => {
-                let set2 = PolicySet {
-                    resource: Some(Named {
-                        name: p.name.as_str(),
-                        policy: copy,
-                    }),
-                    ..set.clone()
-                };
-                let ev2 = authorize(&req, &set2);
-                bpa_blocks = ev2.missing_allows.contains(&Layer::Resource)
-                    && !ev_full.missing_allows.contains(&Layer::Resource);
-                ev2
-            }
-            _ => ev_full,
+        let (ev, bpa_blocks) = match (&strip, &b.policy) {
+            (Some(strip), Some(p)) => strip.authorize(&req, &set, &p.name, &ev_full),
+            _ => (ev_full, false),
         };
         out.push_hop(action, object_arn, Some(&ev));
         if let Some(http) = &over_http {
@@ -631,21 +602,8 @@ impl<'s> Ctx<'s> {
         if bpa_blocks {
             let p = b.policy.as_ref();
             let statements: Vec<StatementInfo> = p
-                .map(|p| {
-                    public_sids
-                        .iter()
-                        .map(|i| StatementInfo {
-                            policy: p.name.clone(),
-                            index: *i,
-                            sid: p
-                                .policy
-                                .statements
-                                .iter()
-                                .find(|s| s.index == *i)
-                                .and_then(|s| s.sid.clone()),
-                        })
-                        .collect()
-                })
+                .zip(strip.as_ref())
+                .map(|(p, strip)| strip.statements(p))
                 .unwrap_or_default();
             found.retain(|f| {
                 f.code != Code::BucketPolicyNoAllow
@@ -857,47 +815,6 @@ const CALLER_CODES: [Code; 8] = [
     Code::ScpNoAllow,
     Code::ScpExplicitDeny,
 ];
-
-/// Indexes of the Allow statements S3 considers public: `Principal: "*"` (or `AWS: "*"`)
-/// without a condition restricting them to fixed values (docs/design.md, "Block Public Access and object ownership").
-pub(super) fn public_statements(policy: &Policy) -> Vec<usize> {
-    const RESTRICTING: &[&str] = &[
-        "aws:principalorgid",
-        "aws:principalaccount",
-        "aws:principalarn",
-        "aws:sourceip",
-        "aws:sourcearn",
-        "aws:sourcevpc",
-        "aws:sourcevpce",
-        "aws:sourceowner",
-        "aws:sourceaccount",
-        "aws:userid",
-        "s3:x-amz-server-side-encryption-aws-kms-key-id",
-        "s3:dataaccesspointarn",
-        "s3:dataaccesspointaccount",
-    ];
-    policy
-        .statements
-        .iter()
-        .filter(|s| s.effect == iam_eval::Effect::Allow)
-        .filter(|s| {
-            s.principal.as_ref().is_some_and(|p| {
-                !p.not
-                    && p.entries
-                        .iter()
-                        .any(|e| matches!(e, iam_eval::principal::PolicyPrincipal::Everyone))
-            })
-        })
-        .filter(|s| {
-            !s.conditions.iter().any(|c| {
-                RESTRICTING.contains(&c.key_lower())
-                    && c.has_fixed_values()
-                    && (c.key_lower() != "aws:sourceip" || c.has_narrow_public_ip_ranges())
-            })
-        })
-        .map(|s| s.index)
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {

@@ -330,6 +330,13 @@ fn merge_account(b: &mut Account, f: &Account) {
         b.s3.insert(name.clone(), bucket);
     }
     for (arn, k) in &f.kms {
+        // An alias names one key of its account and Region: found on a freshly read key, it
+        // is no longer on the key the stored snapshot had it on (`UpdateAlias` moved it).
+        for other in b.kms.values_mut() {
+            if other.metadata.arn != *arn && other.metadata.region == k.metadata.region {
+                other.aliases.retain(|a| !k.aliases.contains(a));
+            }
+        }
         b.kms.insert(arn.clone(), k.clone());
     }
     if f.canonical_id.is_some() {

@@ -951,6 +951,36 @@ fn fresh_reads_replace_stored_parts_and_keep_listed_objects() {
 }
 
 #[test]
+fn a_fresh_read_of_a_moved_alias_takes_it_off_the_stored_key() {
+    let (mut snap, _) = working();
+    let region = snap.accounts[A].kms[KEY].metadata.region.clone();
+    snap.accounts
+        .get_mut(A)
+        .and_then(|a| a.kms.get_mut(KEY))
+        .expect("the key")
+        .aliases = vec!["alias/reports".into()];
+    // The fresh read resolved the alias to another key of the account (UpdateAlias).
+    let mut moved = snap.accounts[A].kms[KEY].clone();
+    moved.metadata.key_id = "0000aaaa-0000-0000-0000-000000000000".into();
+    moved.metadata.arn = KEY.replace(
+        &snap.accounts[A].kms[KEY].metadata.key_id,
+        &moved.metadata.key_id,
+    );
+    let mut fresh = crate::snapshot::Snapshot::default();
+    fresh
+        .accounts
+        .entry(A.into())
+        .or_default()
+        .kms
+        .insert(moved.metadata.arn.clone(), moved.clone());
+    let mut merged = snap.clone();
+    state::merge_snapshot(&mut merged, &fresh);
+    let (_, resolved) = merged.key("alias/reports", &region, A).expect("resolves");
+    assert_eq!(resolved.metadata.arn, moved.metadata.arn);
+    assert!(merged.accounts[A].kms[KEY].aliases.is_empty());
+}
+
+#[test]
 fn the_scope_of_a_change_is_the_paths_it_can_alter() {
     use scope::{scope, Probe};
     let (snap, _) = working();

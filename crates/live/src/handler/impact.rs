@@ -444,5 +444,61 @@ async fn collect<A: Accounts>(
     for s in got {
         auditor::impact::state::merge_snapshot(&mut out, &s?);
     }
+    forget_absent_objects(&mut out);
     Ok(out)
+}
+
+/// Drops the `s3:HeadObject` answers "no such object" from a probe's collection errors.
+/// A path on a prefix, or on every object of a bucket whose objects are not listed, is
+/// probed on a representative key (`example` under `*`, `docs/impact-format.md`) that need
+/// not exist: S3's `404` says so, and the diagnosis then assumes the bucket's default key and
+/// states it as an assumption. Kept as a collection error it would be missing evidence, and
+/// any collection error leaves every verdict of the account's stored state `unknown`, so no
+/// change to that bucket could ever be reported as breaking or fixing its new objects.
+fn forget_absent_objects(s: &mut Snapshot) {
+    s.collection_errors
+        .retain(|e| !(e.operation == "s3:HeadObject" && e.error == "NotFound"));
+}
+
+#[cfg(test)]
+mod tests {
+    use auditor::snapshot::{CollectionError, Snapshot};
+
+    use super::forget_absent_objects;
+
+    fn error(operation: &str, error: &str) -> CollectionError {
+        CollectionError {
+            account: Some("111122223333".into()),
+            operation: operation.into(),
+            resource: Some("arn:aws:s3:::doc-example-bucket/example".into()),
+            error: error.into(),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn a_representative_key_that_does_not_exist_is_not_missing_evidence() {
+        let mut s = Snapshot {
+            collection_errors: vec![
+                error("s3:HeadObject", "NotFound"),
+                error("s3:HeadObject", "AccessDenied"),
+                error("s3:GetBucketPolicy", "NotFound"),
+            ],
+            ..Snapshot::default()
+        };
+        forget_absent_objects(&mut s);
+        let left: Vec<(&str, &str)> = s
+            .collection_errors
+            .iter()
+            .map(|e| (e.operation.as_str(), e.error.as_str()))
+            .collect();
+        // A refused HeadObject, or another read's error, is still a gap.
+        assert_eq!(
+            left,
+            [
+                ("s3:HeadObject", "AccessDenied"),
+                ("s3:GetBucketPolicy", "NotFound")
+            ]
+        );
+    }
 }

@@ -52,7 +52,7 @@ const DETACH_POLICY: &str =
     include_str!("../../../../events/change-detachpolicy-scp.eventbridge.json");
 
 /// A state bucket in the auditor's account.
-async fn state_bucket(m: &Moto) -> S3StateStore {
+pub(crate) async fn state_bucket(m: &Moto) -> S3StateStore {
     let name = unique("s3ka-state");
     Moto::s3(&m.base)
         .create_bucket()
@@ -69,18 +69,18 @@ async fn state_bucket(m: &Moto) -> S3StateStore {
 }
 
 /// The scenario, the handler's parts, and a queue on the topic.
-struct Rig {
-    m: Moto,
-    kc: Kc,
-    collector: Collector<AwsAccounts>,
-    publisher: SnsPublisher,
-    inbox: Inbox,
-    store: S3StateStore,
+pub(crate) struct Rig {
+    pub(crate) m: Moto,
+    pub(crate) kc: Kc,
+    pub(crate) collector: Collector<AwsAccounts>,
+    pub(crate) publisher: SnsPublisher,
+    pub(crate) inbox: Inbox,
+    pub(crate) store: S3StateStore,
 }
 
 impl Rig {
     /// The scenario with `cause` broken, its state seeded by the bucket's own policy event.
-    async fn seeded(test: &str, cause: Cause) -> Rig {
+    pub(crate) async fn seeded(test: &str, cause: Cause) -> Rig {
         let m = Moto::connect(test).await;
         let kc = Kc::build(&m, cause).await;
         let collector = collector(&m, Duration::from_secs(300));
@@ -88,7 +88,7 @@ impl Rig {
     }
 
     /// [`Rig::seeded`] over a built scenario and collector.
-    async fn seeded_with(m: Moto, kc: Kc, collector: Collector<AwsAccounts>) -> Rig {
+    pub(crate) async fn seeded_with(m: Moto, kc: Kc, collector: Collector<AwsAccounts>) -> Rig {
         let inbox = Inbox::new(&m).await;
         let publisher = SnsPublisher::new(&m.base, &inbox.topic_arn);
         let store = state_bucket(&m).await;
@@ -113,22 +113,22 @@ impl Rig {
         rig
     }
 
-    fn reader(&self) -> String {
+    pub(crate) fn reader(&self) -> String {
         format!("arn:aws:iam::{}:role/reader", self.kc.b)
     }
 
-    fn key_id(&self) -> &str {
+    pub(crate) fn key_id(&self) -> &str {
         self.kc.key_arn.rsplit('/').next().expect("key id")
     }
 
-    fn bucket_policy(&self, role: &str) -> Value {
+    pub(crate) fn bucket_policy(&self, role: &str) -> Value {
         json!({"Version": "2012-10-17", "Statement": [{"Sid": "CrossAccountRead",
             "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:role/{role}", self.kc.b)},
             "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{}/*", self.kc.bucket)}]})
     }
 
     /// A sample change event adapted to the scenario.
-    fn event(&self, sample: &str) -> Value {
+    pub(crate) fn event(&self, sample: &str) -> Value {
         let text = sample
             .replace("111122223333", &self.kc.a)
             .replace("444455556666", &self.kc.b)
@@ -138,14 +138,14 @@ impl Rig {
         serde_json::from_str(&text).expect("sample change event")
     }
 
-    async fn deliver(&self, event: &Value) -> ImpactSummary {
+    pub(crate) async fn deliver(&self, event: &Value) -> ImpactSummary {
         handle_with_state(&self.collector, &self.publisher, &self.store, event)
             .await
             .expect("handled")
     }
 
     /// The next message: its body and attributes.
-    async fn message(&self) -> (Value, Value, String) {
+    pub(crate) async fn message(&self) -> (Value, Value, String) {
         let envelope = self.inbox.next().await;
         let body: Value =
             serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("body");
@@ -155,7 +155,12 @@ impl Rig {
 
     /// Asserts the next message is an impact of `kind` on the reader's path, caused by
     /// `event_name`, naming `must_act`; returns its body.
-    async fn expect_impact(&self, kind: &str, event_name: &str, must_act: Option<&str>) -> Value {
+    pub(crate) async fn expect_impact(
+        &self,
+        kind: &str,
+        event_name: &str,
+        must_act: Option<&str>,
+    ) -> Value {
         let (body, attributes, subject) = self.message().await;
         assert_eq!(body["kind"], "impact", "{body:#}");
         assert_eq!(body["impact"], kind, "{body:#}");
@@ -201,7 +206,7 @@ impl Rig {
         body
     }
 
-    async fn nothing_published(&self) {
+    pub(crate) async fn nothing_published(&self) {
         let got = self.inbox.try_next(2).await;
         assert!(got.is_none(), "nothing should be published: {got:?}");
     }

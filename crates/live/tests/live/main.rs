@@ -10,6 +10,9 @@
 //! * `impact`: policy-change impact — per change family, the change applied on the server,
 //!   its event delivered, and the broken or fixed path read back from the topic; the state
 //!   store's race.
+//! * `impact_families`: the other change families (default encryption, bucket policy deletion,
+//!   ownership/ACL/Block Public Access, aliases, key deletion, IAM groups, policy versions,
+//!   boundaries, role deletion, SCPs on an OU and the root, an RCP) and a path opened.
 //! * `sns`: the publish itself — what subscribers receive, and which filter policies (on
 //!   attributes, on the body) it satisfies. These fail without the server.
 //! * `noise`: noise control with its state in DynamoDB shared by two handler instances:
@@ -42,6 +45,7 @@ mod access_point;
 mod change;
 mod faults;
 mod impact;
+mod impact_families;
 mod kc;
 mod layers;
 mod load;
