@@ -1,7 +1,8 @@
 //! Deployment checks: the templates against the code they deploy.
 //!
 //! * **Permissions.** Every AWS call in `crates/live/src` is found by name (the operation
-//!   names of the SDK crates the live crate depends on, read from their sources), mapped to
+//!   names of the SDK crates the live crate depends on, read from their sources, and those of
+//!   its own clients, [`HAND_WRITTEN`]), mapped to
 //!   its IAM action by [`OPERATIONS`], and must be granted to the right role: the reads to the
 //!   member role (`templates/member-role.yaml`) and to the function's role (`template.yaml`,
 //!   for the function's own account), `sts:AssumeRole` and `sns:Publish` to the function's role
@@ -175,6 +176,17 @@ const FORBIDDEN_ACTIONS: &[&str] = &["s3:*", "kms:Decrypt", "kms:*", "iam:*", "s
 
 /// Methods named like an SDK operation that are not SDK calls, with the reason. Empty today.
 const NOT_SDK_CALLS: &[(&str, &str, &str)] = &[];
+
+/// AWS operations the live crate calls through a client of its own instead of an SDK crate:
+/// (the method, named as the SDK's would be; the service; the file that defines it).
+/// `aws/ec2.rs` speaks EC2's Query API for `DescribeVpcEndpoints` rather than build the EC2
+/// SDK (docs/live.md, "VPC endpoints"). Their calls are found and mapped like SDK calls, so
+/// they need their row in [`OPERATIONS`] and their grant in the templates.
+const HAND_WRITTEN: &[(&str, &str, &str)] = &[(
+    "describe_vpc_endpoints",
+    "ec2",
+    "crates/live/src/aws/ec2.rs",
+)];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -407,7 +419,9 @@ fn service_hint(chain: &[String]) -> Option<String> {
     chain.iter().find_map(|n| {
         let n = n.trim_start_matches("aws_sdk_");
         match n {
-            "s3" | "s3control" | "kms" | "iam" | "sts" | "sns" | "dynamodb" => Some(n.to_owned()),
+            "s3" | "s3control" | "kms" | "iam" | "sts" | "sns" | "dynamodb" | "ec2" => {
+                Some(n.to_owned())
+            }
             "org" | "organizations" => Some("organizations".to_owned()),
             _ => None,
         }
@@ -442,9 +456,12 @@ fn method_calls(
             while k < code.len() && code[k].is_whitespace() {
                 k += 1;
             }
-            // `.name(` or a turbofish `.name::<T>(`.
-            let is_call = code.get(k) == Some(&'(')
-                || (code.get(k) == Some(&':') && code.get(k + 1) == Some(&':'));
+            // `.name(` or a turbofish `.name::<T>(`; `a::name::b` is a path (a module named
+            // like an operation: `aws_sigv4::sign::v4`), not a call.
+            let turbofish = code.get(k) == Some(&':')
+                && code.get(k + 1) == Some(&':')
+                && code.iter().skip(k + 2).find(|c| !c.is_whitespace()) == Some(&'<');
+            let is_call = code.get(k) == Some(&'(') || turbofish;
             if is_call && universe.contains_key(&name) {
                 let dot = if code[i] == ':' { i - 1 } else { i };
                 found.push((name, line, service_hint(&chain_before(code, dot))));
@@ -457,7 +474,8 @@ fn method_calls(
 
 /// The SDK operations of the `aws-sdk-*` crates `crates/live` depends on (not its
 /// dev-dependencies), by snake_case name, with the services that have them. Read from the
-/// crates' sources (`src/operation/<name>/`), at the versions in `Cargo.lock`.
+/// crates' sources (`src/operation/<name>/`), at the versions in `Cargo.lock`; and the
+/// operations of the crate's own clients ([`HAND_WRITTEN`]).
 fn sdk_universe() -> BTreeMap<String, BTreeSet<String>> {
     let manifest = read("crates/live/Cargo.toml");
     let mut section = String::new();
@@ -518,6 +536,12 @@ fn sdk_universe() -> BTreeMap<String, BTreeSet<String>> {
             "the sources of {krate} are not under {}/registry/src: run `cargo fetch` (the test reads the SDK's operation names from them)",
             cargo_home.display()
         );
+    }
+    for (op, service, _) in HAND_WRITTEN {
+        universe
+            .entry((*op).to_owned())
+            .or_default()
+            .insert((*service).to_owned());
     }
     universe
 }
@@ -1143,6 +1167,22 @@ fn every_aws_call_in_the_live_crate_is_mapped() {
             c.action,
             c.scope,
             sites.join(" ")
+        );
+    }
+}
+
+#[test]
+fn hand_written_clients_define_and_call_their_operations() {
+    let calls = live_calls();
+    for (op, service, file) in HAND_WRITTEN {
+        let code: String = strip(&read(file)).into_iter().collect();
+        assert!(
+            code.contains(&format!("fn {op}(")),
+            "{file} defines no `{op}`: update HAND_WRITTEN"
+        );
+        assert!(
+            calls.iter().any(|c| c.op == *op && c.service == *service),
+            "`{op}` ({service}) is never called in crates/live/src: update HAND_WRITTEN"
         );
     }
 }
@@ -2099,9 +2139,19 @@ fn an_unmapped_or_ambiguous_sdk_call_fails_the_scan() {
     // Comments, strings and test code are not calls.
     let quiet = "// r.put_bucket_policy()\n/* r.decrypt() */\nconst S: &str = \".decrypt(\";\nfn g<'a>(x: &'a str) -> char { 'x' }\n#[cfg(test)]\nmod tests { fn t(r: &R) { r.decrypt().send(); } }\n";
     assert!(sdk_calls(&file(quiet), &universe).unwrap().is_empty());
+    // A module path named like an operation is not a call.
+    assert!(sdk_calls(&file("use aws_sigv4::sign::v4;\n"), &universe)
+        .unwrap()
+        .is_empty());
     // Turbofish and path calls count.
     let p = sdk_calls(
         &file("fn f() { aws_sdk_kms::Client::decrypt(&c); }"),
+        &universe,
+    )
+    .unwrap_err();
+    assert_flags(&p, "`decrypt` (kms) is an AWS call missing");
+    let p = sdk_calls(
+        &file("fn f(r: &R) { r.kms(\"x\").decrypt:: <u8>(); }"),
         &universe,
     )
     .unwrap_err();

@@ -114,6 +114,22 @@ pub fn service_name_region(name: &str) -> Option<&str> {
     (!region.is_empty()).then_some(region)
 }
 
+/// The HTTPS endpoint of Amazon EC2's Query API in `region`, the host the live collector
+/// sends `DescribeVpcEndpoints` to: `https://ec2.us-west-2.amazonaws.com/`, in China
+/// `https://ec2.cn-north-1.amazonaws.com.cn/`
+/// (<https://docs.aws.amazon.com/general/latest/gr/ec2-service.html>). Requests to it are
+/// signed for the service `ec2` ([`EC2_SIGNING_NAME`]).
+pub fn ec2_endpoint(region: &str) -> String {
+    format!(
+        "https://{}/",
+        Partition::of_region(region).service_endpoint("ec2", region)
+    )
+}
+
+/// The service name EC2 requests are signed for (the credential scope
+/// `<date>/<region>/ec2/aws4_request`).
+pub const EC2_SIGNING_NAME: &str = "ec2";
+
 /// Whether a CloudTrail `eventSource`, `invokedBy`, `sourceIPAddress` or user agent names the
 /// AWS service `service` (`s3`, `kms`): `s3.amazonaws.com`, or the China form
 /// `s3.amazonaws.com.cn`.
@@ -515,6 +531,18 @@ mod tests {
         assert_eq!(
             Partition::AwsUsGov.service_endpoint("s3", "us-gov-west-1"),
             "s3.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            ec2_endpoint("us-west-2"),
+            "https://ec2.us-west-2.amazonaws.com/"
+        );
+        assert_eq!(
+            ec2_endpoint("cn-northwest-1"),
+            "https://ec2.cn-northwest-1.amazonaws.com.cn/"
+        );
+        assert_eq!(
+            ec2_endpoint("us-gov-east-1"),
+            "https://ec2.us-gov-east-1.amazonaws.com/"
         );
         assert_eq!(
             account_root(Partition::AwsUsGov, "111122223333"),

@@ -735,6 +735,8 @@ impl<A: Accounts> Collector<A> {
                 let mut org = Organization {
                     id: Some(id.clone()),
                     is_management_account: management,
+                    management_account: Some(management_account.clone())
+                        .filter(|m| iam_eval::principal::is_account_id(m)),
                     ..Organization::default()
                 };
                 // SCPs and RCPs never restrict the management account: nothing to read.

@@ -175,6 +175,16 @@ fn with_free_sid(stmts: &[Value], mut st: Value) -> Value {
     st
 }
 
+/// Who changes an SCP or RCP that applies to `account`: its organization's management account
+/// by id when the snapshot has it (`organization.management_account`, read from
+/// `DescribeOrganization`), else named as such.
+fn org_management(snap: &Snapshot, account: &str) -> String {
+    snap.account(account)
+        .and_then(|a| a.organization.as_ref())
+        .and_then(|o| o.management_account.clone())
+        .unwrap_or_else(|| format!("management account of the organization of {account}"))
+}
+
 /// The CLI command that writes `doc` as the policy `np` (by its place in the snapshot).
 fn put_command(snap: &Snapshot, np: &NamedPolicy, doc: &Value, target: Option<&Target>) -> String {
     let p = &np.pointer;
@@ -415,10 +425,7 @@ pub(super) fn build(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
             let st = json!({"Sid": sid_for(fc.action), "Effect": "Allow", "Action": fc.action, "Resource": "*"});
             let doc = with_statement(Some(&fc.current(np)), st.clone());
             Some(Fix {
-                account: format!(
-                    "management account of the organization of {}",
-                    fc.caller_account
-                ),
+                account: org_management(fc.snap, fc.caller_account),
                 artifact: format!("SCP {} (level {level} from the root)", np.name),
                 statement: Some(st),
                 cli: put_command(fc.snap, np, &doc, None),
@@ -812,14 +819,8 @@ fn explicit_deny(code: Code, fc: &FixContext<'_>) -> Option<Fix> {
         }
     }
     let account = match fc.layer {
-        Layer::Scp => format!(
-            "management account of the organization of {}",
-            fc.caller_account
-        ),
-        Layer::Rcp => format!(
-            "management account of the organization of {}",
-            fc.target.account()
-        ),
+        Layer::Scp => org_management(fc.snap, fc.caller_account),
+        Layer::Rcp => org_management(fc.snap, fc.target.account()),
         Layer::Resource => fc.target.account().to_owned(),
         _ => fc.caller_account.to_owned(),
     };

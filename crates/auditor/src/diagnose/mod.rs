@@ -10,6 +10,7 @@
 mod access_point;
 mod bpa;
 mod caller;
+mod combine;
 mod context;
 pub mod coverage;
 pub mod edit;
@@ -31,6 +32,8 @@ use serde::Serialize;
 pub use findings::{Code, Finding, Fix, StatementInfo};
 pub use report::render_text;
 pub use verify::FixCache;
+
+pub(crate) use combine::combine;
 
 use crate::request::EventMeta;
 pub use crate::request::{Operation, Request};
@@ -161,6 +164,12 @@ pub fn diagnose_cached(snapshot: &Snapshot, request: &Request, cache: &mut FixCa
     d
 }
 
+/// The verdict on `request` without proposing or verifying fixes: what a fix is checked
+/// against once it has been applied to a copy of the snapshot.
+pub(crate) fn verdict_of(snapshot: &Snapshot, request: &Request) -> Verdict {
+    run::run(snapshot, request, false).verdict
+}
+
 impl EventRef {
     /// The provenance of a request read from CloudTrail.
     pub fn of(meta: &EventMeta) -> EventRef {
@@ -183,7 +192,13 @@ pub fn who_acts(f: &Finding) -> String {
         || f.account.clone().unwrap_or_default(),
         |x| x.account.clone(),
     );
-    if who.len() == 12 && who.bytes().all(|b| b.is_ascii_digit()) {
+    let org_policy = matches!(
+        f.code,
+        Code::ScpNoAllow | Code::ScpExplicitDeny | Code::RcpExplicitDeny
+    );
+    if crate::refs::is_account_id(&who) && org_policy {
+        format!("the organization's management account {who}")
+    } else if crate::refs::is_account_id(&who) {
         format!("account {who}")
     } else {
         who

@@ -19,6 +19,7 @@
 //! docs/impact-format.md.
 
 mod change;
+pub mod group;
 pub mod org;
 pub(crate) mod paths;
 pub mod scope;
@@ -36,6 +37,7 @@ pub use change::{
     apply_change, ChangeError, ChangeEvent, ChangeRef, Touched, CHANGE_EVENTS, SUPPORTED,
 };
 pub(crate) use change::{is_change_event, read_change};
+pub use group::{group_paths, Grouped, ImpactKind, PathGroup};
 
 /// One read path whose verdict changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,6 +77,9 @@ pub struct ImpactPath {
     /// Why the path could not be diagnosed (verdict `unknown`), when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The key the path was diagnosed on: `object`, or a representative key under its prefix.
+    #[serde(skip)]
+    pub probe_key: String,
 }
 
 /// The impact of a change.
@@ -228,6 +233,7 @@ pub fn impact(before: &Snapshot, after: &Snapshot) -> Impact {
                 .filter(|_| denied_after)
                 .and_then(|d| d.fixes_unverified.clone()),
             error: request.err().map(|e| e.to_string()),
+            probe_key: u.object.key,
         };
         match (vb, va) {
             (Verdict::Allowed, Verdict::Denied) => out.broken.push(path),

@@ -18,7 +18,7 @@ use iam_eval::principal::PolicyPrincipal;
 use iam_eval::Effect;
 
 use crate::refs::{self, Arn, BucketRef, Partition};
-use crate::snapshot::{Bucket, Key, Snapshot};
+use crate::snapshot::{Bucket, Key, NamedPolicy, Snapshot};
 
 /// The object of a path: the key a request is diagnosed on, and the object as the path names
 /// it (the same key when the snapshot lists the object, else the granted prefix ending in
@@ -351,15 +351,96 @@ fn principals_for(
                 .chain(iam.users.iter().map(|u| &u.arn))
                 .filter(|arn| {
                     iam.principal_policies(arn).is_some_and(|pp| {
-                        pp.identity
-                            .iter()
-                            .any(|np| np.policy.statements.iter().any(reaches))
+                        pp.identity.iter().any(|np| {
+                            np.policy
+                                .statements
+                                .iter()
+                                .any(|st| reaches(st) || names_objects_of(np, st, bucket))
+                        })
                     })
                 })
                 .cloned()
                 .collect()
         }
         _ => Vec::new(),
+    }
+}
+
+/// Whether statement `st` of `np` allows an object read on objects of `bucket` it names by
+/// prefix (the object ARNs of `bucket/reports/*`): a role scoped to a prefix still uses the
+/// bucket's grant to its account.
+fn names_objects_of(np: &NamedPolicy, st: &Statement, bucket: &BucketRef) -> bool {
+    let prefix = bucket.objects_arn("");
+    allows(st, "s3", "getobject")
+        && st.resource.as_ref().is_some_and(|r| !r.not)
+        && statement_resources(&np.document, st.index)
+            .iter()
+            .any(|r| r.starts_with(&prefix))
+}
+
+/// A key to diagnose a path on, from the object part of the resource that grants it:
+/// `reports/*` → `reports/example`, `2026-??.csv` → `2026-xx.csv`.
+fn representative_key(pattern: &str) -> String {
+    pattern.replace('*', "example").replace('?', "x")
+}
+
+/// The key a whole-bucket stand-in path of `principal` (a key policy or grant, which scopes
+/// no object) is diagnosed on: the read that can happen is where the bucket policy and the
+/// principal's own policies point. A key under the first object prefix the bucket policy
+/// grants the principal (by name, by its account, or to everyone), else the first its
+/// identity policies grant on the bucket; `example` when neither names a prefix. Diagnosing
+/// `example` when only `reports/*` is granted would report a denial nobody meets.
+fn stand_in_key(index: &Index<'_>, owner: &str, bucket: &BucketRef, principal: &str) -> String {
+    let prefix = bucket.objects_arn("");
+    let account = Arn::parse(principal).map(|a| a.account);
+    let mut granted: Vec<String> = Vec::new();
+    let bucket_policy = index
+        .snap
+        .account(owner)
+        .and_then(|a| a.s3.get(&bucket.name))
+        .and_then(|b| b.policy.as_ref());
+    if let Some(policy) = bucket_policy {
+        for st in &policy.policy.statements {
+            let names = st
+                .principal
+                .as_ref()
+                .filter(|p| !p.not && allows(st, "s3", "getobject"))
+                .is_some_and(|spec| spec.entries.iter().any(|e| covers(e, principal, account)));
+            if names {
+                granted.extend(statement_resources(&policy.document, st.index));
+            }
+        }
+    }
+    let identity = account
+        .and_then(|a| index.snap.account(a))
+        .and_then(|a| a.iam.as_ref())
+        .and_then(|iam| iam.principal_policies(principal));
+    if let Some(pp) = identity {
+        for np in &pp.identity {
+            for st in &np.policy.statements {
+                if allows(st, "s3", "getobject") && st.resource.as_ref().is_some_and(|r| !r.not) {
+                    granted.extend(statement_resources(&np.document, st.index));
+                }
+            }
+        }
+    }
+    granted
+        .iter()
+        .filter_map(|r| r.strip_prefix(&prefix))
+        .find(|rest| !rest.is_empty() && !rest.starts_with(['*', '?']))
+        .map_or_else(|| "example".to_owned(), representative_key)
+}
+
+/// Whether a policy principal names `principal` (a role or user ARN of `account`).
+fn covers(p: &PolicyPrincipal, principal: &str, account: Option<&str>) -> bool {
+    match p {
+        PolicyPrincipal::Everyone => true,
+        PolicyPrincipal::Account(a) | PolicyPrincipal::AccountIn { account: a, .. } => {
+            Some(a.as_str()) == account
+        }
+        PolicyPrincipal::Role { arn, .. } | PolicyPrincipal::User { arn, .. } => arn == principal,
+        PolicyPrincipal::Session(arn) => as_role(arn) == principal,
+        _ => false,
     }
 }
 
@@ -426,7 +507,7 @@ fn objects_matching(
         .iter()
         .find_map(|r| {
             r.strip_prefix(&prefix).map(|rest| PathObject {
-                key: rest.replace('*', "example").replace('?', "x"),
+                key: representative_key(rest),
                 shown: rest.to_owned(),
             })
         })
@@ -546,12 +627,21 @@ fn key_paths(index: &Index<'_>, out: &mut Vec<ReadPath>) {
                     }
                 }
                 for (principal, by) in principals {
+                    let principal = as_role(&principal);
                     for (object, stand_in) in &objects {
+                        let object = if *stand_in {
+                            PathObject {
+                                key: stand_in_key(index, owner, &bucket_ref, &principal),
+                                shown: object.shown.clone(),
+                            }
+                        } else {
+                            object.clone()
+                        };
                         out.push(ReadPath {
-                            principal: as_role(&principal),
+                            principal: principal.clone(),
                             owner: owner.clone(),
                             bucket: bucket_ref.clone(),
-                            object: object.clone(),
+                            object,
                             intended_by: by.clone(),
                             source: Source::Key,
                             resource_side: true,

@@ -1054,7 +1054,7 @@ fn an_impact_message_says_what_broke_where_and_who_must_act() {
     let n = impact_notification(ImpactKind::Broken, path, &change, Some(B), Some(A));
     assert!(
         n.subject.starts_with(
-            "BROKEN KEY_POLICY_NO_ALLOW | fix: 111122223333 | PutKeyPolicy | doc-example-bucket/"
+            "BROKEN KEY_POLICY_NO_ALLOW | fix: 111122223333 | doc-example-bucket/reports/q1.csv | PutKeyPolicy"
         ),
         "{}",
         n.subject
@@ -1088,4 +1088,96 @@ fn an_impact_message_says_what_broke_where_and_who_must_act() {
         .attributes
         .iter()
         .any(|a| a.name == "kind" && a.value.string_value() == "diagnosis"));
+}
+
+/// The working setup with no listed object, the bucket policy granting B's account only
+/// `reports/*`, and the reader's own policy naming objects by a pattern with a wildcard
+/// bucket (`*/reports/*`, which names no bucket): the reader's only path is the key policy's
+/// whole-bucket stand-in.
+fn prefix_scoped(reader_resource: &str) -> Snapshot {
+    let (_, mut raw) = working();
+    let bucket = &mut raw["accounts"][A]["s3"]["doc-example-bucket"];
+    bucket["objects"] = json!({});
+    bucket["policy"]["Statement"][0]["Principal"]["AWS"] = json!(format!("arn:aws:iam::{B}:root"));
+    bucket["policy"]["Statement"][0]["Resource"] =
+        json!("arn:aws:s3:::doc-example-bucket/reports/*");
+    raw["accounts"][B]["iam"]["RoleDetailList"][0]["RolePolicyList"][0]["PolicyDocument"]
+        ["Statement"][0]["Resource"] = json!(reader_resource);
+    Snapshot::from_value(&raw).expect("snapshot")
+}
+
+#[test]
+fn a_stand_in_path_is_probed_under_the_prefix_the_bucket_policy_grants() {
+    // GIVEN the key policy naming the reader, the bucket policy granting its account only
+    // `reports/*`, and no object listed
+    let snap = prefix_scoped("arn:aws:s3:::*/reports/*");
+    // WHEN its paths are enumerated and evaluated
+    let verdicts = state::evaluate(&snap);
+    let reader = verdicts
+        .iter()
+        .find(|p| p.principal == ROLE)
+        .expect("the reader's path");
+    // THEN the reader's whole-bucket path is diagnosed on a key under `reports/` (where
+    // both policies let it read), not on `example` (which the bucket policy does not grant)
+    assert_eq!(reader.object, "*");
+    assert_eq!(
+        reader.probe,
+        "arn:aws:s3:::doc-example-bucket/reports/example"
+    );
+    assert_eq!(reader.verdict, Verdict::Allowed, "{reader:?}");
+}
+
+#[test]
+fn a_role_scoped_to_a_prefix_uses_its_accounts_bucket_grant() {
+    // GIVEN the bucket policy granting B's account `reports/*` and the reader's own policy
+    // naming `reports/*` of the bucket
+    let snap = prefix_scoped("arn:aws:s3:::doc-example-bucket/reports/*");
+    // THEN the bucket policy's grant to the account is one of the statements intending the
+    // reader's path (the account principal stands for its roles whose policies name
+    // objects of the bucket, by prefix too)
+    let paths = paths::read_paths(&snap);
+    let by_bucket_policy = paths.iter().any(|p| {
+        p.principal == ROLE
+            && p.object.shown == "reports/*"
+            && p.source == paths::Source::BucketPolicy
+    });
+    assert!(by_bucket_policy, "{paths:#?}");
+}
+
+#[test]
+fn an_scp_break_names_the_management_account_by_id_when_the_snapshot_has_it() {
+    // GIVEN the sample targets, B's organization data naming its management account
+    let mut raw = sample_targets().to_value();
+    raw["accounts"][B]["organization"]["management_account"] = json!("555566667777");
+    let snap = Snapshot::from_value(&raw).expect("snapshot");
+    // WHEN the perimeter SCP is attached to B
+    let i = impact_of_change(
+        &snap,
+        &read_event("change-attachpolicy-scp.eventbridge.json"),
+    )
+    .expect("applies");
+    let broken = i
+        .broken
+        .iter()
+        .find(|p| p.principal == ROLE && p.object == "reports/q1.csv")
+        .expect("the reader's path breaks");
+    // THEN the account that must act is the management account, by id, and the text says
+    // what it is
+    assert_eq!(broken.must_act, ["555566667777"]);
+    let f = &broken.findings[0];
+    assert_eq!(
+        crate::diagnose::who_acts(f),
+        "the organization's management account 555566667777"
+    );
+    assert_eq!(broken.fixes_verified, Some(true), "{broken:#?}");
+    // AND the organization data survives the snapshot writer
+    assert_eq!(
+        Snapshot::from_value(&snap.to_value())
+            .expect("reads back")
+            .accounts[B]
+            .organization
+            .as_ref()
+            .and_then(|o| o.management_account.as_deref()),
+        Some("555566667777")
+    );
 }

@@ -22,7 +22,7 @@
 //! | key | value |
 //! | --- | --- |
 //! | `canonical_id` | the account's canonical user id (`s3api list-buckets` → `Owner.ID`) |
-//! | `organization` | `{"id": "o-…", "scp": [[P…]…], "rcp": [[P…]…], "is_management_account": false}`; one inner list per level, root first, account last; each `P` a document or `organizations describe-policy` output |
+//! | `organization` | `{"id": "o-…", "scp": [[P…]…], "rcp": [[P…]…], "is_management_account": false, "management_account": "…"}`; one inner list per level, root first, account last; each `P` a document or `organizations describe-policy` output |
 //! | `public_access_block` | `s3control get-public-access-block` output (account level) |
 //! | `iam` | `iam get-account-authorization-details` output |
 //! | bucket `region` | required, e.g. `us-west-2` |

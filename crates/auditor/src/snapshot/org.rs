@@ -20,9 +20,18 @@ pub struct Organization {
     pub rcp: Vec<Vec<NamedPolicy>>,
     /// Whether this is the management account, which SCPs and RCPs never restrict.
     pub is_management_account: bool,
+    /// The management account's id (`MasterAccountId` of `DescribeOrganization`), when known:
+    /// the account that must change an SCP or RCP.
+    pub management_account: Option<String>,
 }
 
-const ORG_KEYS: &[&str] = &["id", "scp", "rcp", "is_management_account"];
+const ORG_KEYS: &[&str] = &[
+    "id",
+    "scp",
+    "rcp",
+    "is_management_account",
+    "management_account",
+];
 
 impl Organization {
     pub(crate) fn parse(node: &Node<'_>, account: &str) -> Result<Organization, PathError> {
@@ -41,8 +50,18 @@ impl Organization {
                 )));
             }
         }
+        let management_account = node.opt_str("management_account")?;
+        if let Some(m) = &management_account {
+            if !crate::refs::is_account_id(m) {
+                return Err(node
+                    .loc
+                    .key("management_account")
+                    .err(format!("`{m}` is not a 12-digit account id")));
+            }
+        }
         Ok(Organization {
             id,
+            management_account,
             scp: parse_levels(node, "scp", "SCP", account)?,
             rcp: parse_levels(node, "rcp", "RCP", account)?,
             is_management_account: node.bool_or("is_management_account", false)?,

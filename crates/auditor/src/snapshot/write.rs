@@ -149,6 +149,11 @@ pub(crate) fn organization(o: &Organization) -> Value {
         "is_management_account".into(),
         json!(o.is_management_account),
     );
+    put(
+        &mut v,
+        "management_account",
+        o.management_account.as_ref().map(|m| json!(m)),
+    );
     if !o.scp.is_empty() {
         v.insert("scp".into(), levels(&o.scp));
     }

@@ -1,4 +1,5 @@
-//! The ports implemented with the AWS SDK: the only code that names `aws_sdk_*`.
+//! The ports implemented with the AWS SDK: the only code that names `aws_sdk_*`, and the one
+//! place that speaks an AWS API without it (EC2's Query API, `ec2.rs`).
 //!
 //! [`AwsAccounts`] reaches each account with the function's own credentials, or with a
 //! session of the configured read-only role (`sts:AssumeRole` with an ExternalId), cached
@@ -33,7 +34,9 @@ use aws_sdk_s3::config::retry::RetryPartition;
 use aws_sdk_s3::config::ConfigBag;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{
+    HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -136,6 +139,10 @@ impl Intercept for CountAttempts {
     }
 }
 
+/// The EC2 connection pool of one [`AwsAccounts`], shared by the EC2 reads of every account
+/// it reaches, built at the first of them (see [`Clients::ec2_connector`]).
+type Ec2Connector = Arc<OnceLock<SharedHttpConnector>>;
+
 /// The SDK clients of one account (one set of credentials), built once and reused by every
 /// read and every warm invocation: S3 and KMS per Region, IAM and Organizations once.
 #[derive(Debug)]
@@ -145,6 +152,10 @@ struct Clients {
     attempts: CountAttempts,
     /// The retry partition suffix of these accounts (see [`partition`]).
     partition: u64,
+    /// The HTTP connector of the hand-written EC2 client (`ec2.rs`).
+    ec2_http: Ec2Connector,
+    /// The credentials the EC2 client signs with, until shortly before they expire.
+    ec2_credentials: Mutex<Option<Credentials>>,
     s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     kms: Mutex<HashMap<String, aws_sdk_kms::Client>>,
     s3control: Mutex<HashMap<String, aws_sdk_s3control::Client>>,
@@ -158,18 +169,45 @@ impl Clients {
         path_style: bool,
         attempts: CountAttempts,
         partition: u64,
+        ec2_http: Ec2Connector,
     ) -> Clients {
         Clients {
             config,
             path_style,
             attempts,
             partition,
+            ec2_http,
+            ec2_credentials: Mutex::new(None),
             s3: Mutex::new(HashMap::new()),
             kms: Mutex::new(HashMap::new()),
             s3control: Mutex::new(HashMap::new()),
             iam: OnceLock::new(),
             org: OnceLock::new(),
         }
+    }
+
+    /// The HTTP connector of the EC2 client: the SDK's own (`aws-smithy-http-client`, rustls,
+    /// the same connect timeout), one pool per [`AwsAccounts`]. The SDK's shared client only
+    /// hands out connectors to a full SDK runtime (`HttpClient::http_connector` takes its
+    /// runtime components), so the EC2 client builds its connector from the same crate.
+    fn ec2_connector(&self) -> SharedHttpConnector {
+        self.ec2_http
+            .get_or_init(|| {
+                let mut settings = HttpConnectorSettings::builder();
+                if let Some(t) = self.config.timeout_config() {
+                    settings.set_connect_timeout(t.connect_timeout());
+                    settings.set_read_timeout(t.read_timeout());
+                }
+                SharedHttpConnector::new(
+                    aws_smithy_http_client::Connector::builder()
+                        .connector_settings(settings.build())
+                        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+                        ))
+                        .build(),
+                )
+            })
+            .clone()
     }
 }
 
@@ -267,6 +305,8 @@ struct Inner {
     home: OnceLock<String>,
     /// The retry partition suffix (see [`partition`]).
     partition: u64,
+    /// The EC2 connection pool every account's clients share.
+    ec2_http: Ec2Connector,
     sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Session>>>>>,
     sts: aws_sdk_sts::Client,
 }
@@ -283,13 +323,21 @@ impl AwsAccounts {
                 .retry_partition(partition("sts", None, id))
                 .build(),
         );
-        let own = Arc::new(Clients::new(base.clone(), path_style, attempts.clone(), id));
+        let ec2_http = Ec2Connector::default();
+        let own = Arc::new(Clients::new(
+            base.clone(),
+            path_style,
+            attempts.clone(),
+            id,
+            ec2_http.clone(),
+        ));
         AwsAccounts {
             inner: Arc::new(Inner {
                 base,
                 own,
                 attempts,
                 partition: id,
+                ec2_http,
                 path_style,
                 role,
                 org: None,
@@ -408,6 +456,7 @@ impl AwsAccounts {
             self.inner.path_style,
             self.inner.attempts.clone(),
             self.inner.partition,
+            self.inner.ec2_http.clone(),
         ));
         Ok(Session { clients, expires })
     }
@@ -580,16 +629,12 @@ impl AwsReader {
         })
     }
 
-    #[cfg(feature = "vpc-endpoints")]
-    fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
-        let c = &self.clients;
-        aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&c.config)
-                .region(Region::new(region.to_owned()))
-                .interceptor(c.attempts.clone())
-                .retry_partition(partition("ec2", Some(region), c.partition))
-                .build(),
-        )
+    /// The EC2 client of `region` (a hand-written Query client: `ec2.rs`).
+    fn ec2<'a>(&'a self, region: &'a str) -> ec2::Ec2<'a> {
+        ec2::Ec2 {
+            clients: &self.clients,
+            region,
+        }
     }
 
     fn org(&self) -> &aws_sdk_organizations::Client {
@@ -611,29 +656,32 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match &e {
-        SdkError::ServiceError(se) => {
-            let status = se.raw().status().as_u16();
-            let code = se
-                .err()
-                .code()
-                .map(str::to_owned)
-                .unwrap_or_else(|| match status {
-                    403 => "AccessDenied".to_owned(),
-                    404 => "NotFound".to_owned(),
-                    s => format!("HTTP{s}"),
-                });
-            let message = se.err().message().map(str::to_owned);
-            if status == 403 || is_denied(&code) {
-                ReadError::Denied { code, message }
-            } else if status == 429 || status >= 500 || is_transient(&code) {
-                ReadError::Transient { code, message }
-            } else {
-                ReadError::Service { code, message }
-            }
-        }
+        SdkError::ServiceError(se) => service_error(
+            se.raw().status().as_u16(),
+            se.err().code(),
+            se.err().message().map(str::to_owned),
+        ),
         _ => ReadError::Transport {
             message: error_chain(&e),
         },
+    }
+}
+
+/// An error answer of AWS (HTTP `status`, the error `code` if the body names one), in the
+/// collector's terms: refused, come back later, or another answer. The SDK reads and the
+/// hand-written EC2 client share it.
+pub(crate) fn service_error(status: u16, code: Option<&str>, message: Option<String>) -> ReadError {
+    let code = code.map(str::to_owned).unwrap_or_else(|| match status {
+        403 => "AccessDenied".to_owned(),
+        404 => "NotFound".to_owned(),
+        s => format!("HTTP{s}"),
+    });
+    if status == 403 || is_denied(&code) {
+        ReadError::Denied { code, message }
+    } else if status == 429 || status >= 500 || is_transient(&code) {
+        ReadError::Transient { code, message }
+    } else {
+        ReadError::Service { code, message }
     }
 }
 

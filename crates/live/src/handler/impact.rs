@@ -14,8 +14,10 @@
 //!    only the fresh reads intend (a new grant to a role of another account), and evaluates
 //!    every path before and after (`auditor::impact::impact`), keeping those whose verdict
 //!    differs from the stored one (`state::compare`);
-//! 4. publishes one message per broken, fixed or opened path (`report::sns`,
-//!    `kind: impact`), then stores the new state of every account those paths touch.
+//! 4. publishes the broken, fixed and opened paths (`report::sns::impact_messages`,
+//!    `kind: impact`): one message per group of paths the change moved the same way for the
+//!    same cause, at most ten, then one summary; then stores the new state of every account
+//!    those paths touch.
 //!
 //! Unchanged verdicts publish nothing. At first sight of an account (no stored state) the
 //! state is built and nothing is published, with a log line saying so: there is nothing to
@@ -27,7 +29,7 @@ use auditor::event::{adhoc_request, parse_events, ChangeEvent, EventOutcome};
 use auditor::impact::scope::{scope, Probe};
 use auditor::impact::state::{accounts_of, compare, evaluate, forget_principal, PathId, PathIndex};
 use auditor::impact::{impact, Impact, ImpactPath, Touched};
-use auditor::report::sns::{impact_notification, ImpactKind};
+use auditor::report::sns::{impact_messages, ImpactKind};
 use auditor::snapshot::Snapshot;
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -239,37 +241,34 @@ pub async fn assess<A: Accounts, P: Publisher, S: StateStore + StateList>(
         );
     } else {
         let change_ref = change.to_ref();
-        let lists = [
-            (ImpactKind::Broken, &result.broken),
-            (ImpactKind::Fixed, &result.fixed),
-            (ImpactKind::Opened, &result.opened),
-        ];
-        for (kind, list) in lists {
-            for p in list {
-                let owner = after.bucket(&p.bucket).map(|(o, _)| o.to_owned());
-                let principal_account =
-                    auditor::refs::Arn::parse(&p.principal).map(|a| a.account.to_owned());
-                let n = impact_notification(
-                    kind,
-                    p,
-                    &change_ref,
-                    principal_account.as_deref(),
-                    owner.as_deref(),
-                );
-                let id = publisher.publish(&n).await.map_err(LiveError::Publish)?;
+        // One message per group of paths the change moved the same way, at most
+        // `MAX_GROUPS`, then one summary (`auditor::impact::group`); the log names every path.
+        for m in impact_messages(&result, &after, &change_ref) {
+            let id = publisher
+                .publish(&m.notification)
+                .await
+                .map_err(LiveError::Publish)?;
+            let impact = m.impact.map_or("summary", ImpactKind::as_str);
+            tracing::info!(
+                event_id = change.event_id.as_deref(),
+                impact,
+                paths = m.paths.len(),
+                subject = %m.notification.subject,
+                message_id = %id,
+                "impact published"
+            );
+            for (principal, bucket, object) in &m.paths {
                 tracing::info!(
                     event_id = change.event_id.as_deref(),
-                    impact = kind.as_str(),
-                    principal = %p.principal,
-                    bucket = %p.bucket,
-                    object = %p.object,
-                    blocking = ?p.blocking,
-                    must_act = ?p.must_act,
+                    impact,
+                    principal = %principal,
+                    bucket = %bucket,
+                    object = %object,
                     message_id = %id,
-                    "impact published"
+                    "impact path"
                 );
-                seen.published.push(id);
             }
+            seen.published.push(id);
         }
         if !result.undecided.is_empty() {
             tracing::info!(

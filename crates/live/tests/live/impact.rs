@@ -701,15 +701,22 @@ async fn impact_scp_on_the_readers_account_breaks_the_path_and_detaching_it_fixe
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    eprintln!("SCP broken path: acting accounts {acting:?} (management {mgmt})");
+    eprintln!(
+        "SCP broken path: acting accounts {acting:?} (management {mgmt}), fixes verified {}",
+        body["path"]["fixes_verified"]
+    );
     // The fix is the organization's to make: detach or amend the SCP in the management
-    // account (named as such: the finding is about B's organization).
-    assert_eq!(
-        acting,
-        [format!(
-            "management account of the organization of {}",
-            rig.kc.b
-        )],
+    // account, named by the id DescribeOrganization gives (`MasterAccountId`).
+    assert_eq!(acting, [mgmt.as_str()], "{body:#}");
+    assert_eq!(body["path"]["fixes_verified"], true, "{body:#}");
+    let subject = body["subject"].as_str().unwrap_or_default();
+    assert!(subject.contains(&format!("fix: {mgmt} | ")), "{subject}");
+    assert!(
+        body["text"].as_array().is_some_and(|l| l.iter().any(|t| t
+            .as_str()
+            .is_some_and(|t| t.contains(&format!(
+                "the organization's management account {mgmt} must act"
+            ))))),
         "{body:#}"
     );
     rig.nothing_published().await;
@@ -726,5 +733,139 @@ async fn impact_scp_on_the_readers_account_breaks_the_path_and_detaching_it_fixe
     // THEN the path is fixed
     assert_eq!(s.impacts[0].fixed.len(), 1, "{s:?}");
     rig.expect_impact("fixed", "DetachPolicy", None).await;
+    rig.nothing_published().await;
+}
+
+#[tokio::test]
+async fn impact_one_key_policy_edit_breaking_three_readers_is_one_message_naming_them() {
+    // GIVEN three reader roles of B (the scenario's `reader`, `reader2`, `reader3`), each
+    // with its own policies for the bucket and key, named by the bucket policy and the key
+    // policy, their paths seeded (allowed)
+    let m = Moto::connect("impact_grouped").await;
+    let kc = Kc::build(&m, Cause::None).await;
+    let collector = collector(&m, Duration::from_secs(300));
+    let iam = aws_sdk_iam::Client::new(&m.account(&kc.b).await);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let readers: Vec<String> = ["reader", "reader2", "reader3"]
+        .iter()
+        .map(|r| format!("arn:aws:iam::{}:role/{r}", kc.b))
+        .collect();
+    for role in ["reader2", "reader3"] {
+        iam.create_role()
+            .role_name(role)
+            .assume_role_policy_document(trust.to_string())
+            .send()
+            .await
+            .expect("create role");
+        iam.put_role_policy()
+            .role_name(role)
+            .policy_name("read-reports")
+            .policy_document(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{}/*", kc.bucket)}]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .expect("put role policy");
+        iam.attach_role_policy()
+            .role_name(role)
+            .policy_arn(format!("arn:aws:iam::{}:policy/decrypt-reports", kc.b))
+            .send()
+            .await
+            .expect("attach policy");
+    }
+    let cfg_a = m.account(&kc.a).await;
+    let bucket_policy = json!({"Version": "2012-10-17", "Statement": [{"Sid": "CrossAccountRead",
+        "Effect": "Allow", "Principal": {"AWS": readers}, "Action": "s3:GetObject",
+        "Resource": format!("arn:aws:s3:::{}/*", kc.bucket)}]});
+    Moto::s3(&cfg_a)
+        .put_bucket_policy()
+        .bucket(&kc.bucket)
+        .policy(bucket_policy.to_string())
+        .send()
+        .await
+        .expect("put bucket policy");
+    let admin = json!({"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{}:root", kc.a)}, "Action": "kms:*", "Resource": "*"});
+    let key_id = kc.key_arn.rsplit('/').next().expect("key id").to_owned();
+    let kms = aws_sdk_kms::Client::new(&cfg_a);
+    kms.put_key_policy()
+        .key_id(&key_id)
+        .policy_name("default")
+        .policy(
+            json!({"Version": "2012-10-17", "Statement": [admin.clone(),
+                {"Sid": "AllowReadersDecryptViaS3", "Effect": "Allow",
+                 "Principal": {"AWS": readers}, "Action": "kms:Decrypt", "Resource": "*",
+                 "Condition": {"StringEquals": {"kms:ViaService": "s3.us-west-2.amazonaws.com"}}}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("put key policy");
+    let rig = Rig::seeded_with(m, kc, collector).await;
+    let probes: BTreeSet<Probe> = readers
+        .iter()
+        .map(|r| Probe {
+            principal: r.clone(),
+            object_arn: format!("arn:aws:s3:::{}/reports/q1.csv", rig.kc.bucket),
+            bucket_owner: Some(rig.kc.a.clone()),
+        })
+        .collect();
+    seed(&rig.collector, &rig.store, &probes)
+        .await
+        .expect("seeded");
+    // WHEN one key-policy edit removes B
+    let policy = json!({"Version": "2012-10-17", "Statement": [admin]});
+    kms.put_key_policy()
+        .key_id(&key_id)
+        .policy_name("default")
+        .policy(policy.to_string())
+        .send()
+        .await
+        .expect("put key policy");
+    let mut event = rig.event(PUT_KEY_POLICY);
+    event["detail"]["requestParameters"]["policy"] = json!(policy.to_string());
+    let s = rig.deliver(&event).await;
+    // THEN the three paths break, and exactly one message says so, naming them
+    assert_eq!(s.impacts[0].broken.len(), 3, "{s:?}");
+    assert_eq!(s.impacts[0].published.len(), 1, "{s:?}");
+    let (body, attributes, subject) = rig.message().await;
+    eprintln!("grouped subject: {subject}");
+    assert_eq!(
+        subject,
+        format!(
+            "BROKEN KEY_POLICY_NO_ALLOW | fix: {} | {} (3 paths) | PutKeyPolicy",
+            rig.kc.a, rig.kc.bucket
+        )
+    );
+    assert_eq!(body["kind"], "impact", "{body:#}");
+    assert_eq!(body["impact"], "broken", "{body:#}");
+    assert_eq!(body["path_count"], 3, "{body:#}");
+    assert_eq!(body["change"]["event_name"], "PutKeyPolicy", "{body:#}");
+    assert_eq!(body["acting_accounts"], json!([rig.kc.a]), "{body:#}");
+    let mut named: Vec<String> = body["principals"]
+        .as_array()
+        .expect("principals")
+        .iter()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect();
+    named.sort();
+    assert_eq!(named, readers, "{body:#}");
+    assert_eq!(attributes["kind"]["Value"], "impact", "{attributes:#}");
+    assert_eq!(attributes["path_count"]["Value"], "3", "{attributes:#}");
+    assert_eq!(attributes["principal_account"]["Value"], rig.kc.b);
+    assert_eq!(attributes["resource_account"]["Value"], rig.kc.a);
+    // One fix for the three: a key-policy statement naming every reader, verified on each.
+    assert_eq!(body["group"]["fix_combined"], true, "{body:#}");
+    assert_eq!(body["group"]["fix_restores"], 3, "{body:#}");
+    let fix = &body["group"]["findings"][0]["fix"];
+    assert!(
+        readers
+            .iter()
+            .all(|r| fix["cli"].as_str().is_some_and(|c| c.contains(r.as_str()))),
+        "{fix:#}"
+    );
     rig.nothing_published().await;
 }

@@ -24,8 +24,8 @@
 //! * `load`: the load benchmark (ignored; run on demand).
 //! * `layers`: bucket and object ACLs, and the organization's SCPs and RCPs read through a
 //!   role in the management account (with what the server cannot emulate).
-//! * `vpce` (with `--features vpc-endpoints`): the VPC endpoint a record names, read with
-//!   `ec2:DescribeVpcEndpoints` in its owner's account; its policy blamed and fixed, an unknown
+//! * `vpce`: the VPC endpoint a record names, read with `ec2:DescribeVpcEndpoints` (the
+//!   hand-written Query client) in its owner's account; its policy blamed and fixed, an unknown
 //!   endpoint stated as a gap.
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
 //! * `sweep` (with the proxy counting the state store's reads): the organization sweep of
@@ -57,5 +57,4 @@ mod sns;
 mod support;
 mod sweep;
 mod sweep_scale;
-#[cfg(feature = "vpc-endpoints")]
 mod vpce;

@@ -6,51 +6,134 @@
 //! What the server cannot show: moto evaluates no policy (neither the endpoint's nor IAM), so
 //! it cannot deny the read itself nor refuse `DescribeVpcEndpoints` to a role that lacks the
 //! permission (tests/deploy.rs checks that the member role grants it); the record is the
-//! sample event with `vpcEndpointId` / `vpcEndpointAccountId` added, as S3 writes them.
+//! sample event with `vpcEndpointId` / `vpcEndpointAccountId` added, as S3 writes them. The
+//! VPC and its endpoint are created with EC2's Query API directly (`CreateVpc`,
+//! `CreateVpcEndpoint`), as the collector reads them, without the EC2 SDK.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use auditor::diagnose::diagnose;
 use auditor::event::{parse_events, EventOutcome};
 use auditor::snapshot::Snapshot;
 use auditor_live::handler::diagnose_event;
-use aws_sdk_ec2::types::VpcEndpointType;
+use aws_config::SdkConfig;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::http::HttpConnector;
+use aws_smithy_runtime_api::client::identity::Identity;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
 use crate::kc::{collector, Cause, Kc};
 use crate::support::{Moto, REGION};
 
-/// Creates a VPC in `account` and an S3 gateway endpoint with `policy` (or EC2's default
-/// when `None`); returns the endpoint id and the VPC id.
-async fn gateway_endpoint(m: &Moto, account: &str, policy: Option<&Value>) -> (String, String) {
-    let ec2 = aws_sdk_ec2::Client::new(&m.account(account).await);
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.44.0.0/16")
-        .send()
+/// One EC2 Query call on the test server with `cfg`'s credentials, signed as EC2 expects
+/// (moto reads the account from the access key and the service from the credential scope; it
+/// checks no signature): the answer's body. Fails the test on an error answer.
+async fn ec2_query(m: &Moto, cfg: &SdkConfig, params: &[(&str, &str)]) -> String {
+    let body = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let url = format!("{}/", m.endpoint.trim_end_matches('/'));
+    let creds = cfg
+        .credentials_provider()
+        .expect("credentials")
+        .provide_credentials()
         .await
-        .expect("create vpc")
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .expect("vpc id")
-        .to_owned();
-    let mut req = ec2
-        .create_vpc_endpoint()
-        .vpc_id(&vpc)
-        .vpc_endpoint_type(VpcEndpointType::Gateway)
-        .service_name(format!("com.amazonaws.{REGION}.s3"));
-    if let Some(p) = policy {
-        req = req.policy_document(p.to_string());
+        .expect("credentials");
+    let identity = Identity::from(creds);
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("ec2")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing parameters")
+        .into();
+    let form = "application/x-www-form-urlencoded";
+    let signable = SignableRequest::new(
+        "POST",
+        url.as_str(),
+        [("content-type", form)].into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .expect("signable");
+    let (instructions, _) = sign(signable, &params).expect("signed").into_parts();
+    let mut request = HttpRequest::new(SdkBody::from(body.clone()));
+    request.set_method("POST").expect("method");
+    request.set_uri(url.as_str()).expect("uri");
+    request.headers_mut().insert("content-type", form);
+    for h in instructions.into_parts().0 {
+        request.headers_mut().insert(h.name(), h.value().to_owned());
     }
-    let id = req
-        .send()
+    let connector = aws_smithy_http_client::Connector::builder()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build();
+    let response = connector
+        .call(request)
         .await
-        .expect("create vpc endpoint")
-        .vpc_endpoint()
-        .and_then(|e| e.vpc_endpoint_id())
-        .expect("endpoint id")
-        .to_owned();
-    (id, vpc)
+        .expect("the test server answers");
+    let status = response.status().as_u16();
+    let bytes = ByteStream::new(response.into_body())
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert_eq!(status, 200, "{body}: {text}");
+    text
+}
+
+/// The text of the first `<name>` element of `xml` (the ids these answers carry need no
+/// unescaping).
+fn element(xml: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{name}> in {xml}"))
+        + open.len();
+    let end = xml[start..].find('<').expect("closing tag") + start;
+    xml[start..end].to_owned()
+}
+
+/// Creates a VPC in `account` and an S3 gateway endpoint with `policy` (or EC2's default
+/// when `None`), with EC2's Query API; returns the endpoint id and the VPC id.
+async fn gateway_endpoint(m: &Moto, account: &str, policy: Option<&Value>) -> (String, String) {
+    let cfg = m.account(account).await;
+    let created = ec2_query(
+        m,
+        &cfg,
+        &[
+            ("Action", "CreateVpc"),
+            ("Version", "2016-11-15"),
+            ("CidrBlock", "10.44.0.0/16"),
+        ],
+    )
+    .await;
+    let vpc = element(&created, "vpcId");
+    let service = format!("com.amazonaws.{REGION}.s3");
+    let policy = policy.map(Value::to_string);
+    let mut params = vec![
+        ("Action", "CreateVpcEndpoint"),
+        ("Version", "2016-11-15"),
+        ("VpcId", vpc.as_str()),
+        ("VpcEndpointType", "Gateway"),
+        ("ServiceName", service.as_str()),
+    ];
+    if let Some(p) = &policy {
+        params.push(("PolicyDocument", p.as_str()));
+    }
+    let created = ec2_query(m, &cfg, &params).await;
+    (element(&created, "vpcEndpointId"), vpc)
 }
 
 /// The sample event, as recorded through `endpoint` of `owner`.
@@ -91,7 +174,8 @@ async fn vpce_perimeter_policy_is_read_live_and_blamed_on_the_endpoint_owner() {
     let live = &report.diagnosed[0];
 
     // What the server returns for the endpoint: the policy as the JSON string it was given,
-    // the VPC and the owner.
+    // the VPC and the owner. The endpoint exists only in B on the server, so reading it at all
+    // shows the read went through B's member-role session.
     let listed = &live.snapshot["accounts"][kc.b.as_str()]["vpc_endpoints"]["VpcEndpoints"][0];
     assert_eq!(listed["VpcEndpointId"], endpoint.as_str(), "{listed:#}");
     assert_eq!(listed["VpcId"], vpc.as_str());
@@ -166,4 +250,18 @@ async fn vpce_default_policy_allows_and_an_unknown_endpoint_is_a_stated_gap() {
         live.snapshot
     );
     assert!(d.to_string().contains("not assumed to allow"), "{d:#}");
+    // EC2 answered (nothing there): not a failed read, so no gap is recorded, and the
+    // endpoint's layer is not counted as seen.
+    assert!(
+        live.snapshot.get("collection_errors").is_none(),
+        "{:#}",
+        live.snapshot
+    );
+    let row = d["coverage"]
+        .as_array()
+        .expect("coverage")
+        .iter()
+        .find(|c| c["layer"] == "vpc_endpoint_policy")
+        .expect("row");
+    assert_ne!(row["seen"], "seen", "{row:#}");
 }
