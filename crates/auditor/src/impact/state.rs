@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{paths, Impact, ImpactPath};
-use crate::diagnose::{diagnose, Verdict};
+use crate::diagnose::{diagnose, Code, Verdict};
 use crate::event::adhoc_request;
 use crate::refs::Arn;
 use crate::snapshot::{Account, Iam, Snapshot};
@@ -63,6 +63,12 @@ pub struct PathVerdict {
     pub principal_account: Option<String>,
     /// The bucket owner's account.
     pub resource_account: Option<String>,
+    /// The advisory finding codes of the path's diagnosis about the bucket and its keys
+    /// (`DEFAULT_ENCRYPTION_ALIAS`, `DEFAULT_ENCRYPTION_AWS_MANAGED_KEY`, ...): traps that do
+    /// not block the read today. Collector gaps (`MISSING_EVIDENCE`) are left out: they show as
+    /// an `unknown` verdict. Absent from indexes written before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<String>,
 }
 
 /// A path's identity: principal, bucket, object (as shown).
@@ -200,7 +206,7 @@ pub fn evaluate_where(
         .filter(|p| !p.stand_in || !precise.contains(&(p.principal.clone(), p.bucket.name.clone())))
         .map(|p| {
             let probe = p.bucket.object(p.object.key.as_str()).arn();
-            let (verdict, blocking, must_act) =
+            let (verdict, blocking, must_act, advisories) =
                 match adhoc_request(&p.principal, paths::ACTION, &probe) {
                     Ok(req) => {
                         let d = diagnose(snap, &req);
@@ -210,9 +216,17 @@ pub fn evaluate_where(
                             d.blocking().filter_map(super::acting_account).collect();
                         must_act.sort();
                         must_act.dedup();
-                        (d.verdict, blocking, must_act)
+                        let mut advisories: Vec<String> = d
+                            .findings
+                            .iter()
+                            .filter(|f| !f.blocking && f.code != Code::MissingEvidence)
+                            .map(|f| f.code.to_string())
+                            .collect();
+                        advisories.sort();
+                        advisories.dedup();
+                        (d.verdict, blocking, must_act, advisories)
                     }
-                    Err(_) => (Verdict::Unknown, Vec::new(), Vec::new()),
+                    Err(_) => (Verdict::Unknown, Vec::new(), Vec::new(), Vec::new()),
                 };
             PathVerdict {
                 principal_account: Arn::parse(&p.principal).map(|a| a.account.to_owned()),
@@ -225,6 +239,7 @@ pub fn evaluate_where(
                 verdict,
                 blocking,
                 must_act,
+                advisories,
             }
         })
         .collect()
