@@ -114,6 +114,8 @@ const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("list_parents",                  "organizations:ListParents",            OrgRead),
     ("list_policies_for_target",      "organizations:ListPoliciesForTarget",  OrgRead),
     ("describe_policy",               "organizations:DescribePolicy",         OrgRead),
+    ("list_children",                 "organizations:ListChildren",           OrgRead),
+    ("list_targets_for_policy",       "organizations:ListTargetsForPolicy",   OrgRead),
     // aws/ec2.rs
     ("describe_vpc_endpoints",        "ec2:DescribeVpcEndpoints",             Read),
     // aws/mod.rs. STS answers GetCallerIdentity whatever the policies say; the CLI calls it.

@@ -175,10 +175,7 @@ pub fn sweep_with(snap: &Snapshot, options: Options<'_>) -> Sweep {
     let index = Index::new(snap);
     let (raw, objectless) = paths::enumerate(&index);
     let (checked, one_sided): (Vec<Intended>, Vec<Intended>) =
-        paths::merge(raw).into_iter().partition(|p| {
-            p.sources.contains(&Source::BucketPolicy)
-                || (p.sources.contains(&Source::Key) && p.sources.contains(&Source::Identity))
-        });
+        paths::merge(raw).into_iter().partition(Intended::checked);
 
     let total = checked.len();
     let threads = options.threads.max(1);

@@ -39,6 +39,11 @@ impl Cache {
         }
     }
 
+    /// Whether the cache keeps anything (a zero time-to-live keeps nothing).
+    pub fn keeps(&self) -> bool {
+        !self.ttl.is_zero()
+    }
+
     /// The fragment stored under `key`, if it is younger than the time-to-live and of type `T`.
     pub fn get<T: Any + Clone>(&self, key: &str) -> Option<T> {
         let entries = self.entries.lock().ok()?;

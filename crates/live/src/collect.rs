@@ -34,7 +34,8 @@
 //! snapshot's one writer, [`Snapshot::to_value`], turns them into the document
 //! (`docs/snapshot-format.md`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use auditor::event::{AccessPointUse, ChangeEvent, Principal, Request, Touched};
 use auditor::refs::{self, AccessPointRef, BucketRef, Partition};
@@ -76,6 +77,10 @@ pub struct Collector<A> {
     cache: Cache,
     options: Options,
     published: PublishedLedger,
+    /// One lock per key being read: buckets read side by side that use one key wait for the
+    /// first read and take it from the cache, instead of each reading the key (measured: four
+    /// KMS calls per bucket in flight; docs/scaling.md, "The live sweep").
+    key_reads: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The result of one collection.
@@ -374,6 +379,7 @@ impl<A: Accounts> Collector<A> {
             cache,
             options,
             published: PublishedLedger::default(),
+            key_reads: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -1187,6 +1193,17 @@ impl<A: Accounts> Collector<A> {
             return Ok(Vec::new());
         };
         let cache_key = keys::key(arn);
+        // Only when the cache keeps what the first read finds is waiting for it worth it.
+        let lock = self.cache.keeps().then(|| {
+            self.key_reads
+                .lock()
+                .map(|mut m| m.entry(cache_key.clone()).or_default().clone())
+                .ok()
+        });
+        let _reading = match lock.flatten() {
+            Some(l) => Some(l.lock_owned().await),
+            None => None,
+        };
         if let Some(key) = self.cached::<Key>(&cache_key, meter) {
             return Ok(vec![Fragment::Key {
                 account: r.account.to_owned(),
@@ -1886,5 +1903,6 @@ fn merge_key(existing: &mut Key, other: Key) {
 mod account;
 mod acl;
 mod org;
+pub use org::OrgScopeRead;
 #[cfg(test)]
 mod tests;

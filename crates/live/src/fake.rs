@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use crate::ports::{
     Access, AccessPointInfo, AccessPointReads, Accounts, Acl, AttachedPolicies, BucketReads,
     EncryptionRule, IdentityInfo, IdentityKind, IdentityReads, KeyInfo, KeyReads, NetworkReads,
-    ObjectHead, OrgInfo, OrgParent, OrgPolicyType, OrgReads, PolicyVersionRef, PublicAccessFlags,
-    Publisher, Read, ReadError,
+    ObjectHead, OrgChildType, OrgInfo, OrgParent, OrgPolicyType, OrgReads, PolicyVersionRef,
+    PublicAccessFlags, Publisher, Read, ReadError,
 };
 
 pub const A: &str = "111122223333";
@@ -508,6 +508,27 @@ impl OrgReads for FakeReader {
                 code: "PolicyNotFoundException".into(),
                 message: None,
             })
+    }
+    async fn children(&self, parent: &str, kind: OrgChildType) -> Read<Vec<String>> {
+        self.check("organizations:ListChildren")?;
+        Ok(self
+            .world
+            .org_tree
+            .iter()
+            .filter(|(_, (p, _, _))| p.as_ref().is_some_and(|p| p.id == parent))
+            .filter(|(id, _)| (kind == OrgChildType::Ou) == id.starts_with("ou-"))
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+    async fn targets_for_policy(&self, policy: &str) -> Read<Vec<String>> {
+        self.check("organizations:ListTargetsForPolicy")?;
+        Ok(self
+            .world
+            .org_tree
+            .iter()
+            .filter(|(_, (_, scp, rcp))| scp.iter().chain(rcp).any(|p| p == policy))
+            .map(|(id, _)| id.clone())
+            .collect())
     }
 }
 

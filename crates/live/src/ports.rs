@@ -378,6 +378,25 @@ pub trait OrgReads: Send + Sync {
     /// `DescribePolicy`, in the shape the API returns it (`{"Policy": {"PolicySummary":
     /// {...}, "Content": "..."}}`), which the snapshot holds as it is.
     fn describe_policy(&self, id: &str) -> impl Future<Output = Read<Value>> + Send;
+    /// `ListChildren` (every page): the ids of the accounts, or of the OUs, directly under a
+    /// root or OU. Only the management account or a delegated administrator may call it.
+    fn children(
+        &self,
+        parent: &str,
+        kind: OrgChildType,
+    ) -> impl Future<Output = Read<Vec<String>>> + Send;
+    /// `ListTargetsForPolicy` (every page): the ids of the roots, OUs and accounts a policy
+    /// is attached to.
+    fn targets_for_policy(&self, policy: &str) -> impl Future<Output = Read<Vec<String>>> + Send;
+}
+
+/// The two kinds of child `ListChildren` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgChildType {
+    /// `ACCOUNT`.
+    Account,
+    /// `ORGANIZATIONAL_UNIT`.
+    Ou,
 }
 
 /// EC2 reads in the account that owns a VPC endpoint.

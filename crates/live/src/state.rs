@@ -250,6 +250,7 @@ mod tests {
             must_act: Vec::new(),
             principal_account: Some("444455556666".into()),
             resource_account: Some("111122223333".into()),
+            advisories: Vec::new(),
         }
     }
 

@@ -10,14 +10,23 @@
 //!   entries again.
 //! * **Collect** (one message per account): the worker assumes the member role, reads the
 //!   whole account (`Collector::collect_account`), stores it in `accounts/<id>.json` (its own
-//!   entry replaced, with a conditional write) and marks `sweeps/<id>/collected/<account>`.
+//!   entry replaced, with a conditional write) and marks `sweeps/<id>/collected/<account>`
+//!   with the stored document's footprint (`impact::org::footprint`: its buckets, and the
+//!   accounts, buckets and canonical ids it names).
 //! * **Evaluate**: the worker whose mark completes the collection (collected + failed =
-//!   planned, counted by listing) enqueues one `evaluate` message per collected account and
-//!   marks `sweeps/<id>/evaluate`. Evaluating after every account is collected means every
-//!   path is judged on this sweep's state of both its sides. The evaluate worker composes the
-//!   organization from the stored snapshots, evaluates every path touching its account (both
-//!   ways), compares with the account's stored path index, publishes one summary when
-//!   something changed, replaces the index and marks `sweeps/<id>/evaluated/<account>`.
+//!   planned, counted by listing) reads the footprints (one read per account, and the
+//!   document of any stored account this sweep did not collect), works out for each account
+//!   the stored accounts its paths can involve (`impact::org::neighbours`), enqueues one
+//!   `evaluate` message per collected account naming them, and marks `sweeps/<id>/evaluate`.
+//!   Evaluating after every account is collected means every path is judged on this sweep's
+//!   state of both its sides. The evaluate worker composes the organization from the stored
+//!   snapshots its message names (all of them for a message that names none), evaluates
+//!   every path touching its account (both ways), compares with the account's stored path
+//!   index, publishes one summary when something changed (a path's verdict, or an advisory
+//!   new on one of its buckets), replaces the index and marks
+//!   `sweeps/<id>/evaluated/<account>`. A sweep thus reads each account's snapshot about as
+//!   many times as accounts its paths touch, not once per account of the organization
+//!   (docs/scaling.md, "The live sweep").
 //! * **Complete**: the worker whose mark completes the evaluation publishes the completion
 //!   message with the sweep's counts and marks `sweeps/<id>/complete`.
 //!
@@ -32,11 +41,12 @@
 //! in a rare race, never lost.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auditor::impact::org::{
-    compare_sweep, compose, evaluate_touching, replace_account, swept_index, AccountSweep,
-    SweepChangeKind, SweepTotals,
+    compare_sweep, compose, evaluate_touching, footprint, neighbours, replace_account, swept_index,
+    AccountSweep, Footprint, SweepChangeKind, SweepTotals,
 };
 use auditor::impact::state::PathIndex;
 use auditor::notify::{completion_notification, sweep_notification};
@@ -50,7 +60,9 @@ use crate::meter::Meter;
 use crate::ports::{
     Accounts, Inventory, Publisher, Queue, ReadError, StateList, StateStore, WriteIf, Written,
 };
-use crate::state::{index_name, snapshot_name, write_with_retry};
+use crate::state::{
+    account_of_snapshot_name, index_name, snapshot_name, write_with_retry, ACCOUNTS_PREFIX,
+};
 
 /// The `kind` of every sweep message, so that anything else on the queue is refused.
 pub const MESSAGE_KIND: &str = "s3ka-sweep";
@@ -105,6 +117,10 @@ pub struct SweepMessage {
     pub phase: Phase,
     /// The account.
     pub account: String,
+    /// `evaluate` only: the stored accounts the evaluation reads (`impact::org::neighbours`);
+    /// absent, every stored account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<Vec<String>>,
 }
 
 /// The stored plan of a sweep (`sweeps/<id>/plan.json`).
@@ -339,6 +355,7 @@ where
             sweep: sweep.to_owned(),
             phase: Phase::Collect,
             account: a.clone(),
+            reads: None,
         })
         .collect();
     let enqueued = send_all(queue, &messages).await?;
@@ -557,17 +574,24 @@ where
             .collect_account(&m.account, self.region, &meter)
             .await?;
         let account = m.account.clone();
+        // The footprint of the document as last written (a lost race writes it again).
+        let written: Mutex<Option<Footprint>> = Mutex::new(None);
         write_with_retry(self.store, &snapshot_name(&m.account), |text| {
             let mut stored = text
                 .and_then(|t| Snapshot::from_text(t).ok())
                 .unwrap_or_default();
             replace_account(&mut stored, &fresh, &account);
+            if let Ok(mut w) = written.lock() {
+                *w = Some(footprint(&stored, &account));
+            }
             format!("{:#}\n", stored.to_value())
         })
         .await?;
         let stats = meter.stats();
         tracing::info!(sweep = %m.sweep, account = %m.account, calls = stats.calls, depth = stats.depth, "account collected and stored");
-        self.mark(&mark_name(&m.sweep, "collected", &m.account), "{}")
+        let print = written.lock().ok().and_then(|mut w| w.take());
+        let body = json!({ "footprint": print }).to_string();
+        self.mark(&mark_name(&m.sweep, "collected", &m.account), &body)
             .await?;
         Ok(())
     }
@@ -585,6 +609,7 @@ where
         if collected.len() + failed.len() < plan.accounts.len() {
             return Ok(None);
         }
+        let reads = self.directory(sweep, &collected).await?;
         let messages: Vec<SweepMessage> = collected
             .iter()
             .map(|a| SweepMessage {
@@ -592,6 +617,10 @@ where
                 sweep: sweep.to_owned(),
                 phase: Phase::Evaluate,
                 account: a.clone(),
+                reads: reads
+                    .as_ref()
+                    .and_then(|r| r.get(a))
+                    .map(|s| s.iter().cloned().collect()),
             })
             .collect();
         let n = send_all(self.queue, &messages).await?;
@@ -624,9 +653,77 @@ where
             .collect())
     }
 
-    /// Every stored account snapshot, by account.
-    async fn stored_snapshots(&self) -> Result<BTreeMap<String, Snapshot>, SweepError> {
-        let names = self.list("accounts/").await?;
+    /// For each collected account, the stored accounts its evaluation reads
+    /// (`impact::org::neighbours`) from the footprints of the collected marks and of the
+    /// stored accounts this sweep did not collect; `None` (read every stored account) when a
+    /// mark carries no footprint (written before footprints were kept).
+    async fn directory(
+        &self,
+        sweep: &str,
+        collected: &BTreeSet<String>,
+    ) -> Result<Option<BTreeMap<String, BTreeSet<String>>>, SweepError> {
+        let mut prints: BTreeMap<String, Footprint> = BTreeMap::new();
+        let marks: Vec<&String> = collected.iter().collect();
+        for chunk in marks.chunks(READS_AT_ONCE) {
+            let got = join_all(
+                chunk
+                    .iter()
+                    .map(|a| self.get_owned(mark_name(sweep, "collected", a))),
+            )
+            .await;
+            for (account, text) in chunk.iter().zip(got) {
+                let print = text?
+                    .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                    .and_then(|v| v.get("footprint").cloned())
+                    .and_then(|f| serde_json::from_value::<Footprint>(f).ok());
+                let Some(print) = print else {
+                    tracing::info!(sweep, account = %account, "a collected mark without a footprint: every evaluation reads every stored account");
+                    return Ok(None);
+                };
+                prints.insert((*account).clone(), print);
+            }
+        }
+        // Stored accounts this sweep did not collect (failed, or stored by change events):
+        // the evaluation composes them too, so their footprints count.
+        let others: Vec<String> = self
+            .list(ACCOUNTS_PREFIX)
+            .await?
+            .iter()
+            .filter_map(|n| account_of_snapshot_name(n))
+            .filter(|a| !collected.contains(a))
+            .collect();
+        for chunk in others.chunks(READS_AT_ONCE) {
+            let got = join_all(chunk.iter().map(|a| self.get_owned(snapshot_name(a)))).await;
+            for (account, text) in chunk.iter().zip(got) {
+                if let Some(doc) = text?.and_then(|t| Snapshot::from_text(&t).ok()) {
+                    prints.insert(account.clone(), footprint(&doc, account));
+                }
+            }
+        }
+        let reads = neighbours(&prints);
+        let total: usize = reads.values().map(BTreeSet::len).sum();
+        tracing::info!(
+            sweep,
+            accounts = prints.len(),
+            reads = total,
+            "evaluation reads worked out from the footprints"
+        );
+        Ok(Some(reads))
+    }
+
+    async fn get_owned(&self, name: String) -> Result<Option<String>, SweepError> {
+        self.get(&name).await
+    }
+
+    /// The stored account snapshots `reads` names (every stored one when `None`), by account.
+    async fn stored_snapshots(
+        &self,
+        reads: Option<&[String]>,
+    ) -> Result<BTreeMap<String, Snapshot>, SweepError> {
+        let names = match reads {
+            Some(accounts) => accounts.iter().map(|a| snapshot_name(a)).collect(),
+            None => self.list(ACCOUNTS_PREFIX).await?,
+        };
         let mut out = BTreeMap::new();
         for chunk in names.chunks(READS_AT_ONCE) {
             let got = join_all(chunk.iter().map(|n| self.get(n))).await;
@@ -656,7 +753,7 @@ where
         m: &SweepMessage,
     ) -> Result<(AccountSweep, Option<String>), SweepError> {
         let plan = self.plan_of(&m.sweep).await?;
-        let org = compose(&self.stored_snapshots().await?);
+        let org = compose(&self.stored_snapshots(m.reads.as_deref()).await?);
         let now = evaluate_touching(&org, &m.account);
         let name = index_name(&m.account);
         let previous = self

@@ -7,17 +7,25 @@
 //!   (each account's own entry, plus the keys of other accounts its buckets use);
 //! * [`evaluate_touching`]: the verdict of every read path touching one account, both ways
 //!   (its buckets read by others, its principals reading others' buckets);
-//! * [`compare_sweep`]: what changed since the previous sweep, worst first.
+//! * [`compare_sweep`]: what changed since the previous sweep, worst first;
+//! * [`footprint`] and [`neighbours`]: which stored accounts the evaluation of one account
+//!   reads, so that a sweep of N accounts reads about N times the accounts each one touches
+//!   rather than N² snapshots.
 //!
 //! Everything here is a function of its inputs, so the Lambda and the offline tools agree.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use iam_eval::policy::Policy;
+use iam_eval::principal::PolicyPrincipal;
 
 use super::state::{evaluate_where, PathId, PathIndex, PathVerdict};
 use crate::diagnose::Verdict;
-use crate::snapshot::Snapshot;
+use crate::refs::{self, Arn};
+use crate::snapshot::{Grantee, Snapshot};
 
 /// Lays `fresh` (everything collected for `account`) over `stored`: the account's own entry
 /// is replaced whole; keys of other accounts that `fresh` read (a bucket's default key owned
@@ -85,6 +93,237 @@ pub fn evaluate_touching(org: &Snapshot, account: &str) -> Vec<PathVerdict> {
     })
 }
 
+/// What one account's stored document names of the organization: what the sweep needs to
+/// know, without reading the document again, to find the accounts a path touching the
+/// account can involve ([`neighbours`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Footprint {
+    /// The account's buckets.
+    #[serde(default)]
+    pub buckets: BTreeSet<String>,
+    /// The account's canonical user id.
+    #[serde(default)]
+    pub canonical_id: Option<String>,
+    /// Accounts named as principals by its bucket policies and by the policies and grants
+    /// of every key the document holds (its own and the other accounts' keys its buckets use).
+    #[serde(default)]
+    pub principals: BTreeSet<String>,
+    /// Accounts whose resources its buckets depend on: the owners of the keys the document
+    /// holds or its buckets and objects name.
+    #[serde(default)]
+    pub resources: BTreeSet<String>,
+    /// Buckets named (without wildcards) by S3 ARNs in its IAM policies.
+    #[serde(default)]
+    pub bucket_names: BTreeSet<String>,
+    /// Canonical user ids its buckets' and objects' owners and ACL grants name.
+    #[serde(default)]
+    pub canonical_ids: BTreeSet<String>,
+}
+
+/// The footprint of `account` in its stored document `doc`. It may name more than the paths
+/// need (a bucket ARN in a `Deny`, a `NotPrincipal`): [`neighbours`] then reads a snapshot too
+/// many, never one too few.
+pub fn footprint(doc: &Snapshot, account: &str) -> Footprint {
+    let mut out = Footprint::default();
+    let principals_of = |policy: &Policy, out: &mut Footprint| {
+        for st in &policy.statements {
+            for p in st.principal.iter().flat_map(|s| &s.entries) {
+                match p {
+                    PolicyPrincipal::Account(a)
+                    | PolicyPrincipal::AccountIn { account: a, .. }
+                    | PolicyPrincipal::User { account: a, .. }
+                    | PolicyPrincipal::Role { account: a, .. } => {
+                        out.principals.insert(a.clone());
+                    }
+                    PolicyPrincipal::Session(arn) => {
+                        if let Some(a) = Arn::parse(arn) {
+                            out.principals.insert(a.account.to_owned());
+                        }
+                    }
+                    PolicyPrincipal::CanonicalUser(id) => {
+                        out.canonical_ids.insert(id.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    };
+    let owner_of = |reference: &str| Arn::parse(reference).map(|a| a.account.to_owned());
+    for (id, entry) in &doc.accounts {
+        if id != account && !entry.kms.is_empty() {
+            out.resources.insert(id.clone());
+        }
+        for key in entry.kms.values() {
+            if let Some(p) = &key.policy {
+                principals_of(&p.policy, &mut out);
+            }
+            for g in &key.grants {
+                if let Some(a) = Arn::parse(&g.grant.grantee) {
+                    out.principals.insert(a.account.to_owned());
+                }
+            }
+        }
+    }
+    let Some(own) = doc.accounts.get(account) else {
+        return out;
+    };
+    out.canonical_id.clone_from(&own.canonical_id);
+    for (name, bucket) in &own.s3 {
+        out.buckets.insert(name.clone());
+        if let Some(p) = &bucket.policy {
+            principals_of(&p.policy, &mut out);
+        }
+        let keys = bucket
+            .encryption
+            .iter()
+            .filter_map(|e| e.kms_key_id.as_deref())
+            .chain(
+                bucket
+                    .objects
+                    .values()
+                    .filter_map(|o| o.kms_key_id.as_deref()),
+            );
+        out.resources.extend(keys.filter_map(owner_of));
+        let grants = bucket
+            .acl_grants
+            .iter()
+            .chain(bucket.objects.values().flat_map(|o| &o.grants));
+        for g in grants {
+            if let Grantee::CanonicalUser { id } = &g.grantee {
+                out.canonical_ids.insert(id.clone());
+            }
+        }
+        let owners = bucket
+            .acl_owner_id
+            .iter()
+            .chain(bucket.objects.values().filter_map(|o| o.owner_id.as_ref()));
+        out.canonical_ids.extend(owners.cloned());
+    }
+    if let Some(iam) = &own.iam {
+        let documents = iam
+            .roles
+            .iter()
+            .flat_map(|r| &r.inline_policies)
+            .chain(iam.users.iter().flat_map(|u| &u.inline_policies))
+            .chain(iam.groups.iter().flat_map(|g| &g.inline_policies))
+            .chain(
+                iam.managed_policies
+                    .values()
+                    .filter_map(|m| m.document.as_ref()),
+            );
+        for np in documents {
+            s3_bucket_names(&np.document, &mut out.bucket_names);
+        }
+    }
+    out.principals.remove(account);
+    out.resources.remove(account);
+    out
+}
+
+/// The buckets S3 ARNs anywhere in a policy document name (wildcards name none in
+/// particular).
+fn s3_bucket_names(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::String(s) => {
+            if let Some((_, bucket, _)) = refs::parse_s3_arn(s) {
+                if !bucket.contains(['*', '?']) {
+                    out.insert(bucket.to_owned());
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| s3_bucket_names(x, out)),
+        Value::Object(o) => o.values().for_each(|x| s3_bucket_names(x, out)),
+        _ => {}
+    }
+}
+
+/// For every account of `footprints` (every stored account, by id), the stored accounts its
+/// evaluation must read so that [`evaluate_touching`] on their [`compose`] gives the paths
+/// touching it exactly as on every stored account:
+///
+/// * the account itself;
+/// * the accounts it names (principals of its bucket and key policies and grants, the owners
+///   of the keys its buckets use, of the buckets its IAM policies name, of the canonical ids
+///   its buckets name) — the other side of the paths on its buckets, and of the paths of its
+///   principals it asks for;
+/// * the accounts that name it as a principal or name one of its buckets in their IAM
+///   policies — the other side of the paths of its principals;
+/// * and the accounts those depend on for their buckets (key owners, object writers), which
+///   the diagnosis of a path on their buckets reads.
+///
+/// A key one document holds a copy of is the same key in every document holding it when the
+/// copies were read in one sweep. Collector gaps of accounts left out do not reach the
+/// account's paths, as in the offline sweep's per-path scope (docs/scaling.md).
+pub fn neighbours(footprints: &BTreeMap<String, Footprint>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut bucket_owner: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut canonical: BTreeMap<&str, &str> = BTreeMap::new();
+    for (id, f) in footprints {
+        for b in &f.buckets {
+            bucket_owner.insert(b.as_str(), id.as_str());
+        }
+        if let Some(c) = &f.canonical_id {
+            canonical.insert(c.as_str(), id.as_str());
+        }
+    }
+    // The accounts each footprint names, resolved.
+    let names = |f: &Footprint, resources_only: bool| -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = f.resources.clone();
+        out.extend(
+            f.canonical_ids
+                .iter()
+                .filter_map(|c| canonical.get(c.as_str()))
+                .map(|a| (*a).to_owned()),
+        );
+        if !resources_only {
+            out.extend(f.principals.iter().cloned());
+            out.extend(
+                f.bucket_names
+                    .iter()
+                    .filter_map(|b| bucket_owner.get(b.as_str()))
+                    .map(|a| (*a).to_owned()),
+            );
+        }
+        out
+    };
+    let named: BTreeMap<&str, BTreeSet<String>> = footprints
+        .iter()
+        .map(|(id, f)| (id.as_str(), names(f, false)))
+        .collect();
+    // Who names whom as the reader's side: a principal, or the owner of a bucket it asks for.
+    let mut named_by: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (id, f) in footprints {
+        let readers = f.principals.iter().map(String::as_str).chain(
+            f.bucket_names
+                .iter()
+                .filter_map(|b| bucket_owner.get(b.as_str()).copied()),
+        );
+        for other in readers {
+            named_by.entry(other).or_default().insert(id.as_str());
+        }
+    }
+    footprints
+        .keys()
+        .map(|id| {
+            let mut first: BTreeSet<String> = BTreeSet::from([id.clone()]);
+            if let Some(n) = named.get(id.as_str()) {
+                first.extend(n.iter().cloned());
+            }
+            if let Some(by) = named_by.get(id.as_str()) {
+                first.extend(by.iter().map(|a| (*a).to_owned()));
+            }
+            let mut all = first.clone();
+            for other in &first {
+                if let Some(f) = footprints.get(other) {
+                    all.extend(names(f, true));
+                }
+            }
+            // Only stored accounts can be read.
+            all.retain(|a| footprints.contains_key(a));
+            (id.clone(), all)
+        })
+        .collect()
+}
+
 /// How a path changed since the previous sweep, in the order a reader needs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,12 +382,27 @@ pub struct AccountSweep {
     pub denied: usize,
     /// The changes this account reports, worst first.
     pub changes: Vec<SweepChange>,
+    /// Advisories on the account's buckets that other accounts read, new since the previous
+    /// sweep (all of them at the account's first sweep).
+    pub advisories: Vec<SweepAdvisory>,
+}
+
+/// An advisory finding on a bucket read from other accounts (default encryption by alias,
+/// with the AWS managed key, ...): a trap that does not block the reads today.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SweepAdvisory {
+    /// The finding code (`DEFAULT_ENCRYPTION_ALIAS`).
+    pub code: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The paths of other accounts on the bucket whose diagnosis reports it.
+    pub paths: usize,
 }
 
 impl AccountSweep {
     /// Whether there is anything to tell.
     pub fn changed(&self) -> bool {
-        !self.changes.is_empty()
+        !self.changes.is_empty() || !self.advisories.is_empty()
     }
 
     /// How many changes of `kind`.
@@ -210,6 +464,31 @@ pub fn compare_sweep(
         }
     }
     changes.sort_by_key(|c| (c.kind, c.path.id()));
+    // Advisories by (code, bucket): new when no path of the previous index on the bucket had
+    // the code.
+    let seen: BTreeSet<(&str, &str)> = previous
+        .iter()
+        .flat_map(|i| &i.paths)
+        .filter(|p| reports(p))
+        .flat_map(|p| p.advisories.iter().map(|c| (c.as_str(), p.bucket.as_str())))
+        .collect();
+    let mut advisories: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for p in now.iter().filter(|p| reports(p)) {
+        for c in &p.advisories {
+            *advisories
+                .entry((c.as_str(), p.bucket.as_str()))
+                .or_default() += 1;
+        }
+    }
+    let advisories: Vec<SweepAdvisory> = advisories
+        .into_iter()
+        .filter(|(k, _)| !seen.contains(k))
+        .map(|((code, bucket), paths)| SweepAdvisory {
+            code: code.to_owned(),
+            bucket: bucket.to_owned(),
+            paths,
+        })
+        .collect();
     AccountSweep {
         sweep: sweep.to_owned(),
         account: account.to_owned(),
@@ -217,6 +496,7 @@ pub fn compare_sweep(
         paths: now.len(),
         denied: now.iter().filter(|p| p.verdict == Verdict::Denied).count(),
         changes,
+        advisories,
     }
 }
 
@@ -275,6 +555,7 @@ mod tests {
             must_act: Vec::new(),
             principal_account: Some(principal_account.into()),
             resource_account: Some(owner.into()),
+            advisories: Vec::new(),
         }
     }
 
@@ -383,5 +664,152 @@ mod tests {
         let org = compose(&docs);
         assert_eq!(org.accounts[A].s3.keys().collect::<Vec<_>>(), ["current"]);
         assert_eq!(org.accounts[B].s3.keys().collect::<Vec<_>>(), ["b-bucket"]);
+    }
+
+    /// Each account's stored document: its own entry only, as the sweep's collect stores it
+    /// for an account whose buckets use only its own keys.
+    fn documents(snap: &Snapshot) -> BTreeMap<String, Snapshot> {
+        snap.accounts
+            .iter()
+            .map(|(id, entry)| {
+                let mut doc = Snapshot::default();
+                doc.accounts.insert(id.clone(), entry.clone());
+                (id.clone(), doc)
+            })
+            .collect()
+    }
+
+    const KC_A: &str = "111122223333";
+    const KC_B: &str = "444455556666";
+    const C: &str = "777788889999";
+
+    /// The knowledge-center organization (A's bucket read by B's reader) and an account C
+    /// that has nothing to do with either.
+    fn kc_and_a_stranger() -> Snapshot {
+        let (mut snap, raw) = crate::diagnose::testing::working();
+        let text = raw
+            .to_string()
+            .replace(KC_B, C)
+            .replace("b-analytics", "c-analytics")
+            .replace("doc-example-bucket", "c-elsewhere")
+            .replace("08d533ef40bb", "0c0c0c0c0c0c");
+        let copy = Snapshot::from_text(&text).unwrap();
+        snap.accounts.insert(C.into(), copy.accounts[C].clone());
+        snap
+    }
+
+    #[test]
+    fn an_account_reads_only_the_accounts_its_paths_touch_and_gets_the_same_verdicts() {
+        let snap = kc_and_a_stranger();
+        let docs = documents(&snap);
+        let prints: BTreeMap<String, Footprint> = docs
+            .iter()
+            .map(|(id, d)| (id.clone(), footprint(d, id)))
+            .collect();
+        // A's bucket policy and key policy name B's reader; B's reader names A's bucket.
+        assert!(prints[KC_A].principals.contains(KC_B), "{:?}", prints[KC_A]);
+        assert!(
+            prints[KC_B].bucket_names.contains("doc-example-bucket"),
+            "{:?}",
+            prints[KC_B]
+        );
+        let reads = neighbours(&prints);
+        assert_eq!(
+            reads[KC_A],
+            BTreeSet::from([KC_A.to_owned(), KC_B.to_owned()])
+        );
+        assert_eq!(
+            reads[KC_B],
+            BTreeSet::from([KC_A.to_owned(), KC_B.to_owned()])
+        );
+        assert_eq!(reads[C], BTreeSet::from([C.to_owned()]));
+        let whole = compose(&docs);
+        for (account, needed) in &reads {
+            let part: BTreeMap<String, Snapshot> = docs
+                .iter()
+                .filter(|(id, _)| needed.contains(*id))
+                .map(|(id, d)| (id.clone(), d.clone()))
+                .collect();
+            let narrow = evaluate_touching(&compose(&part), account);
+            assert_eq!(narrow, evaluate_touching(&whole, account), "{account}");
+        }
+        assert!(!evaluate_touching(&whole, KC_A).is_empty());
+    }
+
+    #[test]
+    fn a_footprint_round_trips_through_its_json() {
+        let (snap, _) = crate::diagnose::testing::working();
+        let f = footprint(&snap, KC_A);
+        let text = serde_json::to_string(&f).unwrap();
+        assert_eq!(serde_json::from_str::<Footprint>(&text).unwrap(), f);
+        assert!(f.buckets.contains("doc-example-bucket"));
+        assert!(f.canonical_id.is_some());
+    }
+
+    #[test]
+    fn a_new_advisory_on_a_bucket_read_across_accounts_is_told_once() {
+        let (before, _) = crate::diagnose::testing::working();
+        let mut after = before.clone();
+        // Default encryption with the AWS managed key (SSE-KMS without a key id): readers in
+        // other accounts cannot decrypt what is written from now on.
+        let bucket = after
+            .accounts
+            .get_mut(KC_A)
+            .and_then(|a| a.s3.get_mut("doc-example-bucket"))
+            .unwrap();
+        bucket.encryption.as_mut().unwrap().kms_key_id = None;
+        let owner = |p: &PathVerdict| p.resource_account.as_deref() == Some(KC_A);
+        let was = evaluate_touching(&before, KC_A);
+        let aws_managed = "DEFAULT_ENCRYPTION_AWS_MANAGED_KEY";
+        assert!(
+            was.iter()
+                .all(|p| !p.advisories.iter().any(|c| c == aws_managed)),
+            "{was:?}"
+        );
+        let now = evaluate_touching(&after, KC_A);
+        assert!(
+            now.iter()
+                .any(|p| p.advisories.iter().any(|c| c == aws_managed)),
+            "{now:?}"
+        );
+        let s = compare_sweep(
+            "s2",
+            KC_A,
+            Some(&swept_index(KC_A, &was, "s1")),
+            &now,
+            owner,
+        );
+        assert!(s.changed(), "{s:?}");
+        let codes: Vec<(&str, &str)> = s
+            .advisories
+            .iter()
+            .map(|a| (a.code.as_str(), a.bucket.as_str()))
+            .collect();
+        assert_eq!(codes, [(aws_managed, "doc-example-bucket")], "{s:?}");
+        // No path's verdict changed: the advisory is the whole message.
+        assert!(s.changes.is_empty(), "{:?}", s.changes);
+        let text = crate::report::sns::sweep_text(&s);
+        assert!(
+            text.contains("ADVISORY DEFAULT_ENCRYPTION_AWS_MANAGED_KEY on s3://doc-example-bucket"),
+            "{text}"
+        );
+        // The next sweep with nothing changed tells nothing; the index kept the advisory.
+        let again = compare_sweep(
+            "s3",
+            KC_A,
+            Some(&swept_index(KC_A, &now, "s2")),
+            &now,
+            owner,
+        );
+        assert!(!again.changed(), "{again:?}");
+        // The bucket's advisory is told by its owner only.
+        let b = compare_sweep(
+            "s2",
+            KC_B,
+            Some(&swept_index(KC_B, &was, "s1")),
+            &now,
+            |p| p.resource_account.as_deref() == Some(KC_B),
+        );
+        assert!(b.advisories.is_empty(), "{b:?}");
     }
 }

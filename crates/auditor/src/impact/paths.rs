@@ -207,6 +207,19 @@ pub(crate) fn merge(paths: Vec<ReadPath>) -> Vec<Intended> {
         .collect()
 }
 
+impl Intended {
+    /// Whether the path is checked (its verdict reported): the bucket policy intends it, or
+    /// both the key side and the caller's identity policies do. A path only one other side
+    /// intends (a key policy naming a principal whose IAM does not ask for the bucket; an
+    /// identity policy asking for a bucket whose owner grants nothing) is not a path anyone on
+    /// both sides agreed on. (The live path index, `state::evaluate`, still records every
+    /// enumerated path, one-sided ones included: the change-impact check compares them.)
+    pub fn checked(&self) -> bool {
+        self.sources.contains(&Source::BucketPolicy)
+            || (self.sources.contains(&Source::Key) && self.sources.contains(&Source::Identity))
+    }
+}
+
 /// How a path names the statement that intends it: `<policy> statement <index> (Sid <sid>)`.
 pub(crate) fn statement_label(policy: &str, st: &Statement) -> String {
     match st.sid.as_deref() {

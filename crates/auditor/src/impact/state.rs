@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{paths, slice, Impact, ImpactPath};
-use crate::diagnose::{FixCache, Verdict};
+use crate::diagnose::{Code, FixCache, Verdict};
 use crate::refs::Arn;
 use crate::snapshot::{Account, Iam, Snapshot};
 
@@ -62,6 +62,12 @@ pub struct PathVerdict {
     pub principal_account: Option<String>,
     /// The bucket owner's account.
     pub resource_account: Option<String>,
+    /// The advisory finding codes of the path's diagnosis about the bucket and its keys
+    /// (`DEFAULT_ENCRYPTION_ALIAS`, `DEFAULT_ENCRYPTION_AWS_MANAGED_KEY`, ...): traps that do
+    /// not block the read today. Collector gaps (`MISSING_EVIDENCE`) are left out: they show as
+    /// an `unknown` verdict. Absent from indexes written before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<String>,
 }
 
 /// A path's identity: principal, bucket, object (as shown).
@@ -222,7 +228,7 @@ pub fn evaluate_where(
             )),
         };
         let probe = p.bucket.object(p.object.key.as_str()).arn();
-        let (verdict, blocking, must_act) =
+        let (verdict, blocking, must_act, advisories) =
             match slice::diagnose_path(cut, &p.principal, &p.bucket, &p.object.key, cache) {
                 Ok(d) => {
                     let blocking: Vec<String> = d.blocking().map(|f| f.code.to_string()).collect();
@@ -230,9 +236,17 @@ pub fn evaluate_where(
                         d.blocking().filter_map(super::acting_account).collect();
                     must_act.sort();
                     must_act.dedup();
-                    (d.verdict, blocking, must_act)
+                    let mut advisories: Vec<String> = d
+                        .findings
+                        .iter()
+                        .filter(|f| !f.blocking && f.code != Code::MissingEvidence)
+                        .map(|f| f.code.to_string())
+                        .collect();
+                    advisories.sort();
+                    advisories.dedup();
+                    (d.verdict, blocking, must_act, advisories)
                 }
-                Err(_) => (Verdict::Unknown, Vec::new(), Vec::new()),
+                Err(_) => (Verdict::Unknown, Vec::new(), Vec::new(), Vec::new()),
             };
         out.push(PathVerdict {
             principal_account: Arn::parse(&p.principal).map(|a| a.account.to_owned()),
@@ -245,6 +259,7 @@ pub fn evaluate_where(
             verdict,
             blocking,
             must_act,
+            advisories,
         });
     }
     out
@@ -289,6 +304,16 @@ pub fn merge_snapshot(base: &mut Snapshot, fresh: &Snapshot) {
         let b = base.accounts.entry(id.clone()).or_default();
         merge_account(b, f);
     }
+    // An alias the fresh read looked up and found on no key was deleted (`DeleteAlias`): it is
+    // no longer on the key the stored snapshot had it on, so the merged snapshot no longer
+    // resolves it, as KMS no longer does.
+    for (account, region, alias) in aliases_found_nowhere(fresh) {
+        if let Some(a) = base.accounts.get_mut(account) {
+            for k in a.kms.values_mut().filter(|k| k.metadata.region == region) {
+                k.aliases.retain(|x| x != alias);
+            }
+        }
+    }
     // A read that failed before and was made again: only the fresh outcome counts.
     let fresh_ops: BTreeSet<(Option<&str>, &str, Option<&str>)> = fresh
         .collection_errors
@@ -313,6 +338,40 @@ pub fn merge_snapshot(base: &mut Snapshot, fresh: &Snapshot) {
             base.collection_errors.push(e.clone());
         }
     }
+}
+
+/// The aliases that the default encryption of a freshly read bucket names in its owner's
+/// account and that the same read found on no key, the lookup answered (no `kms:DescribeKey`
+/// gap for it): (account, Region, `alias/name`). The collector resolves every alias a bucket's
+/// default encryption names (`DescribeKey`, `crates/live/src/collect.rs` `key_by_alias`), so
+/// an alias found on no key is one KMS no longer has. An alias ARN of another account is not
+/// resolved there and says nothing.
+fn aliases_found_nowhere(fresh: &Snapshot) -> Vec<(&str, &str, &str)> {
+    let mut out = Vec::new();
+    for (owner, account) in &fresh.accounts {
+        for bucket in account.s3.values() {
+            let Some(reference) = bucket
+                .encryption
+                .as_ref()
+                .and_then(|e| e.kms_key_id.as_deref())
+            else {
+                continue;
+            };
+            let Some((alias_account, region, alias)) =
+                Snapshot::alias_of(reference, &bucket.region, owner)
+            else {
+                continue;
+            };
+            let refused = fresh.collection_errors.iter().any(|e| {
+                e.operation == "kms:DescribeKey" && e.resource.as_deref() == Some(reference)
+            });
+            let found = fresh.key(reference, &bucket.region, owner).is_some();
+            if alias_account == owner && !refused && !found {
+                out.push((alias_account, region, alias));
+            }
+        }
+    }
+    out
 }
 
 fn merge_account(b: &mut Account, f: &Account) {

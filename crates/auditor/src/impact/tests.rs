@@ -981,6 +981,68 @@ fn a_fresh_read_of_a_moved_alias_takes_it_off_the_stored_key() {
 }
 
 #[test]
+fn a_fresh_read_that_finds_the_default_encryption_alias_on_no_key_takes_it_off_the_stored_key() {
+    let (mut snap, _) = working();
+    let bucket = "doc-example-bucket";
+    let region = snap.accounts[A].kms[KEY].metadata.region.clone();
+    {
+        let a = snap.accounts.get_mut(A).expect("A");
+        a.kms.get_mut(KEY).expect("the key").aliases = vec!["alias/reports".into()];
+        let enc =
+            a.s3.get_mut(bucket)
+                .and_then(|b| b.encryption.as_mut())
+                .expect("default encryption");
+        enc.algorithm = "aws:kms".into();
+        enc.kms_key_id = Some("alias/reports".into());
+    }
+    assert!(snap.key("alias/reports", &region, A).is_some());
+    // The fresh read (DeleteAlias): the bucket, whose default encryption still names the
+    // alias, and no key holding it (DescribeKey found none).
+    let mut fresh = crate::snapshot::Snapshot::default();
+    fresh
+        .accounts
+        .entry(A.into())
+        .or_default()
+        .s3
+        .insert(bucket.into(), snap.accounts[A].s3[bucket].clone());
+    let mut merged = snap.clone();
+    state::merge_snapshot(&mut merged, &fresh);
+    assert!(merged.key("alias/reports", &region, A).is_none());
+    assert!(merged.accounts[A].kms[KEY].aliases.is_empty());
+    // The key itself stays: deleting an alias does not affect its key.
+    assert!(merged.accounts[A].kms.contains_key(KEY));
+
+    // A lookup that was refused says nothing: the alias stays.
+    let mut refused = fresh.clone();
+    refused
+        .collection_errors
+        .push(crate::snapshot::CollectionError {
+            account: Some(A.into()),
+            operation: "kms:DescribeKey".into(),
+            resource: Some("alias/reports".into()),
+            error: "AccessDeniedException".into(),
+            message: None,
+        });
+    let mut kept = snap.clone();
+    state::merge_snapshot(&mut kept, &refused);
+    assert!(kept.key("alias/reports", &region, A).is_some());
+
+    // An alias ARN of another account is not resolved in the bucket owner's: it stays too.
+    let mut elsewhere = fresh.clone();
+    let other = format!("arn:aws:kms:{region}:999988887777:alias/reports");
+    elsewhere
+        .accounts
+        .get_mut(A)
+        .and_then(|a| a.s3.get_mut(bucket))
+        .and_then(|b| b.encryption.as_mut())
+        .expect("default encryption")
+        .kms_key_id = Some(other);
+    let mut kept = snap.clone();
+    state::merge_snapshot(&mut kept, &elsewhere);
+    assert!(kept.key("alias/reports", &region, A).is_some());
+}
+
+#[test]
 fn the_scope_of_a_change_is_the_paths_it_can_alter() {
     use scope::{scope, Probe};
     let (snap, _) = working();

@@ -285,6 +285,25 @@ impl Snapshot {
             .find_map(|(id, a)| a.s3.get(name).map(|b| (id.as_str(), b)))
     }
 
+    /// The alias a key reference names, with the account and Region KMS resolves it in:
+    /// `alias/name` in `default_account` and `default_region`, an alias ARN in its own;
+    /// `None` for a key ARN or a bare key id. Returns (account, Region, `alias/name`).
+    pub fn alias_of<'r>(
+        reference: &'r str,
+        default_region: &'r str,
+        default_account: &'r str,
+    ) -> Option<(&'r str, &'r str, &'r str)> {
+        match KeyRef::parse(reference)? {
+            KeyRef::AliasArn {
+                region,
+                account,
+                alias,
+            } => Some((account, region, alias)),
+            KeyRef::Alias(alias) => Some((default_account, default_region, alias)),
+            KeyRef::KeyArn { .. } | KeyRef::KeyId(_) => None,
+        }
+    }
+
     /// A key by key ARN, alias ARN, `alias/name` or bare key id, with its account id. Alias
     /// names and bare ids are resolved in `default_region` of `default_account`, the way KMS
     /// resolves them in the caller's account.

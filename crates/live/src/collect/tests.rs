@@ -775,3 +775,78 @@ async fn a_refused_access_point_read_is_a_gap() {
         .iter()
         .any(|f| f.code == Code::MissingEvidence && f.explanation.contains("reports-ap")));
 }
+
+/// An SCP change's scope: a nested OU is walked down to its accounts, an updated policy's
+/// targets are listed, and a refused list or no reader is said, not guessed.
+#[tokio::test]
+async fn the_scope_of_an_org_policy_change_walks_down_from_its_targets() {
+    use auditor::impact::scope::{OrgReach, OrgTarget};
+
+    const NESTED: &str = "ou-root-nested01";
+    const C: &str = "777788889999";
+    let mut w = org_world(Some(MGMT));
+    // C under an OU nested in B's OU.
+    let parent = |id: &str| {
+        Some(crate::ports::OrgParent {
+            id: id.into(),
+            is_root: false,
+        })
+    };
+    w.org_tree
+        .insert(NESTED.into(), (parent(OU), vec!["p-nested".into()], vec![]));
+    w.org_tree
+        .insert(C.into(), (parent(NESTED), vec![], vec![]));
+    let c = collector(w.clone(), 300);
+
+    let on_ou = OrgReach {
+        targets: [OrgTarget::Ou(OU.into())].into(),
+        ..OrgReach::default()
+    };
+    let OrgScopeRead::Read { read, lists } = c.org_scope(&on_ou).await else {
+        panic!("read");
+    };
+    assert_eq!(
+        read.accounts_under,
+        [B.to_owned(), C.to_owned()].into_iter().collect()
+    );
+    // Two lists per OU under the target (B's OU, the nested one); A under the root is not read.
+    assert_eq!(lists, 4);
+
+    // The policy attached to the nested OU: its target listed, then walked.
+    let updated = OrgReach {
+        policies: ["p-nested".to_owned()].into(),
+        ..OrgReach::default()
+    };
+    let OrgScopeRead::Read { read, lists } = c.org_scope(&updated).await else {
+        panic!("read");
+    };
+    assert_eq!(
+        read.policy_targets,
+        [OrgTarget::Ou(NESTED.into())].into_iter().collect()
+    );
+    assert_eq!(read.accounts_under, [C.to_owned()].into_iter().collect());
+    assert_eq!(lists, 3);
+
+    // A refused ListChildren is a failure the handler falls back on, naming the call.
+    let mut refused = w.clone();
+    refused
+        .denied
+        .insert((MGMT.to_owned(), "organizations:ListChildren".to_owned()));
+    let got = collector(refused, 300).org_scope(&on_ou).await;
+    assert!(
+        matches!(
+            got,
+            OrgScopeRead::Failed {
+                operation: "organizations:ListChildren",
+                ..
+            }
+        ),
+        "{got:?}"
+    );
+    // No organization reader configured.
+    w.org_reader = None;
+    assert_eq!(
+        collector(w, 300).org_scope(&on_ou).await,
+        OrgScopeRead::NotConfigured
+    );
+}

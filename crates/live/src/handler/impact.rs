@@ -36,7 +36,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{handle, LiveError, Summary};
-use crate::collect::Collector;
+use crate::collect::{Collector, OrgScopeRead};
 use crate::meter::Meter;
 use crate::ports::{Accounts, Publisher, StateList, StateStore};
 use crate::state::{self, Update};
@@ -145,7 +145,7 @@ pub async fn assess<A: Accounts, P: Publisher, S: StateStore + StateList>(
     };
     // An SCP or RCP change is recorded in the management account, but reaches the accounts
     // under its target: their stored states are the ones assessed.
-    let reached = org_reach(store, change).await?;
+    let reached = org_reach(collector, store, change).await?;
     let mut loaded = Vec::new();
     for a in reached.as_deref().unwrap_or(std::slice::from_ref(&account)) {
         if let Some(s) = state::load(store, a).await.map_err(LiveError::State)? {
@@ -191,8 +191,16 @@ pub async fn assess<A: Accounts, P: Publisher, S: StateStore + StateList>(
     let mut fresh = collect(collector, &probes).await?;
     auditor::impact::state::merge_snapshot(&mut after, &fresh);
     // Paths only the fresh reads intend (a new principal in a bucket or key policy): read
-    // their principal's side too, once.
-    let known: BTreeSet<PathId> = index.paths.iter().map(|p| p.id()).collect();
+    // their principal's side too, once. A path the stored snapshot already intended but the
+    // loaded indexes do not hold touches none of the loaded accounts (another account's path
+    // to a shared bucket): the change's scope left it out, and re-reading it would reassess an
+    // account the change does not reach.
+    let known: BTreeSet<PathId> = index
+        .paths
+        .iter()
+        .map(|p| p.id())
+        .chain(evaluate(&before).iter().map(|p| p.id()))
+        .collect();
     let discovered: BTreeSet<Probe> = evaluate(&after)
         .iter()
         .filter(|p| !known.contains(&p.id()))
@@ -329,41 +337,83 @@ pub async fn assess<A: Accounts, P: Publisher, S: StateStore + StateList>(
     Ok(seen)
 }
 
-/// The accounts an SCP or RCP change reaches, `None` for any other change: the account an
-/// `AttachPolicy` or `DetachPolicy` names; for an OU, the root, or a policy changed or
-/// deleted wherever it is attached, every account with stored state (the store does not hold
-/// the organization's structure, and reassessing a path the policy does not reach finds its
-/// verdict unchanged and publishes nothing).
-async fn org_reach<S: StateList>(
+/// The accounts an SCP or RCP change reaches, `None` for any other change (the decision is
+/// `auditor::impact::scope::org_reach` and `reached_accounts`): the account an `AttachPolicy`
+/// or `DetachPolicy` names; for an OU, the stored accounts under it, and for `UpdatePolicy`
+/// those under the policy's targets, read through the organization reader
+/// ([`Collector::org_scope`]); for the root, every stored account; for `DeletePolicy`, none
+/// (AWS deletes only a detached policy). Without an organization reader, or when its reads
+/// fail, an OU or an updated policy reaches every stored account, and the log says so.
+async fn org_reach<A: Accounts, S: StateList>(
+    collector: &Collector<A>,
     store: &S,
     change: &ChangeEvent,
 ) -> Result<Option<Vec<String>>, LiveError> {
-    let mut out = BTreeSet::new();
-    let mut any = false;
-    for t in &change.touches {
-        let Touched::Organization { target, .. } = t else {
-            continue;
-        };
-        any = true;
-        match target.as_deref() {
-            Some(id) if iam_eval::principal::is_account_id(id) => {
-                out.insert(id.to_owned());
-            }
-            _ => {
-                let all = store.list(state::ACCOUNTS_PREFIX).await.map_err(|source| {
-                    LiveError::State(state::StateFailure::Store {
-                        name: state::ACCOUNTS_PREFIX.to_owned(),
-                        source,
-                    })
-                })?;
-                out.extend(
-                    all.iter()
-                        .filter_map(|n| state::account_of_snapshot_name(n)),
-                );
-            }
-        }
+    let Some(reach) = auditor::impact::scope::org_reach(change) else {
+        return Ok(None);
+    };
+    let named = |reach: &auditor::impact::scope::OrgReach| -> BTreeSet<String> {
+        reach
+            .targets
+            .iter()
+            .filter_map(|t| match t {
+                auditor::impact::scope::OrgTarget::Account(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    if reach.is_accounts_only() {
+        // No list needed: the accounts named (none for `DeletePolicy`).
+        return Ok(Some(named(&reach).into_iter().collect()));
     }
-    Ok(any.then(|| out.into_iter().collect()))
+    let all = store.list(state::ACCOUNTS_PREFIX).await.map_err(|source| {
+        LiveError::State(state::StateFailure::Store {
+            name: state::ACCOUNTS_PREFIX.to_owned(),
+            source,
+        })
+    })?;
+    let stored: BTreeSet<String> = all
+        .iter()
+        .filter_map(|n| state::account_of_snapshot_name(n))
+        .collect();
+    let org = if reach.has_root() {
+        None
+    } else {
+        Some(collector.org_scope(&reach).await)
+    };
+    let read = match &org {
+        Some(OrgScopeRead::Read { read, lists }) => {
+            tracing::info!(
+                event_id = change.event_id.as_deref(),
+                lists,
+                targets = ?read.policy_targets,
+                accounts_under = read.accounts_under.len(),
+                "organization policy change: scope narrowed through the organization reader"
+            );
+            Some(read)
+        }
+        Some(OrgScopeRead::NotConfigured) => {
+            tracing::info!(
+                event_id = change.event_id.as_deref(),
+                stored = stored.len(),
+                "organization policy change on an OU or a policy's targets: no organization reader (S3KA_ORG_ACCESS), every stored account is reassessed"
+            );
+            None
+        }
+        Some(OrgScopeRead::Failed { operation, error }) => {
+            tracing::warn!(
+                event_id = change.event_id.as_deref(),
+                operation,
+                error = %error,
+                stored = stored.len(),
+                "organization policy change: the organization could not be read, every stored account is reassessed"
+            );
+            None
+        }
+        None => None,
+    };
+    let reached = auditor::impact::scope::reached_accounts(&reach, read, &stored);
+    Ok(Some(reached.into_iter().collect()))
 }
 
 /// Builds or refreshes the state of the accounts `probes` touch without a change: each probe

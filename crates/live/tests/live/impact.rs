@@ -564,6 +564,7 @@ fn verdict(principal: &str, bucket: &str, account: &str) -> PathVerdict {
         must_act: Vec::new(),
         principal_account: Some("444455556666".into()),
         resource_account: Some(account.into()),
+        advisories: Vec::new(),
     }
 }
 

@@ -1,9 +1,10 @@
 //! Policy-change impact per change family, against the test server (issue 10), for the
 //! families `impact.rs` does not cover: default encryption (a key B cannot use, the AWS
 //! managed key) and the bucket policy's deletion,
-//! Object Ownership / ACL / Block Public Access (`RestrictPublicBuckets` over a public policy), KMS aliases and the key's deletion schedule,
+//! Object Ownership / ACL / Block Public Access (`RestrictPublicBuckets` over a public policy), KMS aliases (moved, deleted) and the key's deletion schedule,
 //! IAM groups and group membership, managed policy versions, permissions boundaries and role
-//! deletion, SCPs on an OU and on the root, an RCP, and a path opened to a third account.
+//! deletion, SCPs on an OU and on the root (an OU narrowed to the stored accounts under it,
+//! an updated SCP to those under its targets), an RCP, and a path opened to a third account.
 //!
 //! Each test applies the change on the server with the SDK, hands the handler the matching
 //! CloudTrail record (a sample of `events/` adapted to the accounts, or, where `events/` has
@@ -23,7 +24,9 @@
 //!   does when it encrypts a new object.
 //! * Organizations: moto 5.2.5 creates OUs, and accepts `RESOURCE_CONTROL_POLICY` policies and
 //!   their attachments (`layers.rs`), so both the SCP (account, OU, root) and the RCP changes
-//!   are applied there; it enforces neither.
+//!   are applied there; it enforces neither. It answers `ListChildren` and
+//!   `ListTargetsForPolicy` (the scope of an OU or an updated policy) in one page, so the
+//!   paging of those lists is not exercised here.
 //! * Block Public Access is the auditor's reading too: `RestrictPublicBuckets` takes a public
 //!   bucket policy's grants away from other accounts
 //!   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html),
@@ -84,6 +87,8 @@ const ATTACH_POLICY: &str =
     include_str!("../../../../events/change-attachpolicy-scp.eventbridge.json");
 const DETACH_POLICY: &str =
     include_str!("../../../../events/change-detachpolicy-scp.eventbridge.json");
+const UPDATE_POLICY: &str =
+    include_str!("../../../../events/change-updatepolicy-scp.eventbridge.json");
 
 /// The representative key a path on every object of the bucket (`*`) is diagnosed on: an
 /// object not yet written, encrypted with the bucket's default key when it is.
@@ -1013,7 +1018,7 @@ fn org_event(rig: &Rig, sample: &str, mgmt: &str, policy_id: &str, target: &str)
 }
 
 #[tokio::test]
-async fn impact_scp_on_the_readers_ou_and_on_the_root_reassess_every_stored_account() {
+async fn impact_scp_on_the_readers_ou_and_on_the_root_break_and_fix_the_readers_path() {
     let (rig, mgmt, root, ou) = in_organization("impact_fam_scp_ou_root").await;
     let org = aws_sdk_organizations::Client::new(&rig.m.account(&mgmt).await);
     let deny = json!({"Version": "2012-10-17", "Statement": [{"Sid": "NoObjectReads",
@@ -1031,8 +1036,8 @@ async fn impact_scp_on_the_readers_ou_and_on_the_root_reassess_every_stored_acco
     let s = rig
         .deliver(&org_event(&rig, ATTACH_POLICY, &mgmt, &policy_id, &ou))
         .await;
-    // THEN every stored account is reassessed (an OU is not narrowed to its accounts), the
-    // reader's path breaks, and the organization's management account must act
+    // THEN the accounts under the OU are reassessed, the reader's path breaks, and the
+    // organization's management account must act
     assert_eq!(s.impacts.len(), 1, "{s:?}");
     assert_eq!(s.impacts[0].broken.len(), 1, "{s:?}");
     assert!(!s.impacts[0].stored.contains(&mgmt), "{s:?}");
@@ -1355,5 +1360,212 @@ async fn impact_default_encryption_on_the_aws_managed_key_breaks_new_objects_for
     assert_ne!(body["path"]["fixes_verified"], true, "{body:#}");
     // A must act (change the default back to a customer managed key).
     assert_eq!(body["acting_accounts"], json!([rig.kc.a]), "{body:#}");
+    rig.nothing_published().await;
+}
+
+/// Role `analyst` in account `c`, whose identity policy asks for the scenario's bucket and
+/// key (a path of C to A's bucket that the bucket policy, naming only B's reader, denies).
+async fn analyst_in(m: &Moto, kc: &Kc, c: &str) -> String {
+    let iam_c = aws_sdk_iam::Client::new(&m.account(c).await);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    iam_c
+        .create_role()
+        .role_name("analyst")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create role");
+    iam_c
+        .put_role_policy()
+        .role_name("analyst")
+        .policy_name("read-reports")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{}/*", kc.bucket)},
+                {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": kc.key_arn}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("put role policy");
+    format!("arn:aws:iam::{c}:role/analyst")
+}
+
+#[tokio::test]
+async fn impact_scp_on_an_ou_reassesses_only_the_stored_accounts_under_it() {
+    // GIVEN an organization: A under the root, B (the reader) under an OU, and a third member
+    // C under the root whose role `analyst` has a stored path to A's bucket; the collector
+    // reads the organization through the management account, and both paths are seeded
+    let m = Moto::connect("impact_fam_scp_narrowed").await;
+    let (mgmt, _root, ou, a, b) = crate::layers::organization(&m).await;
+    let org = aws_sdk_organizations::Client::new(&m.account(&mgmt).await);
+    let c_account = org
+        .create_account()
+        .account_name("analytics")
+        .email(format!("{}@example.com", unique("analytics")))
+        .send()
+        .await
+        .expect("create account")
+        .create_account_status()
+        .and_then(|s| s.account_id())
+        .expect("account id")
+        .to_owned();
+    let kc = Kc::build_in(&m, Cause::None, a, b).await;
+    let analyst = analyst_in(&m, &kc, &c_account).await;
+    let org_reader = format!("arn:aws:iam::{mgmt}:role/S3KmsAuditorOrgReader");
+    let collector = crate::layers::collector(&m, Some(OrgAccess::Role(org_reader)));
+    let reader = format!("arn:aws:iam::{}:role/reader", kc.b);
+    let object = "reports/q1.csv";
+    let rig = Rig::seeded_on(m, kc, collector, &[reader.clone(), analyst.clone()], object).await;
+    // C's stored state: its versions (S3 ETags) say whether anything rewrote it.
+    let c_versions = || async {
+        let mut out = Vec::new();
+        for name in [
+            state::snapshot_name(&c_account),
+            state::index_name(&c_account),
+        ] {
+            let got = rig
+                .store
+                .get(&name)
+                .await
+                .expect("read")
+                .expect("C's state");
+            out.push(got.version);
+        }
+        out
+    };
+    let c_before = c_versions().await;
+    assert!(
+        rig.stored(&analyst, object).await.is_some(),
+        "C's path is in A's index"
+    );
+
+    // WHEN an SCP denying object reads is attached to B's OU
+    let deny = json!({"Version": "2012-10-17", "Statement": [{"Sid": "NoObjectReads",
+        "Effect": "Deny", "Action": "s3:GetObject", "Resource": "*"}]});
+    let policy_id = crate::layers::attach(
+        &rig.m,
+        &mgmt,
+        PolicyType::ServiceControlPolicy,
+        "DenyObjectReadsNarrowed",
+        deny,
+        &ou,
+    )
+    .await;
+    let s = rig
+        .deliver(&org_event(&rig, ATTACH_POLICY, &mgmt, &policy_id, &ou))
+        .await;
+    // THEN only B's path is re-read (one probe, not C's), it breaks, and C's state is not
+    // rewritten: the OU was expanded to the accounts under it (ListChildren)
+    let i = &s.impacts[0];
+    assert_eq!(i.probes, 1, "{s:?}");
+    assert_eq!(
+        i.broken,
+        [(reader.clone(), rig.kc.bucket.clone(), object.to_owned())]
+    );
+    assert!(!i.stored.contains(&c_account), "{s:?}");
+    assert!(i.stored.contains(&rig.kc.b), "{s:?}");
+    assert_eq!(c_versions().await, c_before, "C's state was rewritten");
+    rig.expect_path("broken", &reader, object, "AttachPolicy", None)
+        .await;
+    rig.nothing_published().await;
+
+    // WHEN the SCP attached to B's OU is updated to deny something no path needs
+    let harmless = json!({"Version": "2012-10-17", "Statement": [{"Sid": "NoBucketDeletion",
+        "Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"}]});
+    org.update_policy()
+        .policy_id(&policy_id)
+        .content(harmless.to_string())
+        .send()
+        .await
+        .expect("update policy");
+    let mut update = rig.event(&UPDATE_POLICY.replace("555566667777", &mgmt));
+    update["detail"]["requestParameters"] =
+        json!({"policyId": policy_id, "content": harmless.to_string()});
+    update["detail"]["eventID"] = json!(unique("event"));
+    let s = rig.deliver(&update).await;
+    // THEN the policy's targets (ListTargetsForPolicy: the OU) reach B alone: B's path is
+    // fixed, C's is neither re-read nor rewritten
+    let i = &s.impacts[0];
+    assert_eq!(i.probes, 1, "{s:?}");
+    assert_eq!(
+        i.fixed,
+        [(reader.clone(), rig.kc.bucket.clone(), object.to_owned())]
+    );
+    assert!(!i.stored.contains(&c_account), "{s:?}");
+    assert_eq!(c_versions().await, c_before, "C's state was rewritten");
+    rig.expect_path("fixed", &reader, object, "UpdatePolicy", None)
+        .await;
+    rig.nothing_published().await;
+}
+
+#[tokio::test]
+async fn impact_deleting_the_alias_default_encryption_names_leaves_new_objects_keyless() {
+    // GIVEN default encryption naming A's key K by an alias, and the reader's path to new
+    // objects seeded (allowed: the alias names K, whose policy names the reader)
+    let m = Moto::connect("impact_fam_alias_deleted").await;
+    let kc = Kc::build(&m, Cause::None).await;
+    let alias = format!("alias/{}", unique("fam-deleted"));
+    let kms = aws_sdk_kms::Client::new(&m.account(&kc.a).await);
+    kms.create_alias()
+        .alias_name(&alias)
+        .target_key_id(&kc.key_arn)
+        .send()
+        .await
+        .expect("create alias");
+    let alias_arn = format!("arn:aws:kms:{REGION}:{}:{alias}", kc.a);
+    set_default_key(&Moto::s3(&m.account(&kc.a).await), &kc.bucket, &alias_arn).await;
+    let c = collector(&m, Duration::from_secs(300));
+    let reader = format!("arn:aws:iam::{}:role/reader", kc.b);
+    let rig = Rig::seeded_on(m, kc, c, std::slice::from_ref(&reader), NEW_OBJECT).await;
+    let before = rig.stored(&reader, "*").await.expect("seeded path");
+    assert_eq!(
+        before.verdict,
+        auditor::diagnose::Verdict::Allowed,
+        "{before:?}"
+    );
+
+    // WHEN A deletes the alias (default encryption still names it)
+    kms.delete_alias()
+        .alias_name(&alias)
+        .send()
+        .await
+        .expect("delete alias");
+    let deleted = rig.call(UPDATE_ALIAS, "DeleteAlias", json!({"aliasName": alias}));
+    let s = rig.deliver(&deleted).await;
+    // THEN the bucket's paths are re-read, and the stored snapshot no longer resolves the
+    // alias to K: KMS has no key under it, so S3 can encrypt no new object with it. The
+    // snapshot records no "alias not found" fact (a lookup that finds nothing leaves no
+    // trace), so the diagnosis names the key as missing evidence and the path is no longer
+    // allowed but undecided: logged, not published.
+    assert!(s.impacts[0].probes >= 1, "{s:?}");
+    assert!(
+        s.impacts[0].broken.is_empty() && s.impacts[0].fixed.is_empty(),
+        "{s:?}"
+    );
+    let after = rig.stored(&reader, "*").await.expect("path kept");
+    assert_eq!(
+        after.verdict,
+        auditor::diagnose::Verdict::Unknown,
+        "{after:?}"
+    );
+    let stored = rig
+        .store
+        .get(&state::snapshot_name(&rig.kc.a))
+        .await
+        .expect("read")
+        .expect("A's snapshot");
+    let snap =
+        auditor::snapshot::Snapshot::from_value(&serde_json::from_str(&stored.body).expect("json"))
+            .expect("snapshot");
+    assert!(snap.key(&alias_arn, REGION, &rig.kc.a).is_none());
+    assert!(
+        snap.accounts[&rig.kc.a]
+            .kms
+            .get(&rig.kc.key_arn)
+            .is_some_and(|k| !k.aliases.contains(&alias)),
+        "K is kept without the alias"
+    );
     rig.nothing_published().await;
 }

@@ -28,6 +28,10 @@
 //!   hand-written Query client) in its owner's account; its policy blamed and fixed, an unknown
 //!   endpoint stated as a gap.
 //! * `measure`: the numbers of docs/live-measurements.md (ignored; run on demand).
+//! * `sweep` (with the proxy counting the state store's reads): the organization sweep of
+//!   twenty accounts through the real queue.
+//! * `sweep_scale`: the calls per account of the organization sweep, counted at the proxy,
+//!   for docs/scaling.md (ignored; run on demand).
 
 #![allow(
     clippy::indexing_slicing,
@@ -52,4 +56,5 @@ mod runtime_api;
 mod sns;
 mod support;
 mod sweep;
+mod sweep_scale;
 mod vpce;

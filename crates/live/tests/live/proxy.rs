@@ -8,8 +8,10 @@
 //! operations. A faulted request never reaches the server, so it never changes state there.
 //!
 //! What it saw is its own record, independent of the function's meter: every request with
-//! its operation, start and end, the connection it came on, and the fault it got; and the
-//! number of TCP connections it accepted.
+//! its operation (`service:Operation`, the service as the request was signed for), start and
+//! end, the connection it came on, and the fault it got; and the number of TCP connections it
+//! accepted. [`by_service`] counts a log per service, which is how the sweep's measurement
+//! (`sweep_scale.rs`) counts calls from outside the code it measures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,7 +61,8 @@ pub struct Plan {
 /// One request as the proxy saw it.
 #[derive(Debug, Clone)]
 pub struct Seen {
-    /// `iam:GetPolicyVersion`, `kms:DescribeKey`, `s3:GET /bucket?policy`...
+    /// `iam:GetPolicyVersion`, `kms:DescribeKey`, `sqs:SendMessageBatch`,
+    /// `s3:GET /bucket?policy`...: the service before the colon.
     pub op: String,
     /// When the request was read.
     pub start: Instant,
@@ -170,6 +173,46 @@ pub fn depth(log: &[Seen]) -> usize {
     chain.into_iter().max().unwrap_or(0)
 }
 
+/// Requests per service (`s3` requests whose path starts with `/<state_bucket>` counted as
+/// `state`), with the operations seen in each.
+pub fn by_service(
+    log: &[Seen],
+    state_bucket: &str,
+) -> std::collections::BTreeMap<String, (usize, std::collections::BTreeMap<String, usize>)> {
+    let mut out: std::collections::BTreeMap<
+        String,
+        (usize, std::collections::BTreeMap<String, usize>),
+    > = std::collections::BTreeMap::new();
+    for s in log {
+        let (service, op) = s.op.split_once(':').unwrap_or(("?", s.op.as_str()));
+        let (service, op) = if service == "s3" {
+            let (method, target) = op.split_once(' ').unwrap_or((op, ""));
+            let ours = target.starts_with(&format!("/{state_bucket}"));
+            // S3 operations by method and subresource (`GET ?policy`), objects by method.
+            let sub = target
+                .split_once('?')
+                .map(|(_, q)| q.split(['=', '&']).next().unwrap_or(""))
+                .filter(|q| !q.is_empty() && *q != "x-id");
+            let what = match (ours, sub) {
+                (true, Some("list-type")) => format!("{method} (list)"),
+                (true, _) => method.to_owned(),
+                (false, Some(q)) => format!("{method} ?{q}"),
+                (false, None) if target == "/" || target.starts_with("/?") => {
+                    format!("{method} (list buckets)")
+                }
+                (false, None) => method.to_owned(),
+            };
+            (if ours { "state" } else { "s3" }, what)
+        } else {
+            (service, op.to_owned())
+        };
+        let entry = out.entry(service.to_owned()).or_default();
+        entry.0 += 1;
+        *entry.1.entry(op).or_default() += 1;
+    }
+    out
+}
+
 /// The most requests in flight at once.
 pub fn peak_overlap(log: &[Seen]) -> usize {
     log.iter()
@@ -198,28 +241,46 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The operation: `X-Amz-Target` (JSON protocols), `Action=` (query protocols), or the
+    /// The service the request was signed for: the service of the SigV4 credential scope
+    /// (`Credential=AKID/20261203/us-west-2/sqs/aws4_request`), as the server reads it.
+    fn signed_service(&self) -> Option<String> {
+        let auth = self.header("authorization")?;
+        let scope = auth.split("Credential=").nth(1)?.split(',').next()?;
+        let mut parts = scope.split('/');
+        let service = parts.nth(3)?;
+        (!service.is_empty()).then(|| service.to_owned())
+    }
+
+    /// The operation, `service:Operation`: the service of the signature (else guessed from
+    /// the request), and `X-Amz-Target` (JSON protocols), `Action=` (query protocols), or the
     /// S3 method and path.
     fn label(&self) -> String {
+        let signed = self.signed_service();
         if let Some(t) = self.header("x-amz-target") {
-            let service = if t.starts_with("TrentService") {
-                "kms"
-            } else if t.starts_with("AWSOrganizations") {
-                "organizations"
-            } else {
-                "json"
-            };
+            let service = signed.unwrap_or_else(|| {
+                if t.starts_with("TrentService") {
+                    "kms"
+                } else if t.starts_with("AWSOrganizations") {
+                    "organizations"
+                } else {
+                    "json"
+                }
+                .to_owned()
+            });
             return format!("{service}:{}", t.rsplit('.').next().unwrap_or(t));
         }
         let body = String::from_utf8_lossy(&self.body);
         if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
-            let service = if body.contains("TopicArn") || action == "Publish" {
-                "sns"
-            } else if action.contains("Role") && action.starts_with("Assume") {
-                "sts"
-            } else {
-                "iam"
-            };
+            let service = signed.unwrap_or_else(|| {
+                if body.contains("TopicArn") || action == "Publish" {
+                    "sns"
+                } else if action.contains("Role") && action.starts_with("Assume") {
+                    "sts"
+                } else {
+                    "iam"
+                }
+                .to_owned()
+            });
             return format!("{service}:{action}");
         }
         format!("s3:{} {}", self.method, self.target)

@@ -10,7 +10,12 @@
 //!   policies that leave the reader out) and a completion message;
 //! * a second sweep with nothing changed publishes only the completion message;
 //! * one injected break (a bucket policy deleted) publishes exactly one summary, naming the
-//!   broken path.
+//!   broken path;
+//! * one account's default encryption switched to a key alias publishes exactly one summary,
+//!   with the new advisory and no path change, and the next sweep nothing;
+//! * each evaluation reads only the stored snapshots its account's paths involve: counted at
+//!   a proxy in front of the state store, three per account in the ring (itself and its two
+//!   neighbours), not twenty.
 //!
 //! moto accepts any `AssumeRole` (trust policies and the ExternalId are not checked) and does
 //! not enforce the policies; the verdicts here are the auditor's own evaluation of what it read.
@@ -34,6 +39,7 @@ use aws_sdk_s3::types::{
 use serde_json::{json, Value};
 
 use crate::kc::collector;
+use crate::proxy::{Plan, Proxy};
 use crate::support::{account_id, unique, Inbox, Moto, EXTERNAL_ID, HOME, REGION, ROLE};
 
 const ACCOUNTS: usize = 20;
@@ -98,27 +104,7 @@ async fn build(m: &Moto) -> Org {
             .send()
             .await
             .expect("bucket policy");
-        s3.put_bucket_encryption()
-            .bucket(bucket)
-            .server_side_encryption_configuration(
-                ServerSideEncryptionConfiguration::builder()
-                    .rules(
-                        ServerSideEncryptionRule::builder()
-                            .apply_server_side_encryption_by_default(
-                                ServerSideEncryptionByDefault::builder()
-                                    .sse_algorithm(ServerSideEncryption::AwsKms)
-                                    .kms_master_key_id(&key_arn)
-                                    .build()
-                                    .expect("default"),
-                            )
-                            .build(),
-                    )
-                    .build()
-                    .expect("encryption"),
-            )
-            .send()
-            .await
-            .expect("bucket encryption");
+        encrypt_with(&s3, bucket, &key_arn).await;
         // The reader of this account reads the next account's bucket.
         let next_bucket = &buckets[next];
         iam.create_role()
@@ -247,7 +233,14 @@ async fn an_organization_sweep_stores_every_account_and_publishes_only_what_chan
         .send()
         .await
         .expect("state bucket");
-    let store = S3StateStore::new(&m.base, &state_bucket, true);
+    // The state store behind a proxy: its reads are counted from outside the worker.
+    let proxy = Proxy::start(&m.endpoint, Plan::default(), 1, true).await;
+    let proxied = m.base.to_builder().endpoint_url(&proxy.endpoint).build();
+    let store = S3StateStore::new(&proxied, &state_bucket, true);
+    let snapshot_reads = |log: &[crate::proxy::Seen]| {
+        let prefix = format!("s3:GET /{state_bucket}/accounts/");
+        log.iter().filter(|s| s.op.starts_with(&prefix)).count()
+    };
     let sqs = aws_sdk_sqs::Client::new(&m.base);
     let queue_url = sqs
         .create_queue()
@@ -303,7 +296,17 @@ async fn an_organization_sweep_stores_every_account_and_publishes_only_what_chan
     };
 
     // First sweep: every account stored; one summary per planted denial.
+    proxy.take_log();
     let (first, done) = run(1).await;
+    // Each account's snapshot is read once by its collect (the conditional write reads it
+    // first) and once by each evaluation that involves it: in the ring, its own and its two
+    // neighbours'. Every evaluation reading every stored snapshot would be 20 + 20 x 20.
+    let reads = snapshot_reads(&proxy.take_log());
+    assert_eq!(
+        reads,
+        ACCOUNTS + 3 * ACCOUNTS,
+        "snapshot reads of the first sweep"
+    );
     let collected = done
         .iter()
         .filter(|d| matches!(d, Done::Collected { .. }))
@@ -452,6 +455,81 @@ async fn an_organization_sweep_stores_every_account_and_publishes_only_what_chan
         .collect();
     assert_eq!(completions.len(), 1);
     assert_eq!(completions[0]["sweep"]["broken"], 1);
+
+    // A new advisory: account 7's default encryption names its key by an alias. Readers in
+    // account 6 still read (the alias resolves in the bucket's account), so no path changes;
+    // the summary tells the advisory, once.
+    let cfg = m.account(&org.accounts[7]).await;
+    let kms = aws_sdk_kms::Client::new(&cfg);
+    let key_id = kms
+        .list_keys()
+        .send()
+        .await
+        .expect("list keys")
+        .keys()
+        .first()
+        .and_then(|k| k.key_id())
+        .expect("account 7's key")
+        .to_owned();
+    kms.create_alias()
+        .alias_name("alias/ring-data")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .expect("alias");
+    encrypt_with(&Moto::s3(&cfg), &org.buckets[7], "alias/ring-data").await;
+    let (_, _) = run(4).await;
+    let messages = published(&inbox).await;
+    let summaries: Vec<&Value> = messages.iter().filter(|b| b["kind"] == "sweep").collect();
+    assert_eq!(summaries.len(), 1, "{messages:#?}");
+    let s = summaries[0];
+    assert_eq!(s["account"], org.accounts[7].as_str());
+    assert_eq!(s["changes"], json!(["advisory"]), "{s:#}");
+    assert_eq!(
+        s["account_sweep"]["advisories"],
+        json!([{"code": "DEFAULT_ENCRYPTION_ALIAS", "bucket": org.buckets[7], "paths": 1}]),
+        "{s:#}"
+    );
+    assert!(
+        s["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("SWEEP ADVISORY 1"),
+        "{s:#}"
+    );
+    // And the next sweep, nothing changed, tells nothing again.
+    let (_, _) = run(5).await;
+    let messages = published(&inbox).await;
+    let kinds: Vec<&str> = messages
+        .iter()
+        .map(|b| b["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["sweep_complete"], "{messages:#?}");
+}
+
+/// Sets `bucket`'s default encryption to SSE-KMS with `key` (an ARN or an alias).
+pub(crate) async fn encrypt_with(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) {
+    s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::AwsKms)
+                                .kms_master_key_id(key)
+                                .build()
+                                .expect("default"),
+                        )
+                        .build(),
+                )
+                .build()
+                .expect("encryption"),
+        )
+        .send()
+        .await
+        .expect("bucket encryption");
 }
 
 /// The sweep's plumbing in the home account: a topic read back through a queue, the state

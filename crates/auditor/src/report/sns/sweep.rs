@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::{clip_ascii, fit, short_principal, Attribute, AttributeValue, Head, Notification};
-use crate::impact::org::{AccountSweep, SweepChange, SweepChangeKind, SweepTotals};
+use crate::impact::org::{AccountSweep, SweepAdvisory, SweepChange, SweepChangeKind, SweepTotals};
 
 /// Changes listed one per line; the rest are counted.
 pub const LINES: usize = 10;
@@ -38,6 +38,16 @@ fn line(c: &SweepChange) -> String {
     out
 }
 
+fn advisory_line(a: &SweepAdvisory) -> String {
+    format!(
+        "ADVISORY {} on s3://{} (read from other accounts: {} path{})",
+        a.code,
+        a.bucket,
+        a.paths,
+        if a.paths == 1 { "" } else { "s" }
+    )
+}
+
 /// The text of an account's summary.
 pub fn sweep_text(s: &AccountSweep) -> String {
     let mut out = String::new();
@@ -54,6 +64,7 @@ pub fn sweep_text(s: &AccountSweep) -> String {
         let n = s.count(k);
         (n > 0).then(|| format!("{n} {}", k.as_str()))
     })
+    .chain((!s.advisories.is_empty()).then(|| format!("{} new advisories", s.advisories.len())))
     .collect();
     let _ = writeln!(
         out,
@@ -69,11 +80,18 @@ pub fn sweep_text(s: &AccountSweep) -> String {
             ""
         }
     );
-    for c in s.changes.iter().take(LINES) {
-        let _ = writeln!(out, "{}", line(c));
+    // Changes first (the worst of them first), then advisories, within one budget of lines.
+    let lines: Vec<String> = s
+        .changes
+        .iter()
+        .map(line)
+        .chain(s.advisories.iter().map(advisory_line))
+        .collect();
+    for l in lines.iter().take(LINES) {
+        let _ = writeln!(out, "{l}");
     }
-    if s.changes.len() > LINES {
-        let _ = writeln!(out, "... and {} more", s.changes.len() - LINES);
+    if lines.len() > LINES {
+        let _ = writeln!(out, "... and {} more", lines.len() - LINES);
     }
     out
 }
@@ -88,20 +106,25 @@ fn string(name: &'static str, value: &str) -> Attribute {
 /// The message for one account's changes in one sweep.
 pub fn sweep_notification(s: &AccountSweep) -> Notification {
     let worst = s.changes.first();
-    let head_part = match worst {
-        Some(c) => format!(
+    let head_part = match (worst, s.advisories.first()) {
+        (Some(c), _) => format!(
             "SWEEP {} {}",
             c.kind.as_str().to_ascii_uppercase(),
             s.changes.len()
         ),
-        None => "SWEEP no change".to_owned(),
+        (None, Some(_)) => format!("SWEEP ADVISORY {}", s.advisories.len()),
+        (None, None) => "SWEEP no change".to_owned(),
     };
-    let first = worst.map(line).unwrap_or_default();
+    let first = worst
+        .map(line)
+        .or_else(|| s.advisories.first().map(advisory_line))
+        .unwrap_or_default();
     let subject = clip_ascii(&format!("{head_part} | {} | {first}", s.account), SUBJECT);
     let mut codes: Vec<String> = s
         .changes
         .iter()
         .flat_map(|c| c.path.blocking.iter().cloned())
+        .chain(s.advisories.iter().map(|a| a.code.clone()))
         .collect();
     codes.sort();
     codes.dedup();
@@ -112,6 +135,9 @@ pub fn sweep_notification(s: &AccountSweep) -> Notification {
             .map(|c| c.kind.as_str().to_owned())
             .collect();
         k.dedup();
+        if !s.advisories.is_empty() {
+            k.push("advisory".to_owned());
+        }
         k
     };
     let head: Head = vec![
@@ -217,6 +243,7 @@ mod tests {
                 must_act: vec!["111111111111".into()],
                 principal_account: Some("222222222222".into()),
                 resource_account: Some("111111111111".into()),
+                advisories: Vec::new(),
             },
         }
     }
@@ -234,6 +261,7 @@ mod tests {
             paths: 40,
             denied: 14,
             changes,
+            advisories: Vec::new(),
         };
         let text = sweep_text(&s);
         let lines: Vec<&str> = text.lines().collect();
