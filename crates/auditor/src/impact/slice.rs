@@ -44,14 +44,15 @@ pub(crate) fn diagnose_path(
     ))
 }
 
-/// The part of the snapshot a diagnosis of `principal` reading `bucket` (owned by `owner`) reads: the
-/// caller's account with only the caller (its role or user, the user's groups and the
-/// managed policies they attach), the bucket and every key in its owner's account, the keys
-/// of other accounts its default encryption and its listed objects name, the account whose canonical id owns a listed
-/// object, each account's organization, Block Public Access and canonical id; and the reads
-/// a collector could not make in those accounts or in no account in particular (a gap in one
-/// account says nothing about a path between two others). The cost of a path then does not
-/// grow with the organization, and cloning it for fixes is cheap.
+/// The part of the snapshot a diagnosis of `principal` reading `bucket` (owned by `owner`)
+/// reads: the caller's account with only the caller (its role or user, the user's groups and
+/// the managed policies they attach), the bucket and every key in its owner's account, the
+/// keys of other accounts its default encryption and its listed objects name, the account
+/// whose canonical id owns a listed object, each account's organization, Block Public Access
+/// and canonical id; and the reads a collector could not make in those accounts or in no
+/// account in particular (a gap in one account says nothing about a path between two
+/// others). The cost of a path then does not grow with the organization, and cloning it for
+/// fixes is cheap.
 pub(crate) fn slice(
     index: &Index<'_>,
     principal: &str,
