@@ -173,17 +173,8 @@ pub fn footprint(doc: &Snapshot, account: &str) -> Footprint {
         if let Some(p) = &bucket.policy {
             principals_of(&p.policy, &mut out);
         }
-        let keys = bucket
-            .encryption
-            .iter()
-            .filter_map(|e| e.kms_key_id.as_deref())
-            .chain(
-                bucket
-                    .objects
-                    .values()
-                    .filter_map(|o| o.kms_key_id.as_deref()),
-            );
-        out.resources.extend(keys.filter_map(owner_of));
+        out.resources
+            .extend(bucket.key_references().filter_map(owner_of));
         let grants = bucket
             .acl_grants
             .iter()

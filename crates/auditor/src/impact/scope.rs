@@ -174,22 +174,10 @@ fn buckets_using(snap: &Snapshot, reference: &str) -> BTreeSet<String> {
         .unwrap_or_else(|| reference.to_owned());
     for (owner, account) in &snap.accounts {
         for (name, bucket) in &account.s3 {
-            let default = bucket
-                .encryption
-                .as_ref()
-                .and_then(|e| e.kms_key_id.as_deref());
-            let uses = default
-                .into_iter()
-                .chain(
-                    bucket
-                        .objects
-                        .values()
-                        .filter_map(|o| o.kms_key_id.as_deref()),
-                )
-                .any(|r| {
-                    target(r, &bucket.region, owner).as_deref() == Some(wanted.as_str())
-                        || r == reference
-                });
+            let uses = bucket.key_references().any(|r| {
+                target(r, &bucket.region, owner).as_deref() == Some(wanted.as_str())
+                    || r == reference
+            });
             if uses {
                 out.insert(name.clone());
             }

@@ -84,18 +84,7 @@ pub(crate) fn slice(
     }
     if let Some((owner, account)) = owner.and_then(|o| snap.accounts.get_key_value(o)) {
         if let Some((name, bucket)) = account.s3.get_key_value(bucket) {
-            let keys = bucket
-                .encryption
-                .as_ref()
-                .and_then(|e| e.kms_key_id.as_deref())
-                .into_iter()
-                .chain(
-                    bucket
-                        .objects
-                        .values()
-                        .filter_map(|o| o.kms_key_id.as_deref()),
-                );
-            for reference in keys {
+            for reference in bucket.key_references() {
                 if let Some((key_owner, key)) = snap.key(reference, &bucket.region, owner) {
                     if let Some(a) = snap.account(key_owner) {
                         out.accounts

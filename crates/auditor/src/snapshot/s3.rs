@@ -263,6 +263,20 @@ impl Bucket {
     pub fn acls_disabled(&self) -> bool {
         self.ownership == Some(ObjectOwnership::BucketOwnerEnforced)
     }
+
+    /// Every KMS key reference this bucket's objects can be under, as written: the default
+    /// encryption's key (new objects), then the key of each recorded object. References are
+    /// resolved by [`Snapshot::key`](super::Snapshot::key) (ids, ARNs, aliases).
+    pub fn key_references(&self) -> impl Iterator<Item = &str> {
+        self.encryption
+            .iter()
+            .filter_map(|e| e.kms_key_id.as_deref())
+            .chain(
+                self.objects
+                    .values()
+                    .filter_map(|o| o.kms_key_id.as_deref()),
+            )
+    }
 }
 
 /// `us-west-2`, `us-gov-east-1`, `cn-north-1`, `ap-southeast-4`: lowercase words joined by
