@@ -495,13 +495,13 @@ async fn impact_ownership_acl_and_public_access_block_changes_that_alter_no_path
     );
 }
 
-#[tokio::test]
-async fn impact_moving_the_alias_default_encryption_names_breaks_and_moving_it_back_fixes() {
-    // GIVEN default encryption naming A's key K by an alias, and the reader's path to new
-    // objects seeded (allowed: the alias names K, whose policy names the reader)
-    let m = Moto::connect("impact_fam_alias").await;
+/// The reader's path to new objects (as [`on_new_objects`]) when default encryption names A's
+/// key K by a new alias: the seeded path is allowed (the alias names K, whose policy names the
+/// reader). Returns the rig, a KMS client of A, the alias name and the reader's role ARN.
+async fn by_alias(test: &str, prefix: &str) -> (Rig, aws_sdk_kms::Client, String, String) {
+    let m = Moto::connect(test).await;
     let kc = Kc::build(&m, Cause::None).await;
-    let alias = format!("alias/{}", unique("fam-reports"));
+    let alias = format!("alias/{}", unique(prefix));
     let kms = aws_sdk_kms::Client::new(&m.account(&kc.a).await);
     kms.create_alias()
         .alias_name(&alias)
@@ -520,6 +520,14 @@ async fn impact_moving_the_alias_default_encryption_names_breaks_and_moving_it_b
         auditor::diagnose::Verdict::Allowed,
         "{before:?}"
     );
+    (rig, kms, alias, reader)
+}
+
+#[tokio::test]
+async fn impact_moving_the_alias_default_encryption_names_breaks_and_moving_it_back_fixes() {
+    // GIVEN default encryption naming A's key K by an alias, and the reader's path to new
+    // objects seeded (allowed)
+    let (rig, kms, alias, reader) = by_alias("impact_fam_alias", "fam-reports").await;
 
     // WHEN the alias is moved to a key whose policy names only A
     let k2 = rig.key_b_cannot_use().await;
@@ -1503,28 +1511,9 @@ async fn impact_scp_on_an_ou_reassesses_only_the_stored_accounts_under_it() {
 #[tokio::test]
 async fn impact_deleting_the_alias_default_encryption_names_leaves_new_objects_keyless() {
     // GIVEN default encryption naming A's key K by an alias, and the reader's path to new
-    // objects seeded (allowed: the alias names K, whose policy names the reader)
-    let m = Moto::connect("impact_fam_alias_deleted").await;
-    let kc = Kc::build(&m, Cause::None).await;
-    let alias = format!("alias/{}", unique("fam-deleted"));
-    let kms = aws_sdk_kms::Client::new(&m.account(&kc.a).await);
-    kms.create_alias()
-        .alias_name(&alias)
-        .target_key_id(&kc.key_arn)
-        .send()
-        .await
-        .expect("create alias");
-    let alias_arn = format!("arn:aws:kms:{REGION}:{}:{alias}", kc.a);
-    set_default_key(&Moto::s3(&m.account(&kc.a).await), &kc.bucket, &alias_arn).await;
-    let c = collector(&m, Duration::from_secs(300));
-    let reader = format!("arn:aws:iam::{}:role/reader", kc.b);
-    let rig = Rig::seeded_on(m, kc, c, std::slice::from_ref(&reader), NEW_OBJECT).await;
-    let before = rig.stored(&reader, "*").await.expect("seeded path");
-    assert_eq!(
-        before.verdict,
-        auditor::diagnose::Verdict::Allowed,
-        "{before:?}"
-    );
+    // objects seeded (allowed)
+    let (rig, kms, alias, reader) = by_alias("impact_fam_alias_deleted", "fam-deleted").await;
+    let alias_arn = format!("arn:aws:kms:{REGION}:{}:{alias}", rig.kc.a);
 
     // WHEN A deletes the alias (default encryption still names it)
     kms.delete_alias()
